@@ -1,0 +1,1 @@
+"""Media to numbers: the CLIP embedder, metric formulas and the scorecard."""

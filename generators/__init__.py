@@ -1,0 +1,1 @@
+"""Text to media: video (diffusers DiTs, animatic), audio and voice backends behind small seams."""

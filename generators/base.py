@@ -1,0 +1,250 @@
+"""The generator seams: request/take types, backend base classes and the registry by name.
+
+A backend is a small class with a `name`, a nested pydantic `Options` (extra="forbid") and one
+method. Heavy imports (torch, diffusers, transformers) happen inside a backend's `load()`, never
+at module import, so listing backends stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from abc import ABC, abstractmethod
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from generators.errors import BackendOptionsError, UnknownBackend
+
+# 1. Requests and takes -----------------------------------------------------------------------
+
+
+class ShotRequest(BaseModel):
+    """Everything a video backend needs to render one take of one shot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    negative_prompt: str = ""
+    seconds: float = Field(gt=0)
+    fps: int = 24
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    seed: int = 0
+    camera: str = "static"
+    # Storyboard hints: diffusion models ignore them, the animatic draws them.
+    title: str = ""
+    caption: str = ""
+    palette: list[str] = Field(default_factory=list)
+    shot_index: int = 0
+    lora: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class VideoTake(BaseModel):
+    """A rendered take: a visually lossless video file of frames, plus how it was made."""
+
+    path: Path
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.num_frames / self.fps
+
+
+class SoundRequest(BaseModel):
+    """A sound to make: a cut-level music bed or a shot-level effect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    seconds: float = Field(gt=0)
+    seed: int = 0
+    kind: Literal["music", "effect"] = "music"
+    mood: str = ""
+    # Seconds from the start where shots change: a music bed may accent them.
+    cut_points: list[float] = Field(default_factory=list)
+    sample_rate: int = 48000
+
+
+class AudioTake(BaseModel):
+    """A rendered sound: a WAV file (48 kHz unless asked otherwise) plus how it was made."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    seconds: float
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+# 2. Backends ---------------------------------------------------------------------------------
+
+
+class Backend(ABC):
+    """Common base: a name, validated options, a lazy load, and a description for provenance."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    # Extra names a `pip install briefcut[extra]` brings, shown when a dependency is missing.
+    extra: ClassVar[str | None] = None
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, options: dict[str, Any] | BaseModel | None = None) -> None:
+        try:
+            self.options = self.Options.model_validate(
+                options.model_dump() if isinstance(options, BaseModel) else (options or {})
+            )
+        except Exception as exc:  # pydantic.ValidationError, reworded with the backend's name
+            raise BackendOptionsError(f"{self.kind} backend '{self.name}': bad options: {exc}") from exc
+        self.loaded = False
+
+    def load(self) -> None:
+        """Load weights or tools; called once before the first render. Heavy imports go here."""
+        self.loaded = True
+
+    def ensure_loaded(self) -> None:
+        if not self.loaded:
+            self.load()
+            self.loaded = True
+
+    def identity(self) -> dict[str, Any]:
+        """What determines this backend's output besides the request (goes into cache keys)."""
+        return {"backend": self.name, "options": self.options.model_dump(mode="json")}
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance recorded with every take: backend, model, options."""
+        return self.identity()
+
+
+class VideoGenerator(Backend):
+    kind: ClassVar[str] = "video"
+    # True when the backend renders any requested aspect ratio itself (no reframe needed).
+    native_aspect: ClassVar[bool] = True
+
+    @abstractmethod
+    def render(self, request: ShotRequest, out: Path) -> VideoTake:
+        """Render one take into the file `out` (an .mp4) and describe it."""
+
+
+class AudioGenerator(Backend):
+    kind: ClassVar[str] = "audio"
+
+    @abstractmethod
+    def render(self, request: SoundRequest, out: Path) -> AudioTake:
+        """Render one sound into the WAV file `out` and describe it."""
+
+
+class Voice(Backend):
+    kind: ClassVar[str] = "voice"
+
+    @abstractmethod
+    def speak(self, text: str, voice: str, out: Path) -> AudioTake:
+        """Speak `text` with `voice` into the WAV file `out`."""
+
+
+# 3. Registry ---------------------------------------------------------------------------------
+
+B = TypeVar("B", bound=Backend)
+
+
+class Registry(Generic[B]):
+    """Backends of one kind by name: built-ins as lazy 'module:Class' paths, plugins via entry points."""
+
+    def __init__(self, kind: str, builtins: dict[str, str]) -> None:
+        self.kind = kind
+        self._paths = dict(builtins)
+        self._classes: dict[str, type[B]] = {}
+        self._plugins_loaded = False
+
+    def register(self, cls: type[B], name: str | None = None) -> type[B]:
+        """Register a backend class (usable as a decorator); tests and plugins use this path."""
+        self._classes[name or cls.name] = cls
+        return cls
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group=f"briefcut.{self.kind}"):
+            self._paths.setdefault(ep.name, ep.value)
+
+    def names(self) -> list[str]:
+        self._load_plugins()
+        return sorted(set(self._paths) | set(self._classes))
+
+    def get(self, name: str) -> type[B]:
+        """The backend class called `name`; an unknown name lists the known ones."""
+        if name in self._classes:
+            return self._classes[name]
+        self._load_plugins()
+        if name not in self._paths:
+            raise UnknownBackend(
+                f"unknown {self.kind} backend '{name}'; known: {', '.join(self.names())}"
+            )
+        module, _, attr = self._paths[name].partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        self._classes[name] = cls
+        return cls
+
+    def create(self, name: str, options: dict[str, Any] | None = None) -> B:
+        return self.get(name)(options)
+
+
+VIDEO: Registry[VideoGenerator] = Registry(
+    "video",
+    {
+        "animatic": "generators.video_animatic:AnimaticVideo",
+        "diffusers": "generators.video_diffusers:DiffusersVideo",
+    },
+)
+AUDIO: Registry[AudioGenerator] = Registry(
+    "audio",
+    {
+        "synth": "generators.audio_synth:SynthAudio",
+        "audioldm2": "generators.audio_diffusers:AudioLDM2Audio",
+        "stable-audio": "generators.audio_diffusers:StableAudio",
+        "musicgen": "generators.audio_musicgen:MusicGenAudio",
+        "audiogen": "generators.audio_audiogen:AudioGenAudio",
+    },
+)
+VOICE: Registry[Voice] = Registry(
+    "voice",
+    {
+        "espeak-ng": "generators.voice_espeak:EspeakVoice",
+        "piper": "generators.voice_piper:PiperVoice",
+    },
+)
+REGISTRIES: dict[str, Registry[Any]] = {"video": VIDEO, "audio": AUDIO, "voice": VOICE}
+
+
+class BackendPool:
+    """Loaded backends kept for the life of a process, so a model loads once across shots and runs.
+
+    One pool is made by whoever drives the work (a run, a batch worker) and passed down; it is not
+    a module global. `loads` counts real loads, for the run record and the tests.
+    """
+
+    def __init__(self) -> None:
+        self._backends: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+        self.loads: dict[str, int] = {}
+
+    def get(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
+        key = json.dumps([kind, name, options or {}], sort_keys=True, default=str)
+        with self._lock:
+            backend = self._backends.get(key)
+            if backend is None:
+                backend = REGISTRIES[kind].create(name, options)
+                self._backends[key] = backend
+            if not backend.loaded:
+                backend.ensure_loaded()
+                self.loads[f"{kind}:{name}"] = self.loads.get(f"{kind}:{name}", 0) + 1
+        return backend
