@@ -164,23 +164,24 @@ def brief_hash(brief: Brief) -> str:
 # Loading -------------------------------------------------------------------------------------
 
 MAX_BRIEF_BYTES = 1_000_000
-MAX_ALIASES = 100
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that counts alias uses, so a billion-laughs brief fails fast instead of hanging."""
+MAX_EXPANDED_NODES = 100_000
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.alias_count = 0
 
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self.alias_count += 1
-            if self.alias_count > MAX_ALIASES:
-                mark = self.peek_event().start_mark
-                raise yaml.YAMLError(f"too many aliases (over {MAX_ALIASES}) at line {mark.line + 1}")
-        return super().compose_node(parent, index)
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes in the document once aliases are expanded (memoised, so a bomb is measured cheaply)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # guards recursive anchors
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo) for v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size
+    return size
 
 
 def load_brief(path: str | Path) -> Brief:
@@ -213,11 +214,15 @@ def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None)
 
 
 def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple, int]]:
-    loader = _Loader(text)
+    loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise BriefError(f"{path}: the brief is empty")
+        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            raise BriefError(
+                f"{path}: too many aliases: the brief expands to over {MAX_EXPANDED_NODES} values (an alias bomb?)"
+            )
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

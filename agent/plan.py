@@ -26,7 +26,13 @@ class Shot(BaseModel):
     caption: str = Field(default="", description="on-screen caption text, or empty")
     voice_line: str = Field(default="", description="voice-over line spoken during this shot, or empty")
     transition: Transition = Field(default="cut", description="how this shot enters from the previous one")
+    # Bookkeeping set by the graph, not by planners: a stable id that survives reordering, the base
+    # seed, a revision counter (refine bumps it for a new seed) and a lineage (user edits bump it,
+    # retiring older takes of the shot).
+    uid: str = ""
+    seed: int = 0
     seed_offset: int = 0
+    lineage: int = 0
 
 
 class Music(BaseModel):

@@ -41,19 +41,23 @@ def write_frames(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int 
     return count
 
 
-def iter_frames(path: Path) -> Iterator[np.ndarray]:
-    """Decode a video file to uint8 RGB frames [H,W,3]."""
+def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]:
+    """Decode a video file to uint8 RGB frames [H,W,3], scaled down to `max_side` if given."""
     import av
 
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+            w, h = frame.width, frame.height
+            if max_side and max(w, h) > max_side:
+                scale = max_side / max(w, h)
+                w, h = max(2, round(w * scale)), max(2, round(h * scale))
+            yield frame.to_ndarray(format="rgb24", width=w, height=h)
 
 
-def read_frames(path: Path, indices: Iterable[int] | None = None) -> np.ndarray:
+def read_frames(path: Path, indices: Iterable[int] | None = None, max_side: int | None = None) -> np.ndarray:
     """Decode all frames (or those at `indices`) to a uint8 array [N,H,W,3]."""
     wanted = None if indices is None else set(indices)
-    frames = [f for i, f in enumerate(iter_frames(path)) if wanted is None or i in wanted]
+    frames = [f for i, f in enumerate(iter_frames(path, max_side)) if wanted is None or i in wanted]
     return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
 
 

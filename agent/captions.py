@@ -1,0 +1,246 @@
+"""On-screen graphics for a cut: captions in the title-safe area, the end card, and the .srt file.
+
+Graphics are drawn once per cut with PIL as RGBA and converted to premultiplied YUV 4:2:0 planes
+(through swscale, the same conversion the frames take), so placing them on a frame is an integer
+blend over a small region of the frame buffer.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+# Title-safe boxes as (left, top, right, bottom) margins, fractions of width/height. Vertical
+# cuts keep captions above the bottom sixth, where social apps draw their own buttons and text.
+SAFE_MARGINS = {
+    "16:9": (0.05, 0.05, 0.05, 0.05),
+    "1:1": (0.05, 0.05, 0.05, 0.07),
+    "4:5": (0.05, 0.05, 0.05, 0.08),
+    "9:16": (0.06, 0.08, 0.06, 0.17),
+}
+MIN_FONT_PX = 9
+
+
+def safe_box(aspect_ratio: str, width: int, height: int) -> tuple[int, int, int, int]:
+    """The title-safe box (x0, y0, x1, y1) in pixels for a format."""
+    left, top, right, bottom = SAFE_MARGINS.get(aspect_ratio, SAFE_MARGINS["16:9"])
+    return (round(width * left), round(height * top), round(width * (1 - right)), round(height * (1 - bottom)))
+
+
+def load_font(size: float, bold: bool = True, path: Path | None = None) -> Any:
+    """The brand font when given (and readable), else DejaVu Sans."""
+    default = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+    try:
+        return _truetype(str(path or default), max(MIN_FONT_PX, int(size)))
+    except OSError:  # a brand font that is missing or not a font: fall back rather than fail the cut
+        return _truetype(str(default), max(MIN_FONT_PX, int(size)))
+
+
+@functools.lru_cache(maxsize=64)
+def _truetype(path: str, size: int) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.truetype(path, size)
+
+
+def wrap(text: str, font: Any, max_width: float) -> list[str]:
+    """Greedy word wrap by measured width; a single over-long word stays on its own line."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= max_width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    c = colour.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def ink_for(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Near-black or near-white, whichever reads better on `rgb`."""
+    return (20, 20, 20) if (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) > 140 else (250, 250, 250)
+
+
+# 1. Overlays in YUV 4:2:0 ------------------------------------------------------------------------
+
+
+@dataclass
+class Overlay:
+    """A premultiplied graphic for yuv420p frames at an even position."""
+
+    x: int
+    y: int
+    y_pm: np.ndarray  # (h, w) uint16: Y * alpha
+    uv_pm: np.ndarray  # (2, h/2, w/2) uint16: U, V * alpha
+    inv_a: np.ndarray  # (h, w) uint16: 256 - alpha
+    inv_a2: np.ndarray  # (h/2, w/2) uint16
+
+    @classmethod
+    def from_rgba(cls, rgba: np.ndarray, x: int, y: int) -> Overlay:
+        """Convert an RGBA image (even size) with swscale, so colours match the frames' conversion."""
+        import av
+
+        h, w = rgba.shape[:2]
+        yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[..., :3]), format="rgb24")
+        planes = yuv.reformat(format="yuv444p").to_ndarray().astype(np.uint16)  # (3, h, w)
+        a = (rgba[..., 3].astype(np.uint16) * 256 + 127) // 255
+        a2 = a.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.uint16)
+        uv = planes[1:].reshape(2, h // 2, 2, w // 2, 2).mean(axis=(2, 4)).astype(np.uint16)
+        return cls(x, y, planes[0] * a, uv * a2, 256 - a, 256 - a2)
+
+    def blend(self, frame: np.ndarray, width: int, height: int) -> None:
+        """Blend onto a yuv420p frame buffer (H*3/2, W) in place."""
+        h, w = self.y_pm.shape
+        luma = frame[:height]
+        region = luma[self.y : self.y + h, self.x : self.x + w]
+        region[:] = (region * self.inv_a + self.y_pm) >> 8
+        cw, ch = width // 2, height // 2
+        chroma = frame[height:].reshape(2, ch, cw)
+        cy, cx = self.y // 2, self.x // 2
+        region = chroma[:, cy : cy + h // 2, cx : cx + w // 2]
+        region[:] = (region * self.inv_a2 + self.uv_pm) >> 8
+
+
+def to_yuv420(rgb: np.ndarray) -> np.ndarray:
+    """An RGB image as a yuv420p buffer (H*3/2, W), through swscale like every frame."""
+    import av
+
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p").to_ndarray()
+
+
+# 2. Captions ----------------------------------------------------------------------------------
+
+
+def caption_overlay(text: str, aspect_ratio: str, width: int, height: int, font_path: Path | None = None) -> Overlay | None:
+    """A caption on a translucent box, wrapped to at most three lines, at the bottom of the safe box."""
+    from PIL import Image, ImageDraw
+
+    if not text.strip():
+        return None
+    x0, y0, x1, y1 = safe_box(aspect_ratio, width, height)
+    max_w = (x1 - x0) * 0.92
+    size = max(MIN_FONT_PX, 0.052 * min(width, height))
+    font = load_font(size, True, font_path)
+    lines = wrap(text, font, max_w)
+    while len(lines) > 3 and size > MIN_FONT_PX:  # long captions shrink before they are cut
+        size *= 0.9
+        font = load_font(size, True, font_path)
+        lines = wrap(text, font, max_w)
+    if len(lines) > 3:
+        lines = lines[:2] + [_ellipsize(" ".join(lines[2:]), font, max_w)]
+    ascent, descent = font.getmetrics()
+    line_h, pad = ascent + descent, max(2, int(font.size * 0.35))
+    box_w = int(max(font.getlength(line) for line in lines)) + 2 * pad
+    box_h = line_h * len(lines) + 2 * pad
+    box_w, box_h = min(box_w + box_w % 2, (x1 - x0) // 2 * 2), box_h + box_h % 2
+    img = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle((0, 0, box_w - 1, box_h - 1), radius=pad, fill=(0, 0, 0, 150))
+    shadow = max(1, font.size // 18)
+    for i, line in enumerate(lines):
+        lx = (box_w - font.getlength(line)) / 2
+        draw.text((lx + shadow, pad + i * line_h + shadow), line, font=font, fill=(0, 0, 0, 230))
+        draw.text((lx, pad + i * line_h), line, font=font, fill=(255, 255, 255, 255))
+    x = ((x0 + x1 - box_w) // 2) // 2 * 2
+    y = max(y0, y1 - box_h) // 2 * 2
+    return Overlay.from_rgba(np.asarray(img), x, y)
+
+
+def _ellipsize(text: str, font: Any, max_w: float) -> str:
+    while text and font.getlength(text + "...") > max_w:
+        text = text[:-1]
+    return text.rstrip() + "..."
+
+
+# 3. End card ----------------------------------------------------------------------------------
+
+
+def end_card_image(brand: str, headline: str, call_to_action: str, palette: list[str], aspect_ratio: str,
+                   width: int, height: int, logo: Path | None = None, font_path: Path | None = None) -> np.ndarray:
+    """The closing frame as RGB: palette gradient, logo, brand name, headline and a CTA button."""
+    from PIL import Image, ImageDraw
+
+    bg = hex_rgb(palette[0]) if palette else (17, 17, 17)
+    accent = hex_rgb(palette[1]) if len(palette) > 1 else ink_for(bg)
+    img = Image.fromarray(_gradient(bg, width, height))
+    draw = ImageDraw.Draw(img)
+    x0, y0, x1, y1 = safe_box(aspect_ratio, width, height)
+    unit, max_w = min(width, height), (x1 - x0) * 0.9
+    ink = ink_for(bg)
+    blocks = []  # (kind, content, font, height)
+    logo_img = _load_logo(logo, int(unit * 0.22), int(max_w))
+    if logo_img is not None:
+        blocks.append(("logo", logo_img, None, logo_img.height))
+    for text, rel, bold in ((brand, 0.11, True), (headline, 0.055, False)):
+        font = load_font(unit * rel, bold, font_path if bold else None)
+        for line in wrap(text, font, max_w)[:2]:
+            blocks.append(("text", line, font, sum(font.getmetrics())))
+    cta_font = load_font(unit * 0.055, True, font_path)
+    cta_line = _ellipsize(call_to_action, cta_font, max_w * 0.9) if cta_font.getlength(call_to_action) > max_w * 0.9 else call_to_action
+    blocks.append(("cta", cta_line, cta_font, int(sum(cta_font.getmetrics()) * 1.8)))
+    gap = int(unit * 0.03)
+    y = (y0 + y1 - sum(b[3] for b in blocks) - gap * (len(blocks) - 1)) // 2
+    for kind, content, font, h in blocks:
+        if kind == "logo":
+            img.paste(content, ((width - content.width) // 2, y), content)
+        elif kind == "text":
+            draw.text(((width - font.getlength(content)) / 2, y), content, font=font, fill=ink)
+        else:
+            _cta_button(draw, content, font, accent, width, y, h)
+        y += h + gap
+    label = load_font(max(MIN_FONT_PX, unit * 0.022), False)
+    draw.text((x1 - label.getlength("AI-generated"), y1 - sum(label.getmetrics())), "AI-generated",
+              font=label, fill=ink)
+    return np.asarray(img.convert("RGB"))
+
+
+def _gradient(colour: tuple[int, int, int], width: int, height: int) -> np.ndarray:
+    top = np.array(colour, np.float32)
+    bottom = top * 0.6  # the same hue, darker: keeps the card on-palette
+    ramp = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    return np.broadcast_to(top * (1 - ramp) + bottom * ramp, (height, width, 3)).astype(np.uint8)
+
+
+def _cta_button(draw: Any, text: str, font: Any, accent: tuple[int, int, int], width: int, y: int, h: int) -> None:
+    tw = font.getlength(text)
+    pad_x = h * 0.6
+    draw.rounded_rectangle(((width - tw) / 2 - pad_x, y, (width + tw) / 2 + pad_x, y + h), radius=h // 2, fill=accent)
+    text_h = sum(font.getmetrics())
+    draw.text(((width - tw) / 2, y + (h - text_h) / 2), text, font=font, fill=ink_for(accent))
+
+
+def _load_logo(logo: Path | None, max_h: int, max_w: int) -> Any:
+    from PIL import Image
+
+    if logo is None or not Path(logo).is_file():
+        return None
+    img = Image.open(logo).convert("RGBA")
+    scale = min(max_h / img.height, max_w / img.width)
+    return img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.LANCZOS)
+
+
+# 4. Subtitles ---------------------------------------------------------------------------------
+
+
+def srt_time(frame: int, fps: int) -> str:
+    """A frame boundary as an SRT timestamp HH:MM:SS,mmm (rounded to the millisecond)."""
+    ms = round(frame * 1000 / fps)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def write_srt(path: Path, cues: list[tuple[int, int, str]], fps: int) -> None:
+    """Write cues (start frame, end frame, text) as SubRip, numbered from 1."""
+    blocks = [f"{i}\n{srt_time(a, fps)} --> {srt_time(b, fps)}\n{text.strip()}\n"
+              for i, (a, b, text) in enumerate((c for c in cues if c[2].strip()), start=1)]
+    path.write_text("\n".join(blocks), encoding="utf-8")

@@ -1,0 +1,211 @@
+"""The briefcut command line (typer). Thin: each command parses, calls the spine, prints.
+
+Errors become one line on stderr and an exit code: 2 for bad input, 1 for failures at run time.
+With --json, stdout's last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+app = typer.Typer(help="A creative brief in, scored and finished ad cuts out.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)  # fmt: skip
+runs_app = typer.Typer(help="Inspect runs in the workspace.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
+ProfileOpt = Annotated[
+    Optional[str], typer.Option("--profile", help="preview | smoke | gpu (default: gpu with CUDA, else preview).")
+]
+
+
+class State:
+    workdir: Path | None = None
+
+
+@app.callback()
+def main_options(
+    workdir: Annotated[
+        Optional[Path],
+        typer.Option("--workdir", envvar="BRIEFCUT_HOME", help="Workspace: database + media cache [./.briefcut]."),
+    ] = None,
+) -> None:
+    """briefcut: turn a creative brief into finished, scored ad cuts."""
+    State.workdir = workdir
+
+
+def workspace():
+    from agent.workspace import Workspace
+
+    return Workspace.at(State.workdir)
+
+
+def cli_errors(fn: Callable) -> Callable:
+    """Turn briefcut's typed errors (and unexpected ones) into one stderr line and an exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from agent.errors import BriefcutError
+
+        try:
+            return fn(*args, **kwargs)
+        except BriefcutError as exc:
+            typer.echo(f"briefcut: error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (KeyboardInterrupt, typer.Exit):
+            raise
+        except Exception as exc:  # a failure at run time: one line, the run stays resumable
+            typer.echo(f"briefcut: error: {type(exc).__name__}: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def emit(result: dict, as_json: bool, human: Callable[[dict], None]) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    else:
+        human(result)
+
+
+# run / resume ------------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def run(
+    brief: Annotated[Path, typer.Argument(help="The brief YAML file.")],
+    profile: ProfileOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the cuts [WORKDIR/runs/RUN].")] = None,
+    planner: Annotated[Optional[str], typer.Option("--planner", help="template | openai")] = None,
+    llm_model: Annotated[Optional[str], typer.Option("--llm-model", envvar="BRIEFCUT_LLM_MODEL",
+                                                     help="Model name for the openai planner.")] = None,  # fmt: skip
+    video: Annotated[Optional[str], typer.Option("--video", help="Video backend name.")] = None,
+    video_model: Annotated[Optional[str], typer.Option("--video-model", help="Model id or path (diffusers).")] = None,
+    audio: Annotated[Optional[str], typer.Option("--audio", help="Audio backend name.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a brief end to end: plan, render, score, refine, assemble."""
+    from agent.brief import BackendChoice, load_brief
+    from agent.runner import start_run
+
+    parsed = load_brief(brief)
+    overrides: dict[str, BackendChoice | None] = {}
+    if planner or llm_model:
+        options = {"model": llm_model} if llm_model else {}
+        overrides["planner"] = BackendChoice(backend=planner or "openai", options=options)
+    if video or video_model:
+        overrides["video"] = BackendChoice(backend=video or "diffusers",
+                                           options={"model": video_model} if video_model else {})  # fmt: skip
+    if audio:
+        overrides["audio"] = BackendChoice(backend=audio)
+    with progress_bar(as_json) as bar:
+        result = start_run(brief, workspace(), profile=profile, overrides=overrides, out=out,
+                           progress=bar, brief=parsed)  # fmt: skip
+    emit(result, as_json, print_summary)
+
+
+@app.command()
+@cli_errors
+def resume(run_id: Annotated[str, typer.Argument(help="The run to finish.")], as_json: JsonOpt = False) -> None:
+    """Finish a run whose process stopped; finished takes are not rendered again."""
+    from agent.runner import resume_run
+
+    with progress_bar(as_json) as bar:
+        result = resume_run(run_id, workspace(), progress=bar)
+    emit(result, as_json, print_summary)
+
+
+def print_summary(result: dict) -> None:
+    typer.echo(f"run {result['run_id']}: {result['status']}")
+    for cut in result["cuts"]:
+        card = result["scorecard"].get(Path(cut["path"]).stem, {})
+        score = card.get("composite")
+        score_text = f"  score {score:.2f}" if isinstance(score, (int, float)) else ""
+        typer.echo(f"  {cut['segment']} v{cut['variant']} {cut['format']:>5}  {cut['duration_s']:.2f} s"
+                   f"{score_text}  {cut['path']}")  # fmt: skip
+
+
+# runs ------------------------------------------------------------------------------------------
+@runs_app.command("ls")
+@cli_errors
+def runs_ls(as_json: JsonOpt = False, limit: int = 20) -> None:
+    """List recent runs."""
+    from agent.store import Store
+
+    rows = Store(workspace().db_path).runs(limit)
+    items = [{k: r[k] for k in ("id", "status", "profile", "planner", "brief_path", "created_at")} for r in rows]
+    if as_json:
+        typer.echo(json.dumps({"runs": items}))
+        return
+    for r in items:
+        typer.echo(f"{r['id']}  {r['status']:<8} {r['profile']:<8} {r['planner']:<9} {r['brief_path']}")
+
+
+@runs_app.command("show")
+@cli_errors
+def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
+    """Show a run: its cuts, scorecards, plans, takes and events."""
+    from agent.runs_view import run_details, show_text
+
+    details = run_details(workspace(), run_id)
+    emit(details, as_json, lambda d: typer.echo(show_text(d)))
+
+
+# schema / backends / doctor ----------------------------------------------------------------------
+@app.command()
+def schema() -> None:
+    """Print the brief's JSON Schema."""
+    from agent.brief import Brief
+
+    typer.echo(json.dumps(Brief.model_json_schema(), indent=2))
+
+
+@app.command()
+def backends(as_json: JsonOpt = False) -> None:
+    """List the backends of every kind by name."""
+    from agent.planners import PLANNERS
+    from generators.base import REGISTRIES
+
+    found = {kind: reg.names() for kind, reg in REGISTRIES.items()} | {"planner": PLANNERS.names()}
+    emit(found, as_json, lambda f: [typer.echo(f"{k:<8} {', '.join(v)}") for k, v in f.items()])
+
+
+@app.command()
+@cli_errors
+def doctor(
+    smoke: Annotated[bool, typer.Option("--smoke", help="Render one take with every backend on tiny models.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the environment: tools, models in the local cache, and (--smoke) every backend."""
+    from agent.doctor import doctor_report, print_report
+
+    report = doctor_report(workspace(), smoke=smoke)
+    emit(report, as_json, print_report)
+    if smoke and not all(b["ok"] for b in report.get("backends", [])):
+        raise typer.Exit(1)
+
+
+# progress ----------------------------------------------------------------------------------------
+@contextmanager
+def progress_bar(quiet: bool):
+    """A rich progress bar on stderr for long stages (plan, render, score, assemble)."""
+    from agent.progress import RichProgress
+
+    bar = RichProgress(enabled=sys.stderr.isatty() or not quiet)
+    with bar:
+        yield bar
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

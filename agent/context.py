@@ -1,0 +1,74 @@
+"""Run configuration that travels through the graph as langgraph's runtime context (no globals)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.brief import Brief
+from agent.plan import Plan
+from agent.planners import PLANNERS, Planner, PlanRequest
+from agent.profiles import Choices
+from agent.store import Store
+from agent.workspace import Workspace
+from generators.base import BackendPool
+
+class Progress:
+    """Where long steps report progress; the CLI shows a bar, tests and batch workers ignore it."""
+
+    def begin(self, stage: str, total: int) -> None:
+        """A stage starts with `total` units of work."""
+
+    def advance(self, stage: str, n: int = 1) -> None:
+        """`n` more units of the stage are done."""
+
+    def note(self, text: str) -> None:
+        """A one-line remark (a fallback, a skipped voice-over)."""
+
+
+@dataclass
+class RunContext:
+    """Everything a node needs besides the state: the brief, the store, the loaded backends."""
+
+    run_id: str
+    brief: Brief
+    choices: Choices
+    store: Store
+    workspace: Workspace
+    out_dir: Path
+    pool: BackendPool = field(default_factory=BackendPool)
+    progress: Progress = field(default_factory=Progress)
+    # Lazily made and kept: the planner and the CLIP embedder (with why it is missing, if it is).
+    _planner: Planner | None = None
+    _embedder: Any = None
+    _embedder_reason: str | None = None
+    _embedder_tried: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def planner(self) -> Planner:
+        if self._planner is None:
+            self._planner = PLANNERS.create(self.choices.planner.backend, self.choices.planner.options)
+        return self._planner
+
+    def plan_request(self, plan_or_segment: Plan | str) -> PlanRequest:
+        segment = plan_or_segment.segment if isinstance(plan_or_segment, Plan) else plan_or_segment
+        variant = plan_or_segment.variant if isinstance(plan_or_segment, Plan) else 0
+        return PlanRequest(
+            brief=self.brief, segment=self.brief.segment(segment), variant=variant, family=self.choices.family
+        )
+
+    def embedder(self) -> tuple[Any, str | None]:
+        """The CLIP embedder, loaded once; (None, reason) when no CLIP model is available offline."""
+        with self._lock:
+            if not self._embedder_tried:
+                self._embedder_tried = True
+                if self.choices.clip_model:
+                    from evaluators.clip import load_embedder
+
+                    self._embedder, self._embedder_reason = load_embedder(self.choices.clip_model)
+                else:
+                    self._embedder_reason = "no CLIP model configured"
+            return self._embedder, self._embedder_reason

@@ -1,0 +1,102 @@
+"""Turn a plan's winning takes into delivered cuts: one per format, with scorecard and provenance."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.brief import brief_hash
+from agent.context import RunContext
+from agent.formats import dimensions, label
+from agent.plan import Plan
+from agent.scoring import cut_card
+
+
+def sound_take(ctx: RunContext, kind: str, plan: Plan, uid: str = "") -> Path | None:
+    """The newest finished sound take of this kind for a plan (music) or a shot (effect, voice)."""
+    rows = ctx.store.rows(
+        "takes",
+        "run_id = ? and kind = ? and plan_key = ? and shot_uid = ? and status = 'done'",
+        [ctx.run_id, kind, plan.key, uid],
+        order_by="created_at desc",
+    )
+    for row in rows:
+        if row["path"] and Path(row["path"]).exists():
+            return Path(row["path"])
+    return None
+
+
+def cut_name(plan: Plan, fmt: str, version: int) -> str:
+    suffix = f"_r{version}" if version > 1 else ""
+    return f"{plan.segment}_v{plan.variant}_{label(fmt)}{suffix}"
+
+
+def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any]:
+    """How the cut was made: tool, models, seeds, the brief's hash; plus the AI disclosure."""
+    return {
+        "tool": "briefcut",
+        "version": __version__,
+        "disclosure": "AI-generated",
+        "run_id": ctx.run_id,
+        "brief_hash": brief_hash(ctx.brief),
+        "profile": ctx.choices.profile,
+        "planner": plan.planner,
+        "video": [
+            {"shot": i, "backend": t["backend"], "model": t["model"], "seed": t["seed"], "take": t["id"]}
+            for i, t in enumerate(chosen)
+        ],
+        "audio": ctx.choices.audio.model_dump(),
+        "voice": ctx.choices.voice.model_dump() if ctx.choices.voice else None,
+        "clip_model": ctx.choices.clip_model,
+    }
+
+
+def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
+    """Assemble one cut, write its scorecard.json, record it in the store; returns the cut row."""
+    from agent.assembly import CutSpec, assemble_cut
+
+    card, chosen = cut_card(ctx, plan, fmt)
+    width, height = dimensions(fmt, ctx.brief.formats.resolution)
+    spec = CutSpec(
+        plan=plan, aspect_ratio=fmt, width=width, height=height, fps=ctx.brief.formats.fps,
+        shot_videos=[Path(t["path"]) for t in chosen],
+        shot_native=[_native(ctx, t) for t in chosen],
+        shot_effects=[sound_take(ctx, "effect", plan, s.uid) for s in plan.shots],
+        shot_voice=[sound_take(ctx, "voice", plan, s.uid) for s in plan.shots],
+        music=sound_take(ctx, "music", plan),
+        brand_name=ctx.brief.brand.name, palette=ctx.brief.brand.palette,
+        logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
+        loudness_lufs=ctx.brief.audio.loudness_lufs,
+        provenance=provenance(ctx, plan, chosen),
+        shot_scores=[s["metrics"] | {"composite": s["composite"]} for s in card["shots"]],
+    )  # fmt: skip
+    base = ctx.out_dir / cut_name(plan, fmt, version)
+    result = assemble_cut(spec, base)
+    card["cut"]["warnings"] = result.warnings
+    scorecard = {
+        "run_id": ctx.run_id, "segment": plan.segment, "variant": plan.variant, "format": fmt,
+        "version": version, "path": str(result.path), "duration_s": result.duration_s, **card,
+        "provenance": spec.provenance,
+    }  # fmt: skip
+    base.with_suffix(".scorecard.json").write_text(json.dumps(scorecard, indent=2, default=str))
+    row = {
+        "id": f"{ctx.run_id}:{plan.key}:{fmt}:{version}", "run_id": ctx.run_id, "plan_key": plan.key,
+        "format": fmt, "version": version, "path": str(result.path), "srt": str(result.srt),
+        "poster": str(result.poster), "contact_sheet": str(result.contact_sheet),
+        "duration_s": result.duration_s, "scorecard": scorecard, "provenance": spec.provenance,
+        "warnings": result.warnings, "diff": diff or [], "created_at": time.time(),
+    }  # fmt: skip
+    ctx.store.write("cuts", row, replace=True)
+    return row
+
+
+def _native(ctx: RunContext, take: dict) -> bool:
+    """Whether a take was rendered at its format's aspect ratio (so assembly only scales it)."""
+    request = (take.get("metadata") or {}).get("request") or {}
+    meta = take.get("metadata") or {}
+    w, h = meta.get("width") or request.get("width"), meta.get("height") or request.get("height")
+    fw, fh = dimensions(take["format"], ctx.brief.formats.resolution)
+    return bool(w and h) and abs(w / h - fw / fh) < 0.02

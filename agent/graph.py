@@ -1,0 +1,54 @@
+"""The agent graph, wired in one function and compiled with a SQLite checkpointer.
+
+plan -> render (one Send per job) -> score -> refine -> render ... -> assemble -> review
+review waits (interrupt) for chat feedback -> edit -> render -> score -> assemble -> review ...
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+
+from agent.context import RunContext
+from agent.nodes import (
+    assemble_node,
+    edit_node,
+    fan_out,
+    plan_node,
+    refine_node,
+    render_node,
+    review_node,
+    route_after_review,
+    route_after_score,
+    score_node,
+)
+from agent.state import RunInput, RunState
+
+
+def build_graph() -> StateGraph:
+    graph = StateGraph(RunState, context_schema=RunContext, input_schema=RunInput)
+    graph.add_node("plan", plan_node)
+    graph.add_node("render", render_node)
+    graph.add_node("score", score_node)
+    graph.add_node("refine", refine_node)
+    graph.add_node("assemble", assemble_node)
+    graph.add_node("review", review_node)
+    graph.add_node("edit", edit_node)
+    graph.add_edge(START, "plan")
+    for source in ("plan", "refine", "edit"):
+        graph.add_conditional_edges(source, fan_out, ["render", "score"])
+    graph.add_edge("render", "score")
+    graph.add_conditional_edges("score", route_after_score, ["refine", "assemble"])
+    graph.add_edge("assemble", "review")
+    graph.add_conditional_edges("review", route_after_review, ["edit", END])
+    return graph
+
+
+def compile_graph(checkpoints: Path):
+    """The compiled graph with its checkpointer; thread id = run id, so a killed run resumes."""
+    conn = sqlite3.connect(str(checkpoints), check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    return build_graph().compile(checkpointer=SqliteSaver(conn))

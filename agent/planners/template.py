@@ -1,0 +1,169 @@
+"""The template planner: a deterministic plan from the brief, needing no model and no network.
+
+A hook / product / benefit / proof / call-to-action arc is scaled to the cut's duration; captions
+come from the message, prompts from product, segment, tone and palette. Variants differ in camera
+moves, the order of the middle beats and their wording, so a segment's variants are distinct cuts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from agent.brief import MIN_SHOT_SECONDS, Brief, Segment, end_card_seconds
+from agent.plan import EndCard, Music, Plan, Shot, fit_durations
+from agent.planners.base import Planner, PlanRequest
+
+# Relative weights of each beat's length: the hook is quick, the product gets the most time.
+ARC = [("hook", 0.8), ("product", 1.3), ("benefit", 1.0), ("proof", 1.0), ("cta", 0.9)]
+CAMERAS = [
+    ["slow push in", "orbit right", "pan left", "static", "pull out"],
+    ["tilt up", "slow push in", "pan right", "orbit left", "static"],
+    ["pan right", "static", "slow push in", "tilt down", "pull out"],
+]
+BEATS = {
+    "hook": "an arresting opening image that speaks to {audience}",
+    "product": "{product} as the hero, {description}",
+    "benefit": "a person from {audience} enjoying what {product} does for them",
+    "proof": "a close detail that proves the quality of {product}",
+    "cta": "{product} with space for the message: {cta}",
+    "scene": "{product} in the everyday life of {audience}",
+}
+FAMILY_STYLE = {
+    "animatic": "",
+    "wan": "cinematic, natural light, shallow depth of field, high detail",
+    "ltx": "The camera is steady. Realistic lighting, detailed textures, smooth motion.",
+    "cogvideox": "cinematic shot, highly detailed, 4k",
+    "mochi": "photorealistic, soft cinematic lighting",
+    "hunyuan": "realistic, cinematic composition, high detail",
+    "animatediff": "masterpiece, best quality, highly detailed",
+}
+DEFAULT_NEGATIVE = ["blurry", "low quality", "distorted text", "watermark", "deformed hands"]
+
+
+class TemplatePlanner(Planner):
+    name: ClassVar[str] = "template"
+
+    def plan(self, request: PlanRequest) -> Plan:
+        """A deterministic plan filling the brief's duration exactly."""
+        brief, segment, variant = request.brief, request.segment, request.variant
+        duration = brief.formats.duration_s
+        card = end_card_seconds(duration)
+        roles = shot_roles(brief.shots or default_shot_count(duration - card), variant)
+        seconds = fit_durations([dict(ARC).get(r, 1.0) for r in roles], duration - card, MIN_SHOT_SECONDS)
+        captions = caption_lines(message_for(brief, segment), len(roles), cta_for(brief, segment))
+        cameras = CAMERAS[variant % len(CAMERAS)]
+        shots = [
+            self._shot(request, i, role, seconds[i], cameras[i % len(cameras)], captions[i])
+            for i, role in enumerate(roles)
+        ]
+        mood = segment.overrides.music_mood or brief.audio.music_mood
+        return Plan(
+            segment=segment.id,
+            variant=variant,
+            shots=shots,
+            music=Music(mood=mood, prompt=f"{mood} music bed for an ad about {brief.product.name}"),
+            end_card=EndCard(seconds=card, headline=brief.brand.name, call_to_action=cta_for(brief, segment)),
+            planner=self.name,
+        )
+
+    def revise(self, request: PlanRequest, plan: Plan, shot_index: int, feedback: str) -> Plan:
+        """Rewrite one shot's prompt to answer the feedback; its timing and neighbours stay."""
+        shots = list(plan.shots)
+        shot = shots[shot_index]
+        note = feedback.strip().rstrip(".")
+        prompt = f"{shot.prompt}. Emphasis: {note}" if note else shot.prompt
+        shots[shot_index] = shot.model_copy(update={"prompt": prompt, "seed_offset": shot.seed_offset + 1})
+        return plan.model_copy(update={"shots": shots})
+
+    def _shot(self, request: PlanRequest, i: int, role: str, seconds: float, camera: str, caption: str) -> Shot:
+        brief, segment = request.brief, request.segment
+        beat = BEATS[role].format(
+            audience=segment.description or segment.id,
+            product=brief.product.name,
+            description=brief.product.description or "shown clearly",
+            cta=cta_for(brief, segment),
+        )
+        return Shot(
+            index=i,
+            role=role,  # type: ignore[arg-type]
+            description=f"{role.upper()}: {beat}",
+            prompt=shot_prompt(brief, segment, beat, camera, request.family),
+            negative_prompt=", ".join(DEFAULT_NEGATIVE + must(brief, segment, "must_avoid")),
+            seconds=seconds,
+            camera=camera,
+            sound=sound_for(role, brief),
+            caption=caption,
+            voice_line=caption if brief.audio.voice_over else "",
+            transition="crossfade" if role == "cta" and i > 0 else "cut",
+        )
+
+
+def default_shot_count(body_seconds: float) -> int:
+    """About one shot per 2.5 s of body, between 2 and 8, never more than fit."""
+    fit = int(body_seconds // MIN_SHOT_SECONDS)
+    return max(1, min(fit, max(2, min(8, round(body_seconds / 2.5)))))
+
+
+def shot_roles(n: int, variant: int) -> list[str]:
+    """The arc scaled to n shots: hook first, call to action last, middle beats rotated per variant."""
+    if n == 1:
+        return ["product"]
+    if n == 2:
+        return ["product", "cta"]
+    middle = ["product", "benefit", "proof"]
+    k = variant % len(middle)
+    middle = middle[k:] + middle[:k] if variant else middle
+    body = (middle * ((n - 2) // 3 + 1))[: n - 2]
+    return ["hook", *body, "cta"]
+
+
+def shot_prompt(brief: Brief, segment: Segment, beat: str, camera: str, family: str) -> str:
+    """One prompt: beat, brand look, tone, must-includes and the family's preferred style words."""
+    palette = ", ".join(brief.brand.palette[:3])
+    tone = ", ".join(filter(None, [*brief.brand.tone, segment.tone]))
+    parts = [
+        beat[0].upper() + beat[1:],
+        f"{brief.brand.name} brand colours {palette}",
+        f"{tone} mood" if tone else "",
+        f"camera: {camera}",
+        ", ".join(must(brief, segment, "must_include")),
+        FAMILY_STYLE.get(family, ""),
+    ]
+    return ". ".join(p for p in parts if p)
+
+
+def must(brief: Brief, segment: Segment, field: str) -> list[str]:
+    override = getattr(segment.overrides, field)
+    return list(override if override is not None else getattr(brief, field))
+
+
+def message_for(brief: Brief, segment: Segment) -> str:
+    return segment.overrides.message or brief.message
+
+
+def cta_for(brief: Brief, segment: Segment) -> str:
+    return segment.overrides.call_to_action or brief.call_to_action
+
+
+def caption_lines(message: str, n: int, cta: str) -> list[str]:
+    """Spread the message's phrases over the first n-1 shots; the last shot carries the call to action."""
+    if n == 1:
+        return [message]
+    phrases = [p.strip() for p in re.split(r"(?<=[.!?;,:])\s+|\s+[-—]\s+", message) if p.strip()]
+    slots = n - 1
+    if len(phrases) < slots:
+        # Fewer phrases than shots: leave some shots caption-free rather than repeating words.
+        out = [""] * slots
+        for i, p in enumerate(phrases):
+            out[round(i * slots / len(phrases))] = p
+        return out + [cta]
+    per = len(phrases) / slots
+    groups = [" ".join(phrases[round(i * per) : round((i + 1) * per)]) for i in range(slots)]
+    return groups + [cta]
+
+
+def sound_for(role: str, brief: Brief) -> str:
+    notes = brief.audio.sound_notes
+    base = {"hook": "whoosh", "product": "soft chime", "cta": "pop", "proof": "click"}.get(role, "")
+    return ", ".join(filter(None, [base, notes if role == "hook" else ""]))

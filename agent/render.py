@@ -1,0 +1,212 @@
+"""Render jobs: build a request, look it up in the media cache, render with retries, record the take.
+
+A take's cache key hashes everything that determines it (backend identity, request, seed), so a
+resumed or repeated run renders nothing twice. Take row ids are derived from the job, so a job
+that runs again after a crash rewrites the same row instead of adding one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.context import RunContext
+from agent.formats import dimensions
+from agent.plan import Plan, Shot
+from agent.state import RenderJob
+from generators.base import SoundRequest, ShotRequest
+from generators.errors import TakeFailed
+
+FALLBACK_VIDEO = "animatic"
+EFFECT_MAX_SECONDS = 2.0
+
+
+def cache_key(kind: str, identity: dict[str, Any], request: dict[str, Any]) -> str:
+    """A content hash of what determines a take."""
+    blob = json.dumps({"kind": kind, "identity": identity, "request": request}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def take_seed(shot: Shot, take_no: int, retry: int = 0) -> int:
+    """The seed of one take: the shot's base seed moved by revision, take number and retry."""
+    return (shot.seed + 101 * shot.seed_offset + 7 * take_no + 7919 * retry) % 2**31
+
+
+def base_seed(brief_seed: int, variant: int, index: int) -> int:
+    return (brief_seed + 1000 * variant + 17 * index) % 2**31
+
+
+def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: int, retry: int = 0) -> ShotRequest:
+    width, height = dimensions(fmt, ctx.brief.formats.resolution)
+    return ShotRequest(
+        prompt=shot.prompt,
+        negative_prompt=shot.negative_prompt,
+        seconds=shot.seconds,
+        fps=ctx.brief.formats.fps,
+        width=width,
+        height=height,
+        seed=take_seed(shot, take_no, retry),
+        camera=shot.camera,
+        title=shot.description,
+        palette=ctx.brief.brand.palette,
+        shot_index=shot.index,
+        lora=[lo.model_dump() for lo in ctx.brief.render.lora],
+    )
+
+
+def run_job(ctx: RunContext, plan: Plan, job: RenderJob) -> str:
+    """Do one render job (from the cache where possible) and return its take id."""
+    take_id = hashlib.sha256(f"{ctx.run_id}|{json.dumps(dict(job), sort_keys=True)}".encode()).hexdigest()[:24]
+    existing = ctx.store.get("takes", take_id)
+    if existing and existing["status"] in ("done", "failed") and (
+        existing["status"] == "failed" or Path(existing["path"] or "").exists()
+    ):
+        return take_id
+    if job["kind"] == "video":
+        _video(ctx, plan, job, take_id)
+    else:
+        _sound(ctx, plan, job, take_id)
+    return take_id
+
+
+def _video(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
+    shot = plan.shots[job["shot"]]
+    choice = ctx.choices.video
+    budget = ctx.brief.render.max_failed_retries
+    reasons: list[str] = []
+    for retry in range(budget + 1):
+        request = video_request(ctx, plan, shot, job["format"], job["take_no"], retry)
+        if _render_video(ctx, job, take_id, shot, request, choice.backend, choice.options, reasons):
+            return
+    # 3. every seed failed: fall back to the animatic so the cut can still be made, and say so.
+    request = video_request(ctx, plan, shot, job["format"], job["take_no"])
+    reasons.append(f"fell back to '{FALLBACK_VIDEO}' after {budget + 1} failed takes")
+    if not _render_video(ctx, job, take_id, shot, request, FALLBACK_VIDEO, {}, reasons):
+        raise TakeFailed(f"shot {shot.index} of {plan.key}: every take failed: {'; '.join(reasons)}")
+
+
+def _render_video(
+    ctx: RunContext, job: RenderJob, take_id: str, shot: Shot, request: ShotRequest,
+    backend_name: str, options: dict, reasons: list[str],
+) -> bool:  # fmt: skip
+    backend = ctx.pool.get("video", backend_name, options)
+    ignored = getattr(backend, "cache_ignores", set())
+    key = cache_key("video", backend.identity(), request.model_dump(mode="json", exclude=ignored))
+    row = _base_row(ctx, job, take_id, key, shot, backend, request.seed)
+    cached = ctx.store.cached_take(key)
+    if cached:
+        ctx.store.write("takes", {**row, **_reuse(cached)}, replace=True)
+        return True
+    out = ctx.workspace.media_path(key, ".mp4")
+    started = time.time()
+    try:
+        with _exclusive(ctx, backend):
+            take = backend.render(request, out)
+    except TakeFailed as exc:
+        reasons.append(f"seed {request.seed}: {exc.reason}")
+        ctx.store.write("takes", {**row, "id": f"{take_id}-f{len(reasons)}", "status": "failed",
+                                  "reason": exc.reason, "metadata": exc.metadata, "rendered": 1}, replace=True)
+        ctx.store.event(ctx.run_id, "take_failed", {"take": take_id, "seed": request.seed, "reason": exc.reason})
+        return False
+    meta = {**take.metadata, "request": request.model_dump(mode="json"), "retries": reasons}
+    ctx.store.write(
+        "takes",
+        {**row, "path": str(take.path), "status": "done", "rendered": 1, "metadata": meta,
+         "parameters": backend.describe(), "timings": {"render_s": round(time.time() - started, 3)}},
+        replace=True,
+    )  # fmt: skip
+    return True
+
+
+def _sound(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
+    kind = job["kind"]
+    shot = plan.shots[job["shot"]] if job["shot"] >= 0 else None
+    if kind == "voice":
+        choice = ctx.choices.voice
+        assert choice is not None and shot is not None
+        backend = ctx.pool.get("voice", choice.backend, choice.options)
+        voice = ctx.brief.segment(plan.segment).language or ctx.brief.audio.voice
+        request: dict[str, Any] = {"text": shot.voice_line, "voice": voice}
+    else:
+        backend = ctx.pool.get("audio", ctx.choices.audio.backend, ctx.choices.audio.options)
+        sound = _sound_request(ctx, plan, shot)
+        request = sound.model_dump(mode="json")
+    key = cache_key(kind, backend.identity(), request)
+    row = _base_row(ctx, job, take_id, key, shot, backend, request.get("seed", 0))
+    cached = ctx.store.cached_take(key)
+    if cached:
+        ctx.store.write("takes", {**row, **_reuse(cached)}, replace=True)
+        return
+    out = ctx.workspace.media_path(key, ".wav")
+    started = time.time()
+    with _exclusive(ctx, backend):
+        take = backend.speak(request["text"], request["voice"], out) if kind == "voice" else backend.render(sound, out)
+    ctx.store.write(
+        "takes",
+        {**row, "path": str(take.path), "status": "done", "rendered": 1,
+         "metadata": {**take.metadata, "request": request, "seconds": take.seconds},
+         "parameters": backend.describe(), "timings": {"render_s": round(time.time() - started, 3)}},
+        replace=True,
+    )  # fmt: skip
+
+
+def _sound_request(ctx: RunContext, plan: Plan, shot: Shot | None) -> SoundRequest:
+    if shot is None:
+        bounds, t = [], 0.0
+        for s in plan.shots:
+            t += s.seconds
+            bounds.append(round(t, 3))
+        return SoundRequest(
+            prompt=plan.music.prompt or plan.music.mood, seconds=plan.seconds, seed=ctx.brief.seed,
+            kind="music", mood=plan.music.mood, cut_points=bounds,
+        )  # fmt: skip
+    return SoundRequest(
+        prompt=shot.sound, seconds=min(shot.seconds, EFFECT_MAX_SECONDS), seed=shot.seed, kind="effect"
+    )
+
+
+def _base_row(ctx: RunContext, job: RenderJob, take_id: str, key: str, shot: Shot | None, backend: Any, seed: int) -> dict:
+    return {
+        "id": take_id, "cache_key": key, "run_id": ctx.run_id, "kind": job["kind"], "plan_key": job["plan_key"],
+        "shot": job["shot"], "shot_uid": job["uid"], "format": job["format"], "take_no": job["take_no"], "round": job["round"],
+        "lineage": shot.lineage if shot else 0, "backend": backend.name,
+        "model": str(backend.describe().get("model", backend.name)), "seed": seed, "created_at": time.time(),
+    }  # fmt: skip
+
+
+def _reuse(cached: dict) -> dict:
+    """Fields a cache hit copies from the take that made the file; it was not rendered again."""
+    return {
+        "path": cached["path"], "embeds_path": cached.get("embeds_path"), "status": "done", "rendered": 0,
+        "metadata": {**(cached.get("metadata") or {}), "cached_from": cached["id"]},
+        "parameters": cached.get("parameters"), "timings": {"render_s": 0.0},
+    }  # fmt: skip
+
+
+class _exclusive:
+    """Serialise renders on a backend that is not thread-safe (one GPU pipeline, one model)."""
+
+    def __init__(self, ctx: RunContext, backend: Any) -> None:
+        self.lock = None if getattr(backend, "thread_safe", False) else _lock_for(ctx, backend)
+
+    def __enter__(self) -> None:
+        if self.lock:
+            self.lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.lock:
+            self.lock.release()
+
+
+def _lock_for(ctx: RunContext, backend: Any):
+    import threading
+
+    with ctx._lock:
+        lock = getattr(backend, "_render_lock", None)
+        if lock is None:
+            lock = threading.Lock()
+            backend._render_lock = lock
+        return lock

@@ -1,0 +1,121 @@
+"""Start, resume and refine runs: the one place that builds a RunContext and drives the graph."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from langgraph.types import Command
+
+from agent.brief import Brief, BriefError, brief_hash, load_brief, validate_brief
+from agent.context import Progress, RunContext
+from agent.errors import BriefcutError
+from agent.graph import compile_graph
+from agent.profiles import Choices, resolve_choices
+from agent.store import Store
+from agent.workspace import Workspace
+from generators.base import BackendPool
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def start_run(
+    brief_path: Path,
+    workspace: Workspace,
+    *,
+    profile: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    out: Path | None = None,
+    progress: Progress | None = None,
+    pool: BackendPool | None = None,
+    brief: Brief | None = None,
+    batch_id: str | None = None,
+) -> dict[str, Any]:
+    """Plan, render, score, refine and assemble a brief; returns the run summary."""
+    brief = brief or load_brief(brief_path)
+    choices = resolve_choices(brief, profile, overrides, models_dir=workspace.models_dir)
+    store = Store(workspace.db_path)
+    run_id = new_run_id()
+    out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)
+    store.create_run({
+        "id": run_id, "brief_path": str(Path(brief_path).resolve()), "brief": brief.model_dump(mode="json"),
+        "brief_hash": brief_hash(brief), "profile": choices.profile, "planner": choices.planner.backend,
+        "choices": choices.model_dump(mode="json"), "out_dir": str(out_dir), "batch_id": batch_id,
+    })  # fmt: skip
+    for note in choices.notes:
+        store.event(run_id, "note", {"text": note})
+        if progress:
+            progress.note(note)
+    ctx = RunContext(run_id, brief, choices, store, workspace, out_dir, pool=pool or BackendPool(),
+                     progress=progress or Progress())  # fmt: skip
+    return _drive(ctx, {"run_id": run_id})
+
+
+def open_run(run_id: str, workspace: Workspace, progress: Progress | None = None,
+             pool: BackendPool | None = None) -> RunContext:  # fmt: skip
+    """Rebuild the context of a stored run (its brief and backend choices as recorded)."""
+    store = Store(workspace.db_path)
+    row = store.run(run_id)
+    brief = validate_brief(row["brief"], Path(row["brief_path"]))
+    choices = Choices.model_validate(row["choices"])
+    return RunContext(run_id, brief, choices, store, workspace, Path(row["out_dir"]), pool=pool or BackendPool(),
+                      progress=progress or Progress())  # fmt: skip
+
+
+def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = None) -> dict[str, Any]:
+    """Finish a run whose process stopped: the graph continues from its last checkpoint."""
+    ctx = open_run(run_id, workspace, progress)
+    ctx.store.set_run_status(run_id, "running")
+    return _drive(ctx, None)
+
+
+def refine_run(run_id: str, workspace: Workspace, ops: list[dict], message: str,
+               progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+    """Apply edit operations to a finished run through the graph; a new cut version results."""
+    ctx = open_run(run_id, workspace, progress)
+    return _drive(ctx, Command(resume={"ops": ops, "message": message}))
+
+
+def _drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
+    graph = compile_graph(ctx.workspace.checkpoints_path)
+    config = {"configurable": {"thread_id": ctx.run_id}, "max_concurrency": 4, "recursion_limit": 200}
+    try:
+        graph.invoke(payload, config, context=ctx)
+    except BriefcutError as exc:
+        ctx.store.set_run_status(ctx.run_id, "failed", str(exc))
+        raise
+    except Exception as exc:
+        ctx.store.set_run_status(ctx.run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    ctx.store.update("runs", ctx.run_id, pool_loads=ctx.pool.loads)
+    return summary(ctx.store, ctx.run_id)
+
+
+def summary(store: Store, run_id: str) -> dict[str, Any]:
+    """The run's JSON summary: status, the latest version of each cut, and a scorecard digest."""
+    run = store.run(run_id)
+    cuts = store.cuts(run_id)
+    latest = max((c["version"] for c in cuts), default=0)
+    rows, card = [], {}
+    for c in cuts:
+        if c["version"] != latest:
+            continue
+        segment, variant = c["plan_key"].split("/v")
+        rows.append({"brief": run["brief_path"], "segment": segment, "variant": int(variant),
+                     "format": c["format"], "path": c["path"], "duration_s": c["duration_s"]})  # fmt: skip
+        sc = c["scorecard"] or {}
+        card[Path(c["path"]).stem] = {
+            "composite": (sc.get("cut") or {}).get("composite"),
+            "weak_shots": [s["shot"] for s in sc.get("shots", []) if s.get("weak")],
+            "scorecard": str(Path(c["path"]).with_suffix(".scorecard.json")),
+        }
+    status = run["status"] if run["status"] in ("done", "failed") else "failed"
+    return {"run_id": run_id, "status": status, "version": latest, "planner": run["planner"],
+            "cuts": rows, "scorecard": card}  # fmt: skip
+
+
+__all__ = ["BriefError", "open_run", "refine_run", "resume_run", "start_run", "summary"]

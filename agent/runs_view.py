@@ -1,0 +1,71 @@
+"""What `briefcut runs show` prints: a run's cuts, scorecards, plans, takes and events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.store import Store
+from agent.workspace import Workspace
+
+
+def run_details(workspace: Workspace, run_id: str) -> dict[str, Any]:
+    """Everything worth showing about one run, as JSON-able data."""
+    store = Store(workspace.db_path)
+    run = store.run(run_id)
+    takes = store.takes(run_id)
+    cuts = store.cuts(run_id)
+    return {
+        "run_id": run_id,
+        "status": run["status"],
+        "error": run["error"],
+        "profile": run["profile"],
+        "planner": run["planner"],
+        "choices": run["choices"],
+        "brief_path": run["brief_path"],
+        "brief_hash": run["brief_hash"],
+        "pool_loads": run["pool_loads"],
+        "versions": sorted({c["version"] for c in cuts}),
+        "plans": [{"key": p["key"], "version": p["version"], "plan": p["plan"]} for p in store.plans(run_id)],
+        "takes": {
+            "total": len(takes),
+            "rendered": sum(1 for t in takes if t["rendered"] and t["status"] == "done"),
+            "cached": sum(1 for t in takes if not t["rendered"] and t["status"] == "done"),
+            "failed": sum(1 for t in takes if t["status"] == "failed"),
+        },
+        "cuts": [
+            {"plan_key": c["plan_key"], "format": c["format"], "version": c["version"], "path": c["path"],
+             "duration_s": c["duration_s"], "scorecard": c["scorecard"], "diff": c["diff"]}
+            for c in cuts
+        ],  # fmt: skip
+        "events": [{"kind": e["kind"], "ts": e["ts"], "data": e["data"]} for e in store.events(run_id)][-30:],
+    }
+
+
+def show_text(details: dict[str, Any]) -> str:
+    """A readable report: header, takes, and a score table per cut."""
+    from evaluators.scorecard import format_table
+
+    t = details["takes"]
+    lines = [
+        f"run {details['run_id']}  {details['status']}  profile={details['profile']}  planner={details['planner']}",
+        f"brief {details['brief_path']}  (hash {details['brief_hash']})",
+        f"takes: {t['rendered']} rendered, {t['cached']} from cache, {t['failed']} failed",
+    ]
+    if details["error"]:
+        lines.append(f"error: {details['error']}")
+    for cut in details["cuts"]:
+        lines += ["", f"{cut['plan_key']} {cut['format']} v{cut['version']}  {cut['duration_s']:.2f} s  {cut['path']}"]
+        if cut["diff"]:
+            lines += [f"  changed: {d}" for d in cut["diff"]]
+        if cut["scorecard"]:
+            lines.append(format_table(cut["scorecard"]))
+            for w in (cut["scorecard"].get("cut") or {}).get("warnings") or []:
+                lines.append(f"  warning: shot {w.get('shot')}: {w.get('kind')}: {w.get('detail')}")
+    if not details["cuts"]:
+        lines.append("no cuts yet" + ("" if details["status"] == "done" else f" (briefcut resume {details['run_id']})"))
+    return "\n".join(lines)
+
+
+def cut_exists(cut: dict) -> bool:
+    return Path(cut["path"]).exists()

@@ -1,0 +1,44 @@
+"""The graph's state: a narrow input, the full state, and reducers on keys parallel workers write."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+
+class RunInput(TypedDict):
+    run_id: str
+
+
+class RenderJob(TypedDict):
+    """One unit of media work sent to a `render` worker."""
+
+    kind: str  # "video" | "music" | "effect" | "voice"
+    plan_key: str
+    shot: int  # -1 for cut-level sound (music)
+    uid: str  # the shot's stable id ("" for music)
+    format: str  # aspect ratio for video; "" for sound
+    take_no: int
+    round: int
+    lineage: int
+
+
+class RunState(TypedDict, total=False):
+    run_id: str
+    # Rounds of the refine loop done so far, and re-renders spent from the brief's budget.
+    round: int
+    rerenders_used: int
+    # Shots (plan_key, shot) the last scoring found weak, with reasons.
+    weak: list[dict[str, Any]]
+    # Take ids written by render workers in parallel: the reducer concatenates.
+    takes: Annotated[list[str], operator.add]
+    # Cut version being produced (1 for the first assembly; chat edits add versions).
+    version: int
+    # Shots to render in the next fan-out (set by plan, refine and edit nodes).
+    pending: list[RenderJob]
+    cuts: list[dict[str, Any]]
+    # The chat loop: edit operations waiting to be applied, and the message they came from.
+    edits: list[dict[str, Any]]
+    message: str
+    # Per plan key, the human-readable changes of the last edit (recorded with the new cut version).
+    diff: dict[str, list[str]]

@@ -1,0 +1,259 @@
+"""The store: one SQLite file (sqlite-utils) holding runs, plans, shots, takes, scores, cuts, events.
+
+Migrations are numbered functions applied on open. WAL and a 30 s busy timeout let several
+processes (batch workers, a second run) write at once; a lock serialises this process's threads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agent.errors import RunNotFound
+
+JSON_COLUMNS = {
+    "brief", "choices", "plan", "parameters", "metadata", "timings", "scorecard",
+    "provenance", "data", "metrics", "not_computed", "diff", "warnings", "pool_loads",
+}  # fmt: skip
+
+
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["runs"].create(
+        {
+            "id": str, "brief_path": str, "brief": str, "brief_hash": str, "profile": str,
+            "planner": str, "choices": str, "status": str, "error": str, "out_dir": str,
+            "batch_id": str, "pool_loads": str, "created_at": float, "updated_at": float,
+        },
+        pk="id",
+    )  # fmt: skip
+    db["plans"].create(
+        {"id": str, "run_id": str, "key": str, "segment": str, "variant": int, "version": int,
+         "plan": str, "planner": str, "created_at": float},
+        pk="id", foreign_keys=[("run_id", "runs", "id")],
+    )  # fmt: skip
+    db["shots"].create(
+        {"id": str, "run_id": str, "plan_key": str, "version": int, "idx": int, "role": str,
+         "description": str, "prompt": str, "negative_prompt": str, "seconds": float, "camera": str,
+         "caption": str, "voice_line": str},
+        pk="id",
+    )  # fmt: skip
+    db["takes"].create(
+        {
+            "id": str, "cache_key": str, "run_id": str, "kind": str, "plan_key": str, "shot": int, "shot_uid": str,
+            "format": str, "take_no": int, "round": int, "lineage": int, "backend": str, "model": str,
+            "parameters": str, "seed": int, "path": str, "embeds_path": str, "status": str,
+            "reason": str, "rendered": int, "timings": str, "metadata": str, "created_at": float,
+        },
+        pk="id",
+    )  # fmt: skip
+    db["scores"].create(
+        {"take_id": str, "metrics": str, "not_computed": str, "composite": float, "created_at": float},
+        pk="take_id",
+    )
+    db["cuts"].create(
+        {
+            "id": str, "run_id": str, "plan_key": str, "format": str, "version": int, "path": str,
+            "srt": str, "poster": str, "contact_sheet": str, "duration_s": float, "scorecard": str,
+            "provenance": str, "warnings": str, "diff": str, "created_at": float,
+        },
+        pk="id",
+    )  # fmt: skip
+    db["events"].create(
+        {"id": int, "run_id": str, "ts": float, "kind": str, "data": str}, pk="id"
+    )
+    db["takes"].create_index(["cache_key"])
+    db["takes"].create_index(["run_id", "plan_key", "shot", "format"])
+    db["events"].create_index(["run_id"])
+    db["cuts"].create_index(["run_id"])
+
+
+def m002_batches(db: sqlite_utils.Database) -> None:
+    db["batches"].create(
+        {"id": str, "briefs": str, "options": str, "status": str, "report": str,
+         "created_at": float, "updated_at": float},
+        pk="id",
+    )  # fmt: skip
+    db["batch_jobs"].create(
+        {"id": str, "batch_id": str, "brief_path": str, "segment": str, "variants": int,
+         "run_id": str, "status": str, "error": str, "updated_at": float},
+        pk="id",
+    )  # fmt: skip
+    db["batch_jobs"].create_index(["batch_id"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_batches]
+
+
+class Store:
+    """The workspace database. Rows come back as dicts with JSON columns decoded."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        if path is None:
+            self.db = sqlite_utils.Database(memory=True)
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.path = path
+        self._lock = threading.RLock()
+        self._migrate()
+
+    # 1. migrations ---------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock, self._immediate():
+            if "_migrations" not in self.db.table_names():
+                self.db["_migrations"].create({"name": str, "applied_at": float}, pk="name")
+            done = {r["name"] for r in self.db["_migrations"].rows}
+            for migration in MIGRATIONS:
+                if migration.__name__ not in done:
+                    migration(self.db)
+                    self.db["_migrations"].insert({"name": migration.__name__, "applied_at": time.time()})
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """A write transaction taken up front, so concurrent writers queue on the busy timeout."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # 2. generic helpers ----------------------------------------------------------------------
+    def write(self, table: str, row: dict[str, Any], pk: str = "id", replace: bool = False) -> None:
+        """Insert (or upsert with `replace`) one row, JSON-encoding dict/list values."""
+        row = {k: _encode(v) for k, v in row.items()}
+        with self._lock, self._immediate():
+            if replace:
+                self.db[table].upsert(row, pk=pk)
+            else:
+                self.db[table].insert(row, pk=pk)
+
+    def update(self, table: str, pk_value: str, **values: Any) -> None:
+        with self._lock, self._immediate():
+            self.db[table].update(pk_value, {k: _encode(v) for k, v in values.items()})
+
+    def rows(self, table: str, where: str = "", params: Any = (), order_by: str | None = None) -> list[dict]:
+        with self._lock:
+            rows = self.db[table].rows_where(where or None, params, order_by=order_by)
+            return [_decode(r) for r in rows]
+
+    def get(self, table: str, pk_value: str) -> dict | None:
+        with self._lock:
+            try:
+                return _decode(self.db[table].get(pk_value))
+            except sqlite_utils.db.NotFoundError:
+                return None
+
+    # 3. the domain ---------------------------------------------------------------------------
+    def create_run(self, run: dict[str, Any]) -> None:
+        now = time.time()
+        self.write("runs", {"status": "running", "created_at": now, "updated_at": now, **run})
+        self.event(run["id"], "run_created", {"brief_path": run.get("brief_path")})
+
+    def run(self, run_id: str) -> dict:
+        row = self.get("runs", run_id)
+        if row is None:
+            raise RunNotFound(f"no run '{run_id}' in {self.path or 'the store'}")
+        return row
+
+    def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        self.update("runs", run_id, status=status, error=error, updated_at=time.time())
+        self.event(run_id, f"run_{status}", {"error": error} if error else {})
+
+    def runs(self, limit: int = 50) -> list[dict]:
+        return self.rows("runs", order_by="created_at desc")[:limit]
+
+    def event(self, run_id: str, kind: str, data: dict | None = None) -> None:
+        self.write("events", {"run_id": run_id, "ts": time.time(), "kind": kind, "data": data or {}})
+
+    def events(self, run_id: str) -> list[dict]:
+        return self.rows("events", "run_id = ?", [run_id], order_by="id")
+
+    def save_plan(self, run_id: str, plan: dict, version: int) -> None:
+        key = f"{plan['segment']}/v{plan['variant']}"
+        self.write(
+            "plans",
+            {"id": f"{run_id}:{key}:{version}", "run_id": run_id, "key": key, "segment": plan["segment"],
+             "variant": plan["variant"], "version": version, "plan": plan, "planner": plan.get("planner"),
+             "created_at": time.time()},
+            replace=True,
+        )  # fmt: skip
+        for shot in plan["shots"]:
+            self.write(
+                "shots",
+                {"id": f"{run_id}:{key}:{version}:{shot['index']}", "run_id": run_id, "plan_key": key,
+                 "version": version, "idx": shot["index"],
+                 **{k: shot[k] for k in ("role", "description", "prompt", "negative_prompt", "seconds",
+                                         "camera", "caption", "voice_line")}},
+                replace=True,
+            )  # fmt: skip
+
+    def plans(self, run_id: str) -> list[dict]:
+        return self.rows("plans", "run_id = ?", [run_id], order_by="key, version")
+
+    def latest_plans(self, run_id: str) -> dict[str, dict]:
+        latest: dict[str, dict] = {}
+        for row in self.plans(run_id):
+            latest[row["key"]] = row
+        return latest
+
+    def cached_take(self, cache_key: str) -> dict | None:
+        """A finished take with this cache key whose file still exists, from any run."""
+        for row in self.rows("takes", "cache_key = ? and status = 'done'", [cache_key], order_by="created_at"):
+            if row["path"] and Path(row["path"]).exists():
+                return row
+        return None
+
+    def takes(self, run_id: str, **where: Any) -> list[dict]:
+        clause = " and ".join(["run_id = ?"] + [f"{k} = ?" for k in where])
+        return self.rows("takes", clause, [run_id, *where.values()], order_by="created_at")
+
+    def save_score(self, take_id: str, metrics: dict, not_computed: dict, composite: float) -> None:
+        self.write(
+            "scores",
+            {"take_id": take_id, "metrics": metrics, "not_computed": not_computed,
+             "composite": composite, "created_at": time.time()},
+            pk="take_id", replace=True,
+        )  # fmt: skip
+
+    def score(self, take_id: str) -> dict | None:
+        return self.get("scores", take_id)
+
+    def cuts(self, run_id: str) -> list[dict]:
+        return self.rows("cuts", "run_id = ?", [run_id], order_by="version, plan_key, format")
+
+    def render_count(self, run_id: str | None = None) -> int:
+        """How many takes were really rendered (not taken from the cache)."""
+        where, params = ("rendered = 1", []) if run_id is None else ("rendered = 1 and run_id = ?", [run_id])
+        return self.db["takes"].count_where(where, params)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _decode(row: dict) -> dict:
+    out = dict(row)
+    for k in JSON_COLUMNS & out.keys():
+        if isinstance(out[k], str):
+            try:
+                out[k] = json.loads(out[k])
+            except json.JSONDecodeError:
+                pass
+    return out
