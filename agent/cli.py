@@ -89,6 +89,8 @@ def run(
     video: Annotated[Optional[str], typer.Option("--video", help="Video backend name.")] = None,
     video_model: Annotated[Optional[str], typer.Option("--video-model", help="Model id or path (diffusers).")] = None,
     audio: Annotated[Optional[str], typer.Option("--audio", help="Audio backend name.")] = None,
+    resolution: Annotated[Optional[int], typer.Option("--resolution", min=64, max=2160,
+                                                      help="Short side in pixels, overriding the brief's (drafts).")] = None,  # fmt: skip
     as_json: JsonOpt = False,
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
@@ -96,6 +98,8 @@ def run(
     from agent.runner import start_run
 
     parsed = load_brief(brief)
+    if resolution:
+        parsed.formats.resolution = resolution
     overrides: dict[str, BackendChoice | None] = {}
     if planner or llm_model:
         options = {"model": llm_model} if llm_model else {}

@@ -40,12 +40,19 @@ class RunContext:
     out_dir: Path
     pool: BackendPool = field(default_factory=BackendPool)
     progress: Progress = field(default_factory=Progress)
+    executor: Any = None  # agent.executors.Executor; a LocalExecutor over `pool` when None
     # Lazily made and kept: the planner and the CLIP embedder (with why it is missing, if it is).
     _planner: Planner | None = None
     _embedder: Any = None
     _embedder_reason: str | None = None
     _embedder_tried: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.executor is None:
+            from agent.executors import LocalExecutor
+
+            self.executor = LocalExecutor(self.pool)
 
     @property
     def planner(self) -> Planner:

@@ -17,7 +17,7 @@ from agent.context import RunContext
 from agent.formats import dimensions
 from agent.plan import Plan, Shot
 from agent.state import RenderJob
-from generators.base import SoundRequest, ShotRequest
+from generators.base import AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
 
 FALLBACK_VIDEO = "animatic"
@@ -92,7 +92,7 @@ def _render_video(
     ctx: RunContext, job: RenderJob, take_id: str, shot: Shot, request: ShotRequest,
     backend_name: str, options: dict, reasons: list[str],
 ) -> bool:  # fmt: skip
-    backend = ctx.pool.get("video", backend_name, options)
+    backend = ctx.pool.instance("video", backend_name, options)
     ignored = getattr(backend, "cache_ignores", set())
     key = cache_key("video", backend.identity(), request.model_dump(mode="json", exclude=ignored))
     row = _base_row(ctx, job, take_id, key, shot, backend, request.seed)
@@ -103,8 +103,9 @@ def _render_video(
     out = ctx.workspace.media_path(key, ".mp4")
     started = time.time()
     try:
-        with _exclusive(ctx, backend):
-            take = backend.render(request, out)
+        take = VideoTake.model_validate(
+            ctx.executor.render("video", backend_name, options, request.model_dump(mode="json"), out)
+        )
     except TakeFailed as exc:
         reasons.append(f"seed {request.seed}: {exc.reason}")
         ctx.store.write("takes", {**row, "id": f"{take_id}-f{len(reasons)}", "status": "failed",
@@ -127,13 +128,13 @@ def _sound(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
     if kind == "voice":
         choice = ctx.choices.voice
         assert choice is not None and shot is not None
-        backend = ctx.pool.get("voice", choice.backend, choice.options)
+        name, options = choice.backend, choice.options
         voice = ctx.brief.segment(plan.segment).language or ctx.brief.audio.voice
         request: dict[str, Any] = {"text": shot.voice_line, "voice": voice}
     else:
-        backend = ctx.pool.get("audio", ctx.choices.audio.backend, ctx.choices.audio.options)
-        sound = _sound_request(ctx, plan, shot)
-        request = sound.model_dump(mode="json")
+        name, options = ctx.choices.audio.backend, ctx.choices.audio.options
+        request = _sound_request(ctx, plan, shot).model_dump(mode="json")
+    backend = ctx.pool.instance("voice" if kind == "voice" else "audio", name, options)
     key = cache_key(kind, backend.identity(), request)
     row = _base_row(ctx, job, take_id, key, shot, backend, request.get("seed", 0))
     cached = ctx.store.cached_take(key)
@@ -142,8 +143,9 @@ def _sound(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
         return
     out = ctx.workspace.media_path(key, ".wav")
     started = time.time()
-    with _exclusive(ctx, backend):
-        take = backend.speak(request["text"], request["voice"], out) if kind == "voice" else backend.render(sound, out)
+    take = AudioTake.model_validate(
+        ctx.executor.render("voice" if kind == "voice" else "audio", name, options, request, out)
+    )
     ctx.store.write(
         "takes",
         {**row, "path": str(take.path), "status": "done", "rendered": 1,
@@ -184,29 +186,3 @@ def _reuse(cached: dict) -> dict:
         "metadata": {**(cached.get("metadata") or {}), "cached_from": cached["id"]},
         "parameters": cached.get("parameters"), "timings": {"render_s": 0.0},
     }  # fmt: skip
-
-
-class _exclusive:
-    """Serialise renders on a backend that is not thread-safe (one GPU pipeline, one model)."""
-
-    def __init__(self, ctx: RunContext, backend: Any) -> None:
-        self.lock = None if getattr(backend, "thread_safe", False) else _lock_for(ctx, backend)
-
-    def __enter__(self) -> None:
-        if self.lock:
-            self.lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.lock:
-            self.lock.release()
-
-
-def _lock_for(ctx: RunContext, backend: Any):
-    import threading
-
-    with ctx._lock:
-        lock = getattr(backend, "_render_lock", None)
-        if lock is None:
-            lock = threading.Lock()
-            backend._render_lock = lock
-        return lock

@@ -34,6 +34,7 @@ def start_run(
     pool: BackendPool | None = None,
     brief: Brief | None = None,
     batch_id: str | None = None,
+    executor: Any = None,
 ) -> dict[str, Any]:
     """Plan, render, score, refine and assemble a brief; returns the run summary."""
     brief = brief or load_brief(brief_path)
@@ -51,24 +52,25 @@ def start_run(
         if progress:
             progress.note(note)
     ctx = RunContext(run_id, brief, choices, store, workspace, out_dir, pool=pool or BackendPool(),
-                     progress=progress or Progress())  # fmt: skip
+                     progress=progress or Progress(), executor=executor)  # fmt: skip
     return _drive(ctx, {"run_id": run_id})
 
 
 def open_run(run_id: str, workspace: Workspace, progress: Progress | None = None,
-             pool: BackendPool | None = None) -> RunContext:  # fmt: skip
+             pool: BackendPool | None = None, executor: Any = None) -> RunContext:  # fmt: skip
     """Rebuild the context of a stored run (its brief and backend choices as recorded)."""
     store = Store(workspace.db_path)
     row = store.run(run_id)
     brief = validate_brief(row["brief"], Path(row["brief_path"]))
     choices = Choices.model_validate(row["choices"])
     return RunContext(run_id, brief, choices, store, workspace, Path(row["out_dir"]), pool=pool or BackendPool(),
-                      progress=progress or Progress())  # fmt: skip
+                      progress=progress or Progress(), executor=executor)  # fmt: skip
 
 
-def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = None) -> dict[str, Any]:
+def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = None,
+               pool: BackendPool | None = None, executor: Any = None) -> dict[str, Any]:  # fmt: skip
     """Finish a run whose process stopped: the graph continues from its last checkpoint."""
-    ctx = open_run(run_id, workspace, progress)
+    ctx = open_run(run_id, workspace, progress, pool, executor)
     ctx.store.set_run_status(run_id, "running")
     return _drive(ctx, None)
 

@@ -237,13 +237,20 @@ class BackendPool:
         self._lock = threading.Lock()
         self.loads: dict[str, int] = {}
 
-    def get(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
+    def instance(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
+        """The backend object (not loaded): enough for its identity and description."""
         key = json.dumps([kind, name, options or {}], sort_keys=True, default=str)
         with self._lock:
             backend = self._backends.get(key)
             if backend is None:
                 backend = REGISTRIES[kind].create(name, options)
                 self._backends[key] = backend
+            return backend
+
+    def get(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
+        """The backend, loaded on first use (counted in `loads`)."""
+        backend = self.instance(kind, name, options)
+        with self._lock:
             if not backend.loaded:
                 backend.ensure_loaded()
                 self.loads[f"{kind}:{name}"] = self.loads.get(f"{kind}:{name}", 0) + 1

@@ -38,6 +38,8 @@ FAMILY_STYLE = {
     "hunyuan": "realistic, cinematic composition, high detail",
     "animatediff": "masterpiece, best quality, highly detailed",
 }
+MOTION_WORDS = re.compile(r"\b(freez\w*|frozen|static|still|movement|motion)\b", re.I)
+STILL_CAMERAS = {"static", "locked off", "still"}
 DEFAULT_NEGATIVE = ["blurry", "low quality", "distorted text", "watermark", "deformed hands"]
 
 
@@ -73,7 +75,12 @@ class TemplatePlanner(Planner):
         shot = shots[shot_index]
         note = feedback.strip().rstrip(".")
         prompt = f"{shot.prompt}. Emphasis: {note}" if note else shot.prompt
-        shots[shot_index] = shot.model_copy(update={"prompt": prompt, "seed_offset": shot.seed_offset + 1})
+        update: dict = {"prompt": prompt, "seed_offset": shot.seed_offset + 1}
+        if MOTION_WORDS.search(feedback) and shot.camera in STILL_CAMERAS:
+            # A frozen or static-looking shot: give it a camera move instead of only new words.
+            update["camera"] = "slow push in"
+            update["prompt"] = prompt.replace(f"camera: {shot.camera}", "camera: slow push in")
+        shots[shot_index] = shot.model_copy(update=update)
         return plan.model_copy(update={"shots": shots})
 
     def _shot(self, request: PlanRequest, i: int, role: str, seconds: float, camera: str, caption: str) -> Shot:

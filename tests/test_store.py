@@ -1,0 +1,70 @@
+"""The store: migrations on open, JSON columns, concurrent writers from several processes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+import pytest
+
+from agent.errors import RunNotFound
+from agent.store import MIGRATIONS, Store
+
+
+@pytest.fixture
+def fresh_db() -> Store:
+    return Store(None)
+
+
+def test_migrations_apply_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    Store(path)
+    store = Store(path)  # reopening applies nothing twice
+    names = [r["name"] for r in store.db["_migrations"].rows]
+    assert names == [m.__name__ for m in MIGRATIONS]
+    assert {"runs", "plans", "shots", "takes", "scores", "cuts", "events"} <= set(store.db.table_names())
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_json_columns_round_trip(fresh_db: Store) -> None:
+    fresh_db.create_run({"id": "r1", "brief": {"a": [1, 2]}, "choices": {"video": "animatic"}})
+    run = fresh_db.run("r1")
+    assert run["brief"] == {"a": [1, 2]} and run["status"] == "running"
+    assert [e["kind"] for e in fresh_db.events("r1")] == ["run_created"]
+
+
+def test_unknown_run_is_a_clear_error(fresh_db: Store) -> None:
+    with pytest.raises(RunNotFound, match="no run 'nope'"):
+        fresh_db.run("nope")
+
+
+def test_cached_take_needs_the_file(fresh_db: Store, tmp_path: Path) -> None:
+    media = tmp_path / "m.mp4"
+    fresh_db.write("takes", {"id": "t1", "cache_key": "k1", "status": "done", "path": str(media), "rendered": 1})
+    assert fresh_db.cached_take("k1") is None
+    media.write_bytes(b"x")
+    assert fresh_db.cached_take("k1")["id"] == "t1"
+    assert fresh_db.render_count() == 1
+
+
+def _writer(path: str, worker: int, n: int) -> None:
+    store = Store(path)
+    for i in range(n):
+        store.write("takes", {"id": f"{worker}-{i}", "cache_key": f"k{i}", "run_id": f"r{worker}",
+                              "status": "done", "rendered": 1, "metadata": {"i": i}})  # fmt: skip
+        store.event(f"r{worker}", "tick", {"i": i})
+
+
+def test_several_processes_write_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    Store(path)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, w, 150)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    store = Store(path)
+    assert store.render_count() == 600
+    assert store.db["events"].count == 600
