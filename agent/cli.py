@@ -136,6 +136,59 @@ def print_summary(result: dict) -> None:
                    f"{score_text}  {cut['path']}")  # fmt: skip
 
 
+# refine / chat ---------------------------------------------------------------------------------
+PlanOpt = Annotated[Optional[str], typer.Option("--plan", help="Edit one plan (e.g. runners/v0); default: all.")]
+
+
+@app.command()
+@cli_errors
+def refine(
+    run_id: Annotated[str, typer.Argument(help="A finished run.")],
+    message: Annotated[str, typer.Option("-m", "--message", help='The change, e.g. "shot 3: a darker street".')],
+    plan: PlanOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a finished run by one message; only what the edit touches is rendered again."""
+    from agent.edits import EditList, describe_edits
+    from agent.runner import prepare_edits, refine_run
+
+    ops = prepare_edits(run_id, workspace(), message, plan)
+    if not as_json:
+        typer.echo(describe_edits(_typed(EditList, ops)))
+    with progress_bar(as_json) as bar:
+        result = refine_run(run_id, workspace(), ops, message, progress=bar)
+    emit(result, as_json, print_summary)
+
+
+@app.command()
+@cli_errors
+def chat(run_id: Annotated[str, typer.Argument(help="A finished run.")], plan: PlanOpt = None) -> None:
+    """Talk to a finished run: each message becomes edits, shown for confirmation, then applied."""
+    from agent.edits import GRAMMAR, EditList, describe_edits
+    from agent.errors import PlanError
+    from agent.runner import prepare_edits, refine_run
+
+    typer.echo(f"Refining run {run_id}. Say what to change (empty line or 'quit' to stop). Commands:\n{GRAMMAR}")
+    while True:
+        message = typer.prompt("you", default="", show_default=False).strip()
+        if message.lower() in ("", "quit", "exit", "q"):
+            return
+        try:
+            ops = prepare_edits(run_id, workspace(), message, plan)
+        except PlanError as exc:
+            typer.echo(f"briefcut: {exc}", err=True)
+            continue
+        typer.echo(describe_edits(_typed(EditList, ops)))
+        if not typer.confirm("apply these edits?", default=True):
+            continue
+        with progress_bar(False) as bar:
+            print_summary(refine_run(run_id, workspace(), ops, message, progress=bar))
+
+
+def _typed(model: Any, ops: list[dict]) -> list:
+    return model.model_validate({"ops": [{k: v for k, v in op.items() if k != "plan_keys"} for op in ops]}).ops
+
+
 # runs ------------------------------------------------------------------------------------------
 @runs_app.command("ls")
 @cli_errors

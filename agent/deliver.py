@@ -12,15 +12,16 @@ from agent.brief import brief_hash
 from agent.context import RunContext
 from agent.formats import dimensions, label
 from agent.plan import Plan
+from agent.render import music_lineage
 from agent.scoring import cut_card
 
 
-def sound_take(ctx: RunContext, kind: str, plan: Plan, uid: str = "") -> Path | None:
+def sound_take(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> Path | None:
     """The newest finished sound take of this kind for a plan (music) or a shot (effect, voice)."""
     rows = ctx.store.rows(
         "takes",
-        "run_id = ? and kind = ? and plan_key = ? and shot_uid = ? and status = 'done'",
-        [ctx.run_id, kind, plan.key, uid],
+        "run_id = ? and kind = ? and plan_key = ? and shot_uid = ? and lineage = ? and status = 'done'",
+        [ctx.run_id, kind, plan.key, uid, lineage],
         order_by="created_at desc",
     )
     for row in rows:
@@ -64,9 +65,9 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         plan=plan, aspect_ratio=fmt, width=width, height=height, fps=ctx.brief.formats.fps,
         shot_videos=[Path(t["path"]) for t in chosen],
         shot_native=[_native(ctx, t) for t in chosen],
-        shot_effects=[sound_take(ctx, "effect", plan, s.uid) for s in plan.shots],
-        shot_voice=[sound_take(ctx, "voice", plan, s.uid) for s in plan.shots],
-        music=sound_take(ctx, "music", plan),
+        shot_effects=[sound_take(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots],
+        shot_voice=[sound_take(ctx, "voice", plan, s.uid, s.lineage) if s.voice_line else None for s in plan.shots],
+        music=sound_take(ctx, "music", plan, lineage=music_lineage(plan)),
         brand_name=ctx.brief.brand.name, palette=ctx.brief.brand.palette,
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
         loudness_lufs=ctx.brief.audio.loudness_lufs,

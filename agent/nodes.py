@@ -14,7 +14,7 @@ from langgraph.types import Send, interrupt
 from agent.context import RunContext
 from agent.deliver import deliver_cut
 from agent.plan import Plan
-from agent.render import base_seed, run_job
+from agent.render import base_seed, music_lineage, run_job
 from agent.scoring import weak_shots
 from agent.state import RenderJob, RunState
 
@@ -77,7 +77,7 @@ def sound_jobs(ctx: RunContext, plan: Plan, shots, music: bool) -> list[RenderJo
     jobs: list[RenderJob] = []
     if music:
         jobs.append(RenderJob(kind="music", plan_key=plan.key, shot=-1, uid="", format="", take_no=0,
-                              round=0, lineage=0))  # fmt: skip
+                              round=0, lineage=music_lineage(plan)))  # fmt: skip
     for i in shots:
         shot = plan.shots[i]
         for kind, wanted in (("effect", bool(shot.sound)), ("voice", bool(shot.voice_line and ctx.choices.voice))):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ def cache_key(kind: str, identity: dict[str, Any], request: dict[str, Any]) -> s
 def take_seed(shot: Shot, take_no: int, retry: int = 0) -> int:
     """The seed of one take: the shot's base seed moved by revision, take number and retry."""
     return (shot.seed + 101 * shot.seed_offset + 7 * take_no + 7919 * retry) % 2**31
+
+
+def music_lineage(plan: Plan) -> int:
+    """Music takes are told apart by their mood: a chat edit of the mood makes a new bed."""
+    return zlib.crc32(f"{plan.music.mood}|{plan.music.prompt}".encode())
 
 
 def base_seed(brief_seed: int, variant: int, index: int) -> int:
@@ -174,7 +180,7 @@ def _base_row(ctx: RunContext, job: RenderJob, take_id: str, key: str, shot: Sho
     return {
         "id": take_id, "cache_key": key, "run_id": ctx.run_id, "kind": job["kind"], "plan_key": job["plan_key"],
         "shot": job["shot"], "shot_uid": job["uid"], "format": job["format"], "take_no": job["take_no"], "round": job["round"],
-        "lineage": shot.lineage if shot else 0, "backend": backend.name,
+        "lineage": job["lineage"], "backend": backend.name,
         "model": str(backend.describe().get("model", backend.name)), "seed": seed, "created_at": time.time(),
     }  # fmt: skip
 

@@ -35,12 +35,13 @@ def start_run(
     brief: Brief | None = None,
     batch_id: str | None = None,
     executor: Any = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Plan, render, score, refine and assemble a brief; returns the run summary."""
     brief = brief or load_brief(brief_path)
     choices = resolve_choices(brief, profile, overrides, models_dir=workspace.models_dir)
     store = Store(workspace.db_path)
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)
     store.create_run({
         "id": run_id, "brief_path": str(Path(brief_path).resolve()), "brief": brief.model_dump(mode="json"),
@@ -75,10 +76,23 @@ def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = No
     return _drive(ctx, None)
 
 
+def prepare_edits(run_id: str, workspace: Workspace, message: str, plan_key: str | None = None) -> list[dict]:
+    """Typed edit operations for a message on a finished run (shown to the person before applying)."""
+    from agent.chat import check_reviewable, parse_message, target_plans
+
+    ctx = open_run(run_id, workspace)
+    check_reviewable(ctx)
+    keys = sorted(target_plans(ctx, plan_key))
+    return [{**op, "plan_keys": keys} for op in parse_message(ctx, message)]
+
+
 def refine_run(run_id: str, workspace: Workspace, ops: list[dict], message: str,
                progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     """Apply edit operations to a finished run through the graph; a new cut version results."""
+    from agent.chat import check_reviewable
+
     ctx = open_run(run_id, workspace, progress)
+    check_reviewable(ctx)
     return _drive(ctx, Command(resume={"ops": ops, "message": message}))
 
 
@@ -120,4 +134,4 @@ def summary(store: Store, run_id: str) -> dict[str, Any]:
             "cuts": rows, "scorecard": card}  # fmt: skip
 
 
-__all__ = ["BriefError", "open_run", "refine_run", "resume_run", "start_run", "summary"]
+__all__ = ["BriefError", "open_run", "prepare_edits", "refine_run", "resume_run", "start_run", "summary"]
