@@ -1,0 +1,112 @@
+"""The chat-driven refine loop through the CLI (command grammar, no LLM): only what an edit touches
+is rendered again, each round is a new cut version with its diff."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from fixtures.probe import probe_mp4
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.store import Store
+
+ROOT = Path(__file__).parents[1]
+
+
+def cli(ws: Path, *args: str):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "BRIEFCUT_LLM_MODEL")}
+    result = CliRunner().invoke(app, ["--workdir", str(ws), *args], env=env, catch_exceptions=False)
+    return result
+
+
+def last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Path, str]:
+    ws = tmp_path_factory.mktemp("ws")
+    brief = tmp_path_factory.mktemp("brief") / "chat.yaml"
+    text = (ROOT / "briefs" / "multi-format.yaml").read_text()
+    brief.write_text(text.replace('["16:9", "9:16", "1:1", "4:5"]', '["16:9"]').replace("resolution: 540", "resolution: 96"))
+    result = cli(ws, "run", str(brief), "--json")
+    assert result.exit_code == 0, result.output
+    return ws, last_json(result.output)["run_id"]
+
+
+def renders(ws: Path, run_id: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in Store(ws / "briefcut.db").takes(run_id):
+        if t["rendered"] and t["status"] == "done":
+            counts[t["kind"]] = counts.get(t["kind"], 0) + 1
+    return counts
+
+
+def test_prompt_edit_rerenders_only_that_shot(finished_run) -> None:
+    ws, run_id = finished_run
+    before = renders(ws, run_id)
+    result = cli(ws, "refine", run_id, "-m", "shot 2: a family unpacking vegetables at dusk", "--json")
+    assert result.exit_code == 0, result.output
+    summary = last_json(result.output)
+    after = renders(ws, run_id)
+    assert after["video"] == before["video"] + 1  # one shot, one format, one take
+    assert summary["status"] == "done" and summary["version"] == 2
+    cut = summary["cuts"][0]
+    assert cut["path"].endswith("_r2.mp4") and Path(cut["path"]).exists()
+    info = probe_mp4(Path(cut["path"]))
+    assert info["frames"] == 250 and abs(info["audio_s"] - info["video_s"]) <= 1 / 25
+    rows = [c for c in Store(ws / "briefcut.db").cuts(run_id) if c["version"] == 2]
+    assert any("shot 2 prompt" in d for d in rows[0]["diff"])
+
+
+def test_caption_and_cta_edits_render_no_media(finished_run) -> None:
+    ws, run_id = finished_run
+    before = renders(ws, run_id)
+    result = cli(ws, "refine", run_id, "-m", "caption 1: Fresh from the farm; cta: Order by Wednesday", "--json")
+    assert result.exit_code == 0, result.output
+    assert renders(ws, run_id) == before
+    scorecard = json.loads(Path(last_json(result.output)["cuts"][0]["path"]).with_suffix(".scorecard.json").read_text())
+    assert scorecard["version"] == 3
+
+
+def test_music_edit_renders_only_the_music(finished_run) -> None:
+    ws, run_id = finished_run
+    before = renders(ws, run_id)
+    result = cli(ws, "refine", run_id, "-m", "music: calm piano", "--json")
+    assert result.exit_code == 0, result.output
+    after = renders(ws, run_id)
+    assert after["music"] == before["music"] + 1 and after["video"] == before["video"]
+
+
+def test_drop_keeps_the_cut_length(finished_run) -> None:
+    ws, run_id = finished_run
+    result = cli(ws, "refine", run_id, "-m", "drop shot 1", "--json")
+    assert result.exit_code == 0, result.output
+    cut = last_json(result.output)["cuts"][0]
+    assert cut["duration_s"] == pytest.approx(10.0)
+    plans = Store(ws / "briefcut.db").latest_plans(run_id)
+    assert len(next(iter(plans.values()))["plan"]["shots"]) == 2
+
+
+def test_unknown_message_without_llm_lists_the_grammar(finished_run) -> None:
+    ws, run_id = finished_run
+    result = cli(ws, "refine", run_id, "-m", "make it pop, you know?")
+    assert result.exit_code != 0
+    assert "shot 3: <prompt>" in result.output
+
+
+def test_unfinished_run_cannot_be_refined(tmp_path: Path) -> None:
+    store = Store(tmp_path / "briefcut.db")
+    brief = (ROOT / "briefs" / "bumper.yaml").resolve()
+    from agent.brief import load_brief
+    from agent.profiles import resolve_choices
+
+    b = load_brief(brief)
+    store.create_run({"id": "r-x", "brief_path": str(brief), "brief": b.model_dump(mode="json"),
+                      "choices": resolve_choices(b, "preview").model_dump(mode="json"), "out_dir": str(tmp_path)})
+    result = cli(tmp_path, "refine", "r-x", "-m", "music: calm")
+    assert result.exit_code == 2 and "briefcut resume r-x" in result.output
