@@ -8,6 +8,7 @@ blend over a small region of the frame buffer.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,14 @@ def load_font(size: float, bold: bool = True, path: Path | None = None) -> Any:
     """The brand font when given (and readable), else DejaVu Sans."""
     default = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
     try:
-        return _truetype(str(path or default), max(MIN_FONT_PX, int(size)))
+        return _truetype(str(path or default), max(MIN_FONT_PX, int(size)), threading.get_ident())
     except OSError:  # a brand font that is missing or not a font: fall back rather than fail the cut
-        return _truetype(str(default), max(MIN_FONT_PX, int(size)))
+        return _truetype(str(default), max(MIN_FONT_PX, int(size)), threading.get_ident())
 
 
-@functools.lru_cache(maxsize=64)
-def _truetype(path: str, size: int) -> Any:
+@functools.lru_cache(maxsize=128)
+def _truetype(path: str, size: int, thread: int) -> Any:
+    # Cached per thread: one FreeType face must not draw in two threads at once (cuts run in parallel).
     from PIL import ImageFont
 
     return ImageFont.truetype(path, size)
