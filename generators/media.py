@@ -9,9 +9,13 @@ import numpy as np
 
 # Visually lossless intermediate for takes: H.264 at CRF 12, 4:4:4 so palette colours survive.
 TAKE_CRF = 12
+# Takes are cached intermediates: encode fast, keep quality (the cut is encoded again anyway).
+TAKE_PRESET = "ultrafast"
 
 
-def write_frames(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int = TAKE_CRF) -> int:
+def write_frames(
+    path: Path, frames: Iterable[np.ndarray], fps: float, crf: int = TAKE_CRF, preset: str = TAKE_PRESET
+) -> int:
     """Encode uint8 RGB frames [H,W,3] to an MP4 at `fps`; returns the number of frames written."""
     import av
 
@@ -28,7 +32,7 @@ def write_frames(path: Path, frames: Iterable[np.ndarray], fps: float, crf: int 
                 stream = container.add_stream("libx264", rate=_fraction(fps))
                 stream.width, stream.height = w - w % 2, h - h % 2
                 stream.pix_fmt = "yuv444p"
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
+                stream.options = {"crf": str(crf), "preset": preset}
             frame = frame[: stream.height, : stream.width]
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
