@@ -181,7 +181,9 @@ def end_card_image(brand: str, headline: str, call_to_action: str, palette: list
     logo_img = _load_logo(logo, int(unit * 0.22), int(max_w))
     if logo_img is not None:
         blocks.append(("logo", logo_img, None, logo_img.height))
-    for text, rel, bold in ((brand, 0.11, True), (headline, 0.055, False)):
+    # The headline repeats nothing: a plan whose headline is the brand name shows it once.
+    texts = ((brand, 0.11, True),) + (((headline, 0.055, False),) if headline.strip() != brand.strip() else ())
+    for text, rel, bold in texts:
         font = load_font(unit * rel, bold, font_path if bold else None)
         for line in wrap(text, font, max_w)[:2]:
             blocks.append(("text", line, font, sum(font.getmetrics())))

@@ -48,6 +48,6 @@ def contact_sheet(thumbs: list[np.ndarray], labels: list[str], scores: list[dict
         draw.text((x, y + th + 4), labels[i], font=body, fill=(20, 20, 20))
         metric_items = scores[i].items() if i < len(scores) else []
         for j, (name, value) in enumerate(metric_items):
-            text = f"{name}: {value:.3f}" if isinstance(value, int | float) else f"{name}: {value}"
+            text = f"{name}: {value:.3f}" if isinstance(value, int | float) else f"{name}: {value if value is not None else 'n/a'}"
             draw.text((x, y + th + 4 + 17 * (j + 1)), text, font=body, fill=(70, 70, 70))
     return np.asarray(sheet)

@@ -65,7 +65,7 @@ class TemplatePlanner(Planner):
             variant=variant,
             shots=shots,
             music=Music(mood=mood, prompt=f"{mood} music bed for an ad about {brief.product.name}"),
-            end_card=EndCard(seconds=card, headline=brief.brand.name, call_to_action=cta_for(brief, segment)),
+            end_card=EndCard(seconds=card, headline=brief.product.name, call_to_action=cta_for(brief, segment)),
             planner=self.name,
         )
 
