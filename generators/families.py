@@ -1,0 +1,201 @@
+"""What each video model family accepts: frame-count rules, size multiples, native fps and size.
+
+`snap()` turns a shot request into a size and frame count the family renders well, and says what it
+changed; `retime()` maps the rendered clip (at the family's native fps) onto exactly
+`round(seconds * request.fps)` frames at the request's fps, which assembly expects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Family:
+    """One video model family and the constraints its pipeline and training impose."""
+
+    name: str
+    pipeline: str  # the diffusers pipeline class name in model_index.json
+    frame_step: int  # frame counts are frame_step * k + frame_offset
+    frame_offset: int
+    max_frames: int
+    size_multiple: int
+    fps: int
+    native_size: tuple[int, int]  # width, height
+    any_aspect: bool  # trained on several aspect ratios: render the request's aspect
+    steps: int
+    guidance_scale: float
+    fixed_frames: int | None = None  # the model only renders this many frames
+    call_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def valid_frames(self, n: int) -> bool:
+        """Whether `n` frames satisfies the family's frame rule."""
+        return n >= self.frame_offset and (n - self.frame_offset) % self.frame_step == 0
+
+    def frames_at_least(self, n: int) -> int:
+        """The smallest valid frame count >= n."""
+        k = max(0, math.ceil((n - self.frame_offset) / self.frame_step))
+        return k * self.frame_step + self.frame_offset
+
+    def frames_at_most(self, n: int) -> int:
+        """The largest valid frame count <= n (at least the smallest valid count)."""
+        k = max(0, (n - self.frame_offset) // self.frame_step)
+        return k * self.frame_step + self.frame_offset
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in [
+        Family("wan", "WanPipeline", 4, 1, 81, 16, 16, (832, 480), True, 50, 5.0),
+        Family("wan2.2", "WanPipeline", 4, 1, 81, 16, 16, (1280, 720), True, 40, 4.0,
+               call_kwargs={"guidance_scale_2": 3.0}),
+        Family("wan2.2-ti2v", "WanPipeline", 4, 1, 121, 32, 24, (1280, 704), True, 50, 5.0),
+        Family("ltx", "LTXPipeline", 8, 1, 257, 32, 24, (768, 512), True, 50, 3.0,
+               call_kwargs={"frame_rate": 24}),
+        Family("cogvideox", "CogVideoXPipeline", 4, 1, 49, 16, 8, (720, 480), False, 50, 6.0, fixed_frames=49),
+        Family("cogvideox1.5", "CogVideoXPipeline", 16, 1, 81, 16, 16, (1360, 768), True, 50, 6.0),
+        Family("mochi", "MochiPipeline", 6, 1, 163, 16, 30, (848, 480), False, 64, 4.5),
+        Family("hunyuan", "HunyuanVideoPipeline", 4, 1, 129, 16, 24, (1280, 720), True, 50, 6.0),
+        Family("animatediff", "AnimateDiffPipeline", 1, 0, 32, 8, 8, (512, 512), True, 25, 7.5,
+               fixed_frames=16),
+    ]
+}
+
+
+def get_family(name: str) -> Family:
+    """The family called `name`; an unknown name lists the known ones."""
+    if name not in FAMILIES:
+        raise KeyError(f"unknown video family '{name}'; known: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+# 1. Detection from a saved pipeline ----------------------------------------------------------
+
+
+def detect_family(model_index: dict[str, Any], transformer_config: dict[str, Any] | None = None) -> str:
+    """The family of a pipeline from its model_index.json (and transformer config where it matters)."""
+    cls = model_index.get("_class_name", "")
+    tcfg = transformer_config or {}
+    if cls == "WanPipeline":
+        if _component_present(model_index, "transformer_2"):
+            return "wan2.2"
+        return "wan2.2-ti2v" if model_index.get("expand_timesteps") else "wan"
+    if cls == "CogVideoXPipeline":
+        return "cogvideox1.5" if tcfg.get("patch_size_t") else "cogvideox"
+    for fam in FAMILIES.values():
+        if fam.pipeline == cls:
+            return fam.name
+    known = sorted({f.pipeline for f in FAMILIES.values()})
+    raise KeyError(f"pipeline class '{cls}' is not a supported video family; supported: {', '.join(known)}")
+
+
+def detect_family_in(folder: Path) -> str:
+    """Detect the family of a pipeline saved in `folder` (a local path or an HF cache snapshot)."""
+    folder = Path(folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    tconf = folder / "transformer" / "config.json"
+    return detect_family(index, json.loads(tconf.read_text()) if tconf.exists() else None)
+
+
+def _component_present(index: dict[str, Any], name: str) -> bool:
+    value = index.get(name)
+    return isinstance(value, list | tuple) and len(value) == 2 and value[0] is not None
+
+
+# 2. Snapping a request -----------------------------------------------------------------------
+
+
+class Snapped(NamedTuple):
+    frames: int
+    width: int
+    height: int
+    fps: int
+    changes: list[str]
+
+
+def snap(family: Family | str, request: Any, max_side: int | None = None,
+         max_frames: int | None = None) -> Snapped:
+    """Frames, render size and fps for `request` under `family`'s rules, and what was changed."""
+    fam = get_family(family) if isinstance(family, str) else family
+    changes: list[str] = []
+    frames = _snap_frames(fam, request.seconds, max_frames, changes)
+    width, height = _snap_size(fam, request.width, request.height, max_side, changes)
+    if fam.fps != request.fps:
+        changes.append(f"rendered at {fam.name}'s native {fam.fps} fps, retimed to {request.fps} fps")
+    return Snapped(frames, width, height, fam.fps, changes)
+
+
+def _snap_frames(fam: Family, seconds: float, max_frames: int | None, changes: list[str]) -> int:
+    wanted = max(1, math.ceil(seconds * fam.fps - 1e-9))
+    if fam.fixed_frames:
+        frames = fam.fixed_frames
+        if frames != wanted:
+            changes.append(f"frames {wanted} -> {frames} ({fam.name} renders {frames} frames)")
+    else:
+        frames = fam.frames_at_least(wanted)
+        if frames != wanted:
+            changes.append(f"frames {wanted} -> {frames} ({fam.name}: {fam.frame_step}k+{fam.frame_offset})")
+    cap = min(fam.max_frames, max_frames or fam.max_frames)
+    if frames > cap:
+        capped = fam.frames_at_most(cap)
+        changes.append(f"frames {frames} -> {capped} (cap {cap})")
+        frames = capped
+    if frames / fam.fps + 1e-9 < seconds:
+        changes.append(f"{frames / fam.fps:.2f} s clip stretched to {seconds:.2f} s")
+    return frames
+
+
+def _snap_size(fam: Family, width: int, height: int, max_side: int | None,
+               changes: list[str]) -> tuple[int, int]:
+    nw, nh = fam.native_size
+    if fam.any_aspect:
+        # Keep the request's aspect at about the family's native pixel count.
+        scale = math.sqrt(nw * nh / (width * height))
+        w, h = width * scale, height * scale
+    else:
+        w, h = float(nw), float(nh)
+        if abs(width / height - nw / nh) > 0.01:
+            changes.append(f"aspect {width}:{height} not supported by {fam.name}: rendered at {nw}:{nh}, reframe needed")
+    long_cap = min(max(nw, nh), max_side or max(nw, nh))
+    if max(w, h) > long_cap:
+        shrink = long_cap / max(w, h)
+        w, h = w * shrink, h * shrink
+    m = fam.size_multiple
+    sw, sh = max(m, round(w / m) * m), max(m, round(h / m) * m)
+    if (sw, sh) != (width, height):
+        changes.append(f"size {width}x{height} -> {sw}x{sh} (multiple of {m}, long side <= {long_cap})")
+    return sw, sh
+
+
+# 3. Retiming ---------------------------------------------------------------------------------
+
+
+def output_frames(seconds: float, fps: float) -> int:
+    """How many frames a shot of `seconds` has at `fps` (what assembly expects)."""
+    return max(1, round(seconds * fps))
+
+
+def retime(frames: np.ndarray, src_fps: float, seconds: float, dst_fps: float,
+           mode: Literal["nearest", "blend"] = "nearest") -> np.ndarray:
+    """Resample a clip [N,H,W,C] at `src_fps` to exactly round(seconds*dst_fps) frames at `dst_fps`.
+
+    The clip's first `seconds` are used; a clip shorter than `seconds` is stretched to fill it.
+    """
+    n_src, n_out = len(frames), output_frames(seconds, dst_fps)
+    times = np.arange(n_out) / dst_fps * src_fps  # source positions, in source frames
+    span = n_src / src_fps
+    if span < seconds:
+        times = times * (span / seconds)
+    pos = np.clip(times, 0, n_src - 1)
+    if mode == "nearest":
+        return frames[np.floor(pos + 0.5).astype(int).clip(0, n_src - 1)]
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_src - 1)
+    w = (pos - lo).reshape(-1, *([1] * (frames.ndim - 1)))
+    return (frames[lo] * (1 - w) + frames[hi] * w).astype(frames.dtype)

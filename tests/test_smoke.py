@@ -1,0 +1,80 @@
+"""The smoke profile (tiny models of every backend) and the gpu profile's model defaults and cache status."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.brief import BackendChoice
+from agent.models import DEFAULT_VIDEO_MODEL, audio_backend_for, gpu_profile_choices, model_status
+from agent.smoke import SMOKE_BACKENDS, build_entry, doctor_smoke, smoke_profile_choices
+from generators.base import BackendPool
+
+NAMES = ["wan", "wan2.2", "ltx", "cogvideox", "mochi", "hunyuan", "animatediff", "audioldm2", "stable-audio",
+         "musicgen", "audiogen"]
+
+
+def test_smoke_table_names() -> None:
+    assert [e.name for e in SMOKE_BACKENDS] == NAMES
+    assert {e.kind for e in SMOKE_BACKENDS} == {"video", "audio"}
+
+
+def test_build_is_cached(smoke_models: dict[str, Any], smoke_cache: Path) -> None:
+    entry = next(e for e in SMOKE_BACKENDS if e.name == "ltx")
+    index = Path(smoke_models["ltx"]["model"]) / "model_index.json"
+    before = index.stat().st_mtime_ns
+    assert build_entry(entry, smoke_cache) == smoke_models["ltx"]
+    assert index.stat().st_mtime_ns == before
+
+
+def test_doctor_smoke_renders_every_backend(smoke_models: dict[str, Any], smoke_cache: Path) -> None:
+    rows = doctor_smoke(smoke_cache, BackendPool())
+    assert [r["name"] for r in rows] == NAMES
+    for row in rows:
+        assert set(row) == {"name", "kind", "ok", "seconds", "error"}
+        if row["name"] != "audiogen":  # written by another engineer; reported, never fatal
+            assert row["ok"], row
+        assert row["ok"] or row["error"]
+
+
+def test_smoke_profile_choices(smoke_models: dict[str, Any], smoke_cache: Path) -> None:
+    choices = smoke_profile_choices(smoke_cache)
+    assert choices["video"] == BackendChoice(backend="diffusers", options=smoke_models["wan"])
+    assert choices["audio"] == BackendChoice(backend="musicgen", options=smoke_models["musicgen"])
+
+
+def test_gpu_profile_defaults_and_env_overrides() -> None:
+    base = gpu_profile_choices({})
+    assert base["video"].options["model"] == DEFAULT_VIDEO_MODEL == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+    assert base["audio"].backend == "stable-audio" and base["clip_model"] == "openai/clip-vit-base-patch32"
+    env = {"BRIEFCUT_VIDEO_MODEL": "Lightricks/LTX-Video", "BRIEFCUT_AUDIO_MODEL": "facebook/musicgen-small",
+           "BRIEFCUT_CLIP_MODEL": "/models/clip"}
+    over = gpu_profile_choices(env)
+    assert over["video"].options["model"] == "Lightricks/LTX-Video"
+    assert over["audio"] == BackendChoice(backend="musicgen", options={"model": "facebook/musicgen-small"})
+    assert over["clip_model"] == "/models/clip"
+    assert audio_backend_for("cvssp/audioldm2-music") == "audioldm2"
+
+
+def _fake_hf_cache(root: Path, repo: str, commit: str) -> None:
+    folder = root / ("models--" + repo.replace("/", "--"))
+    (folder / "blobs").mkdir(parents=True)
+    (folder / "blobs" / "abc123").write_text("{}")
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(commit)
+    snap = folder / "snapshots" / commit
+    snap.mkdir(parents=True)
+    os.symlink("../../blobs/abc123", snap / "model_index.json")
+
+
+def test_model_status_reads_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_hf_cache(tmp_path, "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "a" * 40)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    rows = model_status(["Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "openai/clip-vit-base-patch32"], online=False)
+    assert rows[0]["cached"] and rows[0]["revision"] == "a" * 40 and rows[0]["size_bytes"] == 2
+    assert rows[0]["download_bytes"] == 0
+    assert not rows[1]["cached"] and rows[1]["download_bytes"] is None and rows[1]["offline"]
+    assert rows[1]["download"] == "unknown size"
