@@ -67,9 +67,29 @@ def resolve(model: str, marker: str, backend: str, revision: str | None = None) 
     return model
 
 
+def quiet_libraries() -> None:
+    """Silence diffusers/transformers load bars and advisory warnings (BRIEFCUT_VERBOSE=1 keeps them).
+
+    briefcut shows its own progress; the libraries' per-component bars and type warnings (a tiny
+    T5 standing in for umT5, say) would bury it.
+    """
+    import os
+
+    if os.environ.get("BRIEFCUT_VERBOSE") == "1":
+        return
+    for name in ("diffusers", "transformers"):
+        try:
+            logging = __import__(f"{name}.utils.logging", fromlist=["logging"])
+        except ImportError:
+            continue
+        logging.set_verbosity_error()
+        logging.disable_progress_bar()
+
+
 @contextmanager
 def loading(model: str, backend: str) -> Iterator[None]:
     """Turn 'cannot reach the hub / not found' errors from from_pretrained into ModelUnavailable."""
+    quiet_libraries()
     try:
         yield
     except (OSError, ConnectionError, ValueError) as exc:
