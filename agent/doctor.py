@@ -21,7 +21,7 @@ def doctor_report(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
         "cuda": _cuda(),
         "llm_endpoint": os.environ.get("OPENAI_BASE_URL"),
         "hf_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
-        "licenses": {"audiogen": "CC-BY-NC 4.0 (facebook/audiogen-medium weights: non-commercial use only)"},
+        "licenses": _licenses(),
     }
     try:
         from agent.models import gpu_profile_choices, model_status
@@ -36,6 +36,23 @@ def doctor_report(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
 
         report["backends"] = doctor_smoke(workspace.models_dir / "smoke", BackendPool())
     return report
+
+
+def _licenses() -> dict[str, str]:
+    """Licenses that restrict use of a backend's weights, as each backend declares them."""
+    from generators.base import AUDIO, VIDEO
+
+    found = {}
+    for registry in (VIDEO, AUDIO):
+        for name in registry.names():
+            try:
+                cls = registry.get(name)
+            except Exception:  # a plugin that fails to import is reported by `backends`, not here
+                continue
+            if getattr(cls, "license", None):
+                url = getattr(cls, "license_url", "")
+                found[name] = f"{cls.license}{f' ({url})' if url else ''}: weights for non-commercial use only"
+    return found
 
 
 def _model_ids(choices: dict[str, Any]) -> list[str]:
