@@ -28,8 +28,9 @@ from agent.planners.base import Planner, PlanRequest
 
 ROLES = ("hook", "product", "benefit", "proof", "cta", "scene")
 TRANSITIONS = ("cut", "crossfade")
-CAMERA_MOVES = ("static", "push in", "pull out", "pan left", "pan right", "tilt up", "tilt down",
-                "orbit", "tracking", "handheld", "crane up", "close-up")
+# Names the animatic backend draws (generators.video_animatic.camera_path) and diffusion models know.
+CAMERA_MOVES = ("static", "slow push in", "pull out", "pan left", "pan right", "tilt up", "tilt down",
+                "orbit left", "orbit right", "tracking", "handheld")
 FAMILY_NEGATIVES = {
     "wan": "blurry, low quality, distorted, static frame, watermark, text artifacts, extra fingers",
     "ltx": "worst quality, inconsistent motion, blurry, jittery, distorted",
@@ -38,6 +39,8 @@ FAMILY_NEGATIVES = {
     "hunyuan": "blurry, low quality, distorted, watermark",
     "animatediff": "bad quality, worst quality, lowres, watermark",
 }
+# Options that change what the planner writes (the rest only change how patiently it asks).
+SHAPING_OPTIONS = {"mode", "temperature", "max_tokens", "seed", "text_limit", "max_shots"}
 MAX_PROMPT_CHARS = 1200
 MAX_TEXT_CHARS = 300
 # Relative share of `text_limit` each text field may use in the schema (when a limit is set).
@@ -126,10 +129,14 @@ class OpenAIPlanner(Planner):
         return self._client
 
     def identity(self) -> dict[str, Any]:
-        """Backend, options (the key's env var name, never the key), resolved URL and model."""
+        """What shapes the plans: endpoint, model and sampling options (never the key, nor timeouts)."""
         endpoint = self.client.endpoint
-        return {"backend": self.name, "options": self.options.model_dump(mode="json"),
-                "base_url": endpoint.url, "model": endpoint.model}
+        shaping = self.options.model_dump(mode="json", include=SHAPING_OPTIONS)
+        return {"backend": self.name, "options": shaping, "base_url": endpoint.url, "model": endpoint.model}
+
+    def describe(self) -> dict[str, Any]:
+        """Identity plus every option, for the run record; the key's env var name only."""
+        return self.identity() | {"options": self.options.model_dump(mode="json")}
 
     def plan(self, request: PlanRequest) -> Plan:
         """Ask the LLM for a shot list, then fit it to the brief (count, timing, words, end card)."""
