@@ -94,7 +94,9 @@ def profile_defaults(name: str, brief: Brief, env: Mapping[str, str], models_dir
     if name == "smoke":
         from agent.smoke import smoke_profile_choices
 
-        smoke = smoke_profile_choices((models_dir or Path(".briefcut/models")) / "smoke")
+        # BRIEFCUT_SMOKE_DIR shares one set of tiny models between workspaces (tests, CI).
+        cache = env.get("BRIEFCUT_SMOKE_DIR") or (models_dir or Path(".briefcut/models")) / "smoke"
+        smoke = smoke_profile_choices(Path(cache))
         return {"planner": planner, "voice": voice, "notes": notes, **smoke}
     if name == "gpu":
         from agent.models import gpu_profile_choices

@@ -1,0 +1,78 @@
+"""The whole graph on the smoke profile (tiny random diffusers, MusicGen and CLIP models): cuts are
+probed, models load once across runs, and the refine loop re-renders only the weakest shot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from fixtures.probe import probe_mp4
+
+from agent.runner import start_run
+from agent.store import Store
+from agent.workspace import Workspace
+from generators.base import BackendPool
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def smoke_env(smoke_models, smoke_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BRIEFCUT_SMOKE_DIR", str(smoke_cache))
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("BRIEFCUT_LLM_MODEL", raising=False)
+    return smoke_cache
+
+
+def brief_file(tmp_path: Path, **changes) -> Path:
+    data = yaml.safe_load((ROOT / "briefs" / "bumper.yaml").read_text())
+    data["formats"]["resolution"] = 96
+    for key, value in changes.items():
+        data[key] = value
+    path = tmp_path / "smoke-brief.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_smoke_profile_runs_and_loads_models_once_across_runs(smoke_env: Path, tmp_path: Path) -> None:
+    pool = BackendPool()
+    ws = Workspace.at(tmp_path / "ws")
+    first = start_run(brief_file(tmp_path, variants=1), ws, profile="smoke", pool=pool)
+    second = start_run(brief_file(tmp_path, variants=1, seed=99), ws, profile="smoke", pool=pool)
+    assert first["status"] == second["status"] == "done"
+    assert pool.loads["video:diffusers"] == 1 and pool.loads["audio:musicgen"] == 1
+    store = Store(ws.db_path)
+    assert store.render_count(second["run_id"]) > 0  # a new seed really rendered again
+    for cut in first["cuts"] + second["cuts"]:
+        info = probe_mp4(Path(cut["path"]))
+        assert info["frames"] == 180 and info["fps"] == pytest.approx(30)
+        assert info["acodec"] == "aac" and abs(info["audio_s"] - info["video_s"]) <= 1 / 30
+    takes = store.takes(first["run_id"], kind="video")
+    assert {t["backend"] for t in takes} == {"diffusers"}
+    assert all(t["metadata"].get("family") == "wan" for t in takes)
+    card = store.cuts(first["run_id"])[0]["scorecard"]
+    assert card["shots"][0]["metrics"]["clip_score"] is not None  # the tiny CLIP scored it
+
+
+def test_refine_loop_rerenders_only_the_weakest_shot_and_keeps_the_best(smoke_env: Path, tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    path = brief_file(tmp_path, variants=1, refine={"max_rounds": 1, "max_rerenders": 1, "threshold": 0.99})
+    result = start_run(path, ws, profile="smoke")
+    store = Store(ws.db_path)
+    run_id = result["run_id"]
+    scored = [e["data"] for e in store.events(run_id) if e["kind"] == "scored"]
+    weakest = scored[0]["weak"][0]
+    videos = store.takes(run_id, kind="video")
+    n_shots = len(store.latest_plans(run_id)["gamers/v0"]["plan"]["shots"])
+    rendered = [t for t in videos if t["rendered"] and t["status"] == "done"]
+    assert len(rendered) == n_shots + 1, "only the weakest shot is rendered again"
+    extra = [t for t in rendered if t["round"] == 1]
+    assert [t["shot_uid"] for t in extra] == [weakest["uid"]]
+    # Every take keeps its scores, and the cut uses the best take of the re-rendered shot.
+    takes = [t for t in videos if t["shot_uid"] == weakest["uid"]]
+    scores = {t["id"]: store.score(t["id"])["composite"] for t in takes}
+    assert len(scores) == 2
+    card = store.cuts(run_id)[0]["scorecard"]
+    chosen = card["shots"][weakest["shot"]]["take"]
+    assert chosen == max(scores, key=scores.get)
