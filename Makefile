@@ -12,11 +12,10 @@ TORCH_INDEX ?=
 BRIEF ?= briefs/spring-launch.yaml
 OUT ?= out
 
-.PHONY: install install-dev sysdeps run test lint bench clean
+.PHONY: install install-dev sysdeps llama-server run test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH_INDEX) "$(TORCH)"
 	$(PIP) install -q -e ".[ml]"
 	touch $@
@@ -30,15 +29,26 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # espeak-ng (voice-over) and Chromium (report tests) come from the system; installed where we are root.
+SYSPKGS := espeak-ng chromium
 sysdeps:
-	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null) || \
-	  echo "note: espeak-ng not installed; voice-over is skipped (apt-get install espeak-ng)"; }
+	@missing=""; for p in $(SYSPKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || \
+	      echo "note: could not install$$missing; the tests that need them are skipped"; \
+	  else echo "note: missing$$missing (apt-get install$$missing); the tests that need them are skipped"; fi; \
+	fi
+
+# llama.cpp's llama-server for the LLM tests, built once from the llama-cpp-python sdist and
+# cached in ~/.cache/briefcut-test/llama/ (about 6 minutes on 2 cores the first time).
+llama-server: install-dev
+	PYTHON=$(PY) bash tests/tools/build_llama_server.sh
 
 run: install
 	$(VENV)/bin/briefcut run $(BRIEF) --out $(OUT)
 
-test: install-dev sysdeps
+test: install-dev sysdeps llama-server
 	$(PY) -m pytest -q
 
 lint: install-dev
