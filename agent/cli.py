@@ -260,6 +260,55 @@ def progress_bar(quiet: bool):
         yield bar
 
 
+# batch / report ----------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def batch(
+    briefs: Annotated[list[Path] | None, typer.Argument(help="Brief YAML files.")] = None,
+    segments: Annotated[str | None, typer.Option("--segments", help="Only these segments: a,b.")] = None,
+    variants: Annotated[int | None, typer.Option("--variants", min=1, max=20, help="Variants per segment.")] = None,
+    formats: Annotated[str | None, typer.Option("--formats", help="Aspect ratios: 16:9,9:16.")] = None,
+    profile: ProfileOpt = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="local | ray (default: local).")] = None,
+    address: Annotated[str | None, typer.Option("--address", envvar="RAY_ADDRESS",
+                                                   help="Ray cluster address (ray executor).")] = None,  # fmt: skip
+    workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Runs in flight at once (default: 2).")] = None,
+    resume_id: Annotated[str | None, typer.Option("--resume", help="Continue this batch.")] = None,
+    resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
+                                                      help="Short side in pixels, overriding the briefs' (drafts).")] = None,  # fmt: skip
+    as_json: JsonOpt = False,
+) -> None:
+    """Run briefs x segments x variants as one resumable batch, then write an HTML review report."""
+    from agent.batch import BatchError, make_options, run_batch, summary_text
+
+    if not briefs and not resume_id:
+        raise BatchError("give brief files, or --resume BATCH")
+    given = {"segments": segments and segments.split(","), "variants": variants, "profile": profile,
+             "formats": formats and formats.split(","), "executor": executor, "address": address,
+             "workers": workers, "resolution": resolution}  # fmt: skip
+    opts = make_options(given)
+    with progress_bar(as_json) as bar:
+        result = run_batch(workspace(), briefs, opts, resume=resume_id, progress=bar)
+    keys = ("batch_id", "status", "cuts", "report", "jobs", "pool_loads")
+    emit({k: result[k] for k in keys}, as_json, lambda r: typer.echo(summary_text(r)))
+    if result["status"] != "done":
+        raise typer.Exit(1)
+
+
+@app.command()
+@cli_errors
+def report(
+    ident: Annotated[str, typer.Argument(metavar="RUN|BATCH", help="A run id or a batch id.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default: WORKDIR/reports/RUN or WORKDIR/batches/BATCH).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a static HTML review report (index.html + media) of a run or a batch."""
+    from agent.report import report_for
+
+    path = report_for(workspace(), ident, out)
+    emit({"report": str(path)}, as_json, lambda r: typer.echo(r["report"]))
+
+
 def main() -> None:
     app()
 

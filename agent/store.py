@@ -89,7 +89,15 @@ def m002_batches(db: sqlite_utils.Database) -> None:
     db["batch_jobs"].create_index(["batch_id"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_batches]
+def m003_batch_stats(db: sqlite_utils.Database) -> None:
+    """Batch bookkeeping: the executor, model loads and timings; each job's order and backend group."""
+    for column, kind in (("executor", str), ("pool_loads", str), ("timings", str)):
+        db["batches"].add_column(column, kind)
+    for column, kind in (("position", int), ("group_key", str), ("started_at", float), ("seconds", float)):
+        db["batch_jobs"].add_column(column, kind)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_batches, m003_batch_stats]
 
 
 class Store:
