@@ -9,7 +9,8 @@ from agent.context import Progress
 
 
 class RichProgress(Progress):
-    """Shows each stage (plan, render, score, assemble) as a bar; thread-safe for render workers."""
+    """Shows each stage (plan, render, score, assemble) as a bar on a terminal; thread-safe for
+    render workers. Off a terminal (logs, pipes) it stays quiet, so an error is the one stderr line."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -41,8 +42,6 @@ class RichProgress(Progress):
                     self._bar.update(self._tasks[stage], total=total, completed=0)
                 else:
                     self._tasks[stage] = self._bar.add_task(stage, total=total)
-            elif self.enabled and total:
-                print(f"[briefcut] {stage}: {total} to do", file=sys.stderr, flush=True)
 
     def advance(self, stage: str, n: int = 1) -> None:
         with self._lock:

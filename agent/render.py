@@ -11,6 +11,8 @@ import hashlib
 import json
 import time
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,31 +102,21 @@ def _render_video(
 ) -> bool:  # fmt: skip
     backend = ctx.pool.instance("video", backend_name, options)
     ignored = getattr(backend, "cache_ignores", set())
+    payload = request.model_dump(mode="json")
     key = cache_key("video", backend.identity(), request.model_dump(mode="json", exclude=ignored))
     row = _base_row(ctx, job, take_id, key, shot, backend, request.seed)
-    cached = ctx.store.cached_take(key)
-    if cached:
-        ctx.store.write("takes", {**row, **_reuse(cached)}, replace=True)
-        return True
-    out = ctx.workspace.media_path(key, ".mp4")
-    started = time.time()
     try:
-        take = VideoTake.model_validate(
-            ctx.executor.render("video", backend_name, options, request.model_dump(mode="json"), out)
-        )
+        _render_once(
+            ctx, key, row, ".mp4", backend,
+            lambda out: VideoTake.model_validate(ctx.executor.render("video", backend_name, options, payload, out)),
+            {"request": payload, "retries": reasons},
+        )  # fmt: skip
     except TakeFailed as exc:
         reasons.append(f"seed {request.seed}: {exc.reason}")
         ctx.store.write("takes", {**row, "id": f"{take_id}-f{len(reasons)}", "status": "failed",
                                   "reason": exc.reason, "metadata": exc.metadata, "rendered": 1}, replace=True)
         ctx.store.event(ctx.run_id, "take_failed", {"take": take_id, "seed": request.seed, "reason": exc.reason})
         return False
-    meta = {**take.metadata, "request": request.model_dump(mode="json"), "retries": reasons}
-    ctx.store.write(
-        "takes",
-        {**row, "path": str(take.path), "status": "done", "rendered": 1, "metadata": meta,
-         "parameters": backend.describe(), "timings": {"render_s": round(time.time() - started, 3)}},
-        replace=True,
-    )  # fmt: skip
     return True
 
 
@@ -140,25 +132,50 @@ def _sound(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
     else:
         name, options = ctx.choices.audio.backend, ctx.choices.audio.options
         request = _sound_request(ctx, plan, shot).model_dump(mode="json")
-    backend = ctx.pool.instance("voice" if kind == "voice" else "audio", name, options)
+    seam = "voice" if kind == "voice" else "audio"
+    backend = ctx.pool.instance(seam, name, options)
     key = cache_key(kind, backend.identity(), request)
     row = _base_row(ctx, job, take_id, key, shot, backend, request.get("seed", 0))
-    cached = ctx.store.cached_take(key)
-    if cached:
-        ctx.store.write("takes", {**row, **_reuse(cached)}, replace=True)
-        return
-    out = ctx.workspace.media_path(key, ".wav")
-    started = time.time()
-    take = AudioTake.model_validate(
-        ctx.executor.render("voice" if kind == "voice" else "audio", name, options, request, out)
-    )
-    ctx.store.write(
-        "takes",
-        {**row, "path": str(take.path), "status": "done", "rendered": 1,
-         "metadata": {**take.metadata, "request": request, "seconds": take.seconds},
-         "parameters": backend.describe(), "timings": {"render_s": round(time.time() - started, 3)}},
-        replace=True,
+    _render_once(
+        ctx, key, row, ".wav", backend,
+        lambda out: AudioTake.model_validate(ctx.executor.render(seam, name, options, request, out)),
+        {"request": request},
     )  # fmt: skip
+
+
+def _render_once(
+    ctx: RunContext, key: str, row: dict, suffix: str, backend: Any,
+    render: Callable[[Path], VideoTake | AudioTake], meta: dict,
+) -> None:  # fmt: skip
+    """A cache hit, or one render, under a per-key file lock: two workers (threads or processes)
+    asking for the same take at once render it once, and the second reuses the file."""
+    with media_lock(ctx.workspace.media_path(key, ".lock")):
+        cached = ctx.store.cached_take(key)
+        if cached:
+            ctx.store.write("takes", {**row, **_reuse(cached)}, replace=True)
+            return
+        started = time.time()
+        take = render(ctx.workspace.media_path(key, suffix))
+        ctx.store.write(
+            "takes",
+            {**row, "path": str(take.path), "status": "done", "rendered": 1, "metadata": {**take.metadata, **meta},
+             "parameters": backend.describe(), "timings": {"render_s": round(time.time() - started, 3)}},
+            replace=True,
+        )  # fmt: skip
+
+
+@contextmanager
+def media_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `path` (flock: separate opens conflict across threads too)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _sound_request(ctx: RunContext, plan: Plan, shot: Shot | None) -> SoundRequest:

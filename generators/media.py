@@ -21,7 +21,7 @@ def write_frames(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.mp4")
+    tmp = _temp_name(path, ".mp4")
     count = 0
     with av.open(str(tmp), "w") as container:
         stream = None
@@ -71,7 +71,7 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.wav")
+    tmp = _temp_name(path, ".wav")
     sf.write(str(tmp), np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate, subtype="PCM_16")
     tmp.replace(path)
 
@@ -94,6 +94,14 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
 
     g = gcd(src_rate, dst_rate)
     return resample_poly(samples, dst_rate // g, src_rate // g, axis=0).astype(np.float32)
+
+
+def _temp_name(path: Path, suffix: str) -> Path:
+    """A temporary name beside `path`, unique per process and thread (two writers never collide)."""
+    import os
+    import threading
+
+    return path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.part{suffix}")
 
 
 def _fraction(fps: float):
