@@ -154,7 +154,7 @@ def compare_table(cuts: list[tuple[dict, dict]]) -> str:
     rows = []
     for run, cut in sorted(cuts, key=lambda rc: (rc[0]["brief"], rc[1]["segment"], rc[1]["format"], rc[1]["variant"])):
         is_best = best.get((run["brief"], cut["segment"], cut["format"])) == cut["composite"]
-        weak = [s["shot"] for s in cut["card"].get("shots", []) if s.get("weak")]
+        weak = [s["shot"] + 1 for s in cut["card"].get("shots", []) if s.get("weak")]
         rows.append(
             f"<tr><td>{escape(run['brief'])}</td><td>{escape(cut['segment'])}</td><td>v{cut['variant']}</td>"
             f"<td>{escape(cut['format'])}</td>{num(cut['composite'], cut['id'], 'composite', css='num best' if is_best else 'num')}"
@@ -236,7 +236,7 @@ def scorecard_table(cut: dict) -> str:
         css = " ".join(c for c, on in (("weak", s.get("weak")), ("weakest", s["shot"] == weakest)) if on)
         cells = "".join(num(s["metrics"].get(m), cut["id"], m, s["shot"]) for m in metrics)
         reasons = "; ".join(map(str, s.get("reasons") or []))
-        rows.append(f"<tr class='{css}' data-shot='{s['shot']}'><td>{marks}{s['shot']}</td>"
+        rows.append(f"<tr class='{css}' data-shot='{s['shot']}'><td>{marks}{s['shot'] + 1}</td>"
                     f"{num(s.get('composite'), cut['id'], 'shot_composite', s['shot'])}{cells}"
                     f"<td>{escape(reasons)}</td></tr>")  # fmt: skip
     return f"<table class='scorecard'>{head}{''.join(rows)}</table>"

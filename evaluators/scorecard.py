@@ -302,7 +302,7 @@ _FEEDBACK = {
 def revise_feedback(weak: WeakShot) -> str:
     """A plain-English instruction for the planner's revise, from the shot's worst metric."""
     advice = _FEEDBACK.get(weak.metric, "the shot scored low: make the prompt clearer and more concrete")
-    return f"Shot {weak.shot}: {advice} ({weak.reason})."
+    return f"Shot {weak.shot + 1}: {advice} ({weak.reason})."
 
 
 _SHORT = {
@@ -317,18 +317,21 @@ def _cell(value: float | None) -> str:
 
 
 def format_table(card: dict) -> str:
-    """A plain-text table of the scorecard for `briefcut runs show`."""
+    """A plain-text table of the scorecard for `briefcut runs show` (shots numbered from 1, as people say)."""
     names = [n for n in SHOT_METRICS if any(n in s["metrics"] for s in card["shots"])]
     header = ["shot", "score"] + [_SHORT[n] for n in names] + ["weak"]
     rows = [
-        [str(s["shot"]), _cell(s["composite"])] + [_cell(s["metrics"].get(n)) for n in names]
+        [str(s["shot"] + 1), _cell(s["composite"])] + [_cell(s["metrics"].get(n)) for n in names]
         + ["; ".join(s["reasons"]) if s["weak"] else ""]
         for s in card["shots"]
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in [header, *rows]]
     lines.append(_cut_line(card["cut"]))
-    lines += [f"not computed: {name}: {why}" for name, why in _not_computed(card).items()]
+    by_reason: dict[str, list[str]] = {}
+    for name, why in _not_computed(card).items():
+        by_reason.setdefault(why, []).append(name)
+    lines += [f"not computed: {', '.join(names)}: {why}" for why, names in by_reason.items()]
     return "\n".join(line.rstrip() for line in lines)
 
 

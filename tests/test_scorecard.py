@@ -154,7 +154,7 @@ def test_weakest_shots_lowest_first_under_threshold_with_limit() -> None:
 def test_revise_feedback_is_plain_instruction() -> None:
     weak = sc.weakest_shots(_card(), CONFIG, limit=3)
     texts = [sc.revise_feedback(w) for w in weak]
-    assert "prompt" in texts[1] and "Shot 1" in texts[1] and "0.21" in texts[1]
+    assert "prompt" in texts[1] and "Shot 2" in texts[1] and "0.21" in texts[1]  # index 1, said as shot 2
     assert "black" in texts[2]
 
 
