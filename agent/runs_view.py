@@ -61,7 +61,7 @@ def show_text(details: dict[str, Any]) -> str:
         if cut["scorecard"]:
             lines.append(format_table(cut["scorecard"]))
             for w in (cut["scorecard"].get("cut") or {}).get("warnings") or []:
-                lines.append(f"  warning: shot {w.get('shot')}: {w.get('kind')}: {w.get('detail')}")
+                lines.append(f"  warning: shot {w['shot'] + 1 if isinstance(w.get('shot'), int) else '-'}: {w.get('kind')}: {w.get('detail')}")
     if not details["cuts"]:
         lines.append("no cuts yet" + ("" if details["status"] == "done" else f" (briefcut resume {details['run_id']})"))
     return "\n".join(lines)
