@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +23,7 @@ app.add_typer(runs_app, name="runs")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
 ProfileOpt = Annotated[
-    Optional[str], typer.Option("--profile", help="preview | smoke | gpu (default: gpu with CUDA, else preview).")
+    str | None, typer.Option("--profile", help="preview | smoke | gpu (default: gpu with CUDA, else preview).")
 ]
 
 
@@ -34,7 +34,7 @@ class State:
 @app.callback()
 def main_options(
     workdir: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--workdir", envvar="BRIEFCUT_HOME", help="Workspace: database + media cache [./.briefcut]."),
     ] = None,
 ) -> None:
@@ -82,14 +82,14 @@ def emit(result: dict, as_json: bool, human: Callable[[dict], None]) -> None:
 def run(
     brief: Annotated[Path, typer.Argument(help="The brief YAML file.")],
     profile: ProfileOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the cuts [WORKDIR/runs/RUN].")] = None,
-    planner: Annotated[Optional[str], typer.Option("--planner", help="template | openai")] = None,
-    llm_model: Annotated[Optional[str], typer.Option("--llm-model", envvar="BRIEFCUT_LLM_MODEL",
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the cuts [WORKDIR/runs/RUN].")] = None,
+    planner: Annotated[str | None, typer.Option("--planner", help="template | openai")] = None,
+    llm_model: Annotated[str | None, typer.Option("--llm-model", envvar="BRIEFCUT_LLM_MODEL",
                                                      help="Model name for the openai planner.")] = None,  # fmt: skip
-    video: Annotated[Optional[str], typer.Option("--video", help="Video backend name.")] = None,
-    video_model: Annotated[Optional[str], typer.Option("--video-model", help="Model id or path (diffusers).")] = None,
-    audio: Annotated[Optional[str], typer.Option("--audio", help="Audio backend name.")] = None,
-    resolution: Annotated[Optional[int], typer.Option("--resolution", min=64, max=2160,
+    video: Annotated[str | None, typer.Option("--video", help="Video backend name.")] = None,
+    video_model: Annotated[str | None, typer.Option("--video-model", help="Model id or path (diffusers).")] = None,
+    audio: Annotated[str | None, typer.Option("--audio", help="Audio backend name.")] = None,
+    resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
                                                       help="Short side in pixels, overriding the brief's (drafts).")] = None,  # fmt: skip
     as_json: JsonOpt = False,
 ) -> None:
@@ -137,7 +137,7 @@ def print_summary(result: dict) -> None:
 
 
 # refine / chat ---------------------------------------------------------------------------------
-PlanOpt = Annotated[Optional[str], typer.Option("--plan", help="Edit one plan (e.g. runners/v0); default: all.")]
+PlanOpt = Annotated[str | None, typer.Option("--plan", help="Edit one plan (e.g. runners/v0); default: all.")]
 
 
 @app.command()

@@ -15,6 +15,7 @@ from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import BackendPool
 
+
 class Progress:
     """Where long steps report progress; the CLI shows a bar, tests and batch workers ignore it."""
 

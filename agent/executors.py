@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from generators.base import AudioTake, BackendPool, Registry, SoundRequest, ShotRequest, VideoTake
+from generators.base import AudioTake, BackendPool, Registry, ShotRequest, SoundRequest, VideoTake
 
 
 class Executor(Protocol):

@@ -94,7 +94,7 @@ def frame_counts(seconds: list[float], fps: int) -> list[int]:
     for s in seconds:
         total += s
         bounds.append(round(total * fps))
-    return [b - a for a, b in zip(bounds, bounds[1:])]
+    return [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def fit_durations(weights: list[float], total: float, minimum: float, step: float = 0.05) -> list[float]:

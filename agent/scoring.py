@@ -111,7 +111,7 @@ def cut_card(ctx: RunContext, plan: Plan, fmt: str) -> tuple[dict, list[dict]]:
     takes = [TakeScore.model_validate(s) for s in scores]
     embeds = [np.load(t["embeds_path"]) if t.get("embeds_path") else None for t in chosen]
     card = cut_scorecard(takes, embeds, config)
-    for entry, take in zip(card["shots"], chosen):
+    for entry, take in zip(card["shots"], chosen, strict=True):
         entry["take"] = take["id"]
         entry["seed"] = take["seed"]
         entry["backend"] = take["backend"]

@@ -108,7 +108,7 @@ def test_two_runs_in_one_workspace_at_once(tmp_path: Path) -> None:
         for name in ("bumper.yaml", "multi-format.yaml")
     ]  # fmt: skip
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert last_json(out)["status"] == "done"
     assert {r["status"] for r in Store(ws / "briefcut.db").runs()} == {"done"}
