@@ -84,31 +84,27 @@ def run(
     profile: ProfileOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the cuts [WORKDIR/runs/RUN].")] = None,
     planner: Annotated[str | None, typer.Option("--planner", help="template | openai")] = None,
-    llm_model: Annotated[str | None, typer.Option("--llm-model", envvar="BRIEFCUT_LLM_MODEL",
-                                                     help="Model name for the openai planner.")] = None,  # fmt: skip
+    llm_model: Annotated[str | None, typer.Option("--llm-model", help="Model name for the openai planner "
+                                                     "[env BRIEFCUT_LLM_MODEL].")] = None,  # fmt: skip
     video: Annotated[str | None, typer.Option("--video", help="Video backend name.")] = None,
     video_model: Annotated[str | None, typer.Option("--video-model", help="Model id or path (diffusers).")] = None,
     audio: Annotated[str | None, typer.Option("--audio", help="Audio backend name.")] = None,
+    audio_model: Annotated[str | None, typer.Option("--audio-model", help="Audio model id or path.")] = None,
+    clip_model: Annotated[str | None, typer.Option("--clip-model", help="CLIP model id or path for scoring.")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
-                                                      help="Short side in pixels, overriding the brief's (drafts).")] = None,  # fmt: skip
+                                                   help="Short side in pixels, overriding the brief's (drafts).")] = None,  # fmt: skip
     as_json: JsonOpt = False,
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
-    from agent.brief import BackendChoice, load_brief
+    from agent.brief import load_brief
     from agent.runner import start_run
 
     parsed = load_brief(brief)
     if resolution:
         parsed.formats.resolution = resolution
-    overrides: dict[str, BackendChoice | None] = {}
-    if planner or llm_model:
-        options = {"model": llm_model} if llm_model else {}
-        overrides["planner"] = BackendChoice(backend=planner or "openai", options=options)
-    if video or video_model:
-        overrides["video"] = BackendChoice(backend=video or "diffusers",
-                                           options={"model": video_model} if video_model else {})  # fmt: skip
-    if audio:
-        overrides["audio"] = BackendChoice(backend=audio)
+    if clip_model:
+        parsed.render.clip_model = clip_model
+    overrides = backend_overrides(planner, llm_model, video, video_model, audio, audio_model)
     with progress_bar(as_json) as bar:
         result = start_run(brief, workspace(), profile=profile, overrides=overrides, out=out,
                            progress=bar, brief=parsed)  # fmt: skip
@@ -124,6 +120,28 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to finish.")], as
     with progress_bar(as_json) as bar:
         result = resume_run(run_id, workspace(), progress=bar)
     emit(result, as_json, print_summary)
+
+
+def backend_overrides(
+    planner: str | None, llm_model: str | None, video: str | None, video_model: str | None,
+    audio: str | None, audio_model: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Backend choices named on the command line (they win over the brief and the profile)."""
+    from agent.brief import BackendChoice
+
+    overrides: dict[str, BackendChoice] = {}
+    if planner or llm_model:
+        options = {"model": llm_model} if llm_model else {}
+        overrides["planner"] = BackendChoice(backend=planner or "openai", options=options)
+    if video or video_model:
+        options = {"model": video_model} if video_model else {}
+        overrides["video"] = BackendChoice(backend=video or "diffusers", options=options)
+    if audio or audio_model:
+        from agent.models import audio_backend_for
+
+        options = {"model": audio_model} if audio_model else {}
+        overrides["audio"] = BackendChoice(backend=audio or audio_backend_for(audio_model or ""), options=options)
+    return overrides
 
 
 def print_summary(result: dict) -> None:

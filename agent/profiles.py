@@ -123,3 +123,15 @@ def video_family(choice: BackendChoice) -> str:
         if re.search(hint, model):
             return family
     return "wan"
+
+
+def check_choices(choices: Choices) -> None:
+    """Fail before any work when a backend name is unknown or its options do not validate."""
+    from agent.planners import PLANNERS
+    from generators.base import REGISTRIES
+
+    PLANNERS.create(choices.planner.backend, choices.planner.options)
+    for kind in ("video", "audio", "voice"):
+        choice = getattr(choices, kind)
+        if choice is not None:
+            REGISTRIES[kind].create(choice.backend, choice.options)

@@ -13,7 +13,7 @@ from agent.brief import Brief, BriefError, brief_hash, load_brief, validate_brie
 from agent.context import Progress, RunContext
 from agent.errors import BriefcutError
 from agent.graph import compile_graph
-from agent.profiles import Choices, resolve_choices
+from agent.profiles import Choices, check_choices, resolve_choices
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import BackendPool
@@ -40,6 +40,7 @@ def start_run(
     """Plan, render, score, refine and assemble a brief; returns the run summary."""
     brief = brief or load_brief(brief_path)
     choices = resolve_choices(brief, profile, overrides, models_dir=workspace.models_dir)
+    check_choices(choices)
     store = Store(workspace.db_path)
     run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)

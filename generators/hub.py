@@ -22,6 +22,11 @@ def is_local(model: str) -> bool:
     return Path(model).expanduser().is_dir()
 
 
+def looks_like_path(model: str) -> bool:
+    """A filesystem path rather than an 'org/name' hub id (absolute, ~, ./ or ../, or 3+ parts)."""
+    return model.startswith(("/", "~", "./", "../")) or model.count("/") > 1 or "\\" in model
+
+
 def hub_offline() -> bool:
     """Whether the hub is switched off (HF_HUB_OFFLINE)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
@@ -59,6 +64,8 @@ def resolve(model: str, marker: str, backend: str, revision: str | None = None) 
     """`model` as given, after checking it can be loaded without the hub when the hub is off."""
     if is_local(model):
         return str(Path(model).expanduser())
+    if looks_like_path(model):
+        raise ModelUnavailable(f"{backend}: model folder '{model}' does not exist")
     if hub_offline() and cached_file(model, marker, revision) is None:
         raise ModelUnavailable(
             f"{backend}: model '{model}' is not in the local HF cache and HF_HUB_OFFLINE=1; "
