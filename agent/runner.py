@@ -73,6 +73,8 @@ def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = No
                pool: BackendPool | None = None, executor: Any = None) -> dict[str, Any]:  # fmt: skip
     """Finish a run whose process stopped: the graph continues from its last checkpoint."""
     ctx = open_run(run_id, workspace, progress, pool, executor)
+    if ctx.store.run(run_id)["status"] == "done" and ctx.store.cuts(run_id):
+        return summary(ctx.store, run_id)  # finished already: nothing to do
     ctx.store.set_run_status(run_id, "running")
     return _drive(ctx, None)
 

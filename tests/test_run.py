@@ -97,6 +97,10 @@ def test_killed_run_resumes_without_rerendering(tmp_path: Path) -> None:
     assert before <= set(rendered_keys)
     assert len(Store(ws / "briefcut.db").cuts(run_id)) == 1
 
+    again = briefcut("resume", run_id, "--json", workdir=ws)  # a finished run: nothing to do
+    assert again.returncode == 0 and last_json(again.stdout)["status"] == "done"
+    assert Store(ws / "briefcut.db").render_count(run_id) == len(rendered_keys)
+
 
 def test_two_runs_in_one_workspace_at_once(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
