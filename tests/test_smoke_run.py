@@ -76,3 +76,27 @@ def test_refine_loop_rerenders_only_the_weakest_shot_and_keeps_the_best(smoke_en
     card = store.cuts(run_id)[0]["scorecard"]
     chosen = card["shots"][weakest["shot"]]["take"]
     assert chosen == max(scores, key=scores.get)
+
+
+def test_nan_takes_fail_with_reason_retry_and_the_run_goes_on(smoke_env: Path, tmp_path: Path) -> None:
+    from agent.brief import BackendChoice, load_brief
+    from agent.smoke import smoke_profile_choices
+
+    video = smoke_profile_choices(smoke_env)["video"]
+    poisoned = BackendChoice(backend="diffusers", options={**video.options, "poison_latents": True})
+    path = brief_file(tmp_path, variants=1, render={"max_failed_retries": 1}, refine={"max_rounds": 0})
+    ws = Workspace.at(tmp_path / "ws")
+    result = start_run(path, ws, profile="smoke", overrides={"video": poisoned}, brief=load_brief(path))
+    assert result["status"] == "done"
+    store = Store(ws.db_path)
+    videos = store.takes(result["run_id"], kind="video")
+    failed = [t for t in videos if t["status"] == "failed"]
+    n_shots = len(store.latest_plans(result["run_id"])["gamers/v0"]["plan"]["shots"])
+    assert len(failed) == 2 * n_shots  # the first seed and one retry per shot
+    assert all("NaN" in t["reason"] for t in failed)
+    assert len({t["seed"] for t in failed}) == len(failed)  # each retry has a new seed
+    done = [t for t in videos if t["status"] == "done"]
+    assert {t["backend"] for t in done} == {"animatic"}  # the fallback, and it says so
+    assert all("fell back" in t["metadata"]["retries"][-1] for t in done)
+    info = probe_mp4(Path(result["cuts"][0]["path"]))
+    assert info["frames"] == 180
