@@ -60,8 +60,12 @@ def cli_errors(fn: Callable) -> Callable:
         except BriefcutError as exc:
             typer.echo(f"briefcut: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except (KeyboardInterrupt, typer.Exit):
+        except typer.Exit:
             raise
+        except KeyboardInterrupt:
+            typer.echo("briefcut: interrupted; finished takes are kept: `briefcut runs ls`, then "
+                       "`briefcut resume RUN` finishes the run", err=True)  # fmt: skip
+            raise typer.Exit(130) from None
         except Exception as exc:  # a failure at run time: one line, the run stays resumable
             typer.echo(f"briefcut: error: {type(exc).__name__}: {exc}", err=True)
             raise typer.Exit(1) from None
