@@ -50,6 +50,7 @@ def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]
     import av
 
     with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "AUTO"  # frame threads: decoding is the cost here
         for frame in container.decode(video=0):
             w, h = frame.width, frame.height
             if max_side and max(w, h) > max_side:
