@@ -82,11 +82,16 @@ def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = No
 def prepare_edits(run_id: str, workspace: Workspace, message: str, plan_key: str | None = None) -> list[dict]:
     """Typed edit operations for a message on a finished run (shown to the person before applying)."""
     from agent.chat import check_reviewable, parse_message, target_plans
+    from agent.edits import EditList, apply_edits
 
     ctx = open_run(run_id, workspace)
     check_reviewable(ctx)
-    keys = sorted(target_plans(ctx, plan_key))
-    return [{**op, "plan_keys": keys} for op in parse_message(ctx, message)]
+    plans = target_plans(ctx, plan_key)
+    ops = parse_message(ctx, message)
+    typed = EditList.model_validate({"ops": ops}).ops
+    for plan in plans.values():  # a dry run: an edit the plan cannot take fails before anything renders
+        apply_edits(plan, typed, ctx.brief.formats.duration_s)
+    return [{**op, "plan_keys": sorted(plans)} for op in ops]
 
 
 def refine_run(run_id: str, workspace: Workspace, ops: list[dict], message: str,

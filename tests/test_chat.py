@@ -110,3 +110,23 @@ def test_unfinished_run_cannot_be_refined(tmp_path: Path) -> None:
                       "choices": resolve_choices(b, "preview").model_dump(mode="json"), "out_dir": str(tmp_path)})
     result = cli(tmp_path, "refine", "r-x", "-m", "music: calm")
     assert result.exit_code == 2 and "briefcut resume r-x" in result.output
+
+
+def test_chat_shows_edits_and_applies_only_what_is_confirmed(finished_run) -> None:
+    ws, run_id = finished_run
+    before = renders(ws, run_id)
+    versions = {c["version"] for c in Store(ws / "briefcut.db").cuts(run_id)}
+    # first message declined, second confirmed, a bad one explained, then quit
+    answers = "cta: Not this one\nn\ncaption 1: Picked at dawn\ny\nshot 99 darker\nquit\n"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "BRIEFCUT_LLM_MODEL")}
+    result = CliRunner().invoke(app, ["--workdir", str(ws), "chat", run_id], input=answers, env=env)
+    assert result.exit_code == 0, result.output
+    assert 'call to action: "Not this one"' in result.output and "apply these edits?" in result.output
+    assert "shot 99 is not in the plan" in result.output
+    cuts = Store(ws / "briefcut.db").cuts(run_id)
+    new_versions = {c["version"] for c in cuts} - versions
+    assert len(new_versions) == 1  # only the confirmed message made a version
+    latest = [c for c in cuts if c["version"] == max(new_versions)]
+    assert any("Picked at dawn" in d for d in latest[0]["diff"])
+    assert not any("Not this one" in d for c in cuts for d in c["diff"])
+    assert renders(ws, run_id) == before  # a caption renders nothing
