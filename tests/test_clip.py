@@ -10,13 +10,25 @@ import numpy as np
 import pytest
 
 from evaluators import metrics
-from evaluators.clip import ClipEmbedder, cpu_has_fast_bf16, load_embedder, resolve_dtype
+from evaluators.clip import (
+    ClipEmbedder,
+    PixelSpec,
+    cpu_has_fast_bf16,
+    fast_pixels,
+    load_embedder,
+    resolve_dtype,
+)
 
 torch = pytest.importorskip("torch")
 PROMPTS = ["a red running shoe on wet asphalt", "a bowl of ramen steaming at night"]
 # With the seed-0 tiny CLIP and `frames` below: "x x x" is positive on every frame, "a cat" and "ok"
 # change sign across frames (so per-frame clamping matters), "shoe" is negative everywhere.
 SCORED = ["x x x", "a cat", "ok", "shoe"]
+# fast_pixels vs the PIL processor: PIL rounds to uint8 between its two resize passes, torch's uint8 port
+# does the same, so no pixel is more than one grey level off (1/255/std after normalisation).
+ONE_GREY_LEVEL = 1 / 255 / 0.26130258  # the smallest OPENAI_CLIP_STD
+# int8 (dynamic, per-tensor) vs fp32 on the seed-0 tiny CLIP: measured min cosine 0.99989, clip_score 1e-3.
+INT8_MIN_COS, INT8_CLIP_SCORE_ABS = 0.999, 5e-3
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +62,60 @@ def test_image_embeddings_are_unit_float32(embedder: ClipEmbedder, frames: np.nd
 def test_batching_does_not_change_embeddings(embedder: ClipEmbedder, frames: np.ndarray) -> None:
     whole = ClipEmbedder(embedder.model, embedder.processor, model_id="x", batch_size=64).embed_images(frames)
     np.testing.assert_allclose(embedder.embed_images(frames), whole, atol=1e-6)
+
+
+def test_fast_path_is_used_for_a_plain_clip_processor(embedder: ClipEmbedder) -> None:
+    assert embedder.pixel_spec == PixelSpec(32, (32, 32), "bicubic", embedder.processor.image_processor.image_mean,
+                                            embedder.processor.image_processor.image_std)
+
+
+@pytest.mark.parametrize("hw", [(40, 56), (57, 40), (33, 33), (31, 100), (120, 208)])
+def test_fast_pixels_match_the_processor(embedder: ClipEmbedder, hw: tuple[int, int]) -> None:
+    frames = np.random.default_rng(hw[0]).integers(0, 256, (3, *hw, 3), dtype=np.uint8)
+    frames[0] = np.linspace(0, 255, hw[1], dtype=np.uint8)[None, :, None]  # a smooth ramp as well as noise
+    reference = embedder.processor(images=list(frames), return_tensors="pt")["pixel_values"]
+    fast = fast_pixels(frames, embedder.pixel_spec)
+    assert fast.shape == reference.shape and fast.dtype == torch.float32
+    diff = (fast - reference).abs()
+    assert float(diff.max()) <= ONE_GREY_LEVEL * 1.001 and float(diff.mean()) < 2e-4
+
+
+def test_fast_path_embeddings_match_the_processor_path(embedder: ClipEmbedder, frames: np.ndarray) -> None:
+    reference = ClipEmbedder(embedder.model, embedder.processor, model_id="x", fast_preprocess=False)
+    assert reference.pixel_spec is None
+    cos = (embedder.embed_images(frames) * reference.embed_images(frames)).sum(1)
+    assert cos.min() > 1 - 1e-4
+
+
+def test_unsupported_processor_falls_back_to_the_processor(embedder: ClipEmbedder, frames: np.ndarray) -> None:
+    from transformers import CLIPImageProcessorPil, CLIPProcessor
+
+    squash = CLIPImageProcessorPil(size={"height": 32, "width": 32}, do_center_crop=False)  # no short-edge resize
+    processor = CLIPProcessor(image_processor=squash, tokenizer=embedder.processor.tokenizer)
+    emb = ClipEmbedder(embedder.model, processor, model_id="x")
+    assert emb.pixel_spec is None
+    expected = squash(images=list(frames), return_tensors="pt")["pixel_values"]
+    assert torch.equal(emb.pixels(frames), expected)
+
+
+def test_int8_is_close_to_fp32(tiny_clip: Path, embedder: ClipEmbedder, frames: np.ndarray) -> None:
+    int8, reason = load_embedder(tiny_clip, dtype="int8")
+    assert reason is None and int8 is not None and int8.describe()["dtype"] == "int8"
+    quantized = [name for name, m in int8.model.named_modules() if "quantized" in type(m).__module__]
+    assert quantized and all(name.startswith(("vision_model.", "visual_projection")) for name in quantized)
+    image, ref = int8.embed_images(frames), embedder.embed_images(frames)
+    assert (image * ref).sum(1).min() > INT8_MIN_COS and not np.array_equal(image, ref)
+    for prompt in SCORED:
+        text = int8.embed_text(prompt)[0]
+        np.testing.assert_array_equal(text, embedder.embed_text(prompt)[0])  # the text tower stays fp32
+        assert metrics.clip_score(image, text) == pytest.approx(metrics.clip_score(ref, text), abs=INT8_CLIP_SCORE_ABS)
+
+
+def test_int8_is_cpu_only_and_never_automatic(tiny_clip: Path) -> None:
+    assert resolve_dtype("int8", "cpu") == torch.float32  # loaded in fp32, then quantised
+    assert resolve_dtype("auto", "cpu") != torch.qint8
+    with pytest.raises(ValueError, match="CPU only"):
+        load_embedder(tiny_clip, dtype="int8", device="cuda")
 
 
 def test_different_prompts_give_different_text_embeddings(embedder: ClipEmbedder) -> None:
