@@ -101,6 +101,9 @@ class Scoring(Strict):
     weights: dict[str, float] = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict)
     frames_per_take: int = Field(default=8, ge=2, le=64)
+    # CLIP precision: auto (bf16 where the CPU has it natively, else fp32), or int8 on CPU (~1.7x faster
+    # on AVX2, image embeddings within ~3e-4 cosine of fp32 on random weights; opt-in).
+    clip_dtype: Literal["auto", "fp32", "bf16", "int8"] = "auto"
 
 
 class Refine(Strict):

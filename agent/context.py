@@ -76,7 +76,9 @@ class RunContext:
                 if self.choices.clip_model:
                     from evaluators.clip import load_embedder
 
-                    self._embedder, self._embedder_reason = load_embedder(self.choices.clip_model)
+                    self._embedder, self._embedder_reason = load_embedder(
+                        self.choices.clip_model, dtype=self.brief.scoring.clip_dtype
+                    )
                 else:
                     self._embedder_reason = "no CLIP model configured"
             return self._embedder, self._embedder_reason

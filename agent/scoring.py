@@ -31,7 +31,8 @@ def scoring_config(ctx: RunContext):
 
 
 def _signature(ctx: RunContext, config: Any) -> str:
-    blob = json.dumps([config.model_dump(mode="json"), ctx.choices.clip_model], sort_keys=True)
+    blob = json.dumps([config.model_dump(mode="json"), ctx.choices.clip_model, ctx.brief.scoring.clip_dtype],
+                      sort_keys=True)  # fmt: skip
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
