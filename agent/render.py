@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.context import RunContext
 from agent.formats import dimensions
-from agent.plan import Plan, Shot
+from agent.plan import Plan, Shot, frame_counts
 from agent.state import RenderJob
 from generators.base import AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
@@ -47,13 +47,21 @@ def base_seed(brief_seed: int, variant: int, index: int) -> int:
     return (brief_seed + 1000 * variant + 17 * index) % 2**31
 
 
+def shot_frames(plan: Plan, shot: Shot, fps: int) -> int:
+    """The shot's frame count on the cut's timeline (cumulative rounding, as assembly cuts it)."""
+    seconds = [s.seconds for s in plan.shots] + [plan.end_card.seconds]
+    return frame_counts(seconds, fps)[plan.shots.index(shot)]
+
+
 def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: int, retry: int = 0) -> ShotRequest:
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
+    fps = ctx.brief.formats.fps
     return ShotRequest(
         prompt=shot.prompt,
         negative_prompt=shot.negative_prompt,
-        seconds=shot.seconds,
-        fps=ctx.brief.formats.fps,
+        # Exactly the frames the shot occupies in the cut, so assembly never stretches a take.
+        seconds=shot_frames(plan, shot, fps) / fps,
+        fps=fps,
         width=width,
         height=height,
         seed=take_seed(shot, take_no, retry),

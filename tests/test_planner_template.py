@@ -87,3 +87,15 @@ def test_roles_and_captions() -> None:
     lines = caption_lines("One. Two. Three.", 4, "Buy")
     assert lines == ["One.", "Two.", "Three.", "Buy"]
     assert caption_lines("Just one.", 3, "Buy")[-1] == "Buy"
+
+
+@pytest.mark.parametrize("path", BRIEFS, ids=lambda p: p.stem)
+def test_shot_requests_ask_for_exactly_their_frames_on_the_timeline(path: Path) -> None:
+    from agent.render import shot_frames
+
+    brief, plan = plan_for(path)
+    fps = brief.formats.fps
+    counts = frame_counts([s.seconds for s in plan.shots] + [plan.end_card.seconds], fps)
+    asked = [round(shot_frames(plan, s, fps) / fps * fps) for s in plan.shots]
+    assert asked == counts[:-1]
+    assert sum(counts) == round(brief.formats.duration_s * fps)
