@@ -111,16 +111,15 @@ class AudioOptions(BaseModel):
 # 2. The diffusers audio backends --------------------------------------------------------------
 
 
-class _DiffusersAudio(AudioGenerator):
-    """Common loading and rendering for diffusers text-to-audio pipelines."""
+class HubAudio(AudioGenerator):
+    """An audio backend over one model by hub id or path: load bookkeeping and an identity that
+    names the model's resolved revision (a local folder's hash or the cached commit)."""
 
     extra: ClassVar[str | None] = "ml"
-    default_steps: ClassVar[int] = 50
-    default_guidance: ClassVar[float] = 3.5
+    marker: ClassVar[str] = MARKER  # the file whose presence and hash identify the model
 
     def __init__(self, options: dict[str, Any] | BaseModel | None = None) -> None:
         super().__init__(options)
-        self.pipe: Any = None
         self.device = "cpu"
         self.load_count = 0
         self.load_seconds = 0.0
@@ -128,7 +127,18 @@ class _DiffusersAudio(AudioGenerator):
     def identity(self) -> dict[str, Any]:
         o = self.options
         return {"backend": self.name, "options": o.model_dump(mode="json"),
-                "revision": hub.revision_of(o.model, MARKER, o.revision)}
+                "revision": hub.revision_of(o.model, self.marker, o.revision)}
+
+
+class _DiffusersAudio(HubAudio):
+    """Common loading and rendering for diffusers text-to-audio pipelines."""
+
+    default_steps: ClassVar[int] = 50
+    default_guidance: ClassVar[float] = 3.5
+
+    def __init__(self, options: dict[str, Any] | BaseModel | None = None) -> None:
+        super().__init__(options)
+        self.pipe: Any = None
 
     def load(self) -> None:
         """Load the pipeline once onto the device."""

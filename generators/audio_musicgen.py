@@ -11,19 +11,19 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from generators import hub
-from generators.audio_diffusers import AudioOptions, finish_take, sound_prompt, torch_dtype
-from generators.base import AudioGenerator, AudioTake, SoundRequest
+from generators.audio_diffusers import AudioOptions, HubAudio, finish_take, sound_prompt, torch_dtype
+from generators.base import AudioTake, SoundRequest
 from generators.errors import require
 
 MARKER = "config.json"
 MAX_SECONDS = 30.0  # MusicGen's training length; longer beds are looped with a crossfade
 
 
-class MusicGenAudio(AudioGenerator):
+class MusicGenAudio(HubAudio):
     """MusicGen text-to-music through transformers' MusicgenForConditionalGeneration."""
 
     name: ClassVar[str] = "musicgen"
-    extra: ClassVar[str | None] = "ml"
+    marker: ClassVar[str] = MARKER
 
     class Options(AudioOptions):
         model: str = "facebook/musicgen-small"
@@ -35,14 +35,6 @@ class MusicGenAudio(AudioGenerator):
         super().__init__(options)
         self.model: Any = None
         self.processor: Any = None
-        self.device = "cpu"
-        self.load_count = 0
-        self.load_seconds = 0.0
-
-    def identity(self) -> dict[str, Any]:
-        o = self.options
-        return {"backend": self.name, "options": o.model_dump(mode="json"),
-                "revision": hub.revision_of(o.model, MARKER, o.revision)}
 
     def load(self) -> None:
         """Load model and processor once onto the device."""
