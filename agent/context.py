@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,12 +41,8 @@ class RunContext:
     pool: BackendPool = field(default_factory=BackendPool)
     progress: Progress = field(default_factory=Progress)
     executor: Any = None  # agent.executors.Executor; a LocalExecutor over `pool` when None
-    # Lazily made and kept: the planner and the CLIP embedder (with why it is missing, if it is).
+    # Lazily made and kept for the run: the planner.
     _planner: Planner | None = None
-    _embedder: Any = None
-    _embedder_reason: str | None = None
-    _embedder_tried: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.executor is None:
@@ -69,16 +64,11 @@ class RunContext:
         )
 
     def embedder(self) -> tuple[Any, str | None]:
-        """The CLIP embedder, loaded once; (None, reason) when no CLIP model is available offline."""
-        with self._lock:
-            if not self._embedder_tried:
-                self._embedder_tried = True
-                if self.choices.clip_model:
-                    from evaluators.clip import load_embedder
+        """The CLIP embedder, loaded once per process (shared through the pool across runs);
+        (None, reason) when no CLIP model is available offline."""
+        if not self.choices.clip_model:
+            return None, "no CLIP model configured"
+        from evaluators.clip import load_embedder
 
-                    self._embedder, self._embedder_reason = load_embedder(
-                        self.choices.clip_model, dtype=self.brief.scoring.clip_dtype
-                    )
-                else:
-                    self._embedder_reason = "no CLIP model configured"
-            return self._embedder, self._embedder_reason
+        model, dtype = self.choices.clip_model, self.brief.scoring.clip_dtype
+        return self.pool.shared(f"clip:{model}:{dtype}", lambda: load_embedder(model, dtype=dtype))

@@ -234,8 +234,17 @@ class BackendPool:
 
     def __init__(self) -> None:
         self._backends: dict[str, Backend] = {}
+        self._shared: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.loads: dict[str, int] = {}
+
+    def shared(self, key: str, load: Any) -> Any:
+        """A process-wide object made once by `load()` (a CLIP embedder, say), counted in `loads`."""
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = load()
+                self.loads[key] = self.loads.get(key, 0) + 1
+            return self._shared[key]
 
     def instance(self, kind: str, name: str, options: dict[str, Any] | None = None) -> Any:
         """The backend object (not loaded): enough for its identity and description."""

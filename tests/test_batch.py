@@ -96,7 +96,10 @@ def test_two_briefs_two_segments_two_variants_share_one_pool(tmp_path: Path, reg
         assert len(brief["segments"]) == 1 and brief["variants"] == 2
     # One load per model for the whole batch: counted by the pool, recorded, and by the class itself.
     assert CountingAnimatic.load_calls == 1
-    assert result["pool_loads"] == {"video:counting-animatic": 1, "audio:synth": 1}
+    loads = result["pool_loads"]
+    assert {k: v for k, v in loads.items() if not k.startswith("clip:")} == {"video:counting-animatic": 1,
+                                                                             "audio:synth": 1}
+    assert [v for k, v in loads.items() if k.startswith("clip:")] == [1]  # the CLIP embedder too, once
     assert load_batch(store, result["batch_id"])[0]["pool_loads"] == result["pool_loads"]
     html = Path(result["report"]).read_text()
     assert html.count("<video ") == 8
@@ -193,6 +196,8 @@ def test_a_smoke_profile_batch_loads_each_tiny_model_once(tmp_path: Path) -> Non
     ws = Workspace.at(tmp_path / "ws")
     result = run_batch(ws, [write_brief(tmp_path, "Smoky", 3)], BatchOptions(profile="smoke"))
     assert result["status"] == "done" and len(result["cuts"]) == 2, result["jobs"]
-    assert result["pool_loads"] == {"video:diffusers": 1, "audio:musicgen": 1}
+    loads = result["pool_loads"]
+    assert {k: v for k, v in loads.items() if not k.startswith("clip:")} == {"video:diffusers": 1, "audio:musicgen": 1}
+    assert [v for k, v in loads.items() if k.startswith("clip:")] == [1]  # the tiny CLIP, once for the batch
     for cut in result["cuts"]:
         assert probe_mp4(Path(cut["path"]))["frames"] == 4 * 24

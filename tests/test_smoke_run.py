@@ -42,6 +42,7 @@ def test_smoke_profile_runs_and_loads_models_once_across_runs(smoke_env: Path, t
     second = start_run(brief_file(tmp_path, variants=1, seed=99), ws, profile="smoke", pool=pool)
     assert first["status"] == second["status"] == "done"
     assert pool.loads["video:diffusers"] == 1 and pool.loads["audio:musicgen"] == 1
+    assert [v for k, v in pool.loads.items() if k.startswith("clip:")] == [1]
     store = Store(ws.db_path)
     assert store.render_count(second["run_id"]) > 0  # a new seed really rendered again
     for cut in first["cuts"] + second["cuts"]:
