@@ -85,6 +85,12 @@ class AudioTake(BaseModel):
 
 # 2. Backends ---------------------------------------------------------------------------------
 
+# Model loading is not thread-safe in the libraries underneath: accelerate's `init_empty_weights`
+# (used by diffusers and transformers) patches `nn.Module.register_parameter` for the whole process
+# while a model loads, so two loads in two threads can leave parameters on the meta device, or the
+# patch in place for good. Every load in the process therefore takes this one lock (renders don't).
+MODEL_LOAD_LOCK = threading.RLock()
+
 
 class Backend(ABC):
     """Common base: a name, validated options, a lazy load, and a description for provenance."""
@@ -111,9 +117,13 @@ class Backend(ABC):
         self.loaded = True
 
     def ensure_loaded(self) -> None:
-        if not self.loaded:
-            self.load()
-            self.loaded = True
+        """Load once; loads anywhere in the process take MODEL_LOAD_LOCK, one at a time."""
+        if self.loaded:
+            return
+        with MODEL_LOAD_LOCK:
+            if not self.loaded:
+                self.load()
+                self.loaded = True
 
     def identity(self) -> dict[str, Any]:
         """What determines this backend's output besides the request (goes into cache keys)."""
@@ -240,7 +250,7 @@ class BackendPool:
 
     def shared(self, key: str, load: Any) -> Any:
         """A process-wide object made once by `load()` (a CLIP embedder, say), counted in `loads`."""
-        with self._lock:
+        with self._lock, MODEL_LOAD_LOCK:
             if key not in self._shared:
                 self._shared[key] = load()
                 self.loads[key] = self.loads.get(key, 0) + 1
