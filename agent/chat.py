@@ -48,6 +48,11 @@ def target_plans(ctx: RunContext, plan_key: str | None) -> dict[str, Plan]:
     return {plan_key: plans[plan_key]}
 
 
+def typed_ops(edits: list[dict[str, Any]]) -> list[Any]:
+    """The typed edit operations of stored edits (their `plan_keys` routing field left out)."""
+    return EditList.model_validate({"ops": [{k: v for k, v in e.items() if k != "plan_keys"} for e in edits]}).ops
+
+
 def apply_to_plans(
     ctx: RunContext, plans: dict[str, Plan], edits: list[dict[str, Any]]
 ) -> tuple[dict[str, Plan], list[RenderJob], dict[str, list[str]]]:
@@ -57,11 +62,11 @@ def apply_to_plans(
     changed: dict[str, Plan] = {}
     jobs: list[RenderJob] = []
     diffs: dict[str, list[str]] = {}
+    targets = edits[0].get("plan_keys") if edits else None
+    ops = typed_ops(edits)
     for key, plan in plans.items():
-        targets = edits[0].get("plan_keys") if edits else None
         if targets and key not in targets:
             continue
-        ops = EditList.model_validate({"ops": [{k: v for k, v in e.items() if k != "plan_keys"} for e in edits]}).ops
         new, rerender = apply_edits(plan, ops, ctx.brief.formats.duration_s, revise=_reviser(ctx))
         if new == plan:
             continue

@@ -171,12 +171,13 @@ def refine(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a finished run by one message; only what the edit touches is rendered again."""
-    from agent.edits import EditList, describe_edits
+    from agent.chat import typed_ops
+    from agent.edits import describe_edits
     from agent.runner import prepare_edits, refine_run
 
     ops = prepare_edits(run_id, workspace(), message, plan)
     if not as_json:
-        typer.echo(describe_edits(_typed(EditList, ops)))
+        typer.echo(describe_edits(typed_ops(ops)))
     with progress_bar(as_json) as bar:
         result = refine_run(run_id, workspace(), ops, message, progress=bar)
     emit(result, as_json, print_summary)
@@ -186,7 +187,8 @@ def refine(
 @cli_errors
 def chat(run_id: Annotated[str, typer.Argument(help="A finished run.")], plan: PlanOpt = None) -> None:
     """Talk to a finished run: each message becomes edits, shown for confirmation, then applied."""
-    from agent.edits import GRAMMAR, EditList, describe_edits
+    from agent.chat import typed_ops
+    from agent.edits import GRAMMAR, describe_edits
     from agent.errors import PlanError
     from agent.runner import prepare_edits, refine_run
 
@@ -200,15 +202,11 @@ def chat(run_id: Annotated[str, typer.Argument(help="A finished run.")], plan: P
         except PlanError as exc:
             typer.echo(f"briefcut: {exc}", err=True)
             continue
-        typer.echo(describe_edits(_typed(EditList, ops)))
+        typer.echo(describe_edits(typed_ops(ops)))
         if not typer.confirm("apply these edits?", default=True):
             continue
         with progress_bar(False) as bar:
             print_summary(refine_run(run_id, workspace(), ops, message, progress=bar))
-
-
-def _typed(model: Any, ops: list[dict]) -> list:
-    return model.model_validate({"ops": [{k: v for k, v in op.items() if k != "plan_keys"} for op in ops]}).ops
 
 
 # runs ------------------------------------------------------------------------------------------

@@ -77,10 +77,8 @@ def run_job(ctx: RunContext, plan: Plan, job: RenderJob) -> str:
     """Do one render job (from the cache where possible) and return its take id."""
     take_id = hashlib.sha256(f"{ctx.run_id}|{json.dumps(dict(job), sort_keys=True)}".encode()).hexdigest()[:24]
     existing = ctx.store.get("takes", take_id)
-    if existing and existing["status"] in ("done", "failed") and (
-        existing["status"] == "failed" or Path(existing["path"] or "").exists()
-    ):
-        return take_id
+    if existing and existing["status"] == "done" and Path(existing["path"] or "").exists():
+        return take_id  # this job finished before a crash or an interrupt: nothing to redo
     if job["kind"] == "video":
         _video(ctx, plan, job, take_id)
     else:

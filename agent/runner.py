@@ -81,16 +81,15 @@ def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = No
 
 def prepare_edits(run_id: str, workspace: Workspace, message: str, plan_key: str | None = None) -> list[dict]:
     """Typed edit operations for a message on a finished run (shown to the person before applying)."""
-    from agent.chat import check_reviewable, parse_message, target_plans
-    from agent.edits import EditList, apply_edits
+    from agent.chat import check_reviewable, parse_message, target_plans, typed_ops
+    from agent.edits import apply_edits
 
     ctx = open_run(run_id, workspace)
     check_reviewable(ctx)
     plans = target_plans(ctx, plan_key)
     ops = parse_message(ctx, message)
-    typed = EditList.model_validate({"ops": ops}).ops
     for plan in plans.values():  # a dry run: an edit the plan cannot take fails before anything renders
-        apply_edits(plan, typed, ctx.brief.formats.duration_s)
+        apply_edits(plan, typed_ops(ops), ctx.brief.formats.duration_s)
     return [{**op, "plan_keys": sorted(plans)} for op in ops]
 
 

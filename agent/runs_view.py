@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from agent.store import Store
@@ -65,7 +64,3 @@ def show_text(details: dict[str, Any]) -> str:
     if not details["cuts"]:
         lines.append("no cuts yet" + ("" if details["status"] == "done" else f" (briefcut resume {details['run_id']})"))
     return "\n".join(lines)
-
-
-def cut_exists(cut: dict) -> bool:
-    return Path(cut["path"]).exists()
