@@ -171,8 +171,8 @@ def refine(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a finished run by one message; only what the edit touches is rendered again."""
-    from agent.chat import typed_ops
-    from agent.edits import describe_edits
+    from agent.edit.ops import describe_edits
+    from agent.edit.session import typed_ops
     from agent.runner import prepare_edits, refine_run
 
     ops = prepare_edits(run_id, workspace(), message, plan)
@@ -187,8 +187,8 @@ def refine(
 @cli_errors
 def chat(run_id: Annotated[str, typer.Argument(help="A finished run.")], plan: PlanOpt = None) -> None:
     """Talk to a finished run: each message becomes edits, shown for confirmation, then applied."""
-    from agent.chat import typed_ops
-    from agent.edits import GRAMMAR, describe_edits
+    from agent.edit.ops import GRAMMAR, describe_edits
+    from agent.edit.session import typed_ops
     from agent.errors import PlanError
     from agent.runner import prepare_edits, refine_run
 
@@ -299,7 +299,7 @@ def batch(
     as_json: JsonOpt = False,
 ) -> None:
     """Run briefs x segments x variants as one resumable batch, then write an HTML review report."""
-    from agent.batch import BatchError, make_options, run_batch, summary_text
+    from agent.batch.queue import BatchError, make_options, run_batch, summary_text
 
     if not briefs and not resume_id:
         raise BatchError("give brief files, or --resume BATCH")

@@ -40,13 +40,13 @@ class RunContext:
     out_dir: Path
     pool: BackendPool = field(default_factory=BackendPool)
     progress: Progress = field(default_factory=Progress)
-    executor: Any = None  # agent.executors.Executor; a LocalExecutor over `pool` when None
+    executor: Any = None  # agent.batch.executors.Executor; a LocalExecutor over `pool` when None
     # Lazily made and kept for the run: the planner.
     _planner: Planner | None = None
 
     def __post_init__(self) -> None:
         if self.executor is None:
-            from agent.executors import LocalExecutor
+            from agent.batch.executors import LocalExecutor
 
             self.executor = LocalExecutor(self.pool)
 

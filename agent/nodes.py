@@ -11,8 +11,8 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
 
+from agent.assembly.delivery import deliver_cut
 from agent.context import RunContext
-from agent.deliver import deliver_cut
 from agent.plan import Plan
 from agent.render import base_seed, music_lineage, run_job
 from agent.scoring import weak_shots
@@ -189,7 +189,7 @@ def route_after_review(state: RunState) -> str:
 
 def edit_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Apply edit operations to the plans; render only what they touch; a new cut version follows."""
-    from agent.chat import apply_to_plans
+    from agent.edit.session import apply_to_plans
 
     ctx = runtime.context
     plans = load_plans(ctx)

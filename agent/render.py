@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agent.assembly.formats import dimensions
 from agent.context import RunContext
-from agent.formats import dimensions
 from agent.plan import Plan, Shot, frame_counts
 from agent.state import RenderJob
 from generators.base import AudioTake, ShotRequest, SoundRequest, VideoTake

@@ -81,8 +81,8 @@ def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = No
 
 def prepare_edits(run_id: str, workspace: Workspace, message: str, plan_key: str | None = None) -> list[dict]:
     """Typed edit operations for a message on a finished run (shown to the person before applying)."""
-    from agent.chat import check_reviewable, parse_message, target_plans, typed_ops
-    from agent.edits import apply_edits
+    from agent.edit.ops import apply_edits
+    from agent.edit.session import check_reviewable, parse_message, target_plans, typed_ops
 
     ctx = open_run(run_id, workspace)
     check_reviewable(ctx)
@@ -96,7 +96,7 @@ def prepare_edits(run_id: str, workspace: Workspace, message: str, plan_key: str
 def refine_run(run_id: str, workspace: Workspace, ops: list[dict], message: str,
                progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     """Apply edit operations to a finished run through the graph; a new cut version results."""
-    from agent.chat import check_reviewable
+    from agent.edit.session import check_reviewable
 
     ctx = open_run(run_id, workspace, progress)
     check_reviewable(ctx)

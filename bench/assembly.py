@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.assembly import CutSpec, assemble_cut, dimensions, probe  # noqa: E402
-from agent.captions import load_font, safe_box, wrap  # noqa: E402
+from agent.assembly.captions import load_font, safe_box, wrap  # noqa: E402
+from agent.assembly.cut import CutSpec, assemble_cut, dimensions, probe  # noqa: E402
 from agent.plan import EndCard, Music, Plan, Shot, frame_counts  # noqa: E402
 from generators.audio_synth import SynthAudio  # noqa: E402
 from generators.base import ShotRequest, SoundRequest  # noqa: E402

@@ -47,7 +47,7 @@ def write_briefs(folder: Path) -> list[Path]:
 
 def time_batch(root: Path, label: str, briefs: list[Path], **opts: Any) -> dict[str, Any]:
     """One batch in a fresh workspace: wall time, shots (video takes) and shots per minute."""
-    from agent.batch import BatchOptions, run_batch
+    from agent.batch.queue import BatchOptions, run_batch
     from agent.store import Store
     from agent.workspace import Workspace
 
@@ -110,7 +110,7 @@ def main() -> None:
     parser.add_argument("--takes", type=int, default=200, help="takes for the per-take overhead")
     parser.add_argument("--no-ray", action="store_true", help="local only")
     args = parser.parse_args()
-    from agent.executors import LocalExecutor
+    from agent.batch.executors import LocalExecutor
     from generators.base import VIDEO, BackendPool
 
     root = Path(tempfile.mkdtemp(prefix="briefcut-bench-"))
@@ -142,7 +142,7 @@ def main() -> None:
           f"{args.takes} takes:")  # fmt: skip
     executors = [LocalExecutor(BackendPool())]
     if ray_init is not None:
-        from agent.executor_ray import RayExecutor
+        from agent.batch.executor_ray import RayExecutor
 
         executors.append(RayExecutor(BackendPool()))
     for i, executor in enumerate(executors):  # each its own seeds, so its fresh renders are not cache hits

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from fixtures.media import END_SECONDS, FPS, SHOT_COLOURS, SHOT_SECONDS, decode_audio, decode_video, tiny_plan
 
-from agent.assembly import AssemblyError, CutSpec, assemble_cut, dimensions, probe
-from agent.audio_mix import SAMPLE_RATE, fit_voice
+from agent.assembly.audio_mix import SAMPLE_RATE, fit_voice
+from agent.assembly.cut import AssemblyError, CutSpec, assemble_cut, dimensions, probe
 from agent.plan import frame_counts
 
 COUNTS = frame_counts(SHOT_SECONDS + [END_SECONDS], FPS)

@@ -15,7 +15,7 @@ from typing import ClassVar
 import pytest
 from fixtures.probe import probe_mp4
 
-from agent.batch import BatchOptions, batch_jobs, load_batch, plan_jobs, run_batch
+from agent.batch.queue import BatchOptions, batch_jobs, load_batch, plan_jobs, run_batch
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import VIDEO, ShotRequest, VideoGenerator, VideoTake

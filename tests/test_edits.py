@@ -8,7 +8,7 @@ import pytest
 from fixtures.llama import MODEL, FakeLLM, ok
 
 from agent.brief import MIN_SHOT_SECONDS, end_card_seconds
-from agent.edits import (
+from agent.edit.ops import (
     GRAMMAR,
     AdjustShot,
     DropShot,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from test_batch import write_brief
 
-from agent.batch import BatchOptions, run_batch
-from agent.executor_ray import RayExecutor, import_ray
-from agent.executors import LocalExecutor
+from agent.batch.executor_ray import RayExecutor, import_ray
+from agent.batch.executors import LocalExecutor
+from agent.batch.queue import BatchOptions, run_batch
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import VIDEO, BackendPool, ShotRequest, VideoGenerator, VideoTake

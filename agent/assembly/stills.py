@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.captions import load_font
+from agent.assembly.captions import load_font
 
 THUMB_LONG_SIDE = 320
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.assembly.formats import dimensions, label
 from agent.brief import brief_hash
 from agent.context import RunContext
-from agent.formats import dimensions, label
 from agent.plan import Plan
 from agent.render import music_lineage
 from agent.scoring import cut_card
@@ -57,7 +57,7 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
 
 def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
     """Assemble one cut, write its scorecard.json, record it in the store; returns the cut row."""
-    from agent.assembly import CutSpec, assemble_cut
+    from agent.assembly.cut import CutSpec, assemble_cut
 
     card, chosen = cut_card(ctx, plan, fmt)
     width, height = dimensions(fmt, ctx.brief.formats.resolution)

@@ -58,8 +58,8 @@ class LocalExecutor:
         pass
 
 
-EXECUTORS: Registry[Any] = Registry("executor", {"local": "agent.executors:LocalExecutor",
-                                                 "ray": "agent.executor_ray:RayExecutor"})  # fmt: skip
+EXECUTORS: Registry[Any] = Registry("executor", {"local": "agent.batch.executors:LocalExecutor",
+                                                 "ray": "agent.batch.executor_ray:RayExecutor"})  # fmt: skip
 
 
 def make_executor(name: str, pool: BackendPool, **options: Any) -> Executor:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.captions import Overlay
+from agent.assembly.captions import Overlay
 
 CROSSFADE_MAX_S = 0.5
 SALIENCY_SAMPLES = 12

@@ -6,7 +6,7 @@ buffers end to end: each take frame is decoded and scaled once by PyAV (swscale)
 end card are drawn once with PIL and blended into a small region per frame in integer numpy,
 crossfades are integer mixes, and the raw frames stream through a pipe into the imageio-ffmpeg
 binary (libx264 + AAC), which encodes in parallel with the compositing. Audio is mixed in numpy
-(agent.audio_mix) so every sample's position is exact. Timing comes from agent.plan.frame_counts.
+(agent.assembly.audio_mix) so every sample's position is exact. Timing comes from agent.plan.frame_counts.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 import agent
-from agent import formats
-from agent.audio_mix import SAMPLE_RATE, ShotAudio, mix
-from agent.captions import caption_overlay, end_card_image, to_yuv420, write_srt
-from agent.formats import RATIOS
+from agent.assembly import formats
+from agent.assembly.audio_mix import SAMPLE_RATE, ShotAudio, mix
+from agent.assembly.captions import caption_overlay, end_card_image, to_yuv420, write_srt
+from agent.assembly.formats import RATIOS
+from agent.assembly.stills import contact_sheet, save_png, yuv420_to_rgb
+from agent.assembly.timeline import Segment, ShotSource, build_segments, compose
 from agent.plan import Plan, frame_counts
-from agent.stills import contact_sheet, save_png, yuv420_to_rgb
-from agent.timeline import Segment, ShotSource, build_segments, compose
 from generators.errors import BriefcutError
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.context import RunContext
-from agent.edits import EditList, apply_edits, parse_command, parse_with_llm, plan_diff
+from agent.edit.ops import EditList, apply_edits, parse_command, parse_with_llm, plan_diff
 from agent.errors import BriefcutError, PlanError
 from agent.plan import Plan
 from agent.planners.openai_planner import endpoint_configured

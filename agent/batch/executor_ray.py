@@ -1,6 +1,6 @@
 """The Ray executor: renders on Ray actors that keep their model loaded, one per (kind, backend, options).
 
-An actor runs `agent.executors.run_backend` with its own BackendPool, renders into its own
+An actor runs `agent.batch.executors.run_backend` with its own BackendPool, renders into its own
 scratch folder and returns the take with the file's bytes; the driver writes them to `out`, so
 the cluster's nodes share no file system. The driver (the graph) still writes the store. A
 TakeFailed (or any briefcut error) raised on an actor reaches the caller as itself, not wrapped.
@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agent.executors import run_backend
+from agent.batch.executors import run_backend
 from generators.base import REGISTRIES, BackendPool
 from generators.errors import BriefcutError, MissingDependency
 

@@ -24,10 +24,10 @@ from typing import Any
 from langgraph.errors import EmptyInputError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.batch.executors import make_executor
 from agent.brief import AspectRatio, Brief, load_brief
 from agent.context import Progress
 from agent.errors import BriefcutError, BriefError
-from agent.executors import make_executor
 from agent.profiles import resolve_choices
 from agent.runner import new_run_id, resume_run, start_run, summary
 from agent.store import Store

@@ -1,0 +1,1 @@
+"""The assembly craft: chosen takes -> a delivered cut (timeline, captions, audio mix, stills, delivery)."""
