@@ -141,7 +141,7 @@ def backend_overrides(
         options = {"model": video_model} if video_model else {}
         overrides["video"] = BackendChoice(backend=video or "diffusers", options=options)
     if audio or audio_model:
-        from agent.models import audio_backend_for
+        from agent.default_models import audio_backend_for
 
         options = {"model": audio_model} if audio_model else {}
         overrides["audio"] = BackendChoice(backend=audio or audio_backend_for(audio_model or ""), options=options)

@@ -24,7 +24,7 @@ def doctor_report(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
         "licenses": _licenses(),
     }
     try:
-        from agent.models import gpu_profile_choices, model_status
+        from agent.default_models import gpu_profile_choices, model_status
 
         choices = gpu_profile_choices(os.environ)
         report["models"] = model_status(_model_ids(choices))

@@ -99,7 +99,7 @@ def profile_defaults(name: str, brief: Brief, env: Mapping[str, str], models_dir
         smoke = smoke_profile_choices(Path(cache))
         return {"planner": planner, "voice": voice, "notes": notes, **smoke}
     if name == "gpu":
-        from agent.models import gpu_profile_choices
+        from agent.default_models import gpu_profile_choices
 
         return {"planner": planner, "voice": voice, "notes": notes, **gpu_profile_choices(env)}
     raise ValueError(f"unknown profile '{name}'; known: preview, smoke, gpu")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agent.brief import BackendChoice
-from agent.models import DEFAULT_VIDEO_MODEL, audio_backend_for, gpu_profile_choices, model_status
+from agent.default_models import DEFAULT_VIDEO_MODEL, audio_backend_for, gpu_profile_choices, model_status
 from agent.smoke import SMOKE_BACKENDS, build_entry, doctor_smoke, smoke_profile_choices
 from generators.base import BackendPool
 
