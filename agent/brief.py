@@ -8,11 +8,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from agent.errors import BriefError
 
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:5"]
+ClipDtype = Literal["auto", "fp32", "bf16", "int8"]
 HexColour = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
 MIN_SHOT_SECONDS = 0.75
 MAX_DURATION_S = 180.0
@@ -97,13 +107,25 @@ class Render(Strict):
     max_failed_retries: int = Field(default=2, ge=0, le=10)
 
 
+def _registered_metric(name: str) -> str:
+    """A metric name the scorecard knows; else an error suggesting the closest registered name."""
+    from evaluators.registry import METRICS
+
+    if name not in METRICS.names():
+        raise PydanticCustomError("unknown_metric", METRICS.unknown_message(name))
+    return name
+
+
+MetricName = Annotated[str, AfterValidator(_registered_metric)]
+
+
 class Scoring(Strict):
-    weights: dict[str, float] = Field(default_factory=dict)
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    weights: dict[MetricName, float] = Field(default_factory=dict)
+    thresholds: dict[MetricName, float] = Field(default_factory=dict)
     frames_per_take: int = Field(default=8, ge=2, le=64)
     # CLIP precision: auto (bf16 where the CPU has it natively, else fp32), or int8 on CPU (~1.7x faster
     # on AVX2, image embeddings within ~3e-4 cosine of fp32 on random weights; opt-in).
-    clip_dtype: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    clip_dtype: ClipDtype = "auto"
 
 
 class Refine(Strict):
@@ -207,7 +229,7 @@ def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None)
         brief = Brief.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = tuple(err["loc"])
+        loc = tuple(p for p in err["loc"] if p != "[key]")  # a bad mapping key is located at the key
         where = _field_path(loc)
         line = _nearest_line(lines or {}, loc)
         at = f"{path}:{line}" if line else str(path)

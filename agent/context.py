@@ -10,6 +10,7 @@ from agent.brief import Brief
 from agent.plan import Plan
 from agent.planners import PLANNERS, Planner, PlanRequest
 from agent.profiles import Choices
+from agent.scoring import Scorer
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import BackendPool
@@ -41,8 +42,9 @@ class RunContext:
     pool: BackendPool = field(default_factory=BackendPool)
     progress: Progress = field(default_factory=Progress)
     executor: Any = None  # agent.batch.executors.Executor; a LocalExecutor over `pool` when None
-    # Lazily made and kept for the run: the planner.
+    # Lazily made and kept for the run: the planner and the scorer.
     _planner: Planner | None = None
+    _scorer: Scorer | None = None
 
     def __post_init__(self) -> None:
         if self.executor is None:
@@ -63,12 +65,9 @@ class RunContext:
             brief=self.brief, segment=self.brief.segment(segment), variant=variant, family=self.choices.family
         )
 
-    def embedder(self) -> tuple[Any, str | None]:
-        """The CLIP embedder, loaded once per process (shared through the pool across runs);
-        (None, reason) when no CLIP model is available offline."""
-        if not self.choices.clip_model:
-            return None, "no CLIP model configured"
-        from evaluators.clip import load_embedder
-
-        model, dtype = self.choices.clip_model, self.brief.scoring.clip_dtype
-        return self.pool.shared(f"clip:{model}:{dtype}", lambda: load_embedder(model, dtype=dtype))
+    @property
+    def scorer(self) -> Scorer:
+        """The run's scorer: configuration, CLIP choice and reference embedding resolved once."""
+        if self._scorer is None:
+            self._scorer = Scorer(self.run_id, self.brief, self.choices.clip, self.store, self.pool)
+        return self._scorer

@@ -110,12 +110,14 @@ def render_node(payload: dict[str, Any], runtime: Runtime[RunContext]) -> dict[s
 def score_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Score every take and find the shots under threshold (lowest first, within the budget)."""
     ctx = runtime.context
-    refine = ctx.brief.refine
-    left = refine.max_rerenders - state.get("rerenders_used", 0)
-    ctx.progress.begin("score", 1)
-    weak = weak_shots(ctx, load_plans(ctx), limit=max(left, 0))
-    ctx.progress.advance("score")
-    ctx.store.event(ctx.run_id, "scored", {"round": state.get("round", 0), "weak": weak})
+    left = ctx.brief.refine.max_rerenders - state.get("rerenders_used", 0)
+    plans = load_plans(ctx)
+    ctx.progress.begin("score", len(plans) * len(ctx.brief.formats.aspect_ratios))
+    cards = ctx.scorer.score_cuts(plans, ctx.brief.formats.aspect_ratios, state.get("version", 1),
+                                  done=lambda: ctx.progress.advance("score"))  # fmt: skip
+    weak = weak_shots(cards, plans, ctx.scorer.config, limit=max(left, 0))
+    ctx.store.event(ctx.run_id, "scored", {"round": state.get("round", 0), "weak": weak,
+                                           "work": dict(ctx.scorer.stats)})  # fmt: skip
     return {"weak": weak, "pending": []}
 
 

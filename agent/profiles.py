@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from agent.brief import BackendChoice, Brief
+from agent.brief import BackendChoice, Brief, ClipDtype
 
 Profile = Literal["preview", "smoke", "gpu"]
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
@@ -22,6 +22,13 @@ FAMILY_HINTS = [
     ("wan", "wan"), ("ltx", "ltx"), ("cogvideo", "cogvideox"), ("mochi", "mochi"),
     ("hunyuan", "hunyuan"), ("animatediff", "animatediff"), ("animate-diff", "animatediff"),
 ]  # fmt: skip
+
+
+class ClipChoice(BaseModel):
+    """The CLIP model scoring uses and the precision it runs in: one choice, one loaded embedder."""
+
+    model: str | None = None  # a hub id or a local path; None: CLIP metrics are not computed
+    dtype: ClipDtype = "auto"
 
 
 class Choices(BaseModel):
@@ -32,9 +39,18 @@ class Choices(BaseModel):
     video: BackendChoice
     audio: BackendChoice
     voice: BackendChoice | None = None
-    clip_model: str | None = None
+    clip: ClipChoice = Field(default_factory=ClipChoice)
     family: str = "animatic"
     notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_clip_choice(cls, data: Any) -> Any:
+        """Runs stored before the CLIP choice was one field name only the model."""
+        if isinstance(data, dict) and "clip_model" in data:
+            data = dict(data)
+            data.setdefault("clip", {"model": data.pop("clip_model")})
+        return data
 
 
 def detect_profile() -> Profile:
@@ -72,6 +88,7 @@ def resolve_choices(
     if env.get("BRIEFCUT_CLIP_MODEL") and name != "smoke":
         base["clip_model"] = env["BRIEFCUT_CLIP_MODEL"]
     base["family"] = video_family(base["video"])
+    base["clip"] = ClipChoice(model=base.pop("clip_model", None), dtype=brief.scoring.clip_dtype)
     return Choices(profile=name, **base)
 
 

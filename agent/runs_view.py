@@ -43,8 +43,6 @@ def run_details(workspace: Workspace, run_id: str) -> dict[str, Any]:
 
 def show_text(details: dict[str, Any]) -> str:
     """A readable report: header, takes, and a score table per cut."""
-    from evaluators.scorecard import format_table
-
     t = details["takes"]
     lines = [
         f"run {details['run_id']}  {details['status']}  profile={details['profile']}  planner={details['planner']}",
@@ -64,3 +62,48 @@ def show_text(details: dict[str, Any]) -> str:
     if not details["cuts"]:
         lines.append("no cuts yet" + ("" if details["status"] == "done" else f" (briefcut resume {details['run_id']})"))
     return "\n".join(lines)
+
+
+# The score table ---------------------------------------------------------------------------------
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def format_table(card: dict[str, Any]) -> str:
+    """A plain-text table of a stored scorecard (shots numbered from 1, as people say them)."""
+    from evaluators.registry import METRICS
+
+    labels = {m.name: m.label for m in METRICS.of_level("shot")}
+    seen = {n for s in card["shots"] for n in s["metrics"]}
+    names = [n for n in labels if n in seen] + sorted(seen - set(labels))  # a retired metric still shows
+    header = ["shot", "score"] + [labels.get(n, n) for n in names] + ["weak"]
+    rows = [
+        [str(s["shot"] + 1), _cell(s["composite"])] + [_cell(s["metrics"].get(n)) for n in names]
+        + ["; ".join(s["reasons"]) if s["weak"] else ""]
+        for s in card["shots"]
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in [header, *rows]]
+    lines.append(_cut_line(card["cut"]))
+    by_reason: dict[str, list[str]] = {}
+    for name, why in _not_computed(card).items():
+        by_reason.setdefault(why, []).append(name)
+    lines += [f"not computed: {', '.join(names)}: {why}" for why, names in by_reason.items()]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cut_line(cut: dict[str, Any]) -> str:
+    from evaluators.registry import METRICS
+
+    values = "".join(f", {m.name} {_cell(cut.get(m.name))}" for m in METRICS.of_level("cut"))
+    return f"cut: score {cut['composite']:.2f}{values}" + "".join(f"; {r}" for r in cut.get("reasons", []))
+
+
+def _not_computed(card: dict[str, Any]) -> dict[str, str]:
+    """Each metric that was not computed in some shot, with its first reason."""
+    out: dict[str, str] = {}
+    for shot in card["shots"]:
+        for name, why in shot["not_computed"].items():
+            out.setdefault(name, why)
+    out.update(card["cut"].get("not_computed") or {})
+    return out

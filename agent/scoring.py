@@ -1,139 +1,240 @@
-"""The spine's side of scoring: decode takes, score them once, pick winners, find weak shots.
+"""The spine's side of scoring: one `Scorer` per run, each cut's scorecard computed once and stored.
 
-Scores and CLIP embeddings are cached beside the media file under a signature of the scoring
-configuration and CLIP model, so re-scoring a cached take (or a resumed run) costs nothing.
+The scorer resolves, once per run, what every take's scoring needs: the scoring configuration, the
+CLIP choice (model and dtype, loaded once per process through the backend pool) and the embedding of
+the brief's product reference image. A take's score is computed once and kept three ways: in the
+store, and beside its media file (score JSON and CLIP embeddings, under a signature of the configuration
+and the CLIP choice) so a cached take reused by another run costs nothing. Each scoring pass stores a
+scorecard per cut (plan x format x version); delivery, reports and `runs show` read it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.context import RunContext
 from agent.plan import Plan, Shot
+from agent.store import Store
 from generators.media import read_frames
+
+if TYPE_CHECKING:
+    from agent.brief import Brief
+    from agent.profiles import ClipChoice
+    from evaluators.scorecard import CutScorecard, ScoringConfig, TakeScore, WeakShot
+    from generators.base import BackendPool
 
 # Weight-free metrics run on frames scaled down to this (CLIP resizes to 224 anyway).
 SCORING_MAX_SIDE = 320
 
 
-def scoring_config(ctx: RunContext):
+def scoring_config(brief: Brief) -> ScoringConfig:
+    """The brief's scoring configuration (its metric names were checked when the brief loaded)."""
     from evaluators.scorecard import ScoringConfig
 
-    s = ctx.brief.scoring
-    return ScoringConfig.from_brief_parts(
-        s.weights, s.thresholds, s.frames_per_take, ctx.brief.refine.threshold
+    s = brief.scoring
+    return ScoringConfig.from_brief_parts(s.weights, s.thresholds, s.frames_per_take, brief.refine.threshold)
+
+
+class Scorer:
+    """Scoring for one run. `stats` counts the work done (configs built, reference embeddings,
+    takes scored or read back, scorecards built), so a run can show it scored each thing once."""
+
+    def __init__(self, run_id: str, brief: Brief, clip: ClipChoice, store: Store, pool: BackendPool) -> None:
+        self.run_id, self.brief, self.clip, self.store, self.pool = run_id, brief, clip, store, pool
+        self.stats: Counter[str] = Counter()
+        self.config = scoring_config(brief)
+        self.stats["configs_built"] += 1
+        blob = json.dumps([self.config.model_dump(mode="json"), clip.model, clip.dtype], sort_keys=True)
+        self.signature = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        self._embedder: tuple[Any, str | None] | None = None
+        self._reference: tuple[np.ndarray | None] | None = None
+
+    # 1. what every take needs, resolved once -------------------------------------------------------
+    def embedder(self) -> tuple[Any, str | None]:
+        """The CLIP embedder (loaded once per process through the pool), or (None, why not)."""
+        if self._embedder is None:
+            if not self.clip.model:
+                self._embedder = (None, "no CLIP model configured")
+            else:
+                from evaluators.clip import load_embedder
+
+                model, dtype = self.clip.model, self.clip.dtype
+                self._embedder = self.pool.shared(f"clip:{model}:{dtype}", lambda: load_embedder(model, dtype=dtype))
+        return self._embedder
+
+    def reference_embed(self) -> np.ndarray | None:
+        """The CLIP embedding of the brief's product reference image (None without an image or CLIP)."""
+        if self._reference is None:
+            path, (embedder, _) = self.brief.product.reference_image, self.embedder()
+            embed = None
+            if path is not None and embedder is not None:
+                from PIL import Image
+
+                embed = embedder.embed_images(np.asarray(Image.open(path).convert("RGB"))[None])[0]
+                self.stats["reference_embeds"] += 1
+            self._reference = (embed,)
+        return self._reference[0]
+
+    # 2. takes ------------------------------------------------------------------------------------
+    def take_score(self, take: dict, prompt: str) -> TakeScore:
+        """A video take's score: from the store, else from beside its media file, else computed."""
+        from evaluators.scorecard import TakeScore
+
+        stored = self.store.score(take["id"])
+        if stored is not None:
+            self.stats["takes_read"] += 1
+            return TakeScore.model_validate(stored)
+        score = self._score_file(take, prompt)
+        self.store.save_score(take["id"], score.model_dump(mode="json"))
+        return score
+
+    def _score_file(self, take: dict, prompt: str) -> TakeScore:
+        from evaluators.scorecard import TakeScore, score_take
+
+        media = Path(take["path"])
+        score_file = media.with_name(f"{media.stem}.score-{self.signature}.json")
+        embeds_file = media.with_name(f"{media.stem}.clip-{self.signature}.npy")
+        if score_file.exists():
+            self.stats["takes_from_file"] += 1
+            score = TakeScore.model_validate_json(score_file.read_text())
+        else:
+            frames = read_frames(media, max_side=SCORING_MAX_SIDE)
+            embedder, reason = self.embedder()
+            score, embeds = score_take(
+                frames, prompt=prompt, palette=self.brief.brand.palette, config=self.config,
+                embedder=embedder, embedder_reason=reason, reference_embed=self.reference_embed(),
+            )  # fmt: skip
+            self.stats["takes_scored"] += 1
+            if embeds is not None:
+                _atomic_write(embeds_file, lambda tmp: np.save(tmp, embeds), ".npy")
+            _atomic_write(score_file, lambda tmp: tmp.write_text(score.model_dump_json()))
+        if embeds_file.exists():
+            self.store.update("takes", take["id"], embeds_path=str(embeds_file))
+            take["embeds_path"] = str(embeds_file)
+        return score
+
+    def candidates(self, plan: Plan, shot: Shot, fmt: str) -> list[dict]:
+        """Finished takes that may stand for this shot in this format (same shot, current lineage)."""
+        rows = self.store.rows(
+            "takes",
+            "run_id = ? and kind = 'video' and plan_key = ? and shot_uid = ? and format = ? and lineage = ? "
+            "and status = 'done'",
+            [self.run_id, plan.key, shot.uid, fmt, shot.lineage],
+            order_by="created_at",
+        )
+        return [r for r in rows if r["path"] and Path(r["path"]).exists()]
+
+    def choose_takes(self, plan: Plan, fmt: str) -> tuple[list[dict], list[TakeScore]]:
+        """The best-scoring take per shot and its score, scoring any take not yet scored."""
+        chosen, scores = [], []
+        for shot in plan.shots:
+            best: tuple[dict, TakeScore] | None = None
+            for take in self.candidates(plan, shot, fmt):
+                score = self.take_score(take, shot.prompt)
+                if best is None or score.composite > best[1].composite:
+                    best = (take, score)
+            if best is None:
+                raise RuntimeError(f"no finished take for shot {shot.index + 1} of {plan.key} in {fmt}")
+            chosen.append(best[0])
+            scores.append(best[1])
+        return chosen, scores
+
+    # 3. cuts -------------------------------------------------------------------------------------
+    def cut_card(self, plan: Plan, fmt: str) -> CutScorecard:
+        """The scorecard of one cut from its chosen takes (each shot names its take, seed and backend)."""
+        from evaluators.scorecard import cut_scorecard
+
+        chosen, scores = self.choose_takes(plan, fmt)
+        embeds = [np.load(t["embeds_path"]) if t.get("embeds_path") else None for t in chosen]
+        card = cut_scorecard(scores, embeds, self.config)
+        for entry, take in zip(card.shots, chosen, strict=True):
+            entry.take, entry.seed, entry.backend = take["id"], take["seed"], take["backend"]
+        self.stats["cards_built"] += 1
+        return card
+
+    def score_cuts(self, plans: dict[str, Plan], formats: list[str], version: int,
+                   done: Callable[[], None] = lambda: None) -> dict[tuple[str, str], CutScorecard]:  # fmt: skip
+        """Score every cut of this pass and store each scorecard under (plan, format, version)."""
+        cards = {}
+        for plan in plans.values():
+            for fmt in formats:
+                card = self.cut_card(plan, fmt)
+                self.store.save_scorecard(self.run_id, plan.key, fmt, version, card.model_dump(mode="json"))
+                cards[(plan.key, fmt)] = card
+                done()
+        return cards
+
+    def stored_card(self, plan: Plan, fmt: str, version: int) -> CutScorecard:
+        """The stored scorecard of a cut (computed and stored here if this pass has none)."""
+        from evaluators.scorecard import CutScorecard
+
+        row = self.store.scorecard(self.run_id, plan.key, fmt, version)
+        if row is not None and _same_takes(row, self.store, plan, fmt):
+            return CutScorecard.model_validate(row)
+        card = self.cut_card(plan, fmt)
+        self.store.save_scorecard(self.run_id, plan.key, fmt, version, card.model_dump(mode="json"))
+        return card
+
+
+def _same_takes(card: dict, store: Store, plan: Plan, fmt: str) -> bool:
+    """Whether a stored card still describes the plan: one shot per plan shot, each take still there."""
+    shots = card.get("shots") or []
+    return len(shots) == len(plan.shots) and all(
+        s.get("take") and (t := store.get("takes", s["take"])) and t["shot_uid"] == p.uid and t["lineage"] == p.lineage
+        for s, p in zip(shots, plan.shots, strict=True)
     )
 
 
-def _signature(ctx: RunContext, config: Any) -> str:
-    blob = json.dumps([config.model_dump(mode="json"), ctx.choices.clip_model, ctx.brief.scoring.clip_dtype],
-                      sort_keys=True)  # fmt: skip
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+def _atomic_write(path: Path, write: Any, suffix: str = "") -> None:
+    """Write through a temporary file and rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp{suffix}")
+    write(tmp)
+    tmp.replace(path)
 
 
-def score_take_row(ctx: RunContext, take: dict, prompt: str, config: Any) -> dict:
-    """Score one video take (from the score cache when possible) and save it in the store."""
-    from evaluators.scorecard import TakeScore, score_take
-
-    sig = _signature(ctx, config)
-    media = Path(take["path"])
-    score_file = media.with_name(f"{media.stem}.score-{sig}.json")
-    embeds_file = media.with_name(f"{media.stem}.clip-{sig}.npy")
-    if score_file.exists():
-        score = TakeScore.model_validate_json(score_file.read_text())
-    else:
-        frames = read_frames(media, max_side=SCORING_MAX_SIDE)
-        embedder, reason = ctx.embedder()
-        score, embeds = score_take(
-            frames, prompt=prompt, palette=ctx.brief.brand.palette, config=config,
-            embedder=embedder, embedder_reason=reason, reference_embed=reference_embed(ctx),
-        )  # fmt: skip
-        if embeds is not None:
-            np.save(embeds_file, embeds)
-        score_file.write_text(score.model_dump_json())
-    ctx.store.save_score(take["id"], score.metrics, score.not_computed, score.composite)
-    if embeds_file.exists():
-        ctx.store.update("takes", take["id"], embeds_path=str(embeds_file))
-    return {"metrics": score.metrics, "not_computed": score.not_computed, "composite": score.composite}
+# 4. advice for the planner -----------------------------------------------------------------------
+ADVICE = {
+    "clip_score": "the frames drift from the prompt: make the subject and action more explicit and concrete",
+    "frame_consistency": "the look changes within the shot: keep one subject, setting and lighting throughout",
+    "vbench_consistency": "the subject or background morphs over time: hold the subject steady, simplify the scene",
+    "product_consistency": "the product does not look like the reference: describe it exactly (shape, colour, "
+    "label) and keep it in frame",
+    "temporal_flicker": "the picture flickers: ask for steady lighting and a calm, locked-off camera",
+    "motion": "the shot is too static: add a clear camera move or subject action",
+    "palette_adherence": "the colours stray from the brand palette: name the brand colours in the scene",
+    "not_black": "frames come out black: ask for a well-lit scene",
+    "not_frozen": "the picture freezes: ask for continuous, visible movement",
+    "composite": "the shot is weak overall: tighten the prompt around one subject, one action, one setting",
+}
+DEFAULT_ADVICE = "the shot scored low: make the prompt clearer and more concrete"
 
 
-def reference_embed(ctx: RunContext) -> np.ndarray | None:
-    """The CLIP embedding of the brief's product reference image, if there is one and CLIP."""
-    path = ctx.brief.product.reference_image
-    embedder, _ = ctx.embedder()
-    if path is None or embedder is None:
-        return None
-    from PIL import Image
-
-    image = np.asarray(Image.open(path).convert("RGB"))
-    return embedder.embed_images(image[None])[0]
+def revise_feedback(weak: WeakShot) -> str:
+    """A plain-English instruction for the planner's revise, from the shot's worst metric."""
+    return f"Shot {weak.shot + 1}: {ADVICE.get(weak.metric, DEFAULT_ADVICE)} ({weak.reason})."
 
 
-def candidates(ctx: RunContext, plan: Plan, shot: Shot, fmt: str) -> list[dict]:
-    """Finished takes that may stand for this shot in this format (same shot, current lineage)."""
-    rows = ctx.store.rows(
-        "takes",
-        "run_id = ? and kind = 'video' and plan_key = ? and shot_uid = ? and format = ? and lineage = ? "
-        "and status = 'done'",
-        [ctx.run_id, plan.key, shot.uid, fmt, shot.lineage],
-        order_by="created_at",
-    )
-    return [r for r in rows if r["path"] and Path(r["path"]).exists()]
-
-
-def choose_takes(ctx: RunContext, plan: Plan, fmt: str) -> tuple[list[dict], list[dict]]:
-    """The best-scoring take per shot and its score, scoring any take not yet scored."""
-    config = scoring_config(ctx)
-    chosen, scores = [], []
-    for shot in plan.shots:
-        best = None
-        for take in candidates(ctx, plan, shot, fmt):
-            score = ctx.store.score(take["id"]) or score_take_row(ctx, take, shot.prompt, config)
-            if best is None or score["composite"] > best[1]["composite"]:
-                best = (take, score)
-        if best is None:
-            raise RuntimeError(f"no finished take for shot {shot.index} of {plan.key} in {fmt}")
-        chosen.append(best[0])
-        scores.append(best[1])
-    return chosen, scores
-
-
-def cut_card(ctx: RunContext, plan: Plan, fmt: str) -> tuple[dict, list[dict]]:
-    """The scorecard of one cut from its chosen takes, and the chosen take rows."""
-    from evaluators.scorecard import TakeScore, cut_scorecard
-
-    config = scoring_config(ctx)
-    chosen, scores = choose_takes(ctx, plan, fmt)
-    takes = [TakeScore.model_validate(s) for s in scores]
-    embeds = [np.load(t["embeds_path"]) if t.get("embeds_path") else None for t in chosen]
-    card = cut_scorecard(takes, embeds, config)
-    for entry, take in zip(card["shots"], chosen, strict=True):
-        entry["take"] = take["id"]
-        entry["seed"] = take["seed"]
-        entry["backend"] = take["backend"]
-    return card, chosen
-
-
-def weak_shots(ctx: RunContext, plans: dict[str, Plan], limit: int) -> list[dict]:
+def weak_shots(cards: dict[tuple[str, str], CutScorecard], plans: dict[str, Plan], config: ScoringConfig,
+               limit: int) -> list[dict]:  # fmt: skip
     """Weak shots across every cut, lowest first, one entry per (plan, shot)."""
-    from evaluators.scorecard import revise_feedback, weakest_shots
+    from evaluators.scorecard import weakest_shots
 
-    config = scoring_config(ctx)
     found: dict[tuple[str, str], dict] = {}
-    for plan in plans.values():
-        for fmt in ctx.brief.formats.aspect_ratios:
-            card, _ = cut_card(ctx, plan, fmt)
-            for weak in weakest_shots(card, config, limit=len(plan.shots)):
-                uid = plan.shots[weak.shot].uid
-                entry = {"plan_key": plan.key, "shot": weak.shot, "uid": uid, "format": fmt,
-                         "metric": weak.metric, "value": weak.value, "threshold": weak.threshold,
-                         "reason": weak.reason, "feedback": revise_feedback(weak)}  # fmt: skip
-                key = (plan.key, uid)
-                if key not in found or entry["value"] < found[key]["value"]:
-                    found[key] = entry
+    for (key, fmt), card in cards.items():
+        plan = plans[key]
+        for weak in weakest_shots(card, config, limit=len(plan.shots)):
+            uid = plan.shots[weak.shot].uid
+            entry = {"plan_key": key, "shot": weak.shot, "uid": uid, "format": fmt, "metric": weak.metric,
+                     "value": weak.value, "threshold": weak.threshold, "reason": weak.reason,
+                     "feedback": revise_feedback(weak)}  # fmt: skip
+            if (key, uid) not in found or entry["value"] < found[(key, uid)]["value"]:
+                found[(key, uid)] = entry
     return sorted(found.values(), key=lambda e: e["value"] - e["threshold"])[:limit]

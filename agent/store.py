@@ -21,7 +21,7 @@ from agent.errors import RunNotFound
 
 JSON_COLUMNS = {
     "brief", "choices", "plan", "parameters", "metadata", "timings", "scorecard",
-    "provenance", "data", "metrics", "not_computed", "diff", "warnings", "pool_loads",
+    "provenance", "data", "metrics", "not_computed", "notes", "diff", "warnings", "pool_loads", "card",
 }  # fmt: skip
 
 
@@ -97,7 +97,27 @@ def m003_batch_stats(db: sqlite_utils.Database) -> None:
         db["batch_jobs"].add_column(column, kind)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_batches, m003_batch_stats]
+def m004_scorecards(db: sqlite_utils.Database) -> None:
+    """Scorecards become rows of their own (one per cut and version, written by each scoring pass and
+    read by delivery, reports and views) instead of a copy inside each cut row; take scores keep notes."""
+    db["scorecards"].create(
+        {"id": str, "run_id": str, "plan_key": str, "format": str, "version": int, "card": str,
+         "created_at": float, "updated_at": float},
+        pk="id",
+    )  # fmt: skip
+    db["scorecards"].create_index(["run_id"])
+    for row in db["cuts"].rows:
+        if row.get("scorecard"):
+            db["scorecards"].insert({k: row[k] for k in ("id", "run_id", "plan_key", "format", "version")}
+                                    | {"card": row["scorecard"], "created_at": row["created_at"],
+                                       "updated_at": row["created_at"]})  # fmt: skip
+    db["cuts"].transform(drop={"scorecard"})
+    db["scores"].add_column("notes", str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    m001_initial, m002_batches, m003_batch_stats, m004_scorecards,
+]
 
 
 class Store:
@@ -228,24 +248,47 @@ class Store:
         clause = " and ".join(["run_id = ?"] + [f"{k} = ?" for k in where])
         return self.rows("takes", clause, [run_id, *where.values()], order_by="created_at")
 
-    def save_score(self, take_id: str, metrics: dict, not_computed: dict, composite: float) -> None:
-        self.write(
-            "scores",
-            {"take_id": take_id, "metrics": metrics, "not_computed": not_computed,
-             "composite": composite, "created_at": time.time()},
-            pk="take_id", replace=True,
-        )  # fmt: skip
+    def save_score(self, take_id: str, score: dict[str, Any]) -> None:
+        """A take's score (metrics, not_computed, composite, notes), replacing any earlier one."""
+        row = {k: score.get(k) for k in ("metrics", "not_computed", "composite", "notes")}
+        self.write("scores", {"take_id": take_id, **row, "created_at": time.time()}, pk="take_id", replace=True)
 
     def score(self, take_id: str) -> dict | None:
-        return self.get("scores", take_id)
+        """A take's stored score (metrics, not_computed, composite, notes), or None."""
+        row = self.get("scores", take_id)
+        if row is None:
+            return None
+        return {k: row[k] for k in ("metrics", "not_computed", "composite")} | {"notes": row.get("notes") or {}}
+
+    def save_scorecard(self, run_id: str, plan_key: str, fmt: str, version: int, card: dict[str, Any]) -> None:
+        """The scorecard of one cut version, replacing the one an earlier pass stored."""
+        now = time.time()
+        key = cut_id(run_id, plan_key, fmt, version)
+        created = (self.get("scorecards", key) or {}).get("created_at") or now
+        self.write("scorecards", {"id": key, "run_id": run_id, "plan_key": plan_key, "format": fmt,
+                                  "version": version, "card": card, "created_at": created, "updated_at": now},
+                   replace=True)  # fmt: skip
+
+    def scorecard(self, run_id: str, plan_key: str, fmt: str, version: int) -> dict | None:
+        """The stored scorecard of one cut version, or None."""
+        row = self.get("scorecards", cut_id(run_id, plan_key, fmt, version))
+        return row["card"] if row else None
 
     def cuts(self, run_id: str) -> list[dict]:
-        return self.rows("cuts", "run_id = ?", [run_id], order_by="version, plan_key, format")
+        """The run's cuts, oldest version first, each with its stored `scorecard` (None if it has none)."""
+        cards = {r["id"]: r["card"] for r in self.rows("scorecards", "run_id = ?", [run_id])}
+        rows = self.rows("cuts", "run_id = ?", [run_id], order_by="version, plan_key, format")
+        return [{**r, "scorecard": cards.get(r["id"])} for r in rows]
 
     def render_count(self, run_id: str | None = None) -> int:
         """How many takes were really rendered (not taken from the cache)."""
         where, params = ("rendered = 1", []) if run_id is None else ("rendered = 1 and run_id = ?", [run_id])
         return self.db["takes"].count_where(where, params)
+
+
+def cut_id(run_id: str, plan_key: str, fmt: str, version: int) -> str:
+    """The id shared by a cut row and its scorecard row."""
+    return f"{run_id}:{plan_key}:{fmt}:{version}"
 
 
 def _encode(value: Any) -> Any:

@@ -179,6 +179,14 @@ class Registry(Generic[B]):
         self._classes[name or cls.name] = cls
         return cls
 
+    def unregister(self, name: str) -> None:
+        """Forget the backend called `name` (a registered class, a built-in or a plugin path); an
+        unknown name lists the known ones. Tests undo their `register` this way."""
+        if name not in self._classes and name not in self._paths:
+            raise UnknownBackend(f"unknown {self.kind} backend '{name}'; known: {', '.join(self.names())}")
+        self._classes.pop(name, None)
+        self._paths.pop(name, None)
+
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return

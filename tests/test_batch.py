@@ -73,7 +73,7 @@ def registered():
     CountingAnimatic.load_calls = 0
     yield
     for cls in (CountingAnimatic, ExplodingVideo):
-        VIDEO._classes.pop(cls.name, None)
+        VIDEO.unregister(cls.name)
 
 
 def test_two_briefs_two_segments_two_variants_share_one_pool(tmp_path: Path, registered) -> None:

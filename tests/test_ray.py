@@ -71,7 +71,7 @@ def test_take_failed_on_an_actor_reaches_the_caller_as_itself(ray_session, tmp_p
         assert not (tmp_path / "x.mp4").exists()
     finally:
         executor.close()
-        VIDEO._classes.pop("black-video", None)
+        VIDEO.unregister("black-video")
 
 
 def test_a_batch_on_ray_matches_the_local_batch(ray_session, tmp_path: Path) -> None:

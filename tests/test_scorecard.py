@@ -8,7 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.runs_view import format_table
+from agent.scoring import revise_feedback
 from evaluators import scorecard as sc
+from evaluators.registry import METRICS, UnknownMetric
 from evaluators.scorecard import ScoringConfig, TakeScore, WeakShot
 
 CONFIG = ScoringConfig(
@@ -34,15 +37,17 @@ def moving_frames(n: int = 12, seed: int = 0) -> np.ndarray:
 def test_from_brief_parts_merges_over_defaults() -> None:
     cfg = ScoringConfig.from_brief_parts({"clip_score": 1.0}, {"motion": 0.2}, 12, 0.7)
     assert cfg.weights["clip_score"] == 1.0
-    assert cfg.weights["vbench_consistency"] == sc.DEFAULT_WEIGHTS["vbench_consistency"]
-    assert cfg.thresholds["motion"] == 0.2 and cfg.thresholds["clip_score"] == sc.DEFAULT_THRESHOLDS["clip_score"]
+    assert cfg.weights["vbench_consistency"] == METRICS.get("vbench_consistency").weight
+    assert cfg.thresholds["motion"] == 0.2 and cfg.thresholds["clip_score"] == METRICS.get("clip_score").threshold
     assert (cfg.frames_per_take, cfg.composite_threshold) == (12, 0.7)
-    assert ScoringConfig().weights == sc.DEFAULT_WEIGHTS
+    assert ScoringConfig().weights == METRICS.default_weights()
 
 
 def test_from_brief_parts_names_unknown_metrics() -> None:
-    with pytest.raises(ValueError, match="clipscore.*flickr|flickr.*clipscore"):
-        ScoringConfig.from_brief_parts({"clipscore": 1.0}, {"flickr": 0.5}, 8, 0.6)
+    with pytest.raises(UnknownMetric, match="unknown metric 'clipscore' \\(did you mean 'clip_score'\\?\\)"):
+        ScoringConfig.from_brief_parts({"clipscore": 1.0}, {}, 8, 0.6)
+    with pytest.raises(UnknownMetric, match="known: clip_score, frame_consistency"):
+        ScoringConfig.from_brief_parts({}, {"zzz": 0.5}, 8, 0.6)
     with pytest.raises(ValueError, match="clip_score"):
         ScoringConfig.from_brief_parts({"clip_score": -1.0}, {}, 8, 0.6)
 
@@ -77,7 +82,7 @@ def test_score_take_without_embedder_keeps_weight_free_metrics() -> None:
         embedder=None, embedder_reason="CLIP model x could not be loaded offline",
     )
     assert embeds is None
-    for name in sc.CLIP_METRICS:
+    for name in ("clip_score", "frame_consistency", "vbench_consistency", "product_consistency"):
         assert score.metrics[name] is None and "could not be loaded" in score.not_computed[name]
     for name in ("temporal_flicker", "motion", "palette_adherence", "not_black", "not_frozen"):
         assert 0.0 <= score.metrics[name] <= 1.0, name
@@ -108,7 +113,7 @@ def test_score_take_with_tiny_clip(tiny_clip: Path) -> None:
     assert score.metrics["product_consistency"] > 0.9  # the reference is one of the frames' own look
 
 
-def _card() -> dict:
+def _card() -> sc.CutScorecard:
     shots = [
         take(0.9, clip_score=0.50, not_black=1.0, temporal_flicker=0.99, motion=0.1),  # fine
         take(0.4, clip_score=0.21, not_black=1.0, temporal_flicker=0.99, motion=0.1),  # clip under
@@ -122,22 +127,22 @@ def _card() -> dict:
 
 def test_cut_scorecard_flags_and_reasons() -> None:
     card = _card()
-    json.dumps(card)  # JSON-able
-    weak = [s["weak"] for s in card["shots"]]
-    assert weak == [False, True, True, True]
-    assert card["shots"][1]["reasons"] == ["clip_score 0.21 is 0.09 under 0.30", "composite 0.40 is 0.10 under 0.50"]
-    assert card["shots"][2]["reasons"] == ["not_black 0.50 is 0.40 under 0.90"]  # flicker waived: moving
+    assert sc.CutScorecard.model_validate(json.loads(card.model_dump_json())) == card  # JSON round trip
+    assert card.weak_shots() == [1, 2, 3]
+    assert card.shots[1].reasons == ["clip_score 0.21 is 0.09 under 0.30", "composite 0.40 is 0.10 under 0.50"]
+    assert card.shots[2].reasons == ["not_black 0.50 is 0.40 under 0.90"]  # flicker waived: moving
     # cross-shot (n=2): shot0->1 mean cos 0.5, 1->2 0.5, 2->3 1.0 -> 2/3; blended 0.5 with mean composite 0.575
-    assert card["cut"]["cross_shot_consistency"] == pytest.approx(2 / 3)
-    assert card["cut"]["composite"] == pytest.approx(0.5 * 0.575 + 0.5 * 2 / 3)
-    assert card["thresholds"]["composite"] == 0.5
+    assert card.cut.value("cross_shot_consistency") == pytest.approx(2 / 3)
+    assert card.model_dump()["cut"]["cross_shot_consistency"] == pytest.approx(2 / 3)  # by name in the JSON
+    assert card.cut.composite == pytest.approx(0.5 * 0.575 + 0.5 * 2 / 3)
+    assert card.thresholds["composite"] == 0.5
 
 
 def test_cut_scorecard_cross_shot_not_computed_without_embeddings() -> None:
     card = sc.cut_scorecard([take(0.8, clip_score=None), take(0.6, clip_score=None)], [None, None], CONFIG)
-    assert card["cut"]["cross_shot_consistency"] is None
-    assert "CLIP" in card["cut"]["not_computed"]["cross_shot_consistency"]
-    assert card["cut"]["composite"] == pytest.approx(0.7)
+    assert card.cut.value("cross_shot_consistency") is None
+    assert "CLIP" in card.cut.not_computed["cross_shot_consistency"]
+    assert card.cut.composite == pytest.approx(0.7)
 
 
 def test_weakest_shots_lowest_first_under_threshold_with_limit() -> None:
@@ -153,16 +158,16 @@ def test_weakest_shots_lowest_first_under_threshold_with_limit() -> None:
 
 def test_revise_feedback_is_plain_instruction() -> None:
     weak = sc.weakest_shots(_card(), CONFIG, limit=3)
-    texts = [sc.revise_feedback(w) for w in weak]
+    texts = [revise_feedback(w) for w in weak]
     assert "prompt" in texts[1] and "Shot 2" in texts[1] and "0.21" in texts[1]  # index 1, said as shot 2
     assert "black" in texts[2]
 
 
 def test_format_table_shows_values_gaps_and_reasons() -> None:
-    table = sc.format_table(_card())
+    table = format_table(_card().model_dump(mode="json"))
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["shot", "score", "clip"]
     assert "clip_score 0.21 is 0.09 under 0.30" in lines[2]
     assert " - " in lines[4]  # shot 3 has no clip_score
-    assert "cut: score" in table and "cross-shot consistency 0.67" in table
+    assert "cut: score" in table and "cross_shot_consistency 0.67" in table
     assert "not computed: clip_score: no CLIP model" in table

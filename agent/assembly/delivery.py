@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from agent.brief import brief_hash
 from agent.context import RunContext
 from agent.plan import Plan
 from agent.render import music_lineage
-from agent.scoring import cut_card
+from agent.store import cut_id
 
 
 def sound_take(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> Path | None:
@@ -51,15 +52,17 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
         ],
         "audio": ctx.choices.audio.model_dump(),
         "voice": ctx.choices.voice.model_dump() if ctx.choices.voice else None,
-        "clip_model": ctx.choices.clip_model,
+        "clip": ctx.choices.clip.model_dump(),
     }
 
 
 def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
-    """Assemble one cut, write its scorecard.json, record it in the store; returns the cut row."""
+    """Assemble one cut from the takes its stored scorecard chose, add what assembly had to do to the
+    scorecard, write scorecard.json, record the cut in the store; returns the cut row."""
     from agent.assembly.cut import CutSpec, assemble_cut
 
-    card, chosen = cut_card(ctx, plan, fmt)
+    card = ctx.scorer.stored_card(plan, fmt, version)
+    chosen = [ctx.store.get("takes", s.take) for s in card.shots]
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
     spec = CutSpec(
         plan=plan, aspect_ratio=fmt, width=width, height=height, fps=ctx.brief.formats.fps,
@@ -72,26 +75,34 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
         loudness_lufs=ctx.brief.audio.loudness_lufs,
         provenance=provenance(ctx, plan, chosen),
-        shot_scores=[s["metrics"] | {"composite": s["composite"]} for s in card["shots"]],
+        shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
     result = assemble_cut(spec, base)
-    card["cut"]["warnings"] = result.warnings
+    card.cut.warnings = result.warnings
+    ctx.store.save_scorecard(ctx.run_id, plan.key, fmt, version, card.model_dump(mode="json"))
     scorecard = {
         "run_id": ctx.run_id, "segment": plan.segment, "variant": plan.variant, "format": fmt,
-        "version": version, "path": str(result.path), "duration_s": result.duration_s, **card,
-        "provenance": spec.provenance,
+        "version": version, "path": str(result.path), "duration_s": result.duration_s,
+        **card.model_dump(mode="json"), "provenance": spec.provenance,
     }  # fmt: skip
-    base.with_suffix(".scorecard.json").write_text(json.dumps(scorecard, indent=2, default=str))
+    write_atomic(base.with_suffix(".scorecard.json"), json.dumps(scorecard, indent=2, default=str))
     row = {
-        "id": f"{ctx.run_id}:{plan.key}:{fmt}:{version}", "run_id": ctx.run_id, "plan_key": plan.key,
+        "id": cut_id(ctx.run_id, plan.key, fmt, version), "run_id": ctx.run_id, "plan_key": plan.key,
         "format": fmt, "version": version, "path": str(result.path), "srt": str(result.srt),
         "poster": str(result.poster), "contact_sheet": str(result.contact_sheet),
-        "duration_s": result.duration_s, "scorecard": scorecard, "provenance": spec.provenance,
+        "duration_s": result.duration_s, "provenance": spec.provenance,
         "warnings": result.warnings, "diff": diff or [], "created_at": time.time(),
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
-    return row
+    return row | {"scorecard": card}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temporary file and a rename, so no reader sees half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _native(ctx: RunContext, take: dict) -> bool:
