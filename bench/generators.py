@@ -3,8 +3,8 @@
     python bench/generators.py [--cache DIR] [--steps N]
 
 Part 1 runs every smoke family (tiny random weights, 9 frames at 32 px) and the model audio backends on
-CPU. Part 2 runs only with CUDA: Wan-1.3B-shaped random weights at 832x480, 81 frames, once per memory
-plan, and the ratio of briefcut's render to a bare diffusers call with the same settings.
+CPU. Part 2 runs only with CUDA: Wan-1.3B-shaped random weights at 832x480, 81 frames, once per offload
+(the `memory_plan` option), and the ratio of briefcut's render to a bare diffusers call with the same settings.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.smoke import SMOKE_BACKENDS, build_entry  # noqa: E402
 from generators.base import AUDIO, VIDEO, ShotRequest, SoundRequest  # noqa: E402
-from generators.memory import PLANS  # noqa: E402
+from generators.memory import OFFLOADS  # noqa: E402
 
 MiB = 1024**2
 
@@ -43,9 +43,9 @@ def bench_smoke(cache: Path, steps: int) -> list[dict[str, Any]]:
             backend.ensure_loaded()
             load_s = time.perf_counter() - started
             request = ShotRequest(prompt="a red ball", seconds=0.5, fps=16, width=32, height=32)
-            backend.clip(request)  # warm-up
+            backend.render_frames(request)  # warm-up
             started = time.perf_counter()
-            frames, meta = backend.clip(request.model_copy(update={"seed": 1}))
+            frames, meta = backend.render_frames(request.model_copy(update={"seed": 1}))
             render_s, n = time.perf_counter() - started, len(frames)
         else:
             backend = AUDIO.create(entry.backend, options)
@@ -106,22 +106,22 @@ def bench_cuda(cache: Path, steps: int) -> None:
     folder = build_wan13b_shaped(cache / "wan-1.3b-shaped")
     request = ShotRequest(prompt="a red car on a coast road", seconds=81 / 16, fps=16, width=832, height=480)
     print(f"\nCUDA {torch.cuda.get_device_name()}: Wan-1.3B-shaped, 832x480, 81 frames, {steps} steps")
-    print(f"{'plan':<20}{'load s':>9}{'render s':>10}{'s/step':>9}{'peak VRAM GiB':>15}")
+    print(f"{'offload':<20}{'load s':>9}{'render s':>10}{'s/step':>9}{'peak VRAM GiB':>15}")
     times = {}
-    for plan in PLANS:
-        backend = VIDEO.create("diffusers", {"model": str(folder), "steps": steps, "memory_plan": plan})
+    for offload in OFFLOADS:
+        backend = VIDEO.create("diffusers", {"model": str(folder), "steps": steps, "memory_plan": offload})
         started = time.perf_counter()
         backend.ensure_loaded()
         load_s = time.perf_counter() - started
         started = time.perf_counter()
-        _, meta = backend.clip(request)
-        times[plan] = time.perf_counter() - started
-        print(f"{plan:<20}{load_s:>9.2f}{times[plan]:>10.2f}{times[plan] / steps:>9.3f}"
+        _, meta = backend.render_frames(request)
+        times[offload] = time.perf_counter() - started
+        print(f"{offload:<20}{load_s:>9.2f}{times[offload]:>10.2f}{times[offload] / steps:>9.3f}"
               f"{meta.get('peak_vram_bytes', 0) / 2**30:>15.2f}")
         del backend
         torch.cuda.empty_cache()
     bare = bare_diffusers(folder, steps)
-    print(f"briefcut (plan none) / bare diffusers: {times['none'] / bare:.3f} (bare {bare:.2f} s)")
+    print(f"briefcut (offload none) / bare diffusers: {times['none'] / bare:.3f} (bare {bare:.2f} s)")
 
 
 def bare_diffusers(folder: Path, steps: int) -> float:

@@ -1,7 +1,7 @@
 """What each video model family accepts: frame-count rules, size multiples, native fps and size.
 
 `snap()` turns a shot request into a size and frame count the family renders well, and says what it
-changed; `retime()` maps the rendered clip (at the family's native fps) onto exactly
+changed; `retime()` maps the rendered frames (at the family's native fps) onto exactly
 `round(seconds * request.fps)` frames at the request's fps, which assembly expects.
 """
 
@@ -147,7 +147,7 @@ def _snap_frames(fam: Family, seconds: float, max_frames: int | None, changes: l
         changes.append(f"frames {frames} -> {capped} (cap {cap})")
         frames = capped
     if frames / fam.fps + 1e-9 < seconds:
-        changes.append(f"{frames / fam.fps:.2f} s clip stretched to {seconds:.2f} s")
+        changes.append(f"{frames / fam.fps:.2f} s of frames stretched to {seconds:.2f} s")
     return frames
 
 
@@ -183,9 +183,9 @@ def output_frames(seconds: float, fps: float) -> int:
 
 def retime(frames: np.ndarray, src_fps: float, seconds: float, dst_fps: float,
            mode: Literal["nearest", "blend"] = "nearest") -> np.ndarray:
-    """Resample a clip [N,H,W,C] at `src_fps` to exactly round(seconds*dst_fps) frames at `dst_fps`.
+    """Resample frames [N,H,W,C] at `src_fps` to exactly round(seconds*dst_fps) frames at `dst_fps`.
 
-    The clip's first `seconds` are used; a clip shorter than `seconds` is stretched to fill it.
+    The first `seconds` are used; frames lasting less than `seconds` are stretched to fill it.
     """
     n_src, n_out = len(frames), output_frames(seconds, dst_fps)
     times = np.arange(n_out) / dst_fps * src_fps  # source positions, in source frames

@@ -1,22 +1,23 @@
-"""Memory plans for diffusion pipelines, chosen in one place.
+"""Where a diffusion pipeline's weights live while it runs (its offload), chosen in one place.
 
-A plan says where weights live while a pipeline runs: all on the GPU (`none`), whole models moved
-on and off as they are used (`model_offload`), blocks streamed in ahead of use (`group_offload`), or
-every layer moved on demand (`sequential_offload`, slowest, least memory). `choose_plan` is a pure
-function of free VRAM and model size; `lighter` gives the next plan to try after a CUDA OOM.
+An offload is one of: all on the GPU (`none`), whole models moved on and off as they are used
+(`model_offload`), blocks streamed in ahead of use (`group_offload`), or every layer moved on demand
+(`sequential_offload`, slowest, least memory). `choose_offload` is a pure function of free VRAM and
+model size; `lighter` gives the next offload to try after a CUDA OOM. Briefs choose one with the
+diffusers backend's `memory_plan` option; in code, a "plan" is only ever the shot plan.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-Plan = Literal["none", "model_offload", "group_offload", "sequential_offload"]
-PLANS: tuple[Plan, ...] = ("none", "model_offload", "group_offload", "sequential_offload")
+Offload = Literal["none", "model_offload", "group_offload", "sequential_offload"]
+OFFLOADS: tuple[Offload, ...] = ("none", "model_offload", "group_offload", "sequential_offload")
 
 GiB = 1024**3
 
 # Working memory a family needs beside its weights at its native size (latents, attention,
-# VAE decode with tiling), measured loosely; used only to pick a plan.
+# VAE decode with tiling), measured loosely; used only to pick an offload.
 ACTIVATION_BYTES: dict[str, int] = {
     "wan": 3 * GiB,
     "wan2.2": 6 * GiB,
@@ -35,9 +36,9 @@ GROUP_RESIDENT_FRACTION = 0.15
 LARGEST_COMPONENT_FRACTION = 0.6
 
 
-def choose_plan(free_vram_bytes: int, model_size_bytes: int, family: str | None = None,
-                largest_component_bytes: int | None = None) -> Plan:
-    """The fastest plan that fits `model_size_bytes` of weights in `free_vram_bytes` of VRAM."""
+def choose_offload(free_vram_bytes: int, model_size_bytes: int, family: str | None = None,
+                   largest_component_bytes: int | None = None) -> Offload:
+    """The fastest offload that fits `model_size_bytes` of weights in `free_vram_bytes` of VRAM."""
     work = ACTIVATION_BYTES.get(family or "", DEFAULT_ACTIVATION)
     largest = largest_component_bytes or int(model_size_bytes * LARGEST_COMPONENT_FRACTION)
     if free_vram_bytes >= model_size_bytes + work:
@@ -49,10 +50,10 @@ def choose_plan(free_vram_bytes: int, model_size_bytes: int, family: str | None 
     return "sequential_offload"
 
 
-def lighter(plan: Plan) -> Plan | None:
-    """The next plan using less VRAM, or None when `plan` is already the lightest."""
-    i = PLANS.index(plan)
-    return PLANS[i + 1] if i + 1 < len(PLANS) else None
+def lighter(offload: Offload) -> Offload | None:
+    """The next offload using less VRAM, or None when `offload` is already the lightest."""
+    i = OFFLOADS.index(offload)
+    return OFFLOADS[i + 1] if i + 1 < len(OFFLOADS) else None
 
 
 def module_bytes(module: Any) -> int:
@@ -69,18 +70,18 @@ def pipeline_sizes(pipe: Any) -> tuple[int, int]:
     return sum(sizes), max(sizes, default=0)
 
 
-def apply_plan(pipe: Any, plan: Plan, device: str) -> None:
-    """Place `pipe` on `device` according to `plan` (CPU pipelines always run with `none`)."""
-    if plan == "none" or not device.startswith("cuda"):
+def apply_offload(pipe: Any, offload: Offload, device: str) -> None:
+    """Place `pipe` on `device` with `offload` (CPU pipelines always run with `none`)."""
+    if offload == "none" or not device.startswith("cuda"):
         pipe.to(device)
-    elif plan == "model_offload":
+    elif offload == "model_offload":
         pipe.enable_model_cpu_offload(device=device)
-    elif plan == "group_offload":
+    elif offload == "group_offload":
         _group_offload(pipe, device)
-    elif plan == "sequential_offload":
+    elif offload == "sequential_offload":
         pipe.enable_sequential_cpu_offload(device=device)
     else:
-        raise ValueError(f"unknown memory plan '{plan}'; known: {', '.join(PLANS)}")
+        raise ValueError(f"unknown offload '{offload}'; known: {', '.join(OFFLOADS)}")
 
 
 def _group_offload(pipe: Any, device: str) -> None:
@@ -98,8 +99,8 @@ def _group_offload(pipe: Any, device: str) -> None:
                                    use_stream=True)
 
 
-def remove_plan(pipe: Any) -> None:
-    """Undo accelerate offload hooks so a lighter plan can be applied (group hooks need a reload)."""
+def remove_offload(pipe: Any) -> None:
+    """Undo accelerate offload hooks so a lighter offload can be applied (group hooks need a reload)."""
     if hasattr(pipe, "remove_all_hooks"):
         pipe.remove_all_hooks()
     pipe.to("cpu")

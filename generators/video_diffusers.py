@@ -2,7 +2,7 @@
 
 One backend drives any of these text-to-video pipelines by hub id or local path. The family
 (detected from the pipeline class, or forced by option) decides frame counts, sizes and fps
-(`generators.families`); the memory plan is chosen in `generators.memory`. A pipeline loads once per
+(`generators.families`); the offload (where weights live) is chosen in `generators.memory`. A pipeline loads once per
 backend instance (the BackendPool keeps instances), and repeated prompts reuse text-encoder outputs.
 """
 
@@ -26,14 +26,14 @@ from generators.errors import BackendOptionsError, TakeFailed, require
 from generators.families import Family, detect_family, detect_family_in, get_family, retime, snap
 from generators.media import write_frames
 from generators.memory import (
-    PLANS,
-    Plan,
-    apply_plan,
-    choose_plan,
+    OFFLOADS,
+    Offload,
+    apply_offload,
+    choose_offload,
     free_vram,
     lighter,
     pipeline_sizes,
-    remove_plan,
+    remove_offload,
 )
 
 MARKER = "model_index.json"
@@ -43,7 +43,7 @@ STEP_CACHE_THRESHOLD = 0.05
 
 
 def check_output(frames: np.ndarray) -> str | None:
-    """Why a rendered clip [N,H,W,C] (floats in 0..1 or uint8) is unusable, or None when it is fine."""
+    """Why rendered frames [N,H,W,C] (floats in 0..1 or uint8) is unusable, or None when it is fine."""
     x = np.asarray(frames, dtype=np.float32)
     if x.size == 0:
         return "empty output"
@@ -90,7 +90,7 @@ class DiffusersVideo(VideoGenerator):
         super().__init__(options)
         self.pipe: Any = None
         self.family: Family | None = None
-        self.plan: Plan = "none"
+        self.offload: Offload = "none"
         self.device = "cpu"
         self.dtype: Any = None
         self.load_count = 0
@@ -113,7 +113,7 @@ class DiffusersVideo(VideoGenerator):
         }
 
     def describe(self) -> dict[str, Any]:
-        return {**self.identity(), "memory_plan": self.plan, "device": self.device,
+        return {**self.identity(), "memory_plan": self.offload, "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."), "load_count": self.load_count}
 
     def _family_from_files(self) -> str | None:
@@ -126,7 +126,7 @@ class DiffusersVideo(VideoGenerator):
     # 2. Loading ------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the pipeline once: weights, scheduler, speed-ups, memory plan, text cache."""
+        """Load the pipeline once: weights, scheduler, speed-ups, offload, text cache."""
         torch = require("torch", "ml", self.name)
         require("diffusers", "ml", self.name)
         o = self.options
@@ -137,7 +137,7 @@ class DiffusersVideo(VideoGenerator):
         self.family = get_family(o.family) if o.family else get_family(_detect(self.pipe))
         self._swap_scheduler()
         self._speedups()
-        self._place(self._choose_plan())
+        self._place(self._choose_offload())
         self.pipe.set_progress_bar_config(disable=True)
         self.load_seconds = time.perf_counter() - started
         self.load_count += 1
@@ -191,38 +191,38 @@ class DiffusersVideo(VideoGenerator):
             except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:
                 self.notes.append(f"step_cache: not supported by {type(m).__name__} ({exc})")
 
-    def _choose_plan(self) -> Plan:
+    def _choose_offload(self) -> Offload:
         if self.options.memory_plan != "auto":
             return self.options.memory_plan
         if not self.device.startswith("cuda"):
             return "none"
         total, largest = pipeline_sizes(self.pipe)
-        return choose_plan(free_vram(self.device), total, self.family.name, largest)
+        return choose_offload(free_vram(self.device), total, self.family.name, largest)
 
-    def _place(self, plan: Plan) -> None:
-        apply_plan(self.pipe, plan, self.device)
-        self.plan = plan
+    def _place(self, offload: Offload) -> None:
+        apply_offload(self.pipe, offload, self.device)
+        self.offload = offload
         self.text_cache.install(self.pipe)
 
     # 3. Rendering ----------------------------------------------------------------------------
 
     def render(self, request: ShotRequest, out: Path) -> VideoTake:
         """Render one take: snap to the family, run the pipeline, check, retime, write."""
-        frames, meta = self.clip(request)
+        frames, meta = self.render_frames(request)
         # 3. check, retime to the request's fps, write
         reason = check_output(frames)
         if reason:
             raise TakeFailed(f"{self.family.name}: {reason} (seed {request.seed})", meta)
-        clip = retime(frames, meta["parameters"]["native_fps"], request.seconds, request.fps, self.options.retime)
+        timed = retime(frames, meta["parameters"]["native_fps"], request.seconds, request.fps, self.options.retime)
         started = time.perf_counter()
-        count = write_frames(out, _to_uint8(clip), request.fps)
+        count = write_frames(out, _to_uint8(timed), request.fps)
         meta["timings"]["write_s"] = round(time.perf_counter() - started, 4)
-        h, w = clip.shape[1:3]
+        h, w = timed.shape[1:3]
         return VideoTake(path=Path(out), num_frames=count, fps=request.fps, width=w - w % 2,
                          height=h - h % 2, metadata=meta)
 
-    def clip(self, request: ShotRequest) -> tuple[np.ndarray, dict[str, Any]]:
-        """The raw clip [N,H,W,3] (floats 0..1, the family's native fps) and its metadata."""
+    def render_frames(self, request: ShotRequest) -> tuple[np.ndarray, dict[str, Any]]:
+        """The raw frames [N,H,W,3] (floats 0..1, the family's native fps) and its metadata."""
         self.ensure_loaded()
         # 1. fit the request to the family
         snapped = snap(self.family, request, self.options.max_side, self.options.max_frames)
@@ -252,7 +252,7 @@ class DiffusersVideo(VideoGenerator):
         return {k: v for k, v in kwargs.items() if k in accepted or "kwargs" in accepted}
 
     def _call(self, kwargs: dict[str, Any], seed: int) -> np.ndarray:
-        """Run the pipeline with a fresh seeded generator; on CUDA OOM step to a lighter plan."""
+        """Run the pipeline with a fresh seeded generator; on CUDA OOM step to a lighter offload."""
         import torch
 
         while True:
@@ -261,26 +261,26 @@ class DiffusersVideo(VideoGenerator):
                 out = self.pipe(generator=generator, **kwargs)
                 return np.asarray(out.frames[0], dtype=np.float32)
             except torch.cuda.OutOfMemoryError:
-                nxt = lighter(self.plan)
+                nxt = lighter(self.offload)
                 if nxt is None:
                     raise
-                self.fallbacks.append(f"{self.plan} -> {nxt} (CUDA out of memory)")
+                self.fallbacks.append(f"{self.offload} -> {nxt} (CUDA out of memory)")
                 self._fall_back(nxt)
 
-    def _fall_back(self, plan: Plan) -> None:
+    def _fall_back(self, offload: Offload) -> None:
         import torch
 
-        if self.plan == "group_offload":  # group hooks cannot be removed cleanly: reload
+        if self.offload == "group_offload":  # group hooks cannot be removed cleanly: reload
             self.pipe = self._from_pretrained()
             self._swap_scheduler()
             self._speedups()
             self.pipe.set_progress_bar_config(disable=True)
             self.load_count += 1
         else:
-            remove_plan(self.pipe)
+            remove_offload(self.pipe)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        self._place(plan)
+        self._place(offload)
 
     def _apply_lora(self, loras: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Load (once) and activate the request's LoRA adapters; deactivate them when none asked."""
@@ -336,7 +336,7 @@ class DiffusersVideo(VideoGenerator):
                 "native_fps": snapped.fps, "fp8": o.fp8, "step_cache": o.step_cache, "vae_tiling": o.vae_tiling,
                 "negative_prompt": request.negative_prompt, "lora": loras,
             },
-            "memory_plan": self.plan, "memory_fallbacks": list(self.fallbacks), "changes": list(snapped.changes),
+            "memory_plan": self.offload, "memory_fallbacks": list(self.fallbacks), "changes": list(snapped.changes),
             "notes": list(self.notes), "load_count": self.load_count, "text_cache": self.text_cache.stats(),
             "timings": {"load_s": round(self.load_seconds, 4), "render_s": round(render_s, 4),
                         "s_per_step": round(render_s / steps, 4)},
@@ -361,7 +361,7 @@ class TextEncoderCache:
         self.misses = 0
 
     def install(self, pipe: Any) -> None:
-        """Wrap the pipeline's text encoders (again after a memory plan replaced their forward)."""
+        """Wrap the pipeline's text encoders (again after an offload replaced their forward)."""
         for name in TEXT_ENCODERS:
             module = getattr(pipe, name, None)
             if module is None or getattr(module.forward, "_briefcut_cached", False):
@@ -429,7 +429,7 @@ def _to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-__all__ = ["PLANS", "DiffusersVideo", "TextEncoderCache", "check_output"]
+__all__ = ["OFFLOADS", "DiffusersVideo", "TextEncoderCache", "check_output"]
 
 
 # Smoke names -> (tiny builder family, builder variant).

@@ -98,5 +98,5 @@ def test_retime_trims_long_clip_and_stretches_short_one() -> None:
     trimmed = retime(clip, 8, 1.0, 24)  # 49 frames at 8 fps = 6.1 s; keep the first second
     assert len(trimmed) == 24 and trimmed[-1, 0, 0, 0] <= 8
     short = np.arange(9, dtype=np.float32).reshape(9, 1, 1, 1)
-    stretched = retime(short, 16, 2.0, 24)  # 0.56 s clip fills 2 s
+    stretched = retime(short, 16, 2.0, 24)  # 0.56 s of frames fill 2 s
     assert len(stretched) == 48 and stretched[-1, 0, 0, 0] == 8

@@ -47,9 +47,9 @@ def test_family_renders_through_registry(name: str, backends: dict[str, Any], tm
     assert meta["revision"].startswith("sha256:")
     assert meta["timings"]["render_s"] > 0 and meta["peak_rss_bytes"] > 0
     # same seed -> same clip; another seed -> another clip
-    a, _ = backend.clip(shot(seed=0))
-    b, _ = backend.clip(shot(seed=0))
-    c, _ = backend.clip(shot(seed=1))
+    a, _ = backend.render_frames(shot(seed=0))
+    b, _ = backend.render_frames(shot(seed=0))
+    c, _ = backend.render_frames(shot(seed=1))
     np.testing.assert_allclose(a, b, atol=1e-5)
     assert np.abs(a - c).mean() > 1e-4
     assert backend.load_count == 1
@@ -57,10 +57,10 @@ def test_family_renders_through_registry(name: str, backends: dict[str, Any], tm
 
 def test_wan_reload_matches_and_prompt_matters(smoke_models: dict[str, Any], backends: dict[str, Any]) -> None:
     fresh = VIDEO.create("diffusers", smoke_models["wan"])
-    a, _ = backends["wan"].clip(shot(seed=3))
-    b, _ = fresh.clip(shot(seed=3))
+    a, _ = backends["wan"].render_frames(shot(seed=3))
+    b, _ = fresh.render_frames(shot(seed=3))
     np.testing.assert_allclose(a, b, atol=1e-5)  # reloads differ by ~1e-7
-    other, _ = fresh.clip(shot(seed=3, prompt="a quiet snowy forest at dawn"))
+    other, _ = fresh.render_frames(shot(seed=3, prompt="a quiet snowy forest at dawn"))
     assert np.abs(a - other).max() > 1e-6
 
 
@@ -138,14 +138,14 @@ def test_lora_changes_output(smoke_models: dict[str, Any], smoke_cache: Path, ba
 
     lora = build_wan_lora(smoke_cache / "wan-lora", smoke_models["wan"]["model"])
     backend = backends["wan"]
-    plain, _ = backend.clip(shot(seed=2))
-    styled, meta = backend.clip(shot(seed=2, lora=[{"path_or_id": str(lora), "weight": 1.0}]))
+    plain, _ = backend.render_frames(shot(seed=2))
+    styled, meta = backend.render_frames(shot(seed=2, lora=[{"path_or_id": str(lora), "weight": 1.0}]))
     assert np.abs(plain - styled).max() > 1e-4
     assert meta["parameters"]["lora"] == [{"path_or_id": str(lora), "weight": 1.0}]
-    again, _ = backend.clip(shot(seed=2))  # adapters off again when a shot asks for none
+    again, _ = backend.render_frames(shot(seed=2))  # adapters off again when a shot asks for none
     np.testing.assert_allclose(plain, again, atol=1e-5)
     with pytest.raises(BackendOptionsError, match="path_or_id"):
-        backend.clip(shot(lora=[{"weight": 1.0}]))
+        backend.render_frames(shot(lora=[{"weight": 1.0}]))
 
 
 def test_cuda_oom_falls_back_to_lighter_plan(smoke_models: dict[str, Any], tmp_path: Path) -> None:
