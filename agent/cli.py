@@ -28,24 +28,30 @@ ProfileOpt = Annotated[
 
 
 class State:
-    workdir: Path | None = None
+    settings: Any = None  # agent.settings.Settings, read once in main_options
 
 
 @app.callback()
 def main_options(
     workdir: Annotated[
         Path | None,
-        typer.Option("--workdir", envvar="BRIEFCUT_HOME", help="Workspace: database + media cache [./.briefcut]."),
+        typer.Option("--workdir", help="Workspace: database + media cache [env BRIEFCUT_HOME, else ./.briefcut]."),
     ] = None,
 ) -> None:
     """briefcut: turn a creative brief into finished, scored ad cuts."""
-    State.workdir = workdir
+    from agent.settings import Settings
+
+    State.settings = Settings.from_env(home=workdir)
 
 
+@contextmanager
 def workspace():
+    """The command's workspace: its store and checkpointer are opened once and closed at the end."""
+    from agent.settings import Settings
     from agent.workspace import Workspace
 
-    return Workspace.at(State.workdir)
+    with Workspace.at(settings=State.settings or Settings.from_env()) as ws:
+        yield ws
 
 
 def cli_errors(fn: Callable) -> Callable:
@@ -100,18 +106,13 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
-    from agent.brief import load_brief
     from agent.runner import start_run
+    from agent.settings import Overrides
 
-    parsed = load_brief(brief)
-    if resolution:
-        parsed.formats.resolution = resolution
-    if clip_model:
-        parsed.render.clip_model = clip_model
-    overrides = backend_overrides(planner, llm_model, video, video_model, audio, audio_model)
-    with progress_bar(as_json) as bar:
-        result = start_run(brief, workspace(), profile=profile, overrides=overrides, out=out,
-                           progress=bar, brief=parsed)  # fmt: skip
+    overrides = Overrides(profile=profile, planner=planner, llm_model=llm_model, video=video, video_model=video_model,
+                          audio=audio, audio_model=audio_model, clip_model=clip_model, resolution=resolution)  # fmt: skip
+    with workspace() as ws, progress_bar(as_json) as bar:
+        result = start_run(brief, ws, overrides=overrides, out=out, progress=bar)
     emit(result, as_json, print_summary)
 
 
@@ -121,31 +122,9 @@ def resume(run_id: Annotated[str, typer.Argument(help="The run to finish.")], as
     """Finish a run whose process stopped; finished takes are not rendered again."""
     from agent.runner import resume_run
 
-    with progress_bar(as_json) as bar:
-        result = resume_run(run_id, workspace(), progress=bar)
+    with workspace() as ws, progress_bar(as_json) as bar:
+        result = resume_run(run_id, ws, progress=bar)
     emit(result, as_json, print_summary)
-
-
-def backend_overrides(
-    planner: str | None, llm_model: str | None, video: str | None, video_model: str | None,
-    audio: str | None, audio_model: str | None,
-) -> dict[str, Any]:  # fmt: skip
-    """Backend choices named on the command line (they win over the brief and the profile)."""
-    from agent.brief import BackendChoice
-
-    overrides: dict[str, BackendChoice] = {}
-    if planner or llm_model:
-        options = {"model": llm_model} if llm_model else {}
-        overrides["planner"] = BackendChoice(backend=planner or "openai", options=options)
-    if video or video_model:
-        options = {"model": video_model} if video_model else {}
-        overrides["video"] = BackendChoice(backend=video or "diffusers", options=options)
-    if audio or audio_model:
-        from agent.default_models import audio_backend_for
-
-        options = {"model": audio_model} if audio_model else {}
-        overrides["audio"] = BackendChoice(backend=audio or audio_backend_for(audio_model or ""), options=options)
-    return overrides
 
 
 def print_summary(result: dict) -> None:
@@ -158,55 +137,69 @@ def print_summary(result: dict) -> None:
                    f"{score_text}  {cut['path']}")  # fmt: skip
 
 
-# refine / chat ---------------------------------------------------------------------------------
+# edit / chat -----------------------------------------------------------------------------------
 PlanOpt = Annotated[str | None, typer.Option("--plan", help="Edit one plan (e.g. runners/v0); default: all.")]
+MessageOpt = Annotated[str, typer.Option("-m", "--message", help='The change, e.g. "make the second shot darker".')]
 
 
 @app.command()
 @cli_errors
-def refine(
-    run_id: Annotated[str, typer.Argument(help="A finished run.")],
-    message: Annotated[str, typer.Option("-m", "--message", help='The change, e.g. "shot 3: a darker street".')],
-    plan: PlanOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Change a finished run by one message; only what the edit touches is rendered again."""
-    from agent.edit.ops import describe_edits
-    from agent.edit.session import typed_ops
-    from agent.runner import prepare_edits, refine_run
+def edit(run_id: Annotated[str, typer.Argument(help="A finished run.")], message: MessageOpt,
+         plan: PlanOpt = None, as_json: JsonOpt = False) -> None:  # fmt: skip
+    """Change a finished run by one message ("help" lists what you can say); only what the edit touches
+    is rendered again, and the cuts come out as a new version."""
+    from agent.edit.parse import HelpRequested
+    from agent.edit.session import apply_edit, prepare_edit
 
-    ops = prepare_edits(run_id, workspace(), message, plan)
-    if not as_json:
-        typer.echo(describe_edits(typed_ops(ops)))
-    with progress_bar(as_json) as bar:
-        result = refine_run(run_id, workspace(), ops, message, progress=bar)
+    with workspace() as ws:
+        try:
+            request = prepare_edit(ws, run_id, message, plan)
+        except HelpRequested as exc:
+            typer.echo(str(exc))
+            return
+        if not as_json:
+            typer.echo(request.describe())
+        with progress_bar(as_json) as bar:
+            result = apply_edit(ws, request, progress=bar)
     emit(result, as_json, print_summary)
+
+
+@app.command(help="Alias of `edit` (its former name; `refine` now means the automatic re-render loop).")
+@cli_errors
+def refine(run_id: Annotated[str, typer.Argument(help="A finished run.")], message: MessageOpt,
+           plan: PlanOpt = None, as_json: JsonOpt = False) -> None:  # fmt: skip
+    typer.echo("briefcut: note: `briefcut refine` is now `briefcut edit` (same options)", err=True)
+    edit(run_id, message, plan, as_json)
 
 
 @app.command()
 @cli_errors
 def chat(run_id: Annotated[str, typer.Argument(help="A finished run.")], plan: PlanOpt = None) -> None:
     """Talk to a finished run: each message becomes edits, shown for confirmation, then applied."""
-    from agent.edit.ops import GRAMMAR, describe_edits
-    from agent.edit.session import typed_ops
+    from agent.edit.parse import GRAMMAR, HelpRequested
+    from agent.edit.session import apply_edit, prepare_edit
     from agent.errors import PlanError
-    from agent.runner import prepare_edits, refine_run
 
-    typer.echo(f"Refining run {run_id}. Say what to change (empty line or 'quit' to stop). Commands:\n{GRAMMAR}")
-    while True:
-        message = typer.prompt("you", default="", show_default=False).strip()
-        if message.lower() in ("", "quit", "exit", "q"):
-            return
-        try:
-            ops = prepare_edits(run_id, workspace(), message, plan)
-        except PlanError as exc:
-            typer.echo(f"briefcut: {exc}", err=True)
-            continue
-        typer.echo(describe_edits(typed_ops(ops)))
-        if not typer.confirm("apply these edits?", default=True):
-            continue
-        with progress_bar(False) as bar:
-            print_summary(refine_run(run_id, workspace(), ops, message, progress=bar))
+    typer.echo(f"Editing run {run_id}. Say what to change (empty line or 'quit' to stop), e.g.:\n{GRAMMAR}")
+    with workspace() as ws:
+        while True:
+            message = typer.prompt("you", default="", show_default=False).strip()
+            if message.lower() in ("", "quit", "exit", "q"):
+                return
+            try:
+                request = prepare_edit(ws, run_id, message, plan)
+            except HelpRequested as exc:
+                typer.echo(str(exc))
+                continue
+            except PlanError as exc:
+                typer.echo(f"briefcut: {exc}", err=True)
+                continue
+            typer.echo(request.describe())
+            if not typer.confirm("apply these edits?", default=True):
+                continue
+            with progress_bar(False) as bar:
+                result = apply_edit(ws, request, progress=bar)
+            print_summary(result)  # after the bar is gone, so a terminal shows the new cuts and scores
 
 
 # runs ------------------------------------------------------------------------------------------
@@ -214,9 +207,8 @@ def chat(run_id: Annotated[str, typer.Argument(help="A finished run.")], plan: P
 @cli_errors
 def runs_ls(as_json: JsonOpt = False, limit: int = 20) -> None:
     """List recent runs."""
-    from agent.store import Store
-
-    rows = Store(workspace().db_path).runs(limit)
+    with workspace() as ws:
+        rows = ws.store.runs(limit)
     items = [{k: r[k] for k in ("id", "status", "profile", "planner", "brief_path", "created_at")} for r in rows]
     if as_json:
         typer.echo(json.dumps({"runs": items}))
@@ -231,7 +223,8 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
     """Show a run: its cuts, scorecards, plans, takes and events."""
     from agent.runs_view import run_details, show_text
 
-    details = run_details(workspace(), run_id)
+    with workspace() as ws:
+        details = run_details(ws, run_id)
     emit(details, as_json, lambda d: typer.echo(show_text(d)))
 
 
@@ -263,7 +256,8 @@ def doctor(
     """Check the environment: tools, models in the local cache, and (--smoke) every backend."""
     from agent.doctor import doctor_report, print_report
 
-    report = doctor_report(workspace(), smoke=smoke)
+    with workspace() as ws:
+        report = doctor_report(ws, smoke=smoke)
     emit(report, as_json, print_report)
     if smoke and not all(b["ok"] for b in report.get("backends", [])):
         raise typer.Exit(1)
@@ -290,8 +284,8 @@ def batch(
     formats: Annotated[str | None, typer.Option("--formats", help="Aspect ratios: 16:9,9:16.")] = None,
     profile: ProfileOpt = None,
     executor: Annotated[str | None, typer.Option("--executor", help="local | ray (default: local).")] = None,
-    address: Annotated[str | None, typer.Option("--address", envvar="RAY_ADDRESS",
-                                                   help="Ray cluster address (ray executor).")] = None,  # fmt: skip
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (ray executor) "
+                                                   "[env RAY_ADDRESS].")] = None,  # fmt: skip
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Runs in flight at once (default: 2).")] = None,
     resume_id: Annotated[str | None, typer.Option("--resume", help="Continue this batch.")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
@@ -306,9 +300,9 @@ def batch(
     given = {"segments": segments and segments.split(","), "variants": variants, "profile": profile,
              "formats": formats and formats.split(","), "executor": executor, "address": address,
              "workers": workers, "resolution": resolution}  # fmt: skip
-    opts = make_options(given)
-    with progress_bar(as_json) as bar:
-        result = run_batch(workspace(), briefs, opts, resume=resume_id, progress=bar)
+    opts = make_options(given, State.settings)
+    with workspace() as ws, progress_bar(as_json) as bar:
+        result = run_batch(ws, briefs, opts, resume=resume_id, progress=bar)
     keys = ("batch_id", "status", "cuts", "report", "jobs", "pool_loads")
     emit({k: result[k] for k in keys}, as_json, lambda r: typer.echo(summary_text(r)))
     if result["status"] != "done":
@@ -325,7 +319,8 @@ def report(
     """Write a static HTML review report (index.html + media) of a run or a batch."""
     from agent.report import report_for
 
-    path = report_for(workspace(), ident, out)
+    with workspace() as ws:
+        path = report_for(ws, ident, out)
     emit({"report": str(path)}, as_json, lambda r: typer.echo(r["report"]))
 
 

@@ -11,6 +11,7 @@ from agent.plan import Plan
 from agent.planners import PLANNERS, Planner, PlanRequest
 from agent.profiles import Choices
 from agent.scoring import Scorer
+from agent.settings import Settings
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import BackendPool
@@ -31,12 +32,11 @@ class Progress:
 
 @dataclass
 class RunContext:
-    """Everything a node needs besides the state: the brief, the store, the loaded backends."""
+    """Everything a node needs besides the state: the brief, the workspace (its store), the loaded backends."""
 
     run_id: str
     brief: Brief
     choices: Choices
-    store: Store
     workspace: Workspace
     out_dir: Path
     pool: BackendPool = field(default_factory=BackendPool)
@@ -53,9 +53,18 @@ class RunContext:
             self.executor = LocalExecutor(self.pool)
 
     @property
+    def store(self) -> Store:
+        return self.workspace.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.workspace.settings
+
+    @property
     def planner(self) -> Planner:
         if self._planner is None:
-            self._planner = PLANNERS.create(self.choices.planner.backend, self.choices.planner.options)
+            cls = PLANNERS.get(self.choices.planner.backend)
+            self._planner = cls(self.choices.planner.options, env=self.settings.environ)
         return self._planner
 
     def plan_request(self, plan_or_segment: Plan | str) -> PlanRequest:

@@ -1,12 +1,12 @@
-"""GPU-profile default models, and what the local HF cache holds of them (for `briefcut doctor`)."""
+"""Default models (the gpu profile's, and the CLIP model every profile scores with), and what the
+local Hugging Face cache holds of them (for `briefcut doctor`)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
 from agent.brief import BackendChoice
+from agent.settings import Settings
 
 DEFAULT_VIDEO_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 DEFAULT_AUDIO_MODEL = "stabilityai/stable-audio-open-1.0"
@@ -22,32 +22,28 @@ def audio_backend_for(model: str) -> str:
     return next((backend for hint, backend in AUDIO_BACKEND_HINTS if hint in low), "stable-audio")
 
 
-def gpu_profile_choices(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def default_clip_model(settings: Settings) -> str:
+    """The CLIP model scoring uses unless the brief or the command line names one."""
+    return settings.clip_model or DEFAULT_CLIP_MODEL
+
+
+def gpu_profile_choices(settings: Settings) -> dict[str, Any]:
     """The gpu profile's video, audio and CLIP models, each overridable by a BRIEFCUT_* variable."""
-    env = os.environ if env is None else env
-    video = env.get("BRIEFCUT_VIDEO_MODEL") or DEFAULT_VIDEO_MODEL
-    audio = env.get("BRIEFCUT_AUDIO_MODEL") or DEFAULT_AUDIO_MODEL
+    video = settings.video_model or DEFAULT_VIDEO_MODEL
+    audio = settings.audio_model or DEFAULT_AUDIO_MODEL
     return {
         "video": BackendChoice(backend="diffusers", options={"model": video}),
-        "audio": BackendChoice(backend=env.get("BRIEFCUT_AUDIO_BACKEND") or audio_backend_for(audio),
-                               options={"model": audio}),
-        "clip_model": env.get("BRIEFCUT_CLIP_MODEL") or DEFAULT_CLIP_MODEL,
+        "audio": BackendChoice(backend=settings.audio_backend or audio_backend_for(audio), options={"model": audio}),
+        "clip_model": default_clip_model(settings),
     }
 
 
-def hub_offline(env: Mapping[str, str] | None = None) -> bool:
-    """Whether HF_HUB_OFFLINE is set: then nothing is downloaded and uncached models are unavailable."""
-    env = os.environ if env is None else env
-    return env.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def model_status(ids: list[str], online: bool | None = None) -> list[dict[str, Any]]:
+def model_status(ids: list[str], online: bool) -> list[dict[str, Any]]:
     """For each model id: cached or not, its cached revision and size, and what a first run downloads.
 
-    The download size is asked of the hub only when `online` (default: when HF_HUB_OFFLINE is unset);
-    offline it is None ("unknown").
+    The download size is asked of the hub only when `online` (HF_HUB_OFFLINE unset); offline it is
+    None ("unknown").
     """
-    online = (not hub_offline()) if online is None else online
     cached = _cache_index()
     rows = []
     for model_id in ids:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from typing import Any
 
@@ -19,15 +18,15 @@ def doctor_report(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
         "tools": {"ffmpeg": _ffmpeg(), "espeak-ng": shutil.which("espeak-ng")},
         "packages": {m: importlib.util.find_spec(m) is not None for m in ("torch", "diffusers", "transformers", "ray")},
         "cuda": _cuda(),
-        "llm_endpoint": os.environ.get("OPENAI_BASE_URL"),
-        "hf_offline": os.environ.get("HF_HUB_OFFLINE") == "1",
+        "llm_endpoint": workspace.settings.llm_base_url,
+        "hf_offline": workspace.settings.hub_offline,
         "licenses": _licenses(),
     }
     try:
         from agent.default_models import gpu_profile_choices, model_status
 
-        choices = gpu_profile_choices(os.environ)
-        report["models"] = model_status(_model_ids(choices))
+        choices = gpu_profile_choices(workspace.settings)
+        report["models"] = model_status(_model_ids(choices), online=not workspace.settings.hub_offline)
     except ImportError as exc:
         report["models"] = {"error": str(exc)}
     if smoke:

@@ -1,16 +1,14 @@
 """The agent graph, wired in one function and compiled with a SQLite checkpointer.
 
 plan -> render (one Send per job) -> score -> refine -> render ... -> assemble -> review
-review waits (interrupt) for chat feedback -> edit -> render -> score -> assemble -> review ...
+review waits (interrupt) for the person's edit -> edit -> render -> score -> assemble -> review ...
 """
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
-from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from agent.context import RunContext
 from agent.nodes import (
@@ -29,6 +27,7 @@ from agent.state import RunInput, RunState
 
 
 def build_graph() -> StateGraph:
+    """The nodes and the edges between them (routers decide the conditional ones)."""
     graph = StateGraph(RunState, context_schema=RunContext, input_schema=RunInput)
     graph.add_node("plan", plan_node)
     graph.add_node("render", render_node)
@@ -47,8 +46,6 @@ def build_graph() -> StateGraph:
     return graph
 
 
-def compile_graph(checkpoints: Path):
-    """The compiled graph with its checkpointer; thread id = run id, so a killed run resumes."""
-    conn = sqlite3.connect(str(checkpoints), check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    return build_graph().compile(checkpointer=SqliteSaver(conn))
+def compile_graph(checkpointer: BaseCheckpointSaver) -> CompiledStateGraph:
+    """The compiled graph with the workspace's checkpointer; thread id = run id, so a killed run resumes."""
+    return build_graph().compile(checkpointer=checkpointer)

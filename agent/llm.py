@@ -69,12 +69,10 @@ class LLMSettings(BaseModel):
 
 
 def endpoint_configured(env: Mapping[str, str]) -> bool:
-    """True when the environment names an LLM endpoint: a base URL or a model.
+    """True when `env` names an LLM endpoint (the rule is `Settings.llm_configured`'s)."""
+    from agent.settings import Settings
 
-    An API key alone does not count: many people have OPENAI_API_KEY set for other tools, and the
-    default planner should not start making paid calls because of it.
-    """
-    return bool(env.get(BASE_URL_ENV, "").strip() or env.get(MODEL_ENV, "").strip())
+    return Settings.from_env(env).llm_configured
 
 
 @dataclass(frozen=True)
@@ -242,7 +240,7 @@ class LLMClient:
             raise _BadAnswer(_validation_summary(exc)) from None
 
     def _not_a_completion(self, exc: Exception) -> EndpointError:
-        return self.error(f"the reply is not an OpenAI chat completion ({type(exc).__name__}: {_clip(str(exc), 80)}); "
+        return self.error(f"the reply is not an OpenAI chat completion ({type(exc).__name__}: {_shorten(str(exc), 80)}); "
                           "is the URL an OpenAI-compatible /v1 endpoint?")
 
     # 3. transport faults ---------------------------------------------------------------------
@@ -266,7 +264,7 @@ class LLMClient:
                     raise self.error(f"cannot connect ({_cause(exc)}); is the server running?") from None
                 self._wait(attempt, "connection error", None)
             except openai.APIError as exc:  # e.g. a 200 whose body is not a chat completion
-                raise self.error(f"unexpected response: {_clip(str(exc))}") from None
+                raise self.error(f"unexpected response: {_shorten(str(exc))}") from None
         raise AssertionError("unreachable")
 
     def _wait(self, attempt: int, why: str, retry_after: float | None) -> None:
@@ -277,7 +275,7 @@ class LLMClient:
         self._sleep(delay)
 
     def _status_error(self, exc: openai.APIStatusError) -> EndpointError:
-        code, detail = exc.status_code, _clip(_server_message(exc))
+        code, detail = exc.status_code, _shorten(_server_message(exc))
         if code == 404:
             return self.error(f"model not found or wrong URL (HTTP 404: {detail}); check the model name "
                               f"(${MODEL_ENV} or the planner's 'model' option) and that the URL ends in /v1")
@@ -356,7 +354,7 @@ def _validation_summary(exc: ValidationError, limit: int = 6) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "answer"
         parts.append(f"{where}: {err['msg']}")
     more = f" (and {exc.error_count() - limit} more)" if exc.error_count() > limit else ""
-    return _clip("; ".join(parts), 600) + more
+    return _shorten("; ".join(parts), 600) + more
 
 
 def _server_message(exc: openai.APIStatusError) -> str:
@@ -375,9 +373,9 @@ def _cause(exc: BaseException) -> str:
     while root.__cause__ is not None:
         root = root.__cause__
     text = str(root) or type(root).__name__
-    return "connection refused" if "refused" in text.lower() else _clip(text, 120)
+    return "connection refused" if "refused" in text.lower() else _shorten(text, 120)
 
 
-def _clip(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+def _shorten(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

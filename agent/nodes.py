@@ -1,31 +1,26 @@
-"""The graph's nodes: plain functions `(state, runtime) -> dict` returning only what they change.
+"""The graph's nodes and routers.
 
-Side effects are idempotent (a node re-runs whole after a crash or an interrupt): plans are read
-back from the store if already made, takes come from the media cache, cut rows are upserts.
+Nodes are plain functions `(state, runtime) -> dict` returning only the keys they change; routers are
+pure functions of the state (and the run's brief) returning the name of the next node. Side effects are
+idempotent (a node re-runs whole after a crash or an interrupt): plans are read back from the store if
+already made, takes come from the media cache, cut and scorecard rows are upserts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
 
 from agent.assembly.delivery import deliver_cut
 from agent.context import RunContext
-from agent.plan import Plan
-from agent.render import base_seed, music_lineage, run_job
+from agent.edit.request import EditRequest, apply_to_plans
+from agent.jobs import initial_jobs, load_plans, save_plan, stamp_shots, video_jobs
+from agent.render import run_job
 from agent.scoring import weak_shots
 from agent.state import RenderJob, RunState
-
-
-def load_plans(ctx: RunContext) -> dict[str, Plan]:
-    return {k: Plan.model_validate(row["plan"]) for k, row in ctx.store.latest_plans(ctx.run_id).items()}
-
-
-def save_plan(ctx: RunContext, plan: Plan) -> None:
-    versions = [r["version"] for r in ctx.store.plans(ctx.run_id) if r["key"] == plan.key]
-    ctx.store.save_plan(ctx.run_id, plan.model_dump(mode="json"), max(versions, default=0) + 1)
 
 
 # 1. plan ---------------------------------------------------------------------------------------
@@ -48,46 +43,7 @@ def plan_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"round": 0, "rerenders_used": 0, "version": 1, "pending": initial_jobs(ctx, plans)}
 
 
-def stamp_shots(plan: Plan, brief_seed: int) -> Plan:
-    """Give every shot its stable id and base seed (planners leave these to the graph)."""
-    shots = [
-        s.model_copy(update={"uid": s.uid or f"s{i}", "seed": s.seed or base_seed(brief_seed, plan.variant, i)})
-        for i, s in enumerate(plan.shots)
-    ]
-    return plan.model_copy(update={"shots": shots})
-
-
-def initial_jobs(ctx: RunContext, plans: dict[str, Plan]) -> list[RenderJob]:
-    jobs: list[RenderJob] = []
-    for plan in plans.values():
-        jobs += video_jobs(ctx, plan, range(len(plan.shots)), round_=0)
-        jobs += sound_jobs(ctx, plan, range(len(plan.shots)), music=True)
-    return jobs
-
-
-def video_jobs(ctx: RunContext, plan: Plan, shots, round_: int) -> list[RenderJob]:
-    return [
-        RenderJob(kind="video", plan_key=plan.key, shot=i, uid=plan.shots[i].uid, format=fmt,
-                  take_no=t, round=round_, lineage=plan.shots[i].lineage)
-        for i in shots for fmt in ctx.brief.formats.aspect_ratios for t in range(ctx.brief.render.takes)
-    ]  # fmt: skip
-
-
-def sound_jobs(ctx: RunContext, plan: Plan, shots, music: bool) -> list[RenderJob]:
-    jobs: list[RenderJob] = []
-    if music:
-        jobs.append(RenderJob(kind="music", plan_key=plan.key, shot=-1, uid="", format="", take_no=0,
-                              round=0, lineage=music_lineage(plan)))  # fmt: skip
-    for i in shots:
-        shot = plan.shots[i]
-        for kind, wanted in (("effect", bool(shot.sound)), ("voice", bool(shot.voice_line and ctx.choices.voice))):
-            if wanted:
-                jobs.append(RenderJob(kind=kind, plan_key=plan.key, shot=i, uid=shot.uid, format="",
-                                      take_no=0, round=0, lineage=shot.lineage))  # fmt: skip
-    return jobs
-
-
-def fan_out(state: RunState, runtime: Runtime[RunContext]) -> list[Send] | str:
+def fan_out(state: RunState, runtime: Runtime[RunContext]) -> list[Send] | Literal["score"]:
     """One `render` worker per pending job; straight to scoring when there is nothing to render."""
     jobs = state.get("pending") or []
     runtime.context.progress.begin("render", len(jobs))
@@ -98,17 +54,18 @@ def fan_out(state: RunState, runtime: Runtime[RunContext]) -> list[Send] | str:
 
 # 2. render (a worker per job, in parallel) -------------------------------------------------------
 def render_node(payload: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Render one job (or find it in the media cache); the take is a row in the store."""
     ctx = runtime.context
     job: RenderJob = payload["job"]
-    plan = load_plans(ctx)[job["plan_key"]]
-    take_id = run_job(ctx, plan, job)
+    run_job(ctx, load_plans(ctx)[job["plan_key"]], job)
     ctx.progress.advance("render")
-    return {"takes": [take_id]}
+    return {}
 
 
 # 3. score --------------------------------------------------------------------------------------
 def score_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Score every take and find the shots under threshold (lowest first, within the budget)."""
+    """Score every cut once (stored for delivery) and find the shots under threshold, lowest first,
+    within the refine budget."""
     ctx = runtime.context
     left = ctx.brief.refine.max_rerenders - state.get("rerenders_used", 0)
     plans = load_plans(ctx)
@@ -121,20 +78,20 @@ def score_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return {"weak": weak, "pending": []}
 
 
-def route_after_score(state: RunState, runtime: Runtime[RunContext]) -> str:
-    """Refine while weak shots remain and rounds and re-renders are left, else assemble."""
+def route_after_score(state: RunState, runtime: Runtime[RunContext]) -> Literal["refine", "assemble"]:
+    """Refine while weak shots remain and rounds and re-renders are left (never during an edit), else assemble."""
     refine = runtime.context.brief.refine
     if (
         state.get("weak")
         and state.get("round", 0) < refine.max_rounds
         and state.get("rerenders_used", 0) < refine.max_rerenders
-        and not state.get("edits")
+        and not state.get("edit")
     ):
         return "refine"
     return "assemble"
 
 
-# 4. refine -------------------------------------------------------------------------------------
+# 4. refine (the automatic loop) ------------------------------------------------------------------
 def refine_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Revise each weak shot's prompt from its scorecard reason, then render only those shots."""
     ctx = runtime.context
@@ -161,43 +118,43 @@ def refine_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
 
 # 5. assemble -----------------------------------------------------------------------------------
 def assemble_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """A cut per plan and format from the winning takes."""
+    """A cut per plan and format from the takes its stored scorecard chose."""
     ctx = runtime.context
     plans = load_plans(ctx)
     version = state.get("version", 1)
-    diff = state.get("diff") or []
+    diff = state.get("diff") or {}
     targets = [(p, f) for p in plans.values() for f in ctx.brief.formats.aspect_ratios]
     ctx.progress.begin("assemble", len(targets))
     cuts = []
     for plan, fmt in targets:
-        row = deliver_cut(ctx, plan, fmt, version, diff.get(plan.key) if isinstance(diff, dict) else None)
+        row = deliver_cut(ctx, plan, fmt, version, diff.get(plan.key))
         cuts.append({"segment": plan.segment, "variant": plan.variant, "format": fmt,
                      "path": row["path"], "duration_s": row["duration_s"], "version": version})  # fmt: skip
         ctx.progress.advance("assemble")
     ctx.store.set_run_status(ctx.run_id, "done")
-    return {"cuts": cuts, "edits": []}
+    return {"cuts": cuts, "edit": None}
 
 
-# 6. review (the chat loop) -----------------------------------------------------------------------
+# 6. review and edit (the user's edits) -----------------------------------------------------------
 def review_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Wait for feedback on the finished cuts; the resume value carries typed edit operations."""
-    feedback = interrupt({"run_id": state["run_id"], "version": state.get("version", 1), "cuts": state.get("cuts")})
-    return {"edits": feedback.get("ops", []), "message": feedback.get("message", "")}
+    """Wait for the person's edit of the finished cuts; the resume value is an EditRequest as JSON."""
+    request = interrupt({"run_id": state["run_id"], "version": state.get("version", 1), "cuts": state.get("cuts")})
+    return {"edit": request if (request or {}).get("ops") else None}
 
 
-def route_after_review(state: RunState) -> str:
-    return "edit" if state.get("edits") else "__end__"
+def route_after_review(state: RunState) -> Literal["edit", "__end__"]:
+    """Apply an edit when the person sent one; else the run ends."""
+    return "edit" if state.get("edit") else END
 
 
 def edit_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Apply edit operations to the plans; render only what they touch; a new cut version follows."""
-    from agent.edit.session import apply_to_plans
-
+    """Apply the edit to the plans; render only what it touches; a new cut version follows."""
     ctx = runtime.context
-    plans = load_plans(ctx)
-    changed, jobs, diff = apply_to_plans(ctx, plans, state["edits"])
+    request = EditRequest.model_validate(state["edit"])
+    changed, jobs, diff = apply_to_plans(ctx, load_plans(ctx), request)
     for plan in changed.values():
         save_plan(ctx, plan)
     ctx.store.set_run_status(ctx.run_id, "running")
-    ctx.store.event(ctx.run_id, "edited", {"message": state.get("message"), "ops": state["edits"], "diff": diff})
+    ctx.store.event(ctx.run_id, "edited", {"message": request.message, "ops": request.model_dump(mode="json")["ops"],
+                                           "diff": diff})  # fmt: skip
     return {"pending": jobs, "version": state.get("version", 1) + 1, "diff": diff}

@@ -1,23 +1,22 @@
 """Profiles pick the backends a run uses: preview (offline, CPU), smoke (tiny models), gpu (CUDA).
 
-Precedence, lowest to highest: the profile's defaults, the brief's `render` section, CLI flags.
+Precedence, lowest to highest: the profile's defaults (the environment's default models among them),
+the brief's `render` section, command-line flags (written into the brief by `apply_overrides`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
 from agent.brief import BackendChoice, Brief, ClipDtype
+from agent.default_models import default_clip_model
+from agent.settings import Profile, Settings
 
-Profile = Literal["preview", "smoke", "gpu"]
-DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 FAMILY_HINTS = [
     ("wan", "wan"), ("ltx", "ltx"), ("cogvideo", "cogvideox"), ("mochi", "mochi"),
     ("hunyuan", "hunyuan"), ("animatediff", "animatediff"), ("animate-diff", "animatediff"),
@@ -65,36 +64,27 @@ def detect_profile() -> Profile:
         return "preview"
 
 
-def resolve_choices(
-    brief: Brief,
-    profile: str | None = None,
-    overrides: Mapping[str, BackendChoice | None] | None = None,
-    env: Mapping[str, str] | None = None,
-    models_dir: Path | None = None,
-) -> Choices:
-    """Resolve profile defaults, then the brief's render settings, then explicit overrides."""
-    env = os.environ if env is None else env
-    name: Profile = (profile or brief.render.profile or detect_profile())  # type: ignore[assignment]
-    base = profile_defaults(name, brief, env, models_dir)
+def resolve_choices(brief: Brief, settings: Settings, models_dir: Path | None = None) -> Choices:
+    """The profile's defaults (the environment's models among them), then the brief's render section.
+
+    Command-line choices reach this already written into the brief (`agent.settings.apply_overrides`).
+    """
+    name: Profile = brief.render.profile or detect_profile()
+    base = profile_defaults(name, brief, settings, models_dir)
     for key in ("planner", "video", "audio", "voice"):
         choice = getattr(brief.render, key)
         if choice is not None:
             base[key] = choice
-    for key, choice in (overrides or {}).items():
-        if choice is not None:
-            base[key] = choice
     if brief.render.clip_model:
         base["clip_model"] = brief.render.clip_model
-    if env.get("BRIEFCUT_CLIP_MODEL") and name != "smoke":
-        base["clip_model"] = env["BRIEFCUT_CLIP_MODEL"]
     base["family"] = video_family(base["video"])
     base["clip"] = ClipChoice(model=base.pop("clip_model", None), dtype=brief.scoring.clip_dtype)
     return Choices(profile=name, **base)
 
 
-def profile_defaults(name: str, brief: Brief, env: Mapping[str, str], models_dir: Path | None) -> dict[str, Any]:
+def profile_defaults(name: str, brief: Brief, settings: Settings, models_dir: Path | None) -> dict[str, Any]:
     """The default backend choices of one profile."""
-    planner = default_planner(env)
+    planner = default_planner(settings)
     notes: list[str] = []
     voice = None
     if brief.audio.voice_over:
@@ -106,25 +96,25 @@ def profile_defaults(name: str, brief: Brief, env: Mapping[str, str], models_dir
         return {
             "planner": planner, "video": BackendChoice(backend="animatic"),
             "audio": BackendChoice(backend="synth"), "voice": voice,
-            "clip_model": env.get("BRIEFCUT_CLIP_MODEL", DEFAULT_CLIP), "notes": notes,
+            "clip_model": default_clip_model(settings), "notes": notes,
         }  # fmt: skip
     if name == "smoke":
         from agent.smoke import smoke_profile_choices
 
         # BRIEFCUT_SMOKE_DIR shares one set of tiny models between workspaces (tests, CI).
-        cache = env.get("BRIEFCUT_SMOKE_DIR") or (models_dir or Path(".briefcut/models")) / "smoke"
+        cache = settings.smoke_dir or (models_dir or settings.home / "models") / "smoke"
         smoke = smoke_profile_choices(Path(cache))
         return {"planner": planner, "voice": voice, "notes": notes, **smoke}
     if name == "gpu":
         from agent.default_models import gpu_profile_choices
 
-        return {"planner": planner, "voice": voice, "notes": notes, **gpu_profile_choices(env)}
+        return {"planner": planner, "voice": voice, "notes": notes, **gpu_profile_choices(settings)}
     raise ValueError(f"unknown profile '{name}'; known: preview, smoke, gpu")
 
 
-def default_planner(env: Mapping[str, str]) -> BackendChoice:
+def default_planner(settings: Settings) -> BackendChoice:
     """The LLM planner when an endpoint is configured, else the template planner."""
-    if env.get("OPENAI_BASE_URL") or env.get("BRIEFCUT_LLM_MODEL"):
+    if settings.llm_configured:
         return BackendChoice(backend="openai")
     return BackendChoice(backend="template")
 

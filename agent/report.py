@@ -49,7 +49,7 @@ recordMedia();
 # 1. gathering what the page shows ----------------------------------------------------------------
 def write_report(workspace: Workspace, run_ids: list[str], out_dir: Path, title: str) -> Path:
     """Write the report folder for these runs; returns the path of its index.html."""
-    store = Store(workspace.db_path)
+    store = workspace.store
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = [collect_run(store, run_id, out_dir) for run_id in dict.fromkeys(run_ids)]
@@ -188,16 +188,16 @@ def distribution_svg(cuts: list[tuple[dict, dict]], width: int = 900) -> str:
         y = 24 + i * row_h
         parts.append(f"<text x='4' y='{y + 4}'>{escape(metric)} (n={len(values)})</text>")
         mean = sum(values) / len(values)
-        parts.append(f"<line x1='{left + plot_w * _clip(mean):.1f}' x2='{left + plot_w * _clip(mean):.1f}' "
+        parts.append(f"<line x1='{left + plot_w * _unit(mean):.1f}' x2='{left + plot_w * _unit(mean):.1f}' "
                      f"y1='{y - 9}' y2='{y + 9}' stroke='#222' stroke-width='2'/>")  # fmt: skip
         for v in values:
-            parts.append(f"<circle class='dot' data-metric='{escape(metric)}' cx='{left + plot_w * _clip(v):.1f}' "
+            parts.append(f"<circle class='dot' data-metric='{escape(metric)}' cx='{left + plot_w * _unit(v):.1f}' "
                          f"cy='{y}' r='4' fill='#1565c0' fill-opacity='0.55'><title>{v:.3f}</title></circle>")  # fmt: skip
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _clip(v: float) -> float:
+def _unit(v: float) -> float:
     return min(1.0, max(0.0, float(v)))
 
 
@@ -265,7 +265,7 @@ def plans_section(run: dict) -> str:
 
 def report_for(workspace: Workspace, ident: str, out_dir: Path | None = None) -> Path:
     """Write the report of a batch (its runs) or of one run; returns the index.html path."""
-    store = Store(workspace.db_path)
+    store = workspace.store
     if store.get("batches", ident) is not None:
         jobs = store.rows("batch_jobs", "batch_id = ?", [ident], order_by="position")
         runs = [j["run_id"] for j in jobs if j["run_id"] and store.get("runs", j["run_id"])]

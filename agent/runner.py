@@ -1,4 +1,9 @@
-"""Start, resume and refine runs: the one place that builds a RunContext and drives the graph."""
+"""Start and resume runs: the one place that builds a RunContext and drives the graph.
+
+A run's configuration is resolved once, here: the brief with the command line's overrides written
+in (`apply_overrides`), then the backends it implies (`resolve_choices`); both are stored with the run.
+The user's edits of a finished run go through the same graph (`agent.edit.session`).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from langgraph.types import Command
-
-from agent.brief import Brief, BriefError, brief_hash, load_brief, validate_brief
+from agent.brief import Brief, brief_hash, load_brief, validate_brief
 from agent.context import Progress, RunContext
 from agent.errors import BriefcutError
 from agent.graph import compile_graph
 from agent.profiles import Choices, check_choices, resolve_choices
+from agent.settings import Overrides, apply_overrides
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import BackendPool
@@ -23,12 +27,20 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
+def prepare_brief(brief_path: Path, workspace: Workspace, overrides: Overrides | None = None,
+                  brief: Brief | None = None) -> tuple[Brief, Choices]:  # fmt: skip
+    """The run's brief (overrides written in) and its backend choices, checked before any work."""
+    brief = apply_overrides(brief or load_brief(brief_path), overrides)
+    choices = resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
+    check_choices(choices)
+    return brief, choices
+
+
 def start_run(
     brief_path: Path,
     workspace: Workspace,
     *,
-    profile: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    overrides: Overrides | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
     pool: BackendPool | None = None,
@@ -38,34 +50,30 @@ def start_run(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Plan, render, score, refine and assemble a brief; returns the run summary."""
-    brief = brief or load_brief(brief_path)
-    choices = resolve_choices(brief, profile, overrides, models_dir=workspace.models_dir)
-    check_choices(choices)
-    store = Store(workspace.db_path)
+    brief, choices = prepare_brief(brief_path, workspace, overrides, brief)
     run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)
-    store.create_run({
+    workspace.store.create_run({
         "id": run_id, "brief_path": str(Path(brief_path).resolve()), "brief": brief.model_dump(mode="json"),
         "brief_hash": brief_hash(brief), "profile": choices.profile, "planner": choices.planner.backend,
         "choices": choices.model_dump(mode="json"), "out_dir": str(out_dir), "batch_id": batch_id,
     })  # fmt: skip
     for note in choices.notes:
-        store.event(run_id, "note", {"text": note})
+        workspace.store.event(run_id, "note", {"text": note})
         if progress:
             progress.note(note)
-    ctx = RunContext(run_id, brief, choices, store, workspace, out_dir, pool=pool or BackendPool(),
+    ctx = RunContext(run_id, brief, choices, workspace, out_dir, pool=pool or BackendPool(),
                      progress=progress or Progress(), executor=executor)  # fmt: skip
-    return _drive(ctx, {"run_id": run_id})
+    return drive(ctx, {"run_id": run_id})
 
 
 def open_run(run_id: str, workspace: Workspace, progress: Progress | None = None,
              pool: BackendPool | None = None, executor: Any = None) -> RunContext:  # fmt: skip
     """Rebuild the context of a stored run (its brief and backend choices as recorded)."""
-    store = Store(workspace.db_path)
-    row = store.run(run_id)
+    row = workspace.store.run(run_id)
     brief = validate_brief(row["brief"], Path(row["brief_path"]))
     choices = Choices.model_validate(row["choices"])
-    return RunContext(run_id, brief, choices, store, workspace, Path(row["out_dir"]), pool=pool or BackendPool(),
+    return RunContext(run_id, brief, choices, workspace, Path(row["out_dir"]), pool=pool or BackendPool(),
                       progress=progress or Progress(), executor=executor)  # fmt: skip
 
 
@@ -76,35 +84,12 @@ def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = No
     if ctx.store.run(run_id)["status"] == "done" and ctx.store.cuts(run_id):
         return summary(ctx.store, run_id)  # finished already: nothing to do
     ctx.store.set_run_status(run_id, "running")
-    return _drive(ctx, None)
+    return drive(ctx, None)
 
 
-def prepare_edits(run_id: str, workspace: Workspace, message: str, plan_key: str | None = None) -> list[dict]:
-    """Typed edit operations for a message on a finished run (shown to the person before applying)."""
-    from agent.edit.ops import apply_edits
-    from agent.edit.session import check_reviewable, parse_message, target_plans, typed_ops
-
-    ctx = open_run(run_id, workspace)
-    check_reviewable(ctx)
-    plans = target_plans(ctx, plan_key)
-    ops = parse_message(ctx, message)
-    for plan in plans.values():  # a dry run: an edit the plan cannot take fails before anything renders
-        apply_edits(plan, typed_ops(ops), ctx.brief.formats.duration_s)
-    return [{**op, "plan_keys": sorted(plans)} for op in ops]
-
-
-def refine_run(run_id: str, workspace: Workspace, ops: list[dict], message: str,
-               progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
-    """Apply edit operations to a finished run through the graph; a new cut version results."""
-    from agent.edit.session import check_reviewable
-
-    ctx = open_run(run_id, workspace, progress)
-    check_reviewable(ctx)
-    return _drive(ctx, Command(resume={"ops": ops, "message": message}))
-
-
-def _drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
-    graph = compile_graph(ctx.workspace.checkpoints_path)
+def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
+    """Run the graph on the run's thread until it ends or waits for an edit; a failure marks the run."""
+    graph = compile_graph(ctx.workspace.checkpointer())
     config = {"configurable": {"thread_id": ctx.run_id}, "max_concurrency": 4, "recursion_limit": 200}
     try:
         graph.invoke(payload, config, context=ctx)
@@ -139,6 +124,3 @@ def summary(store: Store, run_id: str) -> dict[str, Any]:
     status = run["status"] if run["status"] in ("done", "failed") else "failed"
     return {"run_id": run_id, "status": status, "version": latest, "planner": run["planner"],
             "cuts": rows, "scorecard": card}  # fmt: skip
-
-
-__all__ = ["BriefError", "open_run", "prepare_edits", "refine_run", "resume_run", "start_run", "summary"]

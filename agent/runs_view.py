@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.store import Store
 from agent.workspace import Workspace
 
 
 def run_details(workspace: Workspace, run_id: str) -> dict[str, Any]:
     """Everything worth showing about one run, as JSON-able data."""
-    store = Store(workspace.db_path)
+    store = workspace.store
     run = store.run(run_id)
     takes = store.takes(run_id)
     cuts = store.cuts(run_id)

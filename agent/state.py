@@ -1,9 +1,8 @@
-"""The graph's state: a narrow input, the full state, and reducers on keys parallel workers write."""
+"""The graph's state: a narrow input and the full state (parallel render workers write only the store)."""
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Any, TypedDict
+from typing import Any, TypedDict
 
 
 class RunInput(TypedDict):
@@ -30,15 +29,13 @@ class RunState(TypedDict, total=False):
     rerenders_used: int
     # Shots (plan_key, shot) the last scoring found weak, with reasons.
     weak: list[dict[str, Any]]
-    # Take ids written by render workers in parallel: the reducer concatenates.
-    takes: Annotated[list[str], operator.add]
-    # Cut version being produced (1 for the first assembly; chat edits add versions).
+    # Cut version being produced (1 for the first assembly; each edit adds a version).
     version: int
-    # Shots to render in the next fan-out (set by plan, refine and edit nodes).
+    # Shots to render in the next fan-out (set by plan, refine and edit nodes). Render workers write
+    # nothing to the state: their takes are rows in the store.
     pending: list[RenderJob]
     cuts: list[dict[str, Any]]
-    # The chat loop: edit operations waiting to be applied, and the message they came from.
-    edits: list[dict[str, Any]]
-    message: str
+    # The edit being applied (an agent.edit.session.EditRequest as JSON), None outside an edit.
+    edit: dict[str, Any] | None
     # Per plan key, the human-readable changes of the last edit (recorded with the new cut version).
     diff: dict[str, list[str]]

@@ -136,6 +136,11 @@ class Store:
         self._lock = threading.RLock()
         self._migrate()
 
+    def close(self) -> None:
+        """Close the connection (the workspace that owns this store does this)."""
+        with self._lock:
+            self.db.conn.close()
+
     # 1. migrations ---------------------------------------------------------------------------
     def _migrate(self) -> None:
         with self._lock, self._immediate():

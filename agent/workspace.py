@@ -1,25 +1,75 @@
-"""Where a workspace keeps things: the store, the graph checkpoints, the media cache, run outputs."""
+"""The workspace: where runs live (the store, the graph checkpoints, the media cache, run outputs),
+and the one owner of the open store and checkpointer (each opened once, closed with the workspace)."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import sqlite3
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-DEFAULT_HOME = ".briefcut"
+from agent.settings import Settings
+from agent.store import Store
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.sqlite import SqliteSaver
 
 
-@dataclass(frozen=True)
 class Workspace:
-    root: Path
+    """A workspace folder and its open connections. Use it as a context manager, or `close()` it."""
+
+    def __init__(self, root: Path, settings: Settings | None = None) -> None:
+        self.root = Path(root)
+        self.settings = settings or Settings.from_env(home=self.root)
+        self._store: Store | None = None
+        self._checkpoints: sqlite3.Connection | None = None
+        self._saver: SqliteSaver | None = None
+        self._lock = threading.Lock()
 
     @classmethod
-    def at(cls, path: str | Path | None = None) -> Workspace:
-        """The workspace at `path`, else $BRIEFCUT_HOME, else ./.briefcut (created on first use)."""
-        root = Path(path or os.environ.get("BRIEFCUT_HOME") or DEFAULT_HOME).expanduser().resolve()
+    def at(cls, path: str | Path | None = None, settings: Settings | None = None) -> Workspace:
+        """The workspace at `path`, else the settings' home ($BRIEFCUT_HOME, else ./.briefcut), created on first use."""
+        settings = settings or Settings.from_env()
+        root = Path(path or settings.home).expanduser().resolve()
         root.mkdir(parents=True, exist_ok=True)
-        return cls(root)
+        return cls(root, settings.model_copy(update={"home": root}))
 
+    # 1. what it owns ---------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The workspace's store, opened on first use and shared by everything in this process."""
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.db_path)
+            return self._store
+
+    def checkpointer(self) -> SqliteSaver:
+        """The graph's SQLite checkpointer (thread-safe: it locks around its connection), opened once."""
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        with self._lock:
+            if self._saver is None:
+                conn = sqlite3.connect(str(self.checkpoints_path), check_same_thread=False, timeout=30)
+                conn.execute("PRAGMA journal_mode=WAL")
+                self._checkpoints, self._saver = conn, SqliteSaver(conn)
+            return self._saver
+
+    def close(self) -> None:
+        """Close the store and the checkpointer; a later use opens them again."""
+        with self._lock:
+            if self._checkpoints is not None:
+                self._checkpoints.close()
+            if self._store is not None:
+                self._store.close()
+            self._store, self._checkpoints, self._saver = None, None, None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # 2. where things go ------------------------------------------------------------------------
     @property
     def db_path(self) -> Path:
         return self.root / "briefcut.db"
@@ -38,3 +88,6 @@ class Workspace:
 
     def run_dir(self, run_id: str) -> Path:
         return self.root / "runs" / run_id
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"

@@ -82,7 +82,7 @@ def instant_backend(template: Path) -> type:
 def take_overhead(ws: Any, executor: Any, takes: int, run_id: str, first_take: int) -> tuple[float, float]:
     """Milliseconds per take through `agent.render.run_job`: fresh renders, then cache hits in another run."""
     from agent.brief import BackendChoice
-    from agent.nodes import load_plans
+    from agent.jobs import load_plans
     from agent.render import run_job
     from agent.runner import open_run
     from agent.state import RenderJob

@@ -16,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.brief import load_brief  # noqa: E402
 from agent.context import Progress  # noqa: E402
 from agent.runner import start_run  # noqa: E402
+from agent.settings import Overrides  # noqa: E402
 from agent.workspace import Workspace  # noqa: E402
 
 STAGES = ("plan", "render", "score", "assemble")
@@ -46,13 +46,12 @@ class StageClock(Progress):
 
 
 def bench_brief(path: Path, resolution: int | None) -> dict:
-    brief = load_brief(path)
-    if resolution:
-        brief.formats.resolution = resolution
+    overrides = Overrides(profile="preview", resolution=resolution)
     clock = StageClock()
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        result = start_run(path, Workspace.at(tmp), profile="preview", brief=brief, progress=clock)
+        with Workspace.at(tmp) as ws:
+            result = start_run(path, ws, overrides=overrides, progress=clock)
         clock.finish()
         wall = time.perf_counter() - started
     cut_seconds = sum(c["duration_s"] for c in result["cuts"])

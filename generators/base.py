@@ -138,6 +138,9 @@ class VideoGenerator(Backend):
     kind: ClassVar[str] = "video"
     # True when the backend renders any requested aspect ratio itself (no reframe needed).
     native_aspect: ClassVar[bool] = True
+    # False when the prompt does not shape the picture (a storyboard draws its text, no more): an edit
+    # asking for a different look then cannot change what the take shows, and the person is told so.
+    follows_prompt: ClassVar[bool] = True
 
     @abstractmethod
     def render(self, request: ShotRequest, out: Path) -> VideoTake:

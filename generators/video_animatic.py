@@ -1,4 +1,4 @@
-"""The animatic video backend: a timing-accurate storyboard clip drawn offline from the shot's text.
+"""The animatic video backend: a timing-accurate storyboard take drawn offline from the shot's text.
 
 Speed: the background, title and prompt text are drawn once on a canvas 20% larger than the frame;
 each frame is then a window of that canvas (integer crop for pans and tilts, nearest-neighbour
@@ -241,9 +241,10 @@ def progress_bar(frame: np.ndarray, fraction: float, colour: tuple[int, int, int
 
 
 class AnimaticVideo(VideoGenerator):
-    """Storyboard clips: palette background, shot text, a camera move, a shot badge; no model."""
+    """Storyboard takes: palette background, shot text, a camera move, a shot badge; no model."""
 
     name: ClassVar[str] = "animatic"
+    follows_prompt: ClassVar[bool] = False  # it writes the prompt on a card; the look stays the same
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

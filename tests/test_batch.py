@@ -16,6 +16,7 @@ import pytest
 from fixtures.probe import probe_mp4
 
 from agent.batch.queue import BatchOptions, batch_jobs, load_batch, plan_jobs, run_batch
+from agent.settings import Settings
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import VIDEO, ShotRequest, VideoGenerator, VideoTake
@@ -126,7 +127,7 @@ def test_a_broken_backend_fails_its_run_alone(tmp_path: Path, registered) -> Non
 def test_jobs_are_grouped_by_backend_choices(tmp_path: Path, registered) -> None:
     briefs = [write_brief(tmp_path, "A", 1), write_brief(tmp_path, "B", 2, video="counting-animatic"),
               write_brief(tmp_path, "C", 3)]  # fmt: skip
-    jobs = plan_jobs(briefs, BatchOptions(profile="preview"), tmp_path / "models")
+    jobs = plan_jobs(briefs, BatchOptions(profile="preview"), Settings.from_env({}), tmp_path / "models")
     order = [(Path(j["brief_path"]).stem, j["segment"]) for j in jobs]
     assert order == [("a", "early"), ("a", "late"), ("c", "early"), ("c", "late"), ("b", "early"), ("b", "late")]
     assert len({j["group_key"] for j in jobs}) == 2

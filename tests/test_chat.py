@@ -1,14 +1,17 @@
-"""The chat-driven refine loop through the CLI (command grammar, no LLM): only what an edit touches
-is rendered again, each round is a new cut version with its diff."""
+"""The user's edit path through the CLI (`edit`, its old name `refine`, and `chat`; no LLM): only what
+an edit touches is rendered again, each round is a new cut version with its diff."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
 from fixtures.probe import probe_mp4
+from fixtures.terminal import Terminal
 from typer.testing import CliRunner
 
 from agent.cli import app
@@ -49,7 +52,7 @@ def renders(ws: Path, run_id: str) -> dict[str, int]:
 def test_prompt_edit_rerenders_only_that_shot(finished_run) -> None:
     ws, run_id = finished_run
     before = renders(ws, run_id)
-    result = cli(ws, "refine", run_id, "-m", "shot 2: a family unpacking vegetables at dusk", "--json")
+    result = cli(ws, "edit", run_id, "-m", "shot 2: a family unpacking vegetables at dusk", "--json")
     assert result.exit_code == 0, result.output
     summary = last_json(result.output)
     after = renders(ws, run_id)
@@ -68,15 +71,21 @@ def test_caption_and_cta_edits_render_no_media(finished_run) -> None:
     before = renders(ws, run_id)
     result = cli(ws, "refine", run_id, "-m", "caption 1: Fresh from the farm; cta: Order by Wednesday", "--json")
     assert result.exit_code == 0, result.output
+    assert "`briefcut refine` is now `briefcut edit`" in result.output  # the old name still works, with a note
     assert renders(ws, run_id) == before
     scorecard = json.loads(Path(last_json(result.output)["cuts"][0]["path"]).with_suffix(".scorecard.json").read_text())
     assert scorecard["version"] == 3
+    # the last shot's caption stated the call to action: it states the new one
+    plan = next(iter(Store(ws / "briefcut.db").latest_plans(run_id).values()))["plan"]
+    assert plan["shots"][-1]["caption"] == "Order by Wednesday" and plan["end_card"]["call_to_action"] == "Order by Wednesday"
+    stored = Store(ws / "briefcut.db").cuts(run_id)[-1]["scorecard"]  # the card delivery wrote is the stored one
+    assert stored["shots"] == scorecard["shots"] and stored["cut"] == scorecard["cut"]
 
 
 def test_music_edit_renders_only_the_music(finished_run) -> None:
     ws, run_id = finished_run
     before = renders(ws, run_id)
-    result = cli(ws, "refine", run_id, "-m", "music: calm piano", "--json")
+    result = cli(ws, "edit", run_id, "-m", "make the music calm piano", "--json")
     assert result.exit_code == 0, result.output
     after = renders(ws, run_id)
     assert after["music"] == before["music"] + 1 and after["video"] == before["video"]
@@ -84,7 +93,7 @@ def test_music_edit_renders_only_the_music(finished_run) -> None:
 
 def test_drop_keeps_the_cut_length(finished_run) -> None:
     ws, run_id = finished_run
-    result = cli(ws, "refine", run_id, "-m", "drop shot 1", "--json")
+    result = cli(ws, "edit", run_id, "-m", "drop the first shot", "--json")
     assert result.exit_code == 0, result.output
     cut = last_json(result.output)["cuts"][0]
     assert cut["duration_s"] == pytest.approx(10.0)
@@ -92,11 +101,21 @@ def test_drop_keeps_the_cut_length(finished_run) -> None:
     assert len(next(iter(plans.values()))["plan"]["shots"]) == 2
 
 
-def test_unknown_message_without_llm_lists_the_grammar(finished_run) -> None:
+def test_unknown_message_without_llm_suggests_the_closest_phrasings(finished_run) -> None:
     ws, run_id = finished_run
-    result = cli(ws, "refine", run_id, "-m", "make it pop, you know?")
-    assert result.exit_code != 0
-    assert "shot 3: <prompt>" in result.output
+    result = cli(ws, "edit", run_id, "-m", "swop the first two shots")
+    assert result.exit_code == 1
+    assert "cannot understand" in result.output and '"swap 2 and 3"' in result.output
+    assert "shot 3: <prompt>" not in result.output  # not the whole grammar
+    help_ = cli(ws, "edit", run_id, "-m", "help")
+    assert help_.exit_code == 0 and "shot 3: <prompt>" in help_.output
+
+
+def test_an_edit_the_animatic_cannot_show_says_so(finished_run) -> None:
+    ws, run_id = finished_run
+    result = cli(ws, "edit", run_id, "-m", "make the first shot calmer")
+    assert result.exit_code == 0, result.output
+    assert 'note: shot 1: the animatic video draws the prompt as a storyboard card, so "calmer"' in result.output
 
 
 def test_unfinished_run_cannot_be_refined(tmp_path: Path) -> None:
@@ -104,11 +123,13 @@ def test_unfinished_run_cannot_be_refined(tmp_path: Path) -> None:
     brief = (ROOT / "briefs" / "bumper.yaml").resolve()
     from agent.brief import load_brief
     from agent.profiles import resolve_choices
+    from agent.settings import Overrides, Settings, apply_overrides
 
-    b = load_brief(brief)
+    b = apply_overrides(load_brief(brief), Overrides(profile="preview"))
     store.create_run({"id": "r-x", "brief_path": str(brief), "brief": b.model_dump(mode="json"),
-                      "choices": resolve_choices(b, "preview").model_dump(mode="json"), "out_dir": str(tmp_path)})
-    result = cli(tmp_path, "refine", "r-x", "-m", "music: calm")
+                      "choices": resolve_choices(b, Settings.from_env({})).model_dump(mode="json"),
+                      "out_dir": str(tmp_path)})  # fmt: skip
+    result = cli(tmp_path, "edit", "r-x", "-m", "music: calm")
     assert result.exit_code == 2 and "briefcut resume r-x" in result.output
 
 
@@ -130,3 +151,26 @@ def test_chat_shows_edits_and_applies_only_what_is_confirmed(finished_run) -> No
     assert any("Picked at dawn" in d for d in latest[0]["diff"])
     assert not any("Not this one" in d for c in cuts for d in c["diff"])
     assert renders(ws, run_id) == before  # a caption renders nothing
+
+
+def test_chat_on_a_terminal_prints_the_new_cuts_and_scores(finished_run) -> None:
+    """On a real terminal (a pty: the progress bar is live) each applied round ends with the new cut
+    paths and their scores, after the bar is gone."""
+    ws, run_id = finished_run
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "BRIEFCUT_LLM_MODEL")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    term = Terminal([sys.executable, "-m", "agent.cli", "--workdir", str(ws), "chat", run_id], env, cwd=ROOT)
+    try:
+        term.expect("you:")
+        term.send("caption 2: Straight from the field")
+        term.expect("apply these edits?")
+        term.send("y")
+        term.expect("you:", timeout=240)
+        term.send("quit")
+        assert term.wait() == 0
+    finally:
+        term.close()
+    version = max(c["version"] for c in Store(ws / "briefcut.db").cuts(run_id))
+    shown = "\n".join(term.screen())  # what the person sees once the bar has redrawn itself
+    after_apply = shown[shown.index("apply these edits?"):]
+    assert f"_r{version}.mp4" in after_apply and re.search(r"score \d\.\d\d", after_apply), after_apply

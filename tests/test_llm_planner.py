@@ -15,7 +15,8 @@ import pytest
 from fixtures.llama import MODEL, FakeLLM, ok
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, end_card_seconds
-from agent.edit.ops import EditList, apply_edits, parse_with_llm
+from agent.edit.llm_parse import parse_with_llm
+from agent.edit.ops import EditList, apply_edits
 from agent.errors import PlanError
 from agent.planners import PLANNERS
 from agent.planners.base import PlanRequest

@@ -19,6 +19,7 @@ from test_batch import write_brief
 from agent.brief import load_brief
 from agent.report import write_report
 from agent.runner import start_run
+from agent.settings import Overrides
 from agent.store import Store
 from agent.workspace import Workspace
 
@@ -59,7 +60,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, s
     path = write_brief(root, "Fir", 5)
     brief = load_brief(path)
     brief = brief.model_copy(update={"segments": brief.segments[:1], "variants": 2})
-    run_id = start_run(path, ws, profile="preview", brief=brief)["run_id"]
+    run_id = start_run(path, ws, overrides=Overrides(profile="preview"), brief=brief)["run_id"]
     index = write_report(ws, [run_id], root / "report", "Fir review")
     return ws, run_id, index
 

@@ -10,6 +10,7 @@ import pytest
 
 from agent.brief import BackendChoice
 from agent.default_models import DEFAULT_VIDEO_MODEL, audio_backend_for, gpu_profile_choices, model_status
+from agent.settings import Settings
 from agent.smoke import SMOKE_BACKENDS, build_entry, doctor_smoke, smoke_profile_choices
 from generators.base import BackendPool
 
@@ -47,12 +48,12 @@ def test_smoke_profile_choices(smoke_models: dict[str, Any], smoke_cache: Path) 
 
 
 def test_gpu_profile_defaults_and_env_overrides() -> None:
-    base = gpu_profile_choices({})
+    base = gpu_profile_choices(Settings.from_env({}))
     assert base["video"].options["model"] == DEFAULT_VIDEO_MODEL == "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
     assert base["audio"].backend == "stable-audio" and base["clip_model"] == "openai/clip-vit-base-patch32"
     env = {"BRIEFCUT_VIDEO_MODEL": "Lightricks/LTX-Video", "BRIEFCUT_AUDIO_MODEL": "facebook/musicgen-small",
            "BRIEFCUT_CLIP_MODEL": "/models/clip"}
-    over = gpu_profile_choices(env)
+    over = gpu_profile_choices(Settings.from_env(env))
     assert over["video"].options["model"] == "Lightricks/LTX-Video"
     assert over["audio"] == BackendChoice(backend="musicgen", options={"model": "facebook/musicgen-small"})
     assert over["clip_model"] == "/models/clip"

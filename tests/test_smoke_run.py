@@ -10,11 +10,13 @@ import yaml
 from fixtures.probe import probe_mp4
 
 from agent.runner import start_run
+from agent.settings import Overrides
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import BackendPool
 
 ROOT = Path(__file__).parents[1]
+SMOKE = Overrides(profile="smoke")
 
 
 @pytest.fixture
@@ -38,8 +40,8 @@ def brief_file(tmp_path: Path, **changes) -> Path:
 def test_smoke_profile_runs_and_loads_models_once_across_runs(smoke_env: Path, tmp_path: Path) -> None:
     pool = BackendPool()
     ws = Workspace.at(tmp_path / "ws")
-    first = start_run(brief_file(tmp_path, variants=1), ws, profile="smoke", pool=pool)
-    second = start_run(brief_file(tmp_path, variants=1, seed=99), ws, profile="smoke", pool=pool)
+    first = start_run(brief_file(tmp_path, variants=1), ws, overrides=SMOKE, pool=pool)
+    second = start_run(brief_file(tmp_path, variants=1, seed=99), ws, overrides=SMOKE, pool=pool)
     assert first["status"] == second["status"] == "done"
     assert pool.loads["video:diffusers"] == 1 and pool.loads["audio:musicgen"] == 1
     assert [v for k, v in pool.loads.items() if k.startswith("clip:")] == [1]
@@ -59,7 +61,7 @@ def test_smoke_profile_runs_and_loads_models_once_across_runs(smoke_env: Path, t
 def test_refine_loop_rerenders_only_the_weakest_shot_and_keeps_the_best(smoke_env: Path, tmp_path: Path) -> None:
     ws = Workspace.at(tmp_path / "ws")
     path = brief_file(tmp_path, variants=1, refine={"max_rounds": 1, "max_rerenders": 1, "threshold": 0.99})
-    result = start_run(path, ws, profile="smoke")
+    result = start_run(path, ws, overrides=SMOKE)
     store = Store(ws.db_path)
     run_id = result["run_id"]
     scored = [e["data"] for e in store.events(run_id) if e["kind"] == "scored"]
@@ -87,7 +89,9 @@ def test_nan_takes_fail_with_reason_retry_and_the_run_goes_on(smoke_env: Path, t
     poisoned = BackendChoice(backend="diffusers", options={**video.options, "poison_latents": True})
     path = brief_file(tmp_path, variants=1, render={"max_failed_retries": 1}, refine={"max_rounds": 0})
     ws = Workspace.at(tmp_path / "ws")
-    result = start_run(path, ws, profile="smoke", overrides={"video": poisoned}, brief=load_brief(path))
+    brief = load_brief(path)
+    brief.render.video = poisoned  # the brief names the backend with its options; the rest is the profile's
+    result = start_run(path, ws, overrides=SMOKE, brief=brief)
     assert result["status"] == "done"
     store = Store(ws.db_path)
     videos = store.takes(result["run_id"], kind="video")

@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.errors import EmptyInputError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from agent.batch.executors import make_executor
-from agent.brief import AspectRatio, Brief, load_brief
+from agent.brief import Brief, load_brief
 from agent.context import Progress
-from agent.errors import BriefcutError, BriefError
+from agent.errors import BriefcutError
 from agent.profiles import resolve_choices
 from agent.runner import new_run_id, resume_run, start_run, summary
+from agent.settings import Overrides, Settings, apply_overrides
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import BackendPool
@@ -41,52 +42,50 @@ class BatchError(BriefcutError):
     exit_code = 2
 
 
-class BatchOptions(BaseModel):
-    """How a batch expands its briefs and where it renders; stored with the batch for --resume."""
+class BatchOptions(Overrides):
+    """How a batch changes its briefs (the command line's overrides: segments, variants, formats,
+    profile, resolution, backends) and where it renders; stored with the batch for --resume."""
 
     model_config = ConfigDict(extra="forbid")
 
-    segments: list[str] | None = None
-    variants: int | None = Field(default=None, ge=1, le=20)
-    formats: list[AspectRatio] | None = None
-    profile: str | None = None
-    resolution: int | None = Field(default=None, ge=64, le=2160)
     executor: str = "local"
     address: str | None = None
     workers: int = Field(default=2, ge=1, le=64)
 
 
 # 1. expanding briefs into jobs -------------------------------------------------------------------
-def make_options(values: dict[str, Any]) -> BatchOptions:
-    """Batch options from CLI values; a bad value is a BatchError naming the option."""
+def make_options(values: dict[str, Any], settings: Settings | None = None) -> BatchOptions:
+    """Batch options from CLI values (the Ray address defaults to the settings'); a bad value is a
+    BatchError naming the option."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if settings is not None and settings.ray_address and given.get("executor") == "ray":
+        given.setdefault("address", settings.ray_address)
     try:
-        return BatchOptions.model_validate({k: v for k, v in values.items() if v is not None})
+        return BatchOptions.model_validate(given)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise BatchError(f"--{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
+def job_overrides(opts: BatchOptions, segment: str) -> Overrides:
+    """What the batch changes in the brief of one job: its one segment, and the batch's overrides."""
+    given = opts.model_dump(include=set(Overrides.model_fields), exclude_none=True)
+    return Overrides.model_validate({**given, "segments": [segment]})
+
+
 def job_brief(brief: Brief, segment: str, opts: BatchOptions) -> Brief:
-    """The brief of one job: its one segment, with the batch's variants, formats and resolution."""
-    data = brief.model_dump()
-    data["segments"] = [brief.segment(segment).model_dump()]
-    data["variants"] = opts.variants or brief.variants
-    data["formats"] = {**data["formats"], **({"aspect_ratios": opts.formats} if opts.formats else {}),
-                       **({"resolution": opts.resolution} if opts.resolution else {})}  # fmt: skip
-    try:
-        return Brief.model_validate(data)
-    except ValidationError as exc:
-        raise BriefError(f"segment '{segment}' with the batch's options: {exc.errors()[0]['msg']}") from None
+    """The brief of one job, the batch's overrides written in (the one path the CLI's take too)."""
+    return apply_overrides(brief, job_overrides(opts, segment))
 
 
-def group_key(brief: Brief, opts: BatchOptions, models_dir: Path) -> str:
+def group_key(brief: Brief, settings: Settings, models_dir: Path) -> str:
     """The backend choices a job renders with: jobs with equal keys run back to back."""
-    choices = resolve_choices(brief, opts.profile, None, models_dir=models_dir)
+    choices = resolve_choices(brief, settings, models_dir=models_dir)
     picked = [choices.video, choices.audio, choices.voice]
     return json.dumps([c.model_dump(mode="json") if c else None for c in picked], sort_keys=True)
 
 
-def plan_jobs(briefs: list[Path], opts: BatchOptions, models_dir: Path) -> list[dict[str, Any]]:
+def plan_jobs(briefs: list[Path], opts: BatchOptions, settings: Settings, models_dir: Path) -> list[dict[str, Any]]:
     """Every brief x segment as a job, ordered so jobs sharing backends (and loaded models) are adjacent."""
     jobs, seen = [], set()
     for path in dict.fromkeys(Path(b).resolve() for b in briefs):
@@ -96,7 +95,7 @@ def plan_jobs(briefs: list[Path], opts: BatchOptions, models_dir: Path) -> list[
             seen.add(segment)
             one = job_brief(brief, segment, opts)
             jobs.append({"brief_path": str(path), "segment": segment, "variants": one.variants,
-                         "group_key": group_key(one, opts, models_dir)})  # fmt: skip
+                         "group_key": group_key(one, settings, models_dir)})  # fmt: skip
     missing = [s for s in opts.segments or [] if s not in seen]
     if missing:
         raise BatchError(f"no brief has segment(s) {missing}")
@@ -149,7 +148,7 @@ class Worker:
 
     def __init__(self, workspace: Workspace, opts: BatchOptions, batch_id: str | None = None) -> None:
         self.workspace, self.opts, self.batch_id = workspace, opts, batch_id
-        self.store = Store(workspace.db_path)
+        self.store = workspace.store
         self.pool = BackendPool()
         extra = {"address": opts.address} if opts.executor == "ray" else {}
         self.executor = make_executor(opts.executor, self.pool, **extra)
@@ -169,8 +168,7 @@ class Worker:
     def start(self, job: dict, run_id: str) -> dict:
         """Start the job's run under an id recorded first, so a killed batch finds it again."""
         set_job(self.store, job["id"], run_id=run_id, status="running", started_at=time.time())
-        brief = job_brief(load_brief(job["brief_path"]), job["segment"], self.opts)
-        return start_run(Path(job["brief_path"]), self.workspace, profile=self.opts.profile, brief=brief,
+        return start_run(Path(job["brief_path"]), self.workspace, overrides=job_overrides(self.opts, job["segment"]),
                          pool=self.pool, executor=self.executor, batch_id=self.batch_id, run_id=run_id)  # fmt: skip
 
     def attempt(self, job: dict, done: Callable[[dict], None]) -> None:
@@ -205,13 +203,13 @@ def run_batch(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run (or with `resume`, continue) a batch; returns the batch result with every cut and the report."""
-    store, progress = Store(workspace.db_path), progress or Progress()
+    store, progress = workspace.store, progress or Progress()
     jobs: list[dict] = []
     if resume:
         opts = load_batch(store, resume)[1].model_copy(update=_overrides(opts))
     else:
         opts = opts or BatchOptions()
-        jobs = plan_jobs(briefs or [], opts, workspace.models_dir)
+        jobs = plan_jobs(briefs or [], opts, workspace.settings, workspace.models_dir)
     worker = Worker(workspace, opts)  # before any row: an unknown executor or a missing ray fails cleanly
     try:
         batch_id = worker.batch_id = resume or create_batch(store, briefs or [], opts, jobs)
@@ -246,7 +244,7 @@ def finish_batch(workspace: Workspace, batch_id: str, loads: dict[str, int], tim
     """Record the batch's outcome, write its HTML report and return the batch result."""
     from agent.report import write_report
 
-    store = Store(workspace.db_path)
+    store = workspace.store
     jobs = batch_jobs(store, batch_id)
     done = [j for j in jobs if j["status"] == "done"]
     status = "done" if len(done) == len(jobs) else ("partial" if done else "failed")

@@ -1,42 +1,25 @@
-"""Typed edit operations for the chat-driven refine loop, and how they change a plan.
+"""Typed edit operations, and how they change a plan.
 
 Shots in edit operations are numbered from 1, as people say them ("shot 3"), and every number in
 one message refers to the plan as it was before the message. `apply_edits` returns the edited plan
 and the 0-based `Shot.index` values (in the new plan) of the shots that must be rendered again.
+An edit keeps the cut consistent: a new call to action is also put where a caption or voice line
+stated the old one, and a new music mood is written into the music prompt, not only the mood word.
 
-The command grammar that works without an LLM is `GRAMMAR` (see `parse_command`).
+Messages become operations in `agent.edit.parse` (no LLM) and `agent.edit.llm_parse` (free text).
 """
 
 from __future__ import annotations
 
-import math
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.brief import MIN_SHOT_SECONDS
 from agent.errors import PlanError
-from agent.llm import LLMClient, LLMSettings, render_prompt
 from agent.plan import Plan, Shot, fit_durations
-
-GRAMMAR = """\
-    shot 3: <prompt>          new prompt for shot 3
-    shot 3 seed 7             render shot 3 with seed 7
-    rerender shot 3           a fresh take of shot 3
-    shot 3 <instruction>      free instruction, e.g. "shot 3 darker" (becomes a prompt revision)
-    caption 2: <text>         on-screen caption of shot 2 ("caption 2:" alone clears it)
-    music: <mood>             music mood
-    drop shot 2               remove shot 2
-    trim shot 1 to 2.5        shot 1 lasts 2.5 s; the other shots absorb the difference
-    order 3,1,2               new shot order (shots left out keep their order after these)
-    cta: <text>               call to action on the end card
-  (several at once: separate them with ";" or new lines)"""
-
-
-LLM_TEXT_CHARS = 120
 
 
 class _Op(BaseModel):
@@ -100,123 +83,7 @@ class EditList(BaseModel):
     ops: list[EditOp]
 
 
-# 1. The command grammar --------------------------------------------------------------------
-
-_NUM = r"(\d+)"
-_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], _Op]]] = [
-    (re.compile(rf"shot\s+{_NUM}\s*:\s*(.+)", re.I | re.S), lambda m: RerenderShot(shot=int(m[1]), prompt=m[2].strip())),
-    (re.compile(rf"shot\s+{_NUM}\s+seed\s+{_NUM}", re.I), lambda m: RerenderShot(shot=int(m[1]), seed=int(m[2]))),
-    (re.compile(rf"re-?render\s+shot\s+{_NUM}", re.I), lambda m: RerenderShot(shot=int(m[1]))),
-    (re.compile(rf"caption\s+{_NUM}\s*:\s*(.*)", re.I | re.S), lambda m: SetCaption(shot=int(m[1]), text=m[2].strip())),
-    (re.compile(r"music\s*:\s*(.+)", re.I), lambda m: SetMusicMood(mood=m[1].strip())),
-    (re.compile(rf"drop\s+shot\s+{_NUM}", re.I), lambda m: DropShot(shot=int(m[1]))),
-    (re.compile(rf"trim\s+shot\s+{_NUM}\s+to\s+(\d+(?:\.\d+)?)\s*s?", re.I),
-     lambda m: TrimShot(shot=int(m[1]), seconds=float(m[2]))),
-    (re.compile(r"order\s*:?\s*(\d+(?:\s*,\s*\d+)*)", re.I),
-     lambda m: ReorderShots(order=[int(x) for x in m[1].split(",")])),
-    (re.compile(r"cta\s*:\s*(.+)", re.I | re.S), lambda m: SetCallToAction(text=m[1].strip())),
-    (re.compile(rf"shot\s+{_NUM}\s+(.+)", re.I | re.S), lambda m: AdjustShot(shot=int(m[1]), instruction=m[2].strip())),
-]
-
-
-def parse_command(message: str) -> list[EditOp]:
-    """Edit operations from the command grammar; anything else is a PlanError listing the grammar."""
-    ops: list[EditOp] = []
-    for part in filter(None, (p.strip() for p in re.split(r"[;\n]", message))):
-        ops.append(_parse_one(part))
-    if not ops:
-        raise PlanError(f"no edit given; commands are:\n{GRAMMAR}")
-    return ops
-
-
-def _parse_one(text: str) -> Any:
-    for pattern, build in _RULES:
-        if match := pattern.fullmatch(text):
-            try:
-                return build(match)
-            except ValueError as exc:  # pydantic ValidationError is a ValueError
-                raise PlanError(f"'{text}': {_first_error(exc)}") from None
-    raise PlanError(f"cannot understand '{text}'; commands are:\n{GRAMMAR}")
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        err = errors()[0]
-        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-    return str(exc)
-
-
-# 2. Understanding free text with an LLM ----------------------------------------------------
-
-
-def _llm_edit_model(n_shots: int) -> type[BaseModel]:
-    """EditList with shot numbers bounded by the plan (in the schema, so servers enforce them)."""
-    shot = (int, Field(json_schema_extra={"minimum": 1, "maximum": n_shots}))
-    bounded = Annotated[str, Field(json_schema_extra={"maxLength": LLM_TEXT_CHARS})]
-    text = (bounded, ...)
-    variants = [
-        create_model("LLMRerender", op=(Literal["rerender"], ...), shot=shot, prompt=(bounded | None, ...),
-                     seed=(Annotated[int, Field(json_schema_extra={"minimum": 0, "maximum": 2**31 - 1})] | None, ...)),
-        create_model("LLMCaption", op=(Literal["caption"], ...), shot=shot, text=text),
-        create_model("LLMMusic", op=(Literal["music"], ...), mood=text),
-        create_model("LLMOrder", op=(Literal["order"], ...),
-                     order=(list[Annotated[int, Field(json_schema_extra={"minimum": 1, "maximum": n_shots})]],
-                            Field(json_schema_extra={"minItems": 1, "maxItems": n_shots}))),
-        create_model("LLMTrim", op=(Literal["trim"], ...), shot=shot, seconds=(float, ...)),
-        create_model("LLMDrop", op=(Literal["drop"], ...), shot=shot),
-        create_model("LLMCta", op=(Literal["cta"], ...), text=text),
-        create_model("LLMAdjust", op=(Literal["adjust"], ...), shot=shot, instruction=text),
-    ]
-    union = variants[0]
-    for v in variants[1:]:
-        union = union | v  # type: ignore[assignment, operator]
-    return create_model("LLMEdits", ops=(list[union], Field(json_schema_extra={"minItems": 1, "maxItems": 8})))
-
-
-def parse_with_llm(message: str, plan: Plan, client_opts: Mapping[str, Any] | BaseModel | None = None,
-                   env: Mapping[str, str] | None = None) -> list[EditOp]:
-    """Edit operations from free text, via the LLM endpoint's structured output (same path as planning)."""
-    opts = client_opts.model_dump() if isinstance(client_opts, BaseModel) else dict(client_opts or {})
-    settings = LLMSettings.model_validate({k: v for k, v in opts.items() if k in LLMSettings.model_fields})
-    client = LLMClient(settings, os.environ if env is None else env)
-    shots = "\n".join(f"{i + 1}. [{s.seconds:g} s] {s.description}: {s.prompt[:160]}"
-                      f"{f' (caption: {s.caption})' if s.caption else ''}" for i, s in enumerate(plan.shots))
-    messages = [
-        {"role": "system", "content": render_prompt("edits_system")},
-        {"role": "user", "content": render_prompt("edits_user", shots=shots, music=plan.music.mood,
-                                                  cta=plan.end_card.call_to_action, message=message)},
-    ]
-    answer = client.ask(messages, _llm_edit_model(len(plan.shots)))
-    return _ops_from_llm(answer.ops, len(plan.shots))
-
-
-def _ops_from_llm(raw: list[Any], n_shots: int) -> list[EditOp]:
-    """Typed ops from what the model said, repaired where the intent is clear, invalid ones left out."""
-    ops: list[EditOp] = []
-    for item in raw:
-        data = item.model_dump()
-        if "shot" in data and not 1 <= data["shot"] <= n_shots:
-            continue
-        if data["op"] == "trim":
-            data["seconds"] = max(MIN_SHOT_SECONDS, data["seconds"]) if math.isfinite(data["seconds"]) else None
-        if data.get("seed") is not None:
-            data["seed"] %= 2**31
-        if data["op"] == "order":
-            data["order"] = [n for n in dict.fromkeys(data["order"]) if 1 <= n <= n_shots]
-        for key in ("text", "mood", "instruction", "prompt"):
-            if isinstance(data.get(key), str):
-                data[key] = " ".join(data[key].split())
-        try:
-            ops.append(EditList.model_validate({"ops": [data]}).ops[0])
-        except ValueError:
-            continue
-    if not ops:
-        raise PlanError("the message asked for no edit the plan can take; say e.g. 'shot 2 darker'")
-    return ops
-
-
-# 3. Applying edits -------------------------------------------------------------------------
+# 1. Applying edits -------------------------------------------------------------------------
 
 Reviser = Callable[[Plan, int, str], Plan]
 
@@ -270,9 +137,9 @@ class _Work:
             case SetCaption(shot=n, text=text):
                 self.update(n, touch=False, caption=text)
             case SetMusicMood(mood=mood):
-                self.music = self.music.model_copy(update={"mood": mood})
+                self.set_mood(mood)
             case SetCallToAction(text=text):
-                self.end_card = self.end_card.model_copy(update={"call_to_action": text})
+                self.set_call_to_action(text)
             case ReorderShots(order=order):
                 self.reorder(order)
             case TrimShot(shot=n, seconds=seconds):
@@ -289,6 +156,23 @@ class _Work:
                 self.retimed = True
             case AdjustShot(shot=n, instruction=instruction):
                 self.adjust(n, instruction, revise)
+
+    def set_mood(self, mood: str) -> None:
+        """The mood word and the music prompt say the same thing (the prompt is what a model hears)."""
+        old = self.music
+        prompt = restate(old.prompt, old.mood, mood) if old.prompt else ""
+        if old.prompt and prompt is None:  # the prompt never named the mood: it is rewritten around it
+            prompt = f"{mood} music bed"
+        self.music = old.model_copy(update={"mood": mood, "prompt": prompt})
+
+    def set_call_to_action(self, text: str) -> None:
+        """The end card's call to action, and every caption or voice line that stated the old one."""
+        old = self.end_card.call_to_action
+        self.end_card = self.end_card.model_copy(update={"call_to_action": text})
+        for n, shot in list(self.shots.items()):
+            fields = {f: new for f in ("caption", "voice_line") if (new := restate_cta(getattr(shot, f), old, text))}
+            if fields:
+                self.update(n, touch=False, **fields)
 
     def reorder(self, order: list[int]) -> None:
         for n in order:
@@ -344,7 +228,25 @@ class _Work:
         return [s.model_copy(update={"seconds": seconds[n]}) for n, s in zip(self.order, shots, strict=True)]
 
 
-# 4. Telling the person ----------------------------------------------------------------------
+# 2. Telling the person ----------------------------------------------------------------------
+
+
+def restate(text: str, old: str, new: str) -> str | None:
+    """`text` with the phrase `old` (any case, whole words) replaced by `new`; None if `old` is not in it."""
+    if not old.strip() or not text:
+        return None
+    pattern = re.compile(rf"(?<!\w){re.escape(old.strip())}(?!\w)", re.I)
+    return pattern.sub(lambda _: new, text) if pattern.search(text) else None
+
+
+def restate_cta(text: str, old: str, new: str) -> str | None:
+    """A line that states the old call to action, stating the new one: a line that is the call to
+    action (any case, end punctuation aside), or one that contains it, when it is a phrase of 2+ words
+    (a one-word call to action inside a sentence is too likely to be some other use of the word)."""
+    bare = text.strip().rstrip(".!").strip()
+    if bare and bare.casefold() == old.strip().rstrip(".!").strip().casefold():
+        return text.replace(bare, new.strip().rstrip(".!").strip()) if bare != text.strip() else new
+    return restate(text, old, new) if len(old.split()) >= 2 else None
 
 
 def describe_edits(ops: list[EditOp]) -> str:
@@ -395,6 +297,8 @@ def plan_diff(old: Plan, new: Plan) -> list[str]:
                                                 if key(s) in before))
     if old.music.mood != new.music.mood:
         lines.append(f"music mood: {old.music.mood} -> {new.music.mood}")
+    if old.music.prompt != new.music.prompt:
+        lines.append(f'music prompt: "{old.music.prompt}" -> "{new.music.prompt}"')
     if old.end_card.call_to_action != new.end_card.call_to_action:
         lines.append(f'call to action: "{old.end_card.call_to_action}" -> "{new.end_card.call_to_action}"')
     return lines
@@ -409,6 +313,8 @@ def _shot_diff(a: Shot, b: Shot) -> list[str]:
         out.append(f'{name} negative prompt: "{a.negative_prompt}" -> "{b.negative_prompt}"')
     if a.caption != b.caption:
         out.append(f'{name} caption: "{a.caption}" -> "{b.caption}"')
+    if a.voice_line != b.voice_line:
+        out.append(f'{name} voice line: "{a.voice_line}" -> "{b.voice_line}"')
     if abs(a.seconds - b.seconds) > 1e-9:
         out.append(f"{name} length: {a.seconds:g} s -> {b.seconds:g} s")
     if (a.seed, a.seed_offset) != (b.seed, b.seed_offset):

@@ -1,45 +1,70 @@
-"""The chat-driven refine loop: a message becomes typed edit operations applied through the graph.
+"""The user's edit path, from a message to a new cut version, the same for the CLI, the chat and an
+HTTP API: `prepare_edit` (a dry run: the message becomes a typed `EditRequest`, checked against the
+plans, nothing rendered) and `apply_edit` (the confirmed request applied through the run's own graph:
+only what it touches renders again, then the cuts are assembled as a new version).
 
-The command grammar (`shot 3: <prompt>`, `music: calm`, `drop shot 2`, `cta: <text>` ...) always
-works; free text goes to the LLM endpoint when one is configured. Edits reach the graph as the
-resume value of its `review` interrupt, so they are applied on the run's own thread.
+Without an LLM the parser in `agent.edit.parse` reads what people type; with an endpoint configured,
+what it cannot read goes to the LLM (`agent.edit.llm_parse`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from agent.context import RunContext
-from agent.edit.ops import EditList, apply_edits, parse_command, parse_with_llm, plan_diff
+from langgraph.types import Command
+
+from agent.context import Progress, RunContext
+from agent.edit.llm_parse import parse_with_llm
+from agent.edit.ops import EditOp, apply_edits
+from agent.edit.parse import NotUnderstood, parse_edit
+from agent.edit.request import EditRequest, picture_notes
 from agent.errors import BriefcutError, PlanError
+from agent.jobs import load_plans
 from agent.plan import Plan
-from agent.planners.openai_planner import endpoint_configured
-from agent.state import RenderJob
+from agent.runner import drive, open_run
+from agent.workspace import Workspace
 
 
 class NotReviewable(BriefcutError):
-    """A run that has not finished cannot be refined yet."""
+    """A run that has not finished cannot be edited yet."""
 
     exit_code = 2
 
 
-def parse_message(ctx: RunContext, message: str) -> list[dict[str, Any]]:
-    """Edit operations (as dicts) from a message: the grammar first, else the LLM if configured."""
+def prepare_edit(workspace: Workspace, run_id: str, message: str, plan_key: str | None = None) -> EditRequest:
+    """The typed request a message asks for, dry-run against the plans (an impossible edit fails here,
+    before anything renders), with notes on what it cannot change."""
+    ctx = open_run(run_id, workspace)
+    check_reviewable(ctx)
+    plans = target_plans(ctx, plan_key)
+    ops = parse_message(ctx, message, plans)
+    for plan in plans.values():
+        apply_edits(plan, ops, ctx.brief.formats.duration_s)
+    return EditRequest(run_id=run_id, message=message, plan_keys=sorted(plans), ops=ops,
+                       notes=picture_notes(ops, ctx.choices.video.backend, _follows_prompt(ctx)))  # fmt: skip
+
+
+def apply_edit(workspace: Workspace, request: EditRequest, progress: Progress | None = None) -> dict[str, Any]:
+    """Apply a confirmed request through the run's graph; returns the run summary of the new version."""
+    ctx = open_run(request.run_id, workspace, progress)
+    check_reviewable(ctx)
+    return drive(ctx, Command(resume=request.model_dump(mode="json")))
+
+
+def parse_message(ctx: RunContext, message: str, plans: dict[str, Plan]) -> list[EditOp]:
+    """Edit operations from a message: the parser first, else the LLM when one is configured."""
+    lengths = {len(p.shots) for p in plans.values()}
     try:
-        ops = parse_command(message)
-    except PlanError:
+        return parse_edit(message, n_shots=lengths.pop() if len(lengths) == 1 else None)
+    except NotUnderstood:
         options = ctx.choices.planner.options if ctx.choices.planner.backend == "openai" else {}
-        if not (options or endpoint_configured()):
+        if not (options or ctx.settings.llm_configured):
             raise
-        plan = next(iter(target_plans(ctx, None).values()))
-        ops = parse_with_llm(message, plan, options)
-    return [op.model_dump(mode="json") for op in ops]
+        return parse_with_llm(message, next(iter(plans.values())), options, env=ctx.settings.environ)
 
 
 def target_plans(ctx: RunContext, plan_key: str | None) -> dict[str, Plan]:
     """The plans an edit applies to: one by key, or every plan of the run."""
-    from agent.nodes import load_plans
-
     plans = load_plans(ctx)
     if plan_key is None:
         return plans
@@ -48,46 +73,16 @@ def target_plans(ctx: RunContext, plan_key: str | None) -> dict[str, Plan]:
     return {plan_key: plans[plan_key]}
 
 
-def typed_ops(edits: list[dict[str, Any]]) -> list[Any]:
-    """The typed edit operations of stored edits (their `plan_keys` routing field left out)."""
-    return EditList.model_validate({"ops": [{k: v for k, v in e.items() if k != "plan_keys"} for e in edits]}).ops
-
-
-def apply_to_plans(
-    ctx: RunContext, plans: dict[str, Plan], edits: list[dict[str, Any]]
-) -> tuple[dict[str, Plan], list[RenderJob], dict[str, list[str]]]:
-    """Apply edits to the targeted plans: the changed plans, the render jobs they need, their diffs."""
-    from agent.nodes import sound_jobs, video_jobs
-
-    changed: dict[str, Plan] = {}
-    jobs: list[RenderJob] = []
-    diffs: dict[str, list[str]] = {}
-    targets = edits[0].get("plan_keys") if edits else None
-    ops = typed_ops(edits)
-    for key, plan in plans.items():
-        if targets and key not in targets:
-            continue
-        new, rerender = apply_edits(plan, ops, ctx.brief.formats.duration_s, revise=_reviser(ctx))
-        if new == plan:
-            continue
-        changed[key] = new
-        diffs[key] = plan_diff(plan, new)
-        jobs += video_jobs(ctx, new, rerender, round_=0)
-        jobs += sound_jobs(ctx, new, rerender, music=new.music != plan.music)
-    return changed, jobs, diffs
-
-
-def _reviser(ctx: RunContext):
-    def revise(plan: Plan, index: int, instruction: str) -> Plan:
-        return ctx.planner.revise(ctx.plan_request(plan), plan, index, instruction)
-
-    return revise
-
-
 def check_reviewable(ctx: RunContext) -> None:
-    """Refuse to edit a run that has not finished (its graph is not waiting for feedback)."""
+    """Refuse to edit a run that has not finished (its graph is not waiting for an edit)."""
     run = ctx.store.run(ctx.run_id)
     if run["status"] != "done" or not ctx.store.cuts(ctx.run_id):
         raise NotReviewable(
             f"run {ctx.run_id} is {run['status']} without cuts; finish it first: briefcut resume {ctx.run_id}"
         )
+
+
+def _follows_prompt(ctx: RunContext) -> bool:
+    from generators.base import VIDEO
+
+    return getattr(VIDEO.get(ctx.choices.video.backend), "follows_prompt", True)

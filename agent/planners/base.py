@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +27,12 @@ class PlanRequest(BaseModel):
 
 class Planner(Backend):
     kind: ClassVar[str] = "planner"
+
+    def __init__(self, options: dict[str, Any] | BaseModel | None = None,
+                 env: Mapping[str, str] | None = None) -> None:  # fmt: skip
+        """`env`: where a planner that calls a service looks its API key up by name (the run's settings)."""
+        super().__init__(options)
+        self.env = env
 
     @abstractmethod
     def plan(self, request: PlanRequest) -> Plan:

@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field, create_model
 from agent.brief import MIN_SHOT_SECONDS, Brief, end_card_seconds
 from agent.errors import PlanError
 from agent.llm import LLMClient, LLMSettings, render_prompt
-from agent.llm import endpoint_configured as _endpoint_configured
 from agent.plan import EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
 
@@ -46,11 +45,6 @@ MAX_TEXT_CHARS = 300
 # Relative share of `text_limit` each text field may use in the schema (when a limit is set).
 FIELD_SHARE = {"description": 0.3, "prompt": 1.0, "negative_prompt": 0.5, "sound": 0.3,
                "caption": 0.3, "voice_line": 0.5, "music_prompt": 0.4}
-
-
-def endpoint_configured(env: Mapping[str, str] | None = None) -> bool:
-    """True when `env` (default: the process environment) configures an LLM endpoint."""
-    return _endpoint_configured(os.environ if env is None else env)
 
 
 # 1. The schema the model answers -----------------------------------------------------------
@@ -117,7 +111,7 @@ class OpenAIPlanner(Planner):
 
     def __init__(self, options: dict[str, Any] | BaseModel | None = None,
                  env: Mapping[str, str] | None = None) -> None:
-        super().__init__(options)
+        super().__init__(options, env)
         self._env = dict(os.environ if env is None else env)
         self._client: LLMClient | None = None
 
