@@ -50,9 +50,26 @@ from agent.errors import PlanError
     ("drop 2", DropShot(shot=2)),
     ("make shot 1 2.5 seconds", TrimShot(shot=1, seconds=2.5)),
     ("shorten the second shot to 3 s", TrimShot(shot=2, seconds=3.0)),
+    ("make the opening shot brighter", AdjustShot(shot=1, instruction="brighter")),
+    ("I'd like the third shot to be warmer", AdjustShot(shot=3, instruction="warmer")),
+    ("Shot 2 - more contrast", AdjustShot(shot=2, instruction="more contrast")),
+    ("change shot 3 to a close-up of the bottle", AdjustShot(shot=3, instruction="a close-up of the bottle")),
+    ("replace shot 2 with a runner on a bridge", RerenderShot(shot=2, prompt="a runner on a bridge")),
+    ("new seed for shot 2", RerenderShot(shot=2)),
+    ("switch shots 1 and 3", ReorderShots(order=[3, 2, 1])),
+    ("move the last shot to the beginning", ReorderShots(order=[3])),
+    ("change the CTA text to Get yours", SetCallToAction(text="Get yours")),
+    ("okay now swap 1 and 3 please", ReorderShots(order=[3, 2, 1])),
 ])  # fmt: skip
+
 def test_what_people_type_becomes_one_typed_op(text: str, op) -> None:
     assert parse_edit(text, n_shots=3) == [op]
+
+
+def test_every_shot_at_once() -> None:
+    assert parse_edit("make everything darker", n_shots=2) == [AdjustShot(shot=1, instruction="darker"),
+                                                               AdjustShot(shot=2, instruction="darker")]
+    assert parse_edit("remove all captions", n_shots=2) == [SetCaption(shot=1, text=""), SetCaption(shot=2, text="")]
 
 
 def test_several_edits_in_one_message() -> None:

@@ -1,4 +1,4 @@
-"""A whole run planned by the LLM through a real llama-server, then refined by chat, with an API key
+"""A whole run planned by the LLM through a real llama-server, then edited by chat, with an API key
 set: the run names its planner, and the key appears nowhere in the workspace or the cuts."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def test_llm_planned_run_and_chat_edit_leave_no_key(llama_server: str, tmp_path:
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["status"] == "done" and result["planner"] == "openai"
 
-    edit = cli("refine", result["run_id"], "-m", "music: calm; cta: Listen now", "--json", env=env)
+    edit = cli("edit", result["run_id"], "-m", "music: calm; cta: Listen now", "--json", env=env)
     assert edit.returncode == 0, edit.stderr
     show = cli("runs", "show", result["run_id"], "--json", env=env)
     details = json.loads(show.stdout.strip().splitlines()[-1])

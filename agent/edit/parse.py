@@ -61,7 +61,7 @@ KEYWORDS = {
 }  # fmt: skip
 
 ORDINALS = {w: i + 1 for i, w in enumerate(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split())}
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split())} | {"opening": 1}
 NUMBERS = {w: i + 1 for i, w in enumerate("one two three four five six seven eight nine ten eleven twelve".split())}
 LAST = ("last", "final", "closing")
 _WORD = "|".join([*ORDINALS, *NUMBERS, *LAST])
@@ -72,7 +72,9 @@ REF = (rf"(?:the\s+)?(?:(?:\d+(?:st|nd|rd|th)|{_WORD})\s+{_NOUN}"
 # ... or, where the verb can only mean a shot, a bare number or ordinal ("swap 2 and 3", "drop the last").
 NREF = rf"(?:{REF}|(?:the\s+)?(?:\d+(?:st|nd|rd|th)?|{_WORD}))"
 SECONDS = r"(\d+(?:\.\d+)?)\s*(?:s|secs?|seconds?)?(?:\s+long)?"
-CTA = r"(?:the\s+)?(?:cta|call[\s-]+to[\s-]+action)"
+CTA = r"(?:the\s+)?(?:cta|call[\s-]+to[\s-]+action)(?:\s+(?:text|wording|line|button|copy))?"
+# Every shot at once ("make everything darker", "remove all captions").
+EVERY = r"(?:everything|all(?:\s+of)?\s+(?:the\s+)?(?:shots|scenes|clips)|every\s+(?:shot|scene|clip)|the\s+whole\s+(?:cut|video|ad|spot))"
 MUSIC = r"(?:the\s+)?(?:music|soundtrack|song|track|music\s+bed)"
 
 
@@ -89,12 +91,13 @@ class HelpRequested(BriefcutError):
 def parse_edit(message: str, n_shots: int | None = None) -> list[EditOp]:
     """Edit operations from a message. `n_shots` (the plan's length, when every targeted plan has the
     same) lets "the last shot" be understood. Unreadable parts are a PlanError with suggestions."""
-    parts = [p for p in (_tidy(p) for p in re.split(r"[;\n]", message)) if p]
+    raw = [p.strip() for p in re.split(r"[;\n]", message)]
+    if any(HELP.fullmatch(p) for p in raw):
+        raise HelpRequested(f"what you can say:\n{GRAMMAR}")
+    parts = [p for p in map(_tidy, raw) if p]
     if not parts:
         raise NotUnderstood("no edit given; say e.g. 'make shot 2 darker' (or 'help' for every phrasing)")
-    if any(HELP.fullmatch(p) for p in parts):
-        raise HelpRequested(f"what you can say:\n{GRAMMAR}")
-    return [_parse_part(part, n_shots) for part in parts]
+    return [op for part in parts for op in _parse_part(part, n_shots)]
 
 
 def _tidy(text: str) -> str:
@@ -108,15 +111,16 @@ def _tidy(text: str) -> str:
 
 POLITE_HEAD = re.compile(r"^(?:please|pls|ok(?:ay)?|and|also|then|now|can you|could you|would you|"
                          r"i(?:'d| would) like (?:you )?to|i want (?:you )?to|let'?s)[\s,]+", re.I)  # fmt: skip
-POLITE_TAIL = re.compile(r"(?:[\s,]+(?:please|pls|thanks|thank you)!?)?[\s.]*$", re.I)
-HELP = re.compile(r"help|\?+|commands|what can i (?:say|do|type)\??|how does (?:this|it) work\??", re.I)
+POLITE_TAIL = re.compile(r"(?:[\s,]+(?:please|pls|thanks|thank you)!?)?[\s.?]*$", re.I)
+HELP = re.compile(r"(?:help(?:\s+me)?|\?+|commands|what can i (?:say|do|type)|how does (?:this|it) work)[\s?!.]*", re.I)
 
 
-def _parse_part(text: str, n_shots: int | None) -> EditOp:
+def _parse_part(text: str, n_shots: int | None) -> list[EditOp]:
     for pattern, build in RULES:
         if match := pattern.fullmatch(text):
             try:
-                return build(_Match(match, n_shots))
+                made = build(_Match(match, n_shots))
+                return made if isinstance(made, list) else [made]
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 raise PlanError(f"'{text}': {_first_error(exc)}") from None
     raise NotUnderstood(f"cannot understand '{text}'; try {suggest(text)} (or 'help' for every phrasing)")
@@ -188,6 +192,13 @@ def _order_moving(m: _Match, moved: int, anchor: int, after: bool) -> ReorderSho
     return ReorderShots(order=[*rest[:at], moved, *rest[at:]])
 
 
+def _every(m: _Match, make: Callable[[int], EditOp]) -> list[EditOp]:
+    """One operation per shot of the plan."""
+    if m.n_shots is None:
+        raise PlanError("the plans differ in length; name the shots by number")
+    return [make(n) for n in range(1, m.n_shots + 1)]
+
+
 def _to_end(m: _Match, moved: int) -> ReorderShots:
     if m.n_shots is None:
         raise PlanError("the plans differ in length; give the whole order instead, e.g. 'order 2,3,1'")
@@ -215,11 +226,11 @@ _SET = r"(?:set|change|make|update|replace|switch|turn)"
 _SAY = r"(?:to|with|say|read|into|:|should\s+(?:say|read|be))"
 RULES = [
     # order
-    _rule(rf"swap\s+(?:{_NOUN}\s+)?({NREF})\s+(?:and|with|&)\s+({NREF})(?:\s+{_NOUN})?",
+    _rule(rf"(?:swap|switch|exchange|trade)\s+(?:{_NOUN}\s+)?({NREF})\s+(?:and|with|&)\s+({NREF})(?:\s+{_NOUN})?",
           lambda m: _swap(m.shot(1), m.shot(2))),
     _rule(r"(?:re)?order\s*:?\s*(\d+(?:\s*[,\s]\s*\d+)*)",
           lambda m: ReorderShots(order=[int(x) for x in re.split(r"[,\s]+", m.text(1))])),
-    _rule(rf"(?:put|move|place)\s+({NREF})\s+(?:first|at\s+the\s+(?:start|beginning)|to\s+the\s+(?:start|front))",
+    _rule(rf"(?:put|move|place)\s+({NREF})\s+(?:first|(?:at|to)\s+the\s+(?:start|beginning|front))",
           lambda m: ReorderShots(order=[m.shot(1)])),
     _rule(rf"(?:put|move|place)\s+({NREF})\s+(?:last|at\s+the\s+end|to\s+the\s+end)", lambda m: _to_end(m, m.shot(1))),
     _rule(rf"(?:put|move|place)\s+({NREF})\s+(before|after|ahead\s+of|behind)\s+({NREF})",
@@ -235,10 +246,14 @@ RULES = [
     _rule(rf"(?:(?:give\s+me\s+|make\s+|try\s+)?(?:another|a\s+new|a\s+fresh|new)\s+(?:take|version|render)\s+(?:of|for)\s+)({NREF})",
           lambda m: RerenderShot(shot=m.shot(1))),
     _rule(rf"({REF})\s+again", lambda m: RerenderShot(shot=m.shot(1))),
+    _rule(rf"(?:a\s+)?(?:new|another|different)\s+seed\s+(?:for|on|in)\s+({NREF})", lambda m: RerenderShot(shot=m.shot(1))),
+    _rule(rf"replace\s+({REF})\s+with\s+(.+)", lambda m: RerenderShot(shot=m.shot(1), prompt=m.text(2))),
     # captions
     _rule(r"caption\s+(\d+)\s*:\s*(.*)", lambda m: SetCaption(shot=m.shot(1), text=m.text(2))),
     _rule(rf"(?:remove|clear|delete|drop|no)\s+(?:the\s+)?(?:caption|text)\s+(?:of|on|for|from|in)\s+({NREF})",
           lambda m: SetCaption(shot=m.shot(1), text="")),
+    _rule(r"(?:remove|clear|delete|drop|no)\s+(?:all\s+(?:the\s+)?|every\s+|the\s+)?captions(?:\s+at\s+all)?",
+          lambda m: _every(m, lambda n: SetCaption(shot=n, text=""))),
     _rule(rf"(?:{_SET}\s+)?(?:the\s+)?(?:caption|text)\s+(?:of|on|for|in)\s+({NREF})\s*{_SAY}\s*(.*)",
           lambda m: SetCaption(shot=m.shot(1), text=m.text(2))),
     _rule(rf"({REF})(?:'s)?\s+caption\s*{_SAY}\s*(.*)", lambda m: SetCaption(shot=m.shot(1), text=m.text(2))),
@@ -256,12 +271,17 @@ RULES = [
           lambda m: TrimShot(shot=m.shot(1), seconds=m.number(2))),
     _rule(rf"({REF})\s+(?:should\s+(?:be|last)|lasts?|for)\s+{SECONDS}", lambda m: TrimShot(shot=m.shot(1), seconds=m.number(2))),
     _rule(rf"(?:drop|remove|delete|cut|lose|skip|get\s+rid\s+of)\s+({NREF})", lambda m: DropShot(shot=m.shot(1))),
-    # a free instruction for one shot (revised by the planner)
+    # a free instruction for one shot, or for every shot (revised by the planner)
+    _rule(rf"(?:make\s+|have\s+)?{EVERY}\s+(?:look\s+|feel\s+|be\s+)?(.+)",
+          lambda m: _every(m, lambda n: AdjustShot(shot=n, instruction=m.text(1)))),
+    _rule(rf"(?:i(?:'d|\s+would)\s+like|i\s+want)\s+({REF})\s+(?:to\s+)?(?:be\s+|look\s+|feel\s+)?(.+)",
+          lambda m: AdjustShot(shot=m.shot(1), instruction=m.text(2))),
+    _rule(rf"(?:change|turn)\s+({REF})\s+(?:to|into)\s+(.+)", lambda m: AdjustShot(shot=m.shot(1), instruction=m.text(2))),
     _rule(rf"(?:make|have|let)\s+({REF})\s+(?:look\s+|feel\s+|be\s+)?(.+)", lambda m: AdjustShot(shot=m.shot(1), instruction=m.text(2))),
     _rule(rf"(?:in|for|on)\s+({REF})\s*,?\s*(.+)", lambda m: AdjustShot(shot=m.shot(1), instruction=m.text(2))),
     _rule(rf"({REF})\s+(?:should|needs\s+to|must)\s+(?:be\s+|look\s+|feel\s+)?(.+)",
           lambda m: AdjustShot(shot=m.shot(1), instruction=m.text(2))),
-    _rule(rf"({REF})\s*,?\s+(.+)", lambda m: AdjustShot(shot=m.shot(1), instruction=m.text(2))),
+    _rule(rf"({REF})(?:\s*[,\u2013\u2014-]\s*|\s+)(.+)", lambda m: AdjustShot(shot=m.shot(1), instruction=m.text(2))),
     # a mood said before the word music ("calmer music")
     _rule(r"(?:a\s+|some\s+)?(.+?)\s+music", lambda m: _mood(m.text(1))),
 ]  # fmt: skip
