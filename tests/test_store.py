@@ -68,3 +68,27 @@ def test_several_processes_write_at_once(tmp_path: Path) -> None:
     store = Store(path)
     assert store.render_count() == 600
     assert store.db["events"].count == 600
+
+
+def test_scorecards_stored_in_cut_rows_move_to_their_own_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workspace made before m004 keeps its scorecards: they become rows that `cuts()` reads back."""
+    import agent.store as store_module
+
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:3])
+    old = Store(path)
+    card = {"shots": [{"shot": 0, "metrics": {"clip_score": 0.5}, "not_computed": {}, "composite": 0.5}],
+            "cut": {"composite": 0.5, "mean_shot_composite": 0.5}, "weights": {}, "thresholds": {}}
+    old.write("cuts", {"id": "r1:a/v0:1:1:1", "run_id": "r1", "plan_key": "a/v0", "format": "1:1", "version": 1,
+                       "path": "x.mp4", "scorecard": card, "created_at": 1.0})  # fmt: skip
+    old.close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    store = Store(path)
+    assert "scorecard" not in store.db["cuts"].columns_dict
+    assert store.cuts("r1")[0]["scorecard"] == card == store.scorecard("r1", "a/v0", "1:1", 1)
+
+
+def test_a_take_score_keeps_its_notes(fresh_db: Store) -> None:
+    fresh_db.save_score("t1", {"metrics": {"motion": 0.1}, "not_computed": {}, "composite": 0.4,
+                               "notes": {"temporal_flicker": "weighted by stillness"}})  # fmt: skip
+    assert fresh_db.score("t1")["notes"] == {"temporal_flicker": "weighted by stillness"}
