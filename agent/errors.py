@@ -40,6 +40,6 @@ class EndpointError(BriefcutError):
 
 
 class RunNotFound(BriefcutError):
-    """A run id that is not in the workspace's store."""
+    """A run id that is not in the workspace's store (or a cut of it that has no scorecard)."""
 
     exit_code = 2

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent.errors import RunNotFound
 from agent.plan import Plan, Shot
 from agent.store import Store
 from generators.media import read_frames
@@ -28,7 +29,7 @@ from generators.media import read_frames
 if TYPE_CHECKING:
     from agent.brief import Brief
     from agent.profiles import ClipChoice
-    from evaluators.scorecard import CutScorecard, ScoringConfig, TakeScore, WeakShot
+    from evaluators.scorecard import CutCheck, CutScorecard, ScoringConfig, TakeScore, WeakShot
     from generators.base import BackendPool
 
 # Weight-free metrics run on frames scaled down to this (CLIP resizes to 224 anyway).
@@ -182,6 +183,22 @@ class Scorer:
         card = self.cut_card(plan, fmt)
         self.store.save_scorecard(self.run_id, plan.key, fmt, version, card.model_dump(mode="json"))
         return card
+
+
+def add_check(store: Store, run_id: str, cut: tuple[str, str, int], name: str, check: CutCheck) -> CutScorecard:
+    """Add (or replace) one per-cut check on a stored scorecard: how another judge (an audience panel,
+    a provenance verifier) records its verdict where delivery, reports and views already look.
+    `cut` is (plan key, format, version)."""
+    from evaluators.scorecard import CutScorecard
+
+    plan_key, fmt, version = cut
+    row = store.scorecard(run_id, plan_key, fmt, version)
+    if row is None:
+        raise RunNotFound(f"run {run_id} has no scorecard for {plan_key} {fmt} version {version}")
+    card = CutScorecard.model_validate(row)
+    card.checks[name] = check
+    store.save_scorecard(run_id, plan_key, fmt, version, card.model_dump(mode="json"))
+    return card
 
 
 def _same_takes(card: dict, store: Store, plan: Plan, fmt: str) -> bool:

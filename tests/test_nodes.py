@@ -31,8 +31,11 @@ from agent.nodes import (
     score_node,
 )
 from agent.profiles import resolve_choices
+from agent.runs_view import run_details, show_text
+from agent.scoring import add_check
 from agent.settings import Overrides, Settings, apply_overrides
 from agent.workspace import Workspace
+from evaluators.scorecard import CutCheck
 
 ROOT = Path(__file__).parents[1]
 
@@ -129,6 +132,12 @@ def test_render_score_refine_assemble_and_edit(tiny_run: RunContext) -> None:
     assert set(out) == {"cuts", "edit"} and out["edit"] is None
     assert Path(out["cuts"][0]["path"]).exists() and tiny_run.store.run("tiny")["status"] == "done"
     assert tiny_run.scorer.stats["reference_embeds"] == 1
+    # another judge adds a per-cut check where delivery, reports and views read the card
+    add_check(tiny_run.store, "tiny", ("gamers/v0", "1:1", 1), "audience",
+              CutCheck(ok=False, value=0.41, detail="students prefer v1", source="audience"))  # fmt: skip
+    details = run_details(tiny_run.workspace, "tiny")
+    assert details["cuts"][0]["scorecard"]["checks"]["audience"]["ok"] is False
+    assert "check audience: FAILED 0.41: students prefer v1" in show_text(details)
     # edit: a caption renders nothing; a new version with its diff
     request = EditRequest(run_id="tiny", message="caption 1: Hi", plan_keys=["gamers/v0"], ops=parse_edit("caption 1: Hi"))
     out = edit_node({"run_id": "tiny", "version": 1, "edit": request.model_dump(mode="json")}, runtime)
