@@ -107,10 +107,11 @@ def run(
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
     from agent.runner import start_run
-    from agent.settings import Overrides
+    from agent.settings import cli_overrides
 
-    overrides = Overrides(profile=profile, planner=planner, llm_model=llm_model, video=video, video_model=video_model,
-                          audio=audio, audio_model=audio_model, clip_model=clip_model, resolution=resolution)  # fmt: skip
+    overrides = cli_overrides(profile=profile, planner=planner, llm_model=llm_model, video=video,
+                              video_model=video_model, audio=audio, audio_model=audio_model, clip_model=clip_model,
+                              resolution=resolution)  # fmt: skip
     with workspace() as ws, progress_bar(as_json) as bar:
         result = start_run(brief, ws, overrides=overrides, out=out, progress=bar)
     emit(result, as_json, print_summary)

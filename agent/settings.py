@@ -90,6 +90,15 @@ class Overrides(BaseModel):
     segments: list[str] | None = Field(default=None, min_length=1)
 
 
+def cli_overrides(**values: Any) -> Overrides:
+    """Overrides from command-line values; a bad one is a BriefError naming its flag (exit 2)."""
+    try:
+        return Overrides(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise BriefError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+
+
 def apply_overrides(brief: Brief, overrides: Overrides | None) -> Brief:
     """A copy of `brief` with the overrides written into its render, formats, variants and segments.
 

@@ -92,3 +92,5 @@ def test_unknown_backend_fails_before_the_run_is_made(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--workdir", str(tmp_path), "run", str(BRIEF), "--audio", "kazoo"])
     assert result.exit_code == 2 and "unknown audio backend 'kazoo'" in result.output
     assert Store(tmp_path / "briefcut.db").runs() == []
+    result = CliRunner().invoke(app, ["--workdir", str(tmp_path), "run", str(BRIEF), "--profile", "fast"])
+    assert result.exit_code == 2 and "--profile: Input should be 'preview', 'smoke' or 'gpu'" in result.output
