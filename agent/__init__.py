@@ -1,3 +1,3 @@
-"""briefcut's spine: brief schema, planners, agent graph, store, assembly and CLI."""
+"""briefcut's spine: brief schema, settings, planners, agent graph, store, edits, assembly, batch and CLI."""
 
 __version__ = "0.1.0"

@@ -1,1 +1,1 @@
-"""Media to numbers: the CLIP embedder, metric formulas and the scorecard."""
+"""Media to numbers: the CLIP embedder, metric formulas, the metric registry and the scorecard."""
