@@ -252,15 +252,9 @@ def animatediff(variant: str | None = None) -> Any:
         AutoencoderKL,
         DDIMScheduler,
         MotionAdapter,
-        UNet2DConditionModel,
     )
 
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, norm_num_groups=2,
-    )
+    unet = _unet2d()
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear", clip_sample=False)
     torch.manual_seed(0)
     vae = AutoencoderKL(
@@ -448,7 +442,7 @@ class _Both:
         self.processor.save_pretrained(path)
 
 
-def build_wan_lora(path: Path, base_model: str, rank: int = 4) -> Path:
+def build_wan_lora(path: Path, base_model: str, rank: int = 4, seed: int = 0) -> Path:
     """A random LoRA for the tiny Wan transformer, saved like a trained one (`save_lora_weights`)."""
     path = Path(path)
     if (path / "pytorch_lora_weights.safetensors").exists():
@@ -459,7 +453,7 @@ def build_wan_lora(path: Path, base_model: str, rank: int = 4) -> Path:
     from peft.utils import get_peft_model_state_dict
 
     transformer = WanTransformer3DModel.from_pretrained(base_model, subfolder="transformer")
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     with torch.no_grad():  # gaussian init leaves B at zero; make the adapter actually change outputs
@@ -468,3 +462,32 @@ def build_wan_lora(path: Path, base_model: str, rank: int = 4) -> Path:
                 p.normal_(0.0, 0.5)
     WanPipeline.save_lora_weights(str(path), transformer_lora_layers=get_peft_model_state_dict(transformer))
     return path
+
+
+def build_animatediff_parts(cache_dir: Path) -> tuple[Path, Path]:
+    """The tiny AnimateDiff as it is published: a MotionAdapter repo alone and a Stable Diffusion 1.5
+    base repo, which diffusers joins with `AnimateDiffPipeline.from_pretrained(base, motion_adapter=...)`."""
+    from diffusers import StableDiffusionPipeline
+
+    full = animatediff()
+    root = Path(cache_dir) / "animatediff-parts"
+    adapter = save_once(root / "motion-adapter", lambda: full.motion_adapter, marker="config.json")
+    base = save_once(root / "sd15-base", lambda: StableDiffusionPipeline(
+        vae=full.vae, text_encoder=full.text_encoder, tokenizer=full.tokenizer, unet=_unet2d(),
+        scheduler=full.scheduler, safety_checker=None, feature_extractor=None, image_encoder=None,
+        requires_safety_checker=False))
+    return adapter, base
+
+
+def _unet2d() -> Any:
+    """The tiny AnimateDiff's 2D UNet as a base model has it (the same seed and shapes as `animatediff`)."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=2,
+    )
+    return unet
