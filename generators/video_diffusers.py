@@ -35,6 +35,7 @@ from generators.families import (
     retime,
     snap,
 )
+from generators.licenses import license_of
 from generators.media import write_frames
 from generators.memory import (
     PLANS,
@@ -408,6 +409,7 @@ class DiffusersVideo(VideoGenerator):
         return {
             "backend": self.name, "model": o.model, "revision": hub.revision_of(o.model, MARKER, o.revision),
             "family": fam.name, "pipeline": type(self.pipe).__name__, "seed": request.seed,
+            "license": license_of(o.model),
             "parameters": {
                 "steps": steps, "guidance_scale": kwargs.get("guidance_scale"),
                 "true_cfg_scale": kwargs.get("true_cfg_scale"),

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from generators.base import ShotRequest
-from generators.families import FAMILIES, detect_family, get_family, native_indices, output_frames, retime, snap
+from generators.families import (
+    FAMILIES,
+    detect_family,
+    get_family,
+    native_indices,
+    output_frames,
+    retime,
+    snap,
+)
 
 
 def shot(seconds: float = 2.0, width: int = 1920, height: int = 1080, fps: int = 24) -> ShotRequest:
