@@ -23,7 +23,7 @@ class License:
 
 STABILITY_COMMUNITY = License(
     "Stability AI Community License", True, "https://stability.ai/license",
-    "free for commercial use below US$1M annual revenue; an enterprise license above; gated (accept terms, log in)")
+    "for organisations below US$1M annual revenue, an enterprise license above; gated: accept its terms, log in")
 CC_BY_NC = License("CC-BY-NC-4.0", False, "https://creativecommons.org/licenses/by-nc/4.0/")
 CC_BY_NC_SA = License("CC-BY-NC-SA-4.0", False, "https://creativecommons.org/licenses/by-nc-sa/4.0/")
 APACHE = License("Apache-2.0", True, "https://www.apache.org/licenses/LICENSE-2.0")
