@@ -1,5 +1,13 @@
-"""Default models (the gpu profile's, and the CLIP model every profile scores with), and what the
-local Hugging Face cache holds of them (for `briefcut doctor`)."""
+"""Default models (the gpu profile's, and the CLIP model every profile scores with), what the local
+Hugging Face cache holds of them (for `briefcut doctor`), and a preflight check that they can be had.
+
+Sound: Stable Audio Open 1.0 by default. It is gated (accept its terms on the hub, log in), and the
+only supported text-to-music weights whose license lets an ad use the output commercially (Stability
+AI Community License: free below US$1M annual revenue). The ungated ones are non-commercial
+(MusicGen CC-BY-NC-4.0, AudioLDM2 CC-BY-NC-SA-4.0), so they are never picked silently: name them in
+BRIEFCUT_AUDIO_MODEL (a comma-separated chain, tried in order) or the brief. After the chain the
+offline synth always makes the bed. `preflight` finds a gated or missing model before any work.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,8 @@ from typing import Any
 
 from agent.brief import BackendChoice
 from agent.settings import Settings
+from generators import hub
+from generators.errors import ModelUnavailable
 
 DEFAULT_VIDEO_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 DEFAULT_AUDIO_MODEL = "stabilityai/stable-audio-open-1.0"
@@ -30,12 +40,48 @@ def default_clip_model(settings: Settings) -> str:
 def gpu_profile_choices(settings: Settings) -> dict[str, Any]:
     """The gpu profile's video, audio and CLIP models, each overridable by a BRIEFCUT_* variable."""
     video = settings.video_model or DEFAULT_VIDEO_MODEL
-    audio = settings.audio_model or DEFAULT_AUDIO_MODEL
+    chain = [m.strip() for m in (settings.audio_model or DEFAULT_AUDIO_MODEL).split(",") if m.strip()]
+    audio = [BackendChoice(backend=audio_backend_for(m), options={"model": m}) for m in chain]
+    if settings.audio_backend:
+        audio[0] = BackendChoice(backend=settings.audio_backend, options={"model": chain[0]})
     return {
         "video": BackendChoice(backend="diffusers", options={"model": video}),
-        "audio": BackendChoice(backend=settings.audio_backend or audio_backend_for(audio), options={"model": audio}),
+        "audio": audio[0], "audio_fallbacks": audio[1:],
         "clip_model": default_clip_model(settings),
     }
+
+
+def preflight(choices: Any) -> tuple[Any, list[str]]:
+    """Check the chosen models can be had before any work: a video model that cannot is an error (one
+    line saying what to do); a sound model that cannot is dropped from the chain with a note."""
+    from generators.base import AUDIO, VIDEO
+
+    video = choices.video
+    if video.options.get("model"):
+        marker = getattr(VIDEO.get(video.backend), "marker", "model_index.json")
+        problem = hub.access_problem(str(video.options["model"]), marker, video.backend)
+        if problem:
+            raise ModelUnavailable(problem)
+    notes, chain = [], [choices.audio, *choices.audio_fallbacks]
+    usable = []
+    for choice in chain:
+        model = choice.options.get("model")
+        marker = getattr(AUDIO.get(choice.backend), "marker", "config.json")
+        problem = hub.access_problem(str(model), marker, choice.backend) if model else None
+        if problem:
+            nxt = _label(chain[chain.index(choice) + 1]) if choice is not chain[-1] else "the offline synth"
+            notes.append(f"{problem}; sound uses {nxt} meanwhile")
+        else:
+            usable.append(choice)
+    if len(usable) == len(chain):
+        return choices, []
+    first = usable[0] if usable else BackendChoice(backend="synth")
+    return choices.model_copy(update={"audio": first, "audio_fallbacks": usable[1:]}), notes
+
+
+def _label(choice: BackendChoice) -> str:
+    model = choice.options.get("model")
+    return f"{choice.backend} ({model})" if model else choice.backend
 
 
 def model_status(ids: list[str], online: bool) -> list[dict[str, Any]]:

@@ -37,6 +37,8 @@ class Choices(BaseModel):
     planner: BackendChoice
     video: BackendChoice
     audio: BackendChoice
+    # Tried in order when `audio` fails (then the offline synth): model -> next model -> synth.
+    audio_fallbacks: list[BackendChoice] = Field(default_factory=list)
     voice: BackendChoice | None = None
     clip: ClipChoice = Field(default_factory=ClipChoice)
     family: str = "animatic"
@@ -75,6 +77,8 @@ def resolve_choices(brief: Brief, settings: Settings, models_dir: Path | None = 
         choice = getattr(brief.render, key)
         if choice is not None:
             base[key] = choice
+    if brief.render.audio is not None:
+        base["audio_fallbacks"] = []  # a sound chosen by name: its own failure goes straight to synth
     if brief.render.clip_model:
         base["clip_model"] = brief.render.clip_model
     base["family"] = video_family(base["video"])

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.brief import Brief, brief_hash, load_brief, validate_brief
 from agent.context import Progress, RunContext
+from agent.default_models import preflight
 from agent.errors import BriefcutError
 from agent.graph import compile_graph
 from agent.profiles import Choices, check_choices, resolve_choices
@@ -29,11 +30,13 @@ def new_run_id() -> str:
 
 def prepare_brief(brief_path: Path, workspace: Workspace, overrides: Overrides | None = None,
                   brief: Brief | None = None) -> tuple[Brief, Choices]:  # fmt: skip
-    """The run's brief (overrides written in) and its backend choices, checked before any work."""
+    """The run's brief (overrides written in) and its backend choices, checked (names, options, and
+    whether the models can be had) before any work."""
     brief = apply_overrides(brief or load_brief(brief_path), overrides)
     choices = resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
     check_choices(choices)
-    return brief, choices
+    choices, gated = preflight(choices)  # a gated or missing model is found before any work
+    return brief, choices.model_copy(update={"notes": [*choices.notes, *gated]})
 
 
 def start_run(

@@ -112,6 +112,7 @@ class Scorer:
             score, embeds = score_take(
                 frames, prompt=prompt, palette=self.brief.brand.palette, config=self.config,
                 embedder=embedder, embedder_reason=reason, reference_embed=self.reference_embed(),
+                native_indices=(take.get("metadata") or {}).get("native_frames"),
             )  # fmt: skip
             self.stats["takes_scored"] += 1
             if embeds is not None:

@@ -42,6 +42,8 @@ class TakeInputs:
     embeds: np.ndarray | None = None  # CLIP embeddings of the sampled frames
     text_embed: np.ndarray | None = None  # CLIP embedding of the shot's prompt
     reference_embed: np.ndarray | None = None  # CLIP embedding of the product reference image
+    # The frames the model rendered, when the take was retimed to the cut's fps (None: all of them).
+    rendered: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -242,9 +244,12 @@ def _not_black(t: TakeInputs) -> float:
     return 1.0 - metrics.black_fraction(t.frames)
 
 
+# Frozen-ness is judged on the rendered frames where the take was retimed: the frames a retime repeats
+# or interpolates between them are not the model freezing.
 @METRICS.metric("not_frozen", needs=("two_frames",), weight=0.05, threshold=0.50, label="!frozen")
 def _not_frozen(t: TakeInputs) -> float:
-    return 1.0 - metrics.frozen_fraction(t.frames)
+    frames = t.rendered if t.rendered is not None and len(t.rendered) >= 2 else t.frames
+    return 1.0 - metrics.frozen_fraction(frames)
 
 
 # Cut level: blended with the mean shot composite by its weight.
