@@ -247,7 +247,7 @@ class Setup:
     def measure(self, backend: Any, seed: int = 0, **kw: Any) -> tuple[Any, dict[str, Any]]:
         """(frames, figures) of one render."""
         reset_peak()
-        frames, meta = backend.clip(self.request(seed, **kw))
+        frames, meta = backend.render_frames(self.request(seed, **kw))
         return frames, figures(meta, backend.load_seconds, self.reference, frames)
 
 
@@ -291,11 +291,11 @@ def bare(s: Setup) -> dict[str, Any]:
 def plans(s: Setup) -> dict[str, Any]:
     """Every memory plan once; under model offload a second take of the same prompt, which must find
     its embeddings in the prompt cache (the text encoder neither runs nor moves to the GPU)."""
-    from generators.memory import PLANS
+    from generators.memory import OFFLOADS
 
     out: dict[str, Any] = {}
     cache: dict[str, Any] = {}
-    for plan in PLANS:
+    for plan in OFFLOADS:
         try:
             backend = s.backend(memory_plan=plan)
             _, out[plan] = s.measure(backend)
@@ -324,7 +324,7 @@ def oom_fallback(s: Setup) -> dict[str, Any]:
     backend = s.backend(memory_plan="none")
 
     def hook(module: Any, args: Any) -> None:
-        if isinstance(module, WanTransformer3DModel) and backend.plan == "none":
+        if isinstance(module, WanTransformer3DModel) and backend.offload == "none":
             raise torch.OutOfMemoryError("out of memory (forced by gpu_check)")
 
     handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
@@ -352,7 +352,7 @@ def lora_fp8(s: Setup) -> dict[str, Any]:
 
     lora = build_lora(s.cache / "lora-rank16", s.model, rank=4 if s.tiny else 16)
     backend = s.backend(memory_plan="none", fp8=True)
-    plain, _ = backend.clip(s.request())
+    plain, _ = backend.render_frames(s.request())
     styled, out = s.measure(backend, lora=[{"path_or_id": str(lora), "weight": 1.0}])
     adapter = backend.pipe.transformer.blocks[0].attn1.to_q.lora_A
     return {**out, "max_abs_diff_vs_no_lora": float(np.abs(styled - plain).max()),

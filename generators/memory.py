@@ -1,17 +1,17 @@
-"""Memory plans for diffusion pipelines, chosen and placed in one place.
+"""Offloads for diffusion pipelines, chosen and placed in one place.
 
-A plan says where weights live while a pipeline runs: all on the device (`none`), whole models moved
+An offload says where weights live while a pipeline runs: all on the device (`none`), whole models moved
 on and off as they are used (`model_offload`, accelerate), one transformer block at a time streamed
 in ahead of use (`group_offload`, diffusers' block-level group offloading), or every layer on demand
 (`sequential_offload`, diffusers' leaf-level group offloading: "equivalent to sequential CPU offloading"
 in diffusers' memory guide, and unlike accelerate's sequential hooks it also runs with the CPU as the
-onload device, so the tests run it). `choose_plan` is a pure function of free memory and model size;
-`lighter` gives the next plan to try after an out-of-memory error. Every plan places on any device:
+onload device, so the tests run it). `choose_offload` is a pure function of free memory and model size;
+`lighter` gives the next offload to try after an out-of-memory error. Every offload places on any device:
 on CPU the hooks run with the CPU as both devices, which is how the tests exercise them.
 
 Device memory is shared: `device_job` lets one job at a time use a device in this process, so a
 job's peak is its own, and `oom_attributable` tells an OOM this job caused from one caused by another
-process taking memory meanwhile (which must not downgrade the plan).
+process taking memory meanwhile (which must not downgrade the offload).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-Plan = Literal["none", "model_offload", "group_offload", "sequential_offload"]
-PLANS: tuple[Plan, ...] = ("none", "model_offload", "group_offload", "sequential_offload")
+Offload = Literal["none", "model_offload", "group_offload", "sequential_offload"]
+OFFLOADS: tuple[Offload, ...] = ("none", "model_offload", "group_offload", "sequential_offload")
 
 GiB = 1024**3
 
 # Working memory a family needs beside its weights at its native size (latents, attention, a tiled
-# VAE decode); loose figures used only to pick a plan. bench/gpu_check.py measures the real peaks.
+# VAE decode); loose figures used only to pick an offload. bench/gpu_check.py measures the real peaks.
 ACTIVATION_BYTES: dict[str, int] = {
     "wan": 3 * GiB,
     "wan2.2": 6 * GiB,
@@ -61,9 +61,9 @@ DECODE_FRAMES_AT_ONCE: dict[str, int | None] = {
 }
 
 
-def choose_plan(free_vram_bytes: int, model_size_bytes: int, family: str | None = None,
-                largest_component_bytes: int | None = None) -> Plan:
-    """The fastest plan that fits `model_size_bytes` of weights in `free_vram_bytes` of VRAM."""
+def choose_offload(free_vram_bytes: int, model_size_bytes: int, family: str | None = None,
+                largest_component_bytes: int | None = None) -> Offload:
+    """The fastest offload that fits `model_size_bytes` of weights in `free_vram_bytes` of VRAM."""
     work = ACTIVATION_BYTES.get(family or "", DEFAULT_ACTIVATION)
     largest = largest_component_bytes or int(model_size_bytes * LARGEST_COMPONENT_FRACTION)
     if free_vram_bytes >= model_size_bytes + work:
@@ -75,10 +75,10 @@ def choose_plan(free_vram_bytes: int, model_size_bytes: int, family: str | None 
     return "sequential_offload"
 
 
-def lighter(plan: Plan) -> Plan | None:
-    """The next plan using less VRAM, or None when `plan` is already the lightest."""
-    i = PLANS.index(plan)
-    return PLANS[i + 1] if i + 1 < len(PLANS) else None
+def lighter(offload: Offload) -> Offload | None:
+    """The next offload using less VRAM, or None when `offload` is already the lightest."""
+    i = OFFLOADS.index(offload)
+    return OFFLOADS[i + 1] if i + 1 < len(OFFLOADS) else None
 
 
 def module_bytes(module: Any) -> int:
@@ -98,18 +98,18 @@ def pipeline_sizes(pipe: Any) -> tuple[int, int]:
 # 1. Placement ----------------------------------------------------------------------------------
 
 
-def apply_plan(pipe: Any, plan: Plan, device: str) -> None:
-    """Place `pipe` on `device` according to `plan` (the CPU works as an onload device too)."""
-    if plan == "none":
+def apply_offload(pipe: Any, offload: Offload, device: str) -> None:
+    """Place `pipe` on `device` according to `offload` (the CPU works as an onload device too)."""
+    if offload == "none":
         pipe.to(device)
-    elif plan == "model_offload":
+    elif offload == "model_offload":
         pipe.enable_model_cpu_offload(device=device)
-    elif plan == "group_offload":
+    elif offload == "group_offload":
         _group_offload(pipe, device, "block_level")
-    elif plan == "sequential_offload":
+    elif offload == "sequential_offload":
         _group_offload(pipe, device, "leaf_level")
     else:
-        raise ValueError(f"unknown memory plan '{plan}'; known: {', '.join(PLANS)}")
+        raise ValueError(f"unknown offload '{offload}'; known: {', '.join(OFFLOADS)}")
 
 
 def _group_offload(pipe: Any, device: str, level: str) -> None:
@@ -136,9 +136,9 @@ def _has_block_list(module: Any) -> bool:
     return any(isinstance(c, torch.nn.ModuleList | torch.nn.Sequential) for c in module.children())
 
 
-def remove_plan(pipe: Any, plan: Plan) -> bool:
-    """Undo `plan` in place and leave the weights on the CPU; False when only a reload can (group hooks)."""
-    if plan in ("group_offload", "sequential_offload"):
+def remove_offload(pipe: Any, offload: Offload) -> bool:
+    """Undo `offload` in place and leave the weights on the CPU; False when only a reload can (group hooks)."""
+    if offload in ("group_offload", "sequential_offload"):
         return False
     if hasattr(pipe, "remove_all_hooks"):
         pipe.remove_all_hooks()
@@ -154,7 +154,7 @@ def is_oom(exc: BaseException) -> bool:
 
 
 def empty_cache(device: str) -> None:
-    """Give cached blocks back to the device after an OOM or a plan change."""
+    """Give cached blocks back to the device after an OOM or an offload change."""
     import torch
 
     if device.startswith("cuda") and torch.cuda.is_available():

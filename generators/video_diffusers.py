@@ -2,9 +2,9 @@
 
 One backend drives any of these text-to-video pipelines by hub id or local path. The family
 (detected from the pipeline class, or forced by option) decides frame counts, sizes, fps and the
-dtypes each component loads in (`generators.families`); the memory plan is chosen and placed in
+dtypes each component loads in (`generators.families`); the offload is chosen and placed in
 `generators.memory`, and an out-of-memory error, at load or in the denoising loop, steps to a lighter
-plan (reloading when group hooks cannot be undone, with every LoRA adapter restored). The VAE decode
+offload (reloading when group hooks cannot be undone, with every LoRA adapter restored). The VAE decode
 tiles itself when the decode would not fit, and an OOM in the decode retries the decode alone, tiled.
 A pipeline loads once per backend instance (the BackendPool keeps instances), jobs on one device run
 one at a time, and repeated prompts reuse their embeddings (`generators.prompt_cache`).
@@ -38,10 +38,10 @@ from generators.families import (
 from generators.licenses import license_of
 from generators.media import write_frames
 from generators.memory import (
-    PLANS,
-    Plan,
-    apply_plan,
-    choose_plan,
+    OFFLOADS,
+    Offload,
+    apply_offload,
+    choose_offload,
     decode_bytes,
     device_job,
     empty_cache,
@@ -52,7 +52,7 @@ from generators.memory import (
     oom_attributable,
     others_bytes,
     pipeline_sizes,
-    remove_plan,
+    remove_offload,
 )
 from generators.prompt_cache import MiB, PromptCache
 
@@ -118,7 +118,7 @@ class DiffusersVideo(VideoGenerator):
         super().__init__(options)
         self.pipe: Any = None
         self.family: Family | None = None
-        self.plan: Plan = "none"
+        self.offload: Offload = "none"
         self.device = "cpu"
         self.dtype: Any = None
         self.load_count = 0
@@ -144,7 +144,7 @@ class DiffusersVideo(VideoGenerator):
         }
 
     def describe(self) -> dict[str, Any]:
-        return {**self.identity(), "memory_plan": self.plan, "device": self.device,
+        return {**self.identity(), "memory_plan": self.offload, "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."), "load_count": self.load_count}
 
     def _fetch_marker(self) -> None:
@@ -166,7 +166,7 @@ class DiffusersVideo(VideoGenerator):
     # 2. Loading ------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the pipeline once: weights, scheduler, speed-ups, memory plan, prompt cache."""
+        """Load the pipeline once: weights, scheduler, speed-ups, offload, prompt cache."""
         torch = require("torch", "ml", self.name)
         require("diffusers", "ml", self.name)
         o = self.options
@@ -180,7 +180,7 @@ class DiffusersVideo(VideoGenerator):
         self.family = get_family(o.family) if o.family else get_family(_detect(self.pipe))
         if guess is None:  # family known only now: give components the dtypes its card asks for
             self._cast_components(self._dtypes(self.family))
-        self._place_lightest_that_loads(self._choose_plan())
+        self._place_lightest_that_loads(self._choose_offload())
         self.load_seconds = time.perf_counter() - started
         self.load_count += 1
         self.native_aspect = self.family.any_aspect
@@ -232,39 +232,39 @@ class DiffusersVideo(VideoGenerator):
             self.loras.restore(self.pipe, self._compute_dtype(), self._loading)
             self.load_count += 1
 
-    def _choose_plan(self) -> Plan:
+    def _choose_offload(self) -> Offload:
         if self.options.memory_plan != "auto":
             return self.options.memory_plan
         if not self.device.startswith("cuda"):
             return "none"
         total, largest = pipeline_sizes(self.pipe)
-        return choose_plan(free_vram(self.device), total, self.family.name, largest)
+        return choose_offload(free_vram(self.device), total, self.family.name, largest)
 
-    def _place(self, plan: Plan) -> None:
-        apply_plan(self.pipe, plan, self.device)
-        self.plan = plan
+    def _place(self, offload: Offload) -> None:
+        apply_offload(self.pipe, offload, self.device)
+        self.offload = offload
         self.text_cache.install(self.pipe)
         setup.guard_decode(self.pipe, self._decode_oom)
 
-    def _place_lightest_that_loads(self, plan: Plan) -> None:
-        """Place with `plan`; an OOM while placing steps to lighter plans (load-time OOM)."""
+    def _place_lightest_that_loads(self, offload: Offload) -> None:
+        """Place with `offload`; an OOM while placing steps to lighter offloads (load-time OOM)."""
         while True:
             try:
-                self._place(plan)
+                self._place(offload)
                 return
             except Exception as exc:
                 if not is_oom(exc):
                     raise
-                failed, plan = plan, lighter(plan)
-                if plan is None:
+                failed, offload = offload, lighter(offload)
+                if offload is None:
                     raise TakeFailed(f"{self.family.name}: out of memory while placing the model even with "
                                      f"{failed} on {self.device}", {"memory_fallbacks": list(self.fallbacks)},
                                      retry=False) from None
-                self.fallbacks.append(f"{failed} -> {plan} (out of memory while placing)")
+                self.fallbacks.append(f"{failed} -> {offload} (out of memory while placing)")
                 self._undo(failed)
 
-    def _undo(self, plan: Plan) -> None:
-        if not remove_plan(self.pipe, plan):
+    def _undo(self, offload: Offload) -> None:
+        if not remove_offload(self.pipe, offload):
             self._rebuild()
         empty_cache(self.device)
 
@@ -272,7 +272,7 @@ class DiffusersVideo(VideoGenerator):
 
     def render(self, request: ShotRequest, out: Path) -> VideoTake:
         """Render one take: snap to the family, run the pipeline, check, retime, write."""
-        frames, meta = self.clip(request)
+        frames, meta = self.render_frames(request)
         # 3. check, retime to the request's fps, write
         reason = check_output(frames)
         if reason:
@@ -288,7 +288,7 @@ class DiffusersVideo(VideoGenerator):
         return VideoTake(path=Path(out), num_frames=count, fps=request.fps, width=w - w % 2,
                          height=h - h % 2, metadata=meta)
 
-    def clip(self, request: ShotRequest) -> tuple[np.ndarray, dict[str, Any]]:
+    def render_frames(self, request: ShotRequest) -> tuple[np.ndarray, dict[str, Any]]:
         """The raw clip [N,H,W,3] (floats 0..1, the family's native fps) and its metadata."""
         self.ensure_loaded()
         # 1. fit the request to the family
@@ -340,7 +340,7 @@ class DiffusersVideo(VideoGenerator):
         return {k: v for k, v in kwargs.items() if k in accepted or "kwargs" in accepted}
 
     def _call(self, kwargs: dict[str, Any], seed: int) -> np.ndarray:
-        """Run the pipeline with a fresh seeded generator; an OOM this job caused steps to a lighter plan."""
+        """Run the pipeline with a fresh seeded generator; an OOM this job caused steps to a lighter offload."""
         import torch
 
         while True:
@@ -355,21 +355,21 @@ class DiffusersVideo(VideoGenerator):
             self._after_oom(others_before)
 
     def _after_oom(self, others_before: int) -> None:
-        """Step to a lighter plan after an out-of-memory error, or say why the take fails."""
+        """Step to a lighter offload after an out-of-memory error, or say why the take fails."""
         empty_cache(self.device)
         others = others_bytes(self.device)
         if not oom_attributable(others_before, others):
             raise TakeFailed(f"{self.family.name}: out of memory while other processes took "
                              f"{(others - others_before) / 2**30:.1f} GiB more of {self.device}; "
-                             f"plan {self.plan} kept", {"memory_plan": self.plan})
-        nxt = lighter(self.plan)
+                             f"offload {self.offload} kept", {"memory_plan": self.offload})
+        nxt = lighter(self.offload)
         if nxt is None:
-            raise TakeFailed(f"{self.family.name}: out of memory even with {self.plan} and VAE tiling on "
-                             f"{self.device}", {"memory_plan": self.plan, "memory_fallbacks": list(self.fallbacks)},
+            raise TakeFailed(f"{self.family.name}: out of memory even with {self.offload} and VAE tiling on "
+                             f"{self.device}", {"memory_plan": self.offload, "memory_fallbacks": list(self.fallbacks)},
                              retry=False)
-        self.fallbacks.append(f"{self.plan} -> {nxt} (out of memory)")
+        self.fallbacks.append(f"{self.offload} -> {nxt} (out of memory)")
         setup.set_vae_tiling(self.pipe, True)
-        self._undo(self.plan)
+        self._undo(self.offload)
         self._place(nxt)
 
     def _decode_oom(self, exc: BaseException) -> bool:
@@ -419,7 +419,7 @@ class DiffusersVideo(VideoGenerator):
                 "step_cache": o.step_cache, "vae_tiling": setup.tiling_on(self.pipe),
                 "negative_prompt": request.negative_prompt, "lora": loras,
             },
-            "memory_plan": self.plan, "memory_fallbacks": list(self.fallbacks), "changes": changes,
+            "memory_plan": self.offload, "memory_fallbacks": list(self.fallbacks), "changes": changes,
             "notes": self.setup_notes + self.notes, "load_count": self.load_count,
             "text_cache": self.text_cache.stats(),
             "timings": {"load_s": round(self.load_seconds, 4), "render_s": round(render_s, 4),
@@ -458,7 +458,7 @@ def _to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-__all__ = ["PLANS", "DiffusersVideo", "PromptCache", "check_output"]
+__all__ = ["OFFLOADS", "DiffusersVideo", "PromptCache", "check_output"]
 
 
 # Smoke names -> (tiny builder family, builder variant).

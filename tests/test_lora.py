@@ -31,36 +31,36 @@ def loras(smoke_models: dict[str, Any], smoke_cache: Path) -> tuple[str, str]:
 def test_take_records_the_adapters_it_was_rendered_with(smoke_models: dict[str, Any], loras: tuple[str, str]) -> None:
     a, b = loras
     backend = VIDEO.create("diffusers", smoke_models["wan"])
-    backend.clip(shot(lora=[{"path_or_id": a, "weight": 0.9}]))
-    _, meta = backend.clip(shot(lora=[{"path_or_id": b, "weight": 0.5}]))
+    backend.render_frames(shot(lora=[{"path_or_id": a, "weight": 0.9}]))
+    _, meta = backend.render_frames(shot(lora=[{"path_or_id": b, "weight": 0.5}]))
     assert meta["parameters"]["lora"] == [{"path_or_id": b, "weight": 0.5}]  # was []
     both = [{"path_or_id": b, "weight": 0.3}, {"path_or_id": a, "weight": 0.9}]
-    frames, meta = backend.clip(shot(lora=both))
+    frames, meta = backend.render_frames(shot(lora=both))
     assert meta["parameters"]["lora"] == both  # was recorded with the weights swapped
     assert backend.pipe.get_active_adapters() == [backend.loras.loaded[b], backend.loras.loaded[a]]
     # the order in the request is the order applied: the same set the other way round differs
-    swapped, _ = backend.clip(shot(lora=[{"path_or_id": b, "weight": 0.9}, {"path_or_id": a, "weight": 0.3}]))
+    swapped, _ = backend.render_frames(shot(lora=[{"path_or_id": b, "weight": 0.9}, {"path_or_id": a, "weight": 0.3}]))
     assert np.abs(frames - swapped).max() > 1e-5
 
 
 def test_lora_changes_output_and_goes_off_again(smoke_models: dict[str, Any], loras: tuple[str, str]) -> None:
     backend = VIDEO.create("diffusers", smoke_models["wan"])
-    plain, _ = backend.clip(shot())
-    styled, meta = backend.clip(shot(lora=[{"path_or_id": loras[0], "weight": 1.0}]))
+    plain, _ = backend.render_frames(shot())
+    styled, meta = backend.render_frames(shot(lora=[{"path_or_id": loras[0], "weight": 1.0}]))
     assert np.abs(plain - styled).max() > 1e-4
-    again, meta = backend.clip(shot())
+    again, meta = backend.render_frames(shot())
     np.testing.assert_allclose(plain, again, atol=1e-5)
     assert meta["parameters"]["lora"] == []
     with pytest.raises(BackendOptionsError, match="path_or_id"):
-        backend.clip(shot(lora=[{"weight": 1.0}]))
+        backend.render_frames(shot(lora=[{"weight": 1.0}]))
 
 
 def test_wan22_lora_reaches_both_experts(smoke_models: dict[str, Any], loras: tuple[str, str]) -> None:
     import torch
 
     backend = VIDEO.create("diffusers", smoke_models["wan2.2"])
-    plain, _ = backend.clip(shot())
-    styled, _ = backend.clip(shot(lora=[{"path_or_id": loras[0], "weight": 1.0}]))
+    plain, _ = backend.render_frames(shot())
+    styled, _ = backend.render_frames(shot(lora=[{"path_or_id": loras[0], "weight": 1.0}]))
     assert np.abs(plain - styled).max() > 1e-4
     name = backend.loras.loaded[loras[0]]
     torch.manual_seed(0)

@@ -1,14 +1,14 @@
-"""Memory plans: chosen from free VRAM and model size (pure), the OOM fallback order, CPU placement."""
+"""Offloads: chosen from free VRAM and model size (pure), the OOM fallback order, CPU placement."""
 
 from __future__ import annotations
 
 import pytest
 
 from generators.memory import (
-    PLANS,
+    OFFLOADS,
     GiB,
-    apply_plan,
-    choose_plan,
+    apply_offload,
+    choose_offload,
     decode_bytes,
     device_job,
     lighter,
@@ -21,37 +21,37 @@ WAN_LARGEST = int(10.6 * GiB)
 
 
 @pytest.mark.parametrize(
-    ("free_gib", "plan"),
+    ("free_gib", "offload"),
     [(80, "none"), (24, "none"), (16, "model_offload"), (14, "model_offload"), (8, "group_offload"),
      (5, "group_offload"), (4, "sequential_offload"), (0, "sequential_offload")],
 )
-def test_wan_plan_for_vram(free_gib: float, plan: str) -> None:
-    assert choose_plan(int(free_gib * GiB), WAN_TOTAL, "wan", WAN_LARGEST) == plan
+def test_wan_offload_for_vram(free_gib: float, offload: str) -> None:
+    assert choose_offload(int(free_gib * GiB), WAN_TOTAL, "wan", WAN_LARGEST) == offload
 
 
 def test_bigger_families_need_more_room() -> None:
     size = 30 * GiB
-    assert choose_plan(36 * GiB, size, "animatediff") == "none"
-    assert choose_plan(36 * GiB, size, "hunyuan") == "model_offload"
+    assert choose_offload(36 * GiB, size, "animatediff") == "none"
+    assert choose_offload(36 * GiB, size, "hunyuan") == "model_offload"
 
 
 def test_largest_component_estimated_when_unknown() -> None:
     # 20 GiB of weights, largest assumed 12 GiB: 16 GiB free fits model offload with 3 GiB work.
-    assert choose_plan(16 * GiB, 20 * GiB, "wan") == "model_offload"
-    assert choose_plan(16 * GiB, 20 * GiB, "wan", largest_component_bytes=15 * GiB) == "group_offload"
+    assert choose_offload(16 * GiB, 20 * GiB, "wan") == "model_offload"
+    assert choose_offload(16 * GiB, 20 * GiB, "wan", largest_component_bytes=15 * GiB) == "group_offload"
 
 
 def test_fallback_order_ends_at_sequential() -> None:
-    chain, plan = [], "none"
-    while plan is not None:
-        chain.append(plan)
-        plan = lighter(plan)  # type: ignore[arg-type]
-    assert tuple(chain) == PLANS
+    chain, offload = [], "none"
+    while offload is not None:
+        chain.append(offload)
+        offload = lighter(offload)  # type: ignore[arg-type]
+    assert tuple(chain) == OFFLOADS
 
 
-def test_unknown_plan_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown memory plan 'bogus'; known: none, model_offload"):
-        apply_plan(object(), "bogus", "cpu")  # type: ignore[arg-type]
+def test_unknown_offload_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown offload 'bogus'; known: none, model_offload"):
+        apply_offload(object(), "bogus", "cpu")  # type: ignore[arg-type]
 
 
 def test_oom_attribution() -> None:

@@ -27,32 +27,32 @@ def test_cache_keeps_hitting_under_model_offload(smoke_models: dict[str, Any]) -
     backend = VIDEO.create("diffusers", {**smoke_models["wan"], "memory_plan": "model_offload"})
     backend.ensure_loaded()
     calls = encoder_calls(backend.pipe)
-    backend.clip(shot(seed=0))
+    backend.render_frames(shot(seed=0))
     assert calls[0] == 2  # prompt and negative
     hooks_after_first = list(backend.pipe._all_hooks)
     for seed in (1, 2):
-        _, meta = backend.clip(shot(seed=seed))
+        _, meta = backend.render_frames(shot(seed=seed))
     assert calls[0] == 2  # never again: the encoder did not run (nor move to the device)
     assert meta["text_cache"]["hits"] == 2 and meta["text_cache"]["misses"] == 1
     # maybe_free_model_hooks rebuilt the offload hooks after every call, and the cache survived it
     assert backend.pipe._all_hooks and backend.pipe._all_hooks[0] is not hooks_after_first[0]
-    backend.clip(shot("a quiet snowy forest at dawn"))
+    backend.render_frames(shot("a quiet snowy forest at dawn"))
     assert calls[0] == 4
 
 
 def test_cache_survives_a_reload(smoke_models: dict[str, Any]) -> None:
     backend = VIDEO.create("diffusers", {**smoke_models["wan"], "memory_plan": "group_offload"})
-    backend.clip(shot())
+    backend.render_frames(shot())
     backend._rebuild()  # what an OOM fallback from group offloading does
     backend._place("sequential_offload")
     calls = encoder_calls(backend.pipe)
-    _, meta = backend.clip(shot(seed=5))
+    _, meta = backend.render_frames(shot(seed=5))
     assert calls[0] == 0 and meta["text_cache"]["hits"] == 1 and backend.load_count == 2
 
 
 def test_budget_bounds_what_is_held(smoke_models: dict[str, Any]) -> None:
     backend = VIDEO.create("diffusers", smoke_models["hunyuan"])
-    backend.clip(shot())
+    backend.render_frames(shot())
     # Hunyuan asks for the prompt and (true CFG) the negative one at a time: two entries, same size
     assert backend.text_cache.stats()["entries"] == 2
     entry = backend.text_cache.bytes // 2
@@ -60,11 +60,11 @@ def test_budget_bounds_what_is_held(smoke_models: dict[str, Any]) -> None:
     small = VIDEO.create("diffusers", {**smoke_models["hunyuan"], "text_cache_mb": 1})
     small.text_cache.budget_bytes = int(entry * 2.5)  # room for two entries: the negative and one prompt
     for prompt in ("one", "two", "three"):
-        small.clip(shot(prompt))
+        small.render_frames(shot(prompt))
     stats = small.text_cache.stats()
     assert stats["entries"] == 2 and stats["bytes"] <= stats["budget_bytes"]
     calls = encoder_calls(small.pipe)
-    small.clip(shot("one"))  # the oldest was evicted: encoded again
+    small.render_frames(shot("one"))  # the oldest was evicted: encoded again
     assert calls[0] > 0
 
 

@@ -50,9 +50,9 @@ def test_family_renders_through_registry(name: str, backends: dict[str, Any], tm
     assert meta["retime"] == ("none" if meta["parameters"]["native_fps"] == 24 else "motion")
     assert 2 <= len(meta["native_frames"]) <= 12
     # same seed -> same clip; another seed -> another clip
-    a, _ = backend.clip(shot(seed=0))
-    b, _ = backend.clip(shot(seed=0))
-    c, _ = backend.clip(shot(seed=1))
+    a, _ = backend.render_frames(shot(seed=0))
+    b, _ = backend.render_frames(shot(seed=0))
+    c, _ = backend.render_frames(shot(seed=1))
     np.testing.assert_allclose(a, b, atol=1e-5)
     assert np.abs(a - c).mean() > 1e-4
     assert backend.load_count == 1
@@ -60,10 +60,10 @@ def test_family_renders_through_registry(name: str, backends: dict[str, Any], tm
 
 def test_wan_reload_matches_and_prompt_matters(smoke_models: dict[str, Any], backends: dict[str, Any]) -> None:
     fresh = VIDEO.create("diffusers", smoke_models["wan"])
-    a, _ = backends["wan"].clip(shot(seed=3))
-    b, _ = fresh.clip(shot(seed=3))
+    a, _ = backends["wan"].render_frames(shot(seed=3))
+    b, _ = fresh.render_frames(shot(seed=3))
     np.testing.assert_allclose(a, b, atol=1e-5)  # reloads differ by ~1e-7
-    other, _ = fresh.clip(shot(seed=3, prompt="a quiet snowy forest at dawn"))
+    other, _ = fresh.render_frames(shot(seed=3, prompt="a quiet snowy forest at dawn"))
     assert np.abs(a - other).max() > 1e-6
 
 
@@ -136,7 +136,7 @@ def test_scheduler_swap_keeps_wans_flow_shift(smoke_models: dict[str, Any], name
         backend.ensure_loaded()
     config = backend.pipe.scheduler.config
     assert config[key] == 3.0  # the tiny Wan's UniPC flow_shift; FlowMatchEuler's used to fall to 1.0
-    _, meta = backend.clip(shot())
+    _, meta = backend.render_frames(shot())
     note = next(n for n in meta["notes"] if n.startswith("scheduler "))
     assert f"{key}=3.0" in note and "ignores" in note  # said in the take, and on stderr:
     assert any("flow settings carried" in r.getMessage() for r in caplog.records)
@@ -152,7 +152,7 @@ def test_component_dtypes_follow_the_model_card(smoke_models: dict[str, Any]) ->
     import torch
 
     backend = VIDEO.create("diffusers", {**smoke_models["wan"], "dtype": "bfloat16"})
-    frames, meta = backend.clip(shot())
+    frames, meta = backend.render_frames(shot())
     pipe = backend.pipe
     assert pipe.transformer.dtype == torch.bfloat16 and pipe.text_encoder.dtype == torch.bfloat16
     assert pipe.vae.dtype == torch.float32  # Wan's card decodes in fp32
@@ -165,9 +165,9 @@ def test_hunyuan_applies_the_negative_prompt(smoke_models: dict[str, Any]) -> No
     backend.ensure_loaded()
     calls = [0]
     backend.pipe.transformer.register_forward_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
-    bare, _ = backend.clip(shot(seed=1).model_copy(update={"negative_prompt": ""}))
+    bare, _ = backend.render_frames(shot(seed=1).model_copy(update={"negative_prompt": ""}))
     assert calls[0] == 2  # two steps, embedded guidance only
-    negative, meta = backend.clip(shot(seed=1))
+    negative, meta = backend.render_frames(shot(seed=1))
     assert calls[0] == 2 + 4  # true CFG: the negative branch runs too
     assert meta["parameters"]["true_cfg_scale"] == 6.0 and meta["parameters"]["guidance_scale"] == 1.0
     assert any("negative prompt applied" in c for c in meta["changes"])
@@ -181,7 +181,7 @@ def test_animatediff_motion_adapter_id_loads_with_its_base(smoke_cache: Path) ->
     backend = VIDEO.create("diffusers", {"model": str(adapter), "base_model": str(base), "steps": 2,
                                          "max_side": 32, "max_frames": 9})
     assert backend.identity()["family"] == "animatediff"
-    frames, meta = backend.clip(shot(seed=0))
+    frames, meta = backend.render_frames(shot(seed=0))
     assert meta["pipeline"] == "AnimateDiffPipeline" and meta["family"] == "animatediff"
     assert frames.shape == (9, 16, 32, 3) and check_output(frames) is None
 
@@ -230,7 +230,7 @@ def test_jobs_on_one_device_take_turns(smoke_models: dict[str, Any]) -> None:
     for b in (first, second):  # count denoiser passes in flight
         b.pipe.transformer.register_forward_pre_hook(enter)
         b.pipe.transformer.register_forward_hook(leave)
-    threads = [threading.Thread(target=b.clip, args=(shot(),)) for b in (first, second, first, second)]
+    threads = [threading.Thread(target=b.render_frames, args=(shot(),)) for b in (first, second, first, second)]
     for t in threads:
         t.start()
     for t in threads:
