@@ -20,6 +20,7 @@ from agent.context import RunContext
 from agent.formats import dimensions
 from agent.plan import Plan, Shot, frame_counts
 from agent.state import RenderJob
+from agent.voices import voice_for
 from generators.base import AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
 
@@ -133,7 +134,7 @@ def _sound(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
         choice = ctx.choices.voice
         assert choice is not None and shot is not None
         name, options = choice.backend, choice.options
-        voice = ctx.brief.segment(plan.segment).language or ctx.brief.audio.voice
+        voice = voice_for(ctx.brief, ctx.brief.segment(plan.segment))[0]
         request: dict[str, Any] = {"text": shot.voice_line, "voice": voice}
     else:
         name, options = ctx.choices.audio.backend, ctx.choices.audio.options

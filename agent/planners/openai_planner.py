@@ -20,11 +20,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field, create_model
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, end_card_seconds
+from agent.compliance import prompt_items
 from agent.errors import PlanError
 from agent.llm import LLMClient, LLMSettings, render_prompt
 from agent.llm import endpoint_configured as _endpoint_configured
 from agent.plan import EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
+from agent.voices import segment_language
 
 ROLES = ("hook", "product", "benefit", "proof", "cta", "scene")
 TRANSITIONS = ("cut", "crossfade")
@@ -189,7 +191,7 @@ def shot_bounds(brief: Brief, max_shots: int) -> tuple[int, int]:
 def words(request: PlanRequest) -> tuple[list[str], list[str]]:
     """Must-include and must-avoid lists for the segment (brief's plus the segment's own)."""
     over = request.segment.overrides
-    include = [*request.brief.must_include, *(over.must_include or [])]
+    include = prompt_items([*request.brief.must_include, *(over.must_include or [])])
     avoid = [*request.brief.must_avoid, *(over.must_avoid or [])]
     return list(dict.fromkeys(include)), list(dict.fromkeys(avoid))
 
@@ -207,7 +209,7 @@ def plan_values(request: PlanRequest, low: int, high: int) -> dict[str, Any]:
         "message": seg.overrides.message or brief.message,
         "call_to_action": seg.overrides.call_to_action or brief.call_to_action,
         "segment": seg.id, "segment_description": seg.description or "(general audience)",
-        "segment_tone": seg.tone or "as the brand", "language": seg.language, "variant": request.variant,
+        "segment_tone": seg.tone or "as the brand", "language": segment_language(brief, seg), "variant": request.variant,
         "must_include": ", ".join(include) or "nothing in particular",
         "must_avoid": ", ".join(avoid) or "nothing in particular",
         "music_mood": seg.overrides.music_mood or brief.audio.music_mood,

@@ -11,6 +11,7 @@ import re
 from typing import ClassVar
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, Segment, end_card_seconds
+from agent.compliance import prompt_items
 from agent.plan import EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
 
@@ -141,8 +142,9 @@ def shot_prompt(brief: Brief, segment: Segment, beat: str, camera: str, family: 
 
 
 def must(brief: Brief, segment: Segment, field: str) -> list[str]:
+    """The segment's must-include (what pictures show: on-screen lines are not prompt words) or must-avoid list."""
     override = getattr(segment.overrides, field)
-    return list(override if override is not None else getattr(brief, field))
+    return prompt_items(list(override if override is not None else getattr(brief, field)))
 
 
 def message_for(brief: Brief, segment: Segment) -> str:
