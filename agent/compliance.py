@@ -153,6 +153,12 @@ def check_brief(brief: Any, path: Path, lines: dict[tuple, int]) -> list[str]:
     return notes
 
 
+def brief_notes(brief: Any) -> list[str]:
+    """Lines for the run's start: must-avoid terms let through by `compliance: warn`."""
+    return [f"{v.field}: contains the must-avoid term '{v.term}' ({v.source}); allowed by compliance: warn"
+            for v in brief_violations(brief)]
+
+
 # 2. A plan's copy and the cut's check ---------------------------------------------------------
 
 

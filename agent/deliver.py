@@ -9,11 +9,14 @@ from typing import Any
 
 from agent import __version__
 from agent.brief import brief_hash
+from agent.compliance import compliance_check, segment_screen_lines
 from agent.context import RunContext
 from agent.formats import dimensions, label
 from agent.plan import Plan
 from agent.render import music_lineage
 from agent.scoring import cut_card
+from agent.voices import segment_language
+from agent.wording import word
 
 
 def sound_take(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> Path | None:
@@ -61,6 +64,8 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
 
     card, chosen = cut_card(ctx, plan, fmt)
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
+    segment = ctx.brief.segment(plan.segment)
+    lang = segment_language(ctx.brief, segment)
     spec = CutSpec(
         plan=plan, aspect_ratio=fmt, width=width, height=height, fps=ctx.brief.formats.fps,
         shot_videos=[Path(t["path"]) for t in chosen],
@@ -71,12 +76,18 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         brand_name=ctx.brief.brand.name, palette=ctx.brief.brand.palette,
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
         loudness_lufs=ctx.brief.audio.loudness_lufs,
+        language=lang, screen_notes=segment_screen_lines(ctx.brief, segment), disclosure=word("ai_generated", lang),
         provenance=provenance(ctx, plan, chosen),
         shot_scores=[s["metrics"] | {"composite": s["composite"]} for s in card["shots"]],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
     result = assemble_cut(spec, base)
     card["cut"]["warnings"] = result.warnings
+    card["cut"]["loudness"] = result.loudness
+    card["compliance"] = compliance_check(ctx.brief, segment, plan, result.srt.read_text(encoding="utf-8"))
+    for warning in result.warnings:  # on stderr too, not only in the JSON (a small speed-up is no problem)
+        if warning["kind"] != "voice_sped_up":
+            ctx.progress.warn(f"{result.path.name}: {warning['detail']}")
     scorecard = {
         "run_id": ctx.run_id, "segment": plan.segment, "variant": plan.variant, "format": fmt,
         "version": version, "path": str(result.path), "duration_s": result.duration_s, **card,

@@ -17,6 +17,7 @@ from agent.plan import Plan
 from agent.render import base_seed, music_lineage, run_job
 from agent.scoring import weak_shots
 from agent.state import RenderJob, RunState
+from agent.voice_fit import fit_plan_voice
 
 
 def load_plans(ctx: RunContext) -> dict[str, Plan]:
@@ -38,7 +39,7 @@ def plan_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     for segment, variant in wanted:
         if f"{segment}/v{variant}" not in plans:
             request = ctx.plan_request(segment).model_copy(update={"variant": variant})
-            plan = ctx.planner.plan(request)
+            plan = fit_plan_voice(ctx, request, ctx.planner.plan(request))
             plan.check_duration(ctx.brief.formats.duration_s)
             plan = stamp_shots(plan, ctx.brief.seed)
             save_plan(ctx, plan)

@@ -10,11 +10,13 @@ from typing import Any
 from langgraph.types import Command
 
 from agent.brief import Brief, BriefError, brief_hash, load_brief, validate_brief
+from agent.compliance import brief_notes
 from agent.context import Progress, RunContext
 from agent.errors import BriefcutError
 from agent.graph import compile_graph
 from agent.profiles import Choices, check_choices, resolve_choices
 from agent.store import Store
+from agent.voices import voice_notes
 from agent.workspace import Workspace
 from generators.base import BackendPool
 
@@ -53,6 +55,9 @@ def start_run(
         store.event(run_id, "note", {"text": note})
         if progress:
             progress.note(note)
+    for note in [*voice_notes(brief), *brief_notes(brief)]:  # stated settings that disagree: always said
+        store.event(run_id, "warning", {"text": note})
+        (progress or Progress()).warn(note)
     ctx = RunContext(run_id, brief, choices, store, workspace, out_dir, pool=pool or BackendPool(),
                      progress=progress or Progress(), executor=executor)  # fmt: skip
     return _drive(ctx, {"run_id": run_id})
