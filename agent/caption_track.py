@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.captions import CAPTION_LINES, Overlay, caption_overlay, ellipsize, layout_caption, safe_box
+from generators.text import join_lines
 
 MIN_PAGE_S = 0.8
 
@@ -93,17 +94,6 @@ def _last_page(rest: list[list[str]], font, fmt: CaptionFormat) -> list[str]:
     x0, _, x1, _ = safe_box(fmt.aspect_ratio, fmt.width, fmt.height)
     last = join_lines(lines[CAPTION_LINES - 1 :])
     return lines[: CAPTION_LINES - 1] + [ellipsize(last + "…", font, (x1 - x0) * 0.92)]
-
-
-def join_lines(lines: list[str]) -> str:
-    """Lines back into running text: a space between words, none between characters of CJK or Thai."""
-    from agent.compliance import spaceless
-
-    out = ""
-    for line in lines:
-        glue = "" if not out or spaceless(out[-1]) or spaceless(line[:1]) else " "
-        out += glue + line
-    return out
 
 
 def overflow_warning(shot: int, text: str, pages: list[list[str]], room: int, seconds: float) -> dict:

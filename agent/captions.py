@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from generators.text import FontStack, break_lines, fit_text
+from generators.text import FontStack, break_lines, fit_text, join_lines, sentences
 
 # Title-safe boxes as (left, top, right, bottom) margins, fractions of width/height. Vertical
 # cuts keep captions above the bottom sixth, where social apps draw their own buttons and text.
@@ -126,9 +126,33 @@ def layout_caption(text: str, aspect_ratio: str, width: int, height: int, font_p
     unit = min(width, height)
     size, floor = max(MIN_FONT_PX, CAPTION_SIZE * unit), max(MIN_FONT_PX, CAPTION_FLOOR * unit)
     font, lines = fit_text(text, (x1 - x0) * 0.92, CAPTION_LINES, size, floor, True, font_path, lang)
-    count = -(-len(lines) // CAPTION_LINES)
-    per = -(-len(lines) // max(1, count))  # balanced pages: 4 lines are 2 + 2, not 3 + 1
-    return CaptionLayout(font, [lines[i : i + per] for i in range(0, len(lines), per)])
+    if len(lines) <= CAPTION_LINES:
+        return CaptionLayout(font, [lines])
+    return CaptionLayout(font, paginate(text, font, (x1 - x0) * 0.92))
+
+
+def paginate(text: str, font: FontStack, max_w: float) -> list[list[str]]:
+    """Pages of at most CAPTION_LINES lines, ending at sentence ends where a sentence fits on a page."""
+    pages: list[list[str]] = []
+    current = ""
+    for sentence in sentences(text):
+        trial = join_lines([current, sentence]) if current else sentence
+        if len(break_lines(trial, font, max_w)) <= CAPTION_LINES:
+            current = trial
+            continue
+        if current:
+            pages.append(break_lines(current, font, max_w))
+        lines = break_lines(sentence, font, max_w)
+        if len(lines) <= CAPTION_LINES:
+            current = sentence
+            continue
+        count = -(-len(lines) // CAPTION_LINES)
+        per = -(-len(lines) // count)  # balanced: 4 lines are 2 + 2, not 3 + 1
+        pages += [lines[i : i + per] for i in range(0, len(lines), per)]
+        current = ""
+    if current:
+        pages.append(break_lines(current, font, max_w))
+    return pages
 
 
 def caption_overlay(text: str | list[str], aspect_ratio: str, width: int, height: int, font_path: Path | None = None,

@@ -14,25 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Scripts written without spaces between words (code point ranges).
-SPACELESS_RANGES = (
-    (0x0E00, 0x0EFF),  # Thai, Lao
-    (0x1000, 0x109F),  # Myanmar
-    (0x1780, 0x17FF),  # Khmer
-    (0x2E80, 0x2FDF),  # CJK radicals
-    (0x3000, 0x30FF),  # CJK punctuation, Hiragana, Katakana
-    (0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
-    (0xFF66, 0xFF9F),  # half-width Katakana
-    (0x20000, 0x3134F),
-)
-
-
-def spaceless(ch: str) -> bool:
-    """Whether a character belongs to a script written without spaces between words."""
-    if not ch:
-        return False
-    cp = ord(ch[0])
-    return any(lo <= cp <= hi for lo, hi in SPACELESS_RANGES)
+from generators.text import spaceless
 
 
 def normal(text: str) -> str:

@@ -9,13 +9,14 @@ What still does not fit after that is sped up and trimmed by the mix, which warn
 
 from __future__ import annotations
 
-import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from agent.audio_mix import MAX_SPEEDUP, VOICE_LEAD_S, VOICE_TAIL_S
 from agent.plan import Plan
 from agent.voices import voice_for
+from generators.base import AudioTake
 from generators.errors import BriefcutError
 
 MAX_SHORTENINGS = 3
@@ -42,34 +43,53 @@ def fit_voice_lines(ctx: Any, request: Any, plan: Plan) -> tuple[Plan, list[str]
     rooms = voice_rooms(plan)
     if choice is None or not rooms:
         return plan, []
-    backend = ctx.pool.instance("voice", choice.backend, choice.options)
     voice = voice_for(ctx.brief, request.segment)[0]
     shots, notes = list(plan.shots), []
-    with tempfile.TemporaryDirectory(prefix="briefcut-voice-") as tmp:
-        for i, room in rooms.items():
-            text = shots[i].voice_line
-            try:
-                seconds = _seconds(backend, text, voice, Path(tmp))
-                first = seconds
-                for _ in range(MAX_SHORTENINGS):
-                    if seconds <= room:
-                        break
-                    shorter = ctx.planner.shorten_line(request, text, room / seconds * MARGIN).strip()
-                    if not shorter or len(shorter) >= len(text):
-                        break
-                    text, seconds = shorter, _seconds(backend, shorter, voice, Path(tmp))
-            except BriefcutError:  # the voice cannot speak it here: the render says why
-                continue
-            if text != shots[i].voice_line:
-                shots[i] = shots[i].model_copy(update={"voice_line": text})
-                notes.append(f"{plan.key} shot {i + 1}: voice line shortened by the planner from {first:.1f} s "
-                             f"to {seconds:.1f} s to fit {room:.1f} s: {text!r}")
+    for i, room in rooms.items():
+        text = shots[i].voice_line
+        try:
+            seconds = first = spoken_seconds(ctx, plan, i, text, voice)
+            for _ in range(MAX_SHORTENINGS):
+                if seconds <= room:
+                    break
+                shorter = ctx.planner.shorten_line(request, text, room / seconds * MARGIN).strip()
+                if not shorter or len(shorter) >= len(text):
+                    break
+                text, seconds = shorter, spoken_seconds(ctx, plan, i, shorter, voice)
+        except BriefcutError:  # the voice cannot speak it here: the render job says why
+            continue
+        if text != shots[i].voice_line:
+            shots[i] = shots[i].model_copy(update={"voice_line": text})
+            notes.append(f"{plan.key} shot {i + 1}: voice line shortened by the planner from {first:.1f} s "
+                         f"to {seconds:.1f} s to fit {room:.1f} s: {text!r}")
     return plan.model_copy(update={"shots": shots}), notes
 
 
-def _seconds(backend: Any, text: str, voice: str, folder: Path) -> float:
-    take = backend.speak(text, voice, folder / "line.wav")
-    return float(take.seconds)
+def spoken_seconds(ctx: Any, plan: Plan, shot: int, text: str, voice: str) -> float:
+    """How long the run's voice takes to say `text`, rendered into the media cache under the key the
+    voice job will ask for, so the line that is kept is not spoken twice."""
+    from agent.render import _render_once, cache_key
+
+    choice = ctx.choices.voice
+    backend = ctx.pool.instance("voice", choice.backend, choice.options)
+    request = {"text": text, "voice": voice}
+    key = cache_key("voice", backend.identity(), request)
+    row = {"id": f"{ctx.run_id}:fit:{key}", "cache_key": key, "run_id": ctx.run_id, "kind": "voice_fit",
+           "plan_key": plan.key, "shot": shot, "shot_uid": "", "format": "", "take_no": 0, "round": 0, "lineage": 0,
+           "backend": backend.name, "model": str(backend.describe().get("model", backend.name)), "seed": 0,
+           "created_at": time.time()}  # fmt: skip
+    _render_once(ctx, key, row, ".wav", backend,
+                 lambda out: AudioTake.model_validate(ctx.executor.render("voice", choice.backend, choice.options,
+                                                                          request, out)),
+                 {"request": request})  # fmt: skip
+    return sound_seconds(Path(ctx.store.get("takes", row["id"])["path"]))
+
+
+def sound_seconds(path: Path) -> float:
+    """A WAV file's length in seconds."""
+    import soundfile as sf
+
+    return float(sf.info(str(path)).duration)
 
 
 def fit_plan_voice(ctx: Any, request: Any, plan: Plan) -> Plan:

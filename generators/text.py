@@ -64,6 +64,36 @@ def break_units(text: str) -> list[str]:
     return list(line_break_units(text))
 
 
+# Scripts written without spaces between words (code point ranges).
+SPACELESS_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x2E80, 0x2FDF),  # CJK radicals
+    (0x3000, 0x30FF),  # CJK punctuation, Hiragana, Katakana
+    (0x31F0, 0x31FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
+    (0xFF66, 0xFF9F),  # half-width Katakana
+    (0x20000, 0x3134F),
+)
+
+
+def spaceless(ch: str) -> bool:
+    """Whether a character belongs to a script written without spaces between words."""
+    if not ch:
+        return False
+    cp = ord(ch[0])
+    return any(lo <= cp <= hi for lo, hi in SPACELESS_RANGES)
+
+
+def join_lines(lines: list[str]) -> str:
+    """Lines back into running text: a space between words, none between characters of CJK or Thai."""
+    out = ""
+    for line in lines:
+        glue = "" if not out or spaceless(out[-1]) or spaceless(line[:1]) else " "
+        out += glue + line
+    return out
+
+
 # 1. Bidirectional runs ----------------------------------------------------------------------
 
 

@@ -11,13 +11,12 @@ import re
 from typing import ClassVar
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, Segment, end_card_seconds
-from agent.caption_track import join_lines
 from agent.compliance import prompt_items
 from agent.plan import EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
 from agent.voices import segment_language
 from agent.wording import word
-from generators.text import sentences
+from generators.text import join_lines, sentences
 
 # Relative weights of each beat's length: the hook is quick, the product gets the most time.
 ARC = [("hook", 0.8), ("product", 1.3), ("benefit", 1.0), ("proof", 1.0), ("cta", 0.9)]
