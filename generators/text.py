@@ -45,9 +45,14 @@ def pil_font(path: str, index: int, size: int, thread: int) -> Any:
 
 def clusters(text: str) -> list[str]:
     """Grapheme clusters (a letter with its marks, an emoji ZWJ sequence, a flag)."""
+    return list(_clusters(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _clusters(text: str) -> tuple[str, ...]:
     from uniseg.graphemecluster import grapheme_clusters
 
-    return list(grapheme_clusters(text))
+    return tuple(grapheme_clusters(text))
 
 
 def sentences(text: str) -> list[str]:
