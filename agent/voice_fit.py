@@ -78,6 +78,9 @@ def spoken_seconds(ctx: Any, plan: Plan, shot: int, text: str, voice: str) -> fl
            "plan_key": plan.key, "shot": shot, "shot_uid": "", "format": "", "take_no": 0, "round": 0, "lineage": 0,
            "backend": backend.name, "model": str(backend.describe().get("model", backend.name)), "seed": 0,
            "created_at": time.time()}  # fmt: skip
+    done = ctx.store.get("takes", row["id"])
+    if done and done["status"] == "done" and Path(done["path"] or "").exists():
+        return sound_seconds(Path(done["path"]))  # measured before a crash or a resume: keep its record
     _render_once(ctx, key, row, ".wav", backend,
                  lambda out: AudioTake.model_validate(ctx.executor.render("voice", choice.backend, choice.options,
                                                                           request, out)),
