@@ -237,3 +237,23 @@ def describe_lookup() -> str:
     """How fonts are found on this machine, for `doctor` and provenance."""
     exe = fontconfig()
     return f"fontconfig ({exe})" if exe else f"scanned {len(catalogue())} faces in {sys.platform} font folders"
+
+
+# A few letters of each script, to say which face draws it on this machine (`briefcut doctor`).
+SCRIPT_SAMPLES = {"Latin": "Aé", "Greek": "Ω", "Cyrillic": "Ж", "Arabic": "ع", "Hebrew": "ש", "Devanagari": "क",
+                  "Bengali": "ক", "Thai": "ก", "Han": "中", "Kana": "あア", "Hangul": "한", "Emoji": "🎉"}
+
+
+def script_faces(bold: bool = True) -> dict[str, str | None]:
+    """Per script, the face that draws it here (the default face where it covers it), or None."""
+    found: dict[str, str | None] = {}
+    base = default_face(bold)
+    for script, sample in SCRIPT_SAMPLES.items():
+        wanted = {ord(c) for c in sample}
+        emoji = script == "Emoji"
+        if base is not None and not emoji and wanted <= coverage(base.path, base.index):
+            found[script] = base.name
+            continue
+        face = fallback_face(sample, bold, "ja" if script == "Kana" else None, emoji)
+        found[script] = face.name if face is not None and wanted <= coverage(face.path, face.index) else None
+    return found

@@ -183,3 +183,13 @@ def test_a_brand_font_comes_first_and_falls_back_per_glyph(tmp_path: Path) -> No
     runs = stack.runs("Lumen ボトル")
     assert runs[0].face.path == brand.path and "CJK" in runs[-1].face.family
     assert FontStack(30, brand=tmp_path / "not-a-font.ttf").primary[0] == fonts.default_face(True)
+
+
+def test_doctor_says_which_face_draws_each_script_and_which_voices_exist() -> None:
+    from agent.doctor import _text_support
+
+    text = _text_support()
+    assert text["fonts"].startswith(("fontconfig", "scanned"))
+    missing = [script for script, face in text["scripts"].items() if face is None]
+    assert missing == [], f"no installed font for {missing}: run `make sysdeps`"
+    assert "Color Emoji" in text["scripts"]["Emoji"] and "CJK" in text["scripts"]["Han"]
