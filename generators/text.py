@@ -253,6 +253,8 @@ class FontStack:
 
     def runs(self, line: str) -> list[Run]:
         """The line as runs of one face and direction, in display order."""
+        if self._plain(line):
+            return [Run(line, self.primary[0], False)] if line else []  # the common case, without the machinery
         self.prepare(line)
         levels, _ = bidi_levels(line)
         pieces: list[tuple[str, int]] = []
@@ -269,6 +271,10 @@ class FontStack:
             sub = self._split_by_face(text, level % 2 == 1)
             out += sub[::-1] if level % 2 else sub
         return out
+
+    def _plain(self, text: str) -> bool:
+        """ASCII the first face covers: one left-to-right run, no lookups."""
+        return text.isascii() and _covers(self.primary[0], {ord(c) for c in text if c.isprintable()})
 
     def _split_by_face(self, text: str, rtl: bool) -> list[Run]:
         runs: list[Run] = []
@@ -301,7 +307,7 @@ class FontStack:
     def getmetrics(self, text: str = "") -> tuple[int, int]:
         """(ascent, descent) in pixels: the primary face's, grown to fit every face `text` uses."""
         faces = {self.primary[0]}
-        if text:
+        if text and not self._plain(text):
             self.prepare(text)
             faces |= {self._face[c] for c in clusters(text)}
         ascent = descent = 0

@@ -8,6 +8,7 @@ cost per frame is dominated by the H.264 encode in `write_frames`, not by drawin
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -29,8 +30,10 @@ MARGIN = 1.2
 Window = tuple[float, float, float, float]  # x, y, w, h on the canvas
 
 
+@functools.lru_cache(maxsize=64)
 def font(size: float, bold: bool = False, path: Path | None = None) -> FontStack:
-    """Text at `size` px: `path` if given, then the system's fonts per glyph (any script, emoji)."""
+    """Text at `size` px: `path` if given, then the system's fonts per glyph (any script, emoji); kept
+    per size (the badge is drawn on every frame)."""
     return FontStack(max(6, size), bold, path)
 
 
