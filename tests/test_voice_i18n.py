@@ -75,30 +75,29 @@ def run_cli(tmp_path: Path, path: Path) -> tuple[dict, str, Store]:
 
 
 @needs_espeak
-def test_audio_voice_es_is_spoken_and_a_long_line_is_shortened_by_the_planner(tmp_path: Path) -> None:
-    result, stderr, store = run_cli(tmp_path, write_brief(tmp_path))
+def test_audio_voice_es_is_spoken_long_lines_are_shortened_and_what_cannot_be_is_warned(tmp_path: Path) -> None:
+    # one run, two segments: a long sentence the planner can shorten; one long word it cannot
+    word_ = "Supercalifragilisticoespialidoso" * 3
+    path = write_brief(tmp_path, segments=[{"id": "corredores"}, {"id": "palabra", "overrides": {"message": word_}}],
+                       render={"voice": {"backend": "espeak-ng", "options": {"speed": 120}}})
+    result, stderr, store = run_cli(tmp_path, path)
     run_id = result["run_id"]
     voices = store.takes(run_id, kind="voice")
     assert voices and {t["metadata"]["voice"] for t in voices} == {"es"}
-    plan = next(iter(store.latest_plans(run_id).values()))["plan"]
-    first = plan["shots"][0]
+    plans = {k.split("/")[0]: row["plan"] for k, row in store.latest_plans(run_id).items()}
+    first = plans["corredores"]["shots"][0]
     assert first["voice_line"] and len(first["voice_line"]) < len(first["caption"])  # shortened before rendering
     assert first["caption"].startswith(first["voice_line"])  # the template planner cuts, it does not rewrite
     notes = [e["data"]["text"] for e in store.events(run_id) if e["kind"] == "note"]
-    assert any("shortened by the planner" in n for n in notes)
-    assert plan["end_card"]["headline"] == "Descubre Botella Lumen"
-    card = json.loads(Path(result["cuts"][0]["path"]).with_suffix(".scorecard.json").read_text())
-    assert not [w for w in card["cut"]["warnings"] if w["kind"] == "voice_overflow"]
-
-
-@needs_espeak
-def test_a_line_the_planner_cannot_shorten_is_a_warning_on_stderr_and_in_the_report(tmp_path: Path) -> None:
-    word_ = "Supercalifragilisticoespialidoso" * 3
-    path = write_brief(tmp_path, message=word_, render={"voice": {"backend": "espeak-ng", "options": {"speed": 80}}})
-    result, stderr, store = run_cli(tmp_path, path)
-    assert "briefcut: warning:" in stderr and "does not fit" in stderr
+    assert any("corredores/v0 shot 1: voice line shortened by the planner" in n for n in notes)
+    assert plans["corredores"]["end_card"]["headline"] == "Descubre Botella Lumen"
+    cards = {c["segment"]: json.loads(Path(c["path"]).with_suffix(".scorecard.json").read_text())
+             for c in result["cuts"]}
+    assert not [w for w in cards["corredores"]["cut"]["warnings"] if w["kind"] == "voice_overflow"]
+    assert [w["kind"] for w in cards["palabra"]["cut"]["warnings"]].count("voice_overflow") == 1
+    assert "briefcut: warning: palabra_v0_1x1.mp4: voice line" in stderr and "does not fit" in stderr
     out = tmp_path / "report"
-    proc = briefcut("report", result["run_id"], "--out", str(out), workdir=tmp_path / "ws")
+    proc = briefcut("report", run_id, "--out", str(out), workdir=tmp_path / "ws")
     assert proc.returncode == 0, proc.stderr
     html = (out / "index.html").read_text(encoding="utf-8")
     assert "voice_overflow" in html and "does not fit" in html and "compliance" in html
