@@ -72,8 +72,8 @@ def test_true_peak_and_loudness_hold_on_the_delivered_mp4(drums_cut_inputs: dict
                    brand_name="Drums", palette=["#101010"], loudness_lufs=target)
     result = assemble_cut(spec, d["folder"] / f"cut{int(-target)}")
     lufs, peak = ebur128(result.path)
-    assert peak <= -1.0 + 0.05, f"true peak {peak} dBTP on the delivered file"  # meters differ by a few hundredths
-    assert abs(lufs - target) <= 0.5 + 0.05, f"{lufs} LUFS delivered for a target of {target}"
+    assert peak <= -1.0, f"true peak {peak} dBTP on the delivered file"
+    assert abs(lufs - target) <= 0.5, f"{lufs} LUFS delivered for a target of {target}"
     record = result.loudness
     assert record["in_spec"] and record["passes"][-1]["true_peak_dbtp"] <= -1.0
     if target == -10.0:
