@@ -19,7 +19,7 @@ from agent.voices import segment_language
 from agent.wording import word
 
 
-def sound_take(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> Path | None:
+def sound_row(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> dict | None:
     """The newest finished sound take of this kind for a plan (music) or a shot (effect, voice)."""
     rows = ctx.store.rows(
         "takes",
@@ -27,10 +27,30 @@ def sound_take(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: i
         [ctx.run_id, kind, plan.key, uid, lineage],
         order_by="created_at desc",
     )
-    for row in rows:
-        if row["path"] and Path(row["path"]).exists():
-            return Path(row["path"])
-    return None
+    return next((row for row in rows if row["path"] and Path(row["path"]).exists()), None)
+
+
+def sound_take(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> Path | None:
+    """The file of `sound_row`, or None."""
+    row = sound_row(ctx, kind, plan, uid, lineage)
+    return Path(row["path"]) if row else None
+
+
+def made_with_warnings(takes: list[dict | None]) -> list[dict]:
+    """Warnings about how the takes in a cut were made: a sound that fell back along its chain, and
+    weights whose license forbids commercial use (an ad made with them cannot ship)."""
+    warnings = []
+    for take in takes:
+        meta = (take or {}).get("metadata") or {}
+        shot = take["shot"] if take and take.get("shot", -1) >= 0 else None
+        for failure in meta.get("sound_fallbacks") or []:
+            warnings.append({"shot": shot, "kind": "sound_fallback",
+                             "detail": f"{take['kind']} made by {take['backend']} after {failure}"})
+        lic = meta.get("license") or {}
+        if lic and not lic.get("commercial", True):
+            warnings.append({"shot": shot, "kind": "license", "detail": f"{take['kind']} made with {take['model']}: "
+                             f"{lic['name']}, non-commercial use only ({lic['url']})"})
+    return warnings
 
 
 def cut_name(plan: Plan, fmt: str, version: int) -> str:
@@ -63,6 +83,8 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     from agent.assembly import CutSpec, assemble_cut
 
     card, chosen = cut_card(ctx, plan, fmt)
+    music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
+    effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
     segment = ctx.brief.segment(plan.segment)
     lang = segment_language(ctx.brief, segment)
@@ -70,9 +92,9 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         plan=plan, aspect_ratio=fmt, width=width, height=height, fps=ctx.brief.formats.fps,
         shot_videos=[Path(t["path"]) for t in chosen],
         shot_native=[_native(ctx, t) for t in chosen],
-        shot_effects=[sound_take(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots],
+        shot_effects=[Path(e["path"]) if e else None for e in effects],
         shot_voice=[sound_take(ctx, "voice", plan, s.uid, s.lineage) if s.voice_line else None for s in plan.shots],
-        music=sound_take(ctx, "music", plan, lineage=music_lineage(plan)),
+        music=Path(music["path"]) if music else None,
         brand_name=ctx.brief.brand.name, palette=ctx.brief.brand.palette,
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
         loudness_lufs=ctx.brief.audio.loudness_lufs,
@@ -82,10 +104,10 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
     result = assemble_cut(spec, base)
-    card["cut"]["warnings"] = result.warnings
+    card["cut"]["warnings"] = result.warnings + made_with_warnings([*chosen, music, *effects])
     card["cut"]["loudness"] = result.loudness
     card["compliance"] = compliance_check(ctx.brief, segment, plan, result.srt.read_text(encoding="utf-8"))
-    for warning in result.warnings:  # on stderr too, not only in the JSON (a small speed-up is no problem)
+    for warning in card["cut"]["warnings"]:  # on stderr too, not only in the JSON (a small speed-up is no problem)
         if warning["kind"] != "voice_sped_up":
             ctx.progress.warn(f"{result.path.name}: {warning['detail']}")
     scorecard = {
@@ -99,7 +121,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         "format": fmt, "version": version, "path": str(result.path), "srt": str(result.srt),
         "poster": str(result.poster), "contact_sheet": str(result.contact_sheet),
         "duration_s": result.duration_s, "scorecard": scorecard, "provenance": spec.provenance,
-        "warnings": result.warnings, "diff": diff or [], "created_at": time.time(),
+        "warnings": card["cut"]["warnings"], "diff": diff or [], "created_at": time.time(),
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
     return row

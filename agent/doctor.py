@@ -26,9 +26,12 @@ def doctor_report(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     }
     try:
         from agent.models import gpu_profile_choices, model_status
+        from generators.licenses import license_line
 
         choices = gpu_profile_choices(os.environ)
         report["models"] = model_status(_model_ids(choices))
+        for row in report["models"]:
+            row["license"] = license_line(row["id"])
     except ImportError as exc:
         report["models"] = {"error": str(exc)}
     if smoke:
@@ -67,8 +70,7 @@ def _licenses() -> dict[str, str]:
 
 def _model_ids(choices: dict[str, Any]) -> list[str]:
     ids = []
-    for key in ("video", "audio"):
-        choice = choices.get(key)
+    for choice in [choices.get("video"), choices.get("audio"), *choices.get("audio_fallbacks", [])]:
         model = getattr(choice, "options", {}).get("model") if choice is not None else None
         if model:
             ids.append(model)
@@ -113,6 +115,7 @@ def print_report(report: dict[str, Any]) -> None:
         for m in models:
             typer.echo(f"model      {m.get('id'):<40} {'cached' if m.get('cached') else 'not cached'}"
                        f"{'' if m.get('cached') else '  (first gpu run downloads ' + str(m.get('download', '?')) + ')'}")
+            typer.echo(f"           {'':<40} {m.get('license', '')}")
     for name, text in report["licenses"].items():
         typer.echo(f"license    {name:<14} {text}")
     text = report.get("text") or {}

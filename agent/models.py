@@ -1,4 +1,12 @@
-"""GPU-profile default models, and what the local HF cache holds of them (for `briefcut doctor`)."""
+"""GPU-profile default models, and what the local HF cache holds of them (for `briefcut doctor`).
+
+Sound: Stable Audio Open 1.0 by default. It is gated (accept its terms on the hub, log in), and the
+only supported text-to-music weights whose license lets an ad use the output commercially (Stability
+AI Community License: free below US$1M annual revenue). The ungated ones are non-commercial
+(MusicGen CC-BY-NC-4.0, AudioLDM2 CC-BY-NC-SA-4.0), so they are never picked silently: name them in
+BRIEFCUT_AUDIO_MODEL (a comma-separated chain, tried in order) or the brief. After the chain the
+offline synth always makes the bed. `preflight` finds a gated or missing model before any work.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.brief import BackendChoice
+from generators import hub
+from generators.errors import ModelUnavailable
 
 DEFAULT_VIDEO_MODEL = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
 DEFAULT_AUDIO_MODEL = "stabilityai/stable-audio-open-1.0"
@@ -26,13 +36,48 @@ def gpu_profile_choices(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The gpu profile's video, audio and CLIP models, each overridable by a BRIEFCUT_* variable."""
     env = os.environ if env is None else env
     video = env.get("BRIEFCUT_VIDEO_MODEL") or DEFAULT_VIDEO_MODEL
-    audio = env.get("BRIEFCUT_AUDIO_MODEL") or DEFAULT_AUDIO_MODEL
+    chain = [m.strip() for m in (env.get("BRIEFCUT_AUDIO_MODEL") or DEFAULT_AUDIO_MODEL).split(",") if m.strip()]
+    audio = [BackendChoice(backend=audio_backend_for(m), options={"model": m}) for m in chain]
+    if env.get("BRIEFCUT_AUDIO_BACKEND"):
+        audio[0] = BackendChoice(backend=env["BRIEFCUT_AUDIO_BACKEND"], options={"model": chain[0]})
     return {
         "video": BackendChoice(backend="diffusers", options={"model": video}),
-        "audio": BackendChoice(backend=env.get("BRIEFCUT_AUDIO_BACKEND") or audio_backend_for(audio),
-                               options={"model": audio}),
+        "audio": audio[0], "audio_fallbacks": audio[1:],
         "clip_model": env.get("BRIEFCUT_CLIP_MODEL") or DEFAULT_CLIP_MODEL,
     }
+
+
+def preflight(choices: Any) -> tuple[Any, list[str]]:
+    """Check the chosen models can be had before any work: a video model that cannot is an error (one
+    line saying what to do); a sound model that cannot is dropped from the chain with a note."""
+    from generators.base import AUDIO, VIDEO
+
+    video = choices.video
+    if video.options.get("model"):
+        marker = getattr(VIDEO.get(video.backend), "marker", "model_index.json")
+        problem = hub.access_problem(str(video.options["model"]), marker, video.backend)
+        if problem:
+            raise ModelUnavailable(problem)
+    notes, chain = [], [choices.audio, *choices.audio_fallbacks]
+    usable = []
+    for choice in chain:
+        model = choice.options.get("model")
+        marker = getattr(AUDIO.get(choice.backend), "marker", "config.json")
+        problem = hub.access_problem(str(model), marker, choice.backend) if model else None
+        if problem:
+            nxt = _label(chain[chain.index(choice) + 1]) if choice is not chain[-1] else "the offline synth"
+            notes.append(f"{problem}; sound uses {nxt} meanwhile")
+        else:
+            usable.append(choice)
+    if len(usable) == len(chain):
+        return choices, []
+    first = usable[0] if usable else BackendChoice(backend="synth")
+    return choices.model_copy(update={"audio": first, "audio_fallbacks": usable[1:]}), notes
+
+
+def _label(choice: BackendChoice) -> str:
+    model = choice.options.get("model")
+    return f"{choice.backend} ({model})" if model else choice.backend
 
 
 def hub_offline(env: Mapping[str, str] | None = None) -> bool:

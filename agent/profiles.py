@@ -31,6 +31,8 @@ class Choices(BaseModel):
     planner: BackendChoice
     video: BackendChoice
     audio: BackendChoice
+    # Tried in order when `audio` fails (then the offline synth): model -> next model -> synth.
+    audio_fallbacks: list[BackendChoice] = Field(default_factory=list)
     voice: BackendChoice | None = None
     clip_model: str | None = None
     family: str = "animatic"
@@ -67,6 +69,8 @@ def resolve_choices(
     for key, choice in (overrides or {}).items():
         if choice is not None:
             base[key] = choice
+    if brief.render.audio is not None or (overrides or {}).get("audio") is not None:
+        base["audio_fallbacks"] = []  # a sound chosen by name: its own failure goes straight to synth
     if brief.render.clip_model:
         base["clip_model"] = brief.render.clip_model
     if env.get("BRIEFCUT_CLIP_MODEL") and name != "smoke":

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agent.brief import BackendChoice
 from agent.context import RunContext
 from agent.formats import dimensions
 from agent.plan import Plan, Shot, frame_counts
@@ -25,6 +26,7 @@ from generators.base import AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
 
 FALLBACK_VIDEO = "animatic"
+FALLBACK_AUDIO = "synth"
 EFFECT_MAX_SECONDS = 2.0
 
 
@@ -94,19 +96,23 @@ def _video(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
     reasons: list[str] = []
     for retry in range(budget + 1):
         request = video_request(ctx, plan, shot, job["format"], job["take_no"], retry)
-        if _render_video(ctx, job, take_id, shot, request, choice.backend, choice.options, reasons):
+        outcome = _render_video(ctx, job, take_id, shot, request, choice.backend, choice.options, reasons)
+        if outcome == "done":
             return
+        if outcome == "final":  # out of memory with the lightest plan: another seed cannot help
+            break
     # 3. every seed failed: fall back to the animatic so the cut can still be made, and say so.
     request = video_request(ctx, plan, shot, job["format"], job["take_no"])
-    reasons.append(f"fell back to '{FALLBACK_VIDEO}' after {budget + 1} failed takes")
-    if not _render_video(ctx, job, take_id, shot, request, FALLBACK_VIDEO, {}, reasons):
+    reasons.append(f"fell back to '{FALLBACK_VIDEO}' after {len(reasons)} failed takes")
+    if _render_video(ctx, job, take_id, shot, request, FALLBACK_VIDEO, {}, reasons) != "done":
         raise TakeFailed(f"shot {shot.index} of {plan.key}: every take failed: {'; '.join(reasons)}")
 
 
 def _render_video(
     ctx: RunContext, job: RenderJob, take_id: str, shot: Shot, request: ShotRequest,
     backend_name: str, options: dict, reasons: list[str],
-) -> bool:  # fmt: skip
+) -> str:  # fmt: skip
+    """"done", or "retry" / "final" after a failed take (recorded with its reason)."""
     backend = ctx.pool.instance("video", backend_name, options)
     ignored = getattr(backend, "cache_ignores", set())
     payload = request.model_dump(mode="json")
@@ -123,31 +129,51 @@ def _render_video(
         ctx.store.write("takes", {**row, "id": f"{take_id}-f{len(reasons)}", "status": "failed",
                                   "reason": exc.reason, "metadata": exc.metadata, "rendered": 1}, replace=True)
         ctx.store.event(ctx.run_id, "take_failed", {"take": take_id, "seed": request.seed, "reason": exc.reason})
-        return False
-    return True
+        return "retry" if exc.retry else "final"
+    return "done"
 
 
 def _sound(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
-    kind = job["kind"]
     shot = plan.shots[job["shot"]] if job["shot"] >= 0 else None
-    if kind == "voice":
+    if job["kind"] == "voice":
         choice = ctx.choices.voice
         assert choice is not None and shot is not None
-        name, options = choice.backend, choice.options
         voice = voice_for(ctx.brief, ctx.brief.segment(plan.segment))[0]
-        request: dict[str, Any] = {"text": shot.voice_line, "voice": voice}
-    else:
-        name, options = ctx.choices.audio.backend, ctx.choices.audio.options
-        request = _sound_request(ctx, plan, shot).model_dump(mode="json")
-    seam = "voice" if kind == "voice" else "audio"
-    backend = ctx.pool.instance(seam, name, options)
-    key = cache_key(kind, backend.identity(), request)
+        _render_sound(ctx, job, take_id, shot, "voice", choice, {"text": shot.voice_line, "voice": voice})
+        return
+    request = _sound_request(ctx, plan, shot).model_dump(mode="json")
+    chain = [ctx.choices.audio, *ctx.choices.audio_fallbacks]
+    chain += [BackendChoice(backend=FALLBACK_AUDIO)] if chain[-1].backend != FALLBACK_AUDIO else []
+    failures: list[str] = []
+    for choice in chain:  # model -> next model -> the offline synth, each failure said and kept
+        try:
+            _render_sound(ctx, job, take_id, shot, "audio", choice, request, failures)
+            return
+        except Exception as exc:  # a sound model failing (gated, OOM, NaN) must not end the run
+            if choice is chain[-1]:
+                raise
+            failures.append(f"{_label(choice)}: {type(exc).__name__}: {str(exc).splitlines()[0][:240]}")
+            note = f"{job['kind']} for {plan.key}: {failures[-1]}; trying {_label(chain[chain.index(choice) + 1])}"
+            ctx.progress.note(f"warning: {note}")
+            ctx.store.event(ctx.run_id, "sound_fallback", {"take": take_id, "kind": job["kind"], "note": note})
+
+
+def _render_sound(ctx: RunContext, job: RenderJob, take_id: str, shot: Shot | None, seam: str,
+                  choice: BackendChoice, request: dict[str, Any], failures: list[str] | None = None) -> None:
+    backend = ctx.pool.instance(seam, choice.backend, choice.options)
+    key = cache_key(job["kind"], backend.identity(), request)
     row = _base_row(ctx, job, take_id, key, shot, backend, request.get("seed", 0))
+    meta: dict[str, Any] = {"request": request, **({"sound_fallbacks": list(failures)} if failures else {})}
     _render_once(
         ctx, key, row, ".wav", backend,
-        lambda out: AudioTake.model_validate(ctx.executor.render(seam, name, options, request, out)),
-        {"request": request},
+        lambda out: AudioTake.model_validate(ctx.executor.render(seam, choice.backend, choice.options, request, out)),
+        meta,
     )  # fmt: skip
+
+
+def _label(choice: BackendChoice) -> str:
+    model = choice.options.get("model")
+    return f"{choice.backend} ({model})" if model else choice.backend
 
 
 def _render_once(
@@ -159,7 +185,7 @@ def _render_once(
     with media_lock(ctx.workspace.media_path(key, ".lock")):
         cached = ctx.store.cached_take(key)
         if cached:
-            ctx.store.write("takes", {**row, **_reuse(cached)}, replace=True)
+            ctx.store.write("takes", {**row, **_reuse(cached, meta)}, replace=True)
             return
         started = time.time()
         take = render(ctx.workspace.media_path(key, suffix))
@@ -209,10 +235,11 @@ def _base_row(ctx: RunContext, job: RenderJob, take_id: str, key: str, shot: Sho
     }  # fmt: skip
 
 
-def _reuse(cached: dict) -> dict:
-    """Fields a cache hit copies from the take that made the file; it was not rendered again."""
+def _reuse(cached: dict, meta: dict) -> dict:
+    """Fields a cache hit copies from the take that made the file (it was not rendered again), with
+    what this job adds (its request, the fallbacks that led to this backend)."""
     return {
         "path": cached["path"], "embeds_path": cached.get("embeds_path"), "status": "done", "rendered": 0,
-        "metadata": {**(cached.get("metadata") or {}), "cached_from": cached["id"]},
+        "metadata": {**(cached.get("metadata") or {}), **meta, "cached_from": cached["id"]},
         "parameters": cached.get("parameters"), "timings": {"render_s": 0.0},
     }  # fmt: skip

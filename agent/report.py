@@ -216,9 +216,20 @@ def cut_section(run: dict, cut: dict) -> str:
         f"<div class='media'>{video}{sheet}</div>"
         f"<table class='cutscore'><tr><th>composite</th>{num(cut['composite'], cut['id'], 'composite')}"
         f"<th>cross-shot consistency</th>{num(cut_card.get('cross_shot_consistency'), cut['id'], 'cross_shot_consistency')}</tr></table>"
-        f"{checks_html(cut['card'])}{scorecard_table(cut)}<details><summary>provenance</summary><pre>"
+        f"{warnings_list(cut_card.get('warnings'))}{checks_html(cut['card'])}"
+        f"{scorecard_table(cut)}<details><summary>provenance</summary><pre>"
         f"{escape(json.dumps(cut['provenance'], indent=2, default=str))}</pre></details></div>"
     )  # fmt: skip
+
+
+def warnings_list(warnings: list[dict] | None) -> str:
+    """The cut's warnings (a sound that fell back, non-commercial weights, a voice line cut short)."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li data-kind='{escape(str(w.get('kind')))}'>"
+                    f"{'shot ' + str(w['shot'] + 1) + ': ' if isinstance(w.get('shot'), int) else ''}"
+                    f"{escape(str(w.get('kind')))}: {escape(str(w.get('detail')))}</li>" for w in warnings)
+    return f"<ul class='warnings'>{items}</ul>"
 
 
 def scorecard_table(cut: dict) -> str:

@@ -1,4 +1,6 @@
-"""The report's view of a cut's checks: compliance (pass or fail, and why), warnings and loudness."""
+"""The report's view of a cut's checks: compliance (pass or fail, and why) and loudness as delivered.
+
+(The cut's warnings have their own list in agent.report.)"""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from html import escape
 
 
 def checks_html(card: dict) -> str:
-    """A short block for one cut: the compliance check, every warning, and the loudness as delivered."""
+    """A short block for one cut: the compliance check and the loudness as delivered."""
     parts = []
     check = card.get("compliance")
     if check:
@@ -14,10 +16,6 @@ def checks_html(card: dict) -> str:
         why = "".join(f"<li>{escape(r)}</li>" for r in check.get("reasons", []))
         parts.append(f"<p class='compliance {status}'>compliance: <span class='badge {'failed' if status == 'fail' else ''}'>"
                      f"{escape(status)}</span> ({escape(check.get('mode', 'strict'))})</p>" + (f"<ul>{why}</ul>" if why else ""))
-    warnings = (card.get("cut") or {}).get("warnings") or []
-    if warnings:
-        items = "".join(f"<li><b>{escape(w['kind'])}</b>: {escape(w['detail'])}</li>" for w in warnings)
-        parts.append(f"<div class='warnings'><p>warnings</p><ul>{items}</ul></div>")
     loud = (card.get("cut") or {}).get("loudness") or {}
     if loud.get("passes"):
         last = loud["passes"][-1]

@@ -14,6 +14,7 @@ from agent.compliance import brief_notes
 from agent.context import Progress, RunContext
 from agent.errors import BriefcutError
 from agent.graph import compile_graph
+from agent.models import preflight
 from agent.profiles import Choices, check_choices, resolve_choices
 from agent.store import Store
 from agent.voices import voice_notes
@@ -43,6 +44,8 @@ def start_run(
     brief = brief or load_brief(brief_path)
     choices = resolve_choices(brief, profile, overrides, models_dir=workspace.models_dir)
     check_choices(choices)
+    choices, gated = preflight(choices)  # a gated or missing model is found before any work
+    choices = choices.model_copy(update={"notes": [*choices.notes, *gated]})
     store = Store(workspace.db_path)
     run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)

@@ -52,6 +52,7 @@ def score_take_row(ctx: RunContext, take: dict, prompt: str, config: Any) -> dic
         score, embeds = score_take(
             frames, prompt=prompt, palette=ctx.brief.brand.palette, config=config,
             embedder=embedder, embedder_reason=reason, reference_embed=reference_embed(ctx),
+            native_indices=(take.get("metadata") or {}).get("native_frames"),
         )  # fmt: skip
         if embeds is not None:
             np.save(embeds_file, embeds)

@@ -117,14 +117,18 @@ def _thumbnail(frames: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
     return frames[:, ::stride, ::stride]
 
 
-def _pixel_metrics(frames: np.ndarray, sampled: np.ndarray, palette: list[str]) -> tuple[dict, dict]:
-    """Weight-free metrics; temporal ones on consecutive frames, palette on the sampled ones."""
+def _pixel_metrics(frames: np.ndarray, sampled: np.ndarray, palette: list[str],
+                   native: list[int] | None = None) -> tuple[dict, dict]:
+    """Weight-free metrics; temporal ones on consecutive frames, palette on the sampled ones. Frozen-ness
+    is judged on the rendered (`native`) frames where the take was retimed: the frames a retime
+    repeats or interpolates between them are not the model freezing."""
     values: dict[str, float | None] = {}
     missing: dict[str, str] = {}
+    rendered = frames[[i for i in native if i < len(frames)]] if native else frames
     if len(frames) >= 2:
         values["temporal_flicker"] = metrics.temporal_flicker(frames)
         values["motion"] = metrics.motion(frames)
-        values["not_frozen"] = 1.0 - metrics.frozen_fraction(frames)
+        values["not_frozen"] = 1.0 - metrics.frozen_fraction(rendered if len(rendered) >= 2 else frames)
     else:
         for name in ("temporal_flicker", "motion", "not_frozen"):
             missing[name] = "the take has a single frame"
@@ -177,8 +181,12 @@ def score_take(
     embedder: ClipEmbedder | None = None,
     embedder_reason: str | None = None,
     reference_embed: np.ndarray | None = None,
+    native_indices: list[int] | None = None,
 ) -> tuple[TakeScore, np.ndarray | None]:
-    """Score one take's frames uint8 [N,H,W,3]; returns the score and the sampled frames' embeddings."""
+    """Score one take's frames uint8 [N,H,W,3]; returns the score and the sampled frames' embeddings.
+
+    `native_indices`: which frames the model rendered, when the take was retimed to the cut's fps.
+    """
     # 1. sample frames evenly for the CLIP and palette metrics
     frames = np.asarray(frames)
     if frames.ndim != 4 or len(frames) == 0:
@@ -186,7 +194,7 @@ def score_take(
     thumbs = _thumbnail(frames)
     idx = sample_indices(len(frames), config.frames_per_take)
     # 2. weight-free metrics, always
-    values, missing = _pixel_metrics(thumbs, thumbs[idx], palette)
+    values, missing = _pixel_metrics(thumbs, thumbs[idx], palette, native_indices)
     # 3. CLIP metrics where an embedder is at hand, else named as not computed with the reason
     embeds = None
     if embedder is not None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from generators.base import AudioGenerator, AudioTake, SoundRequest
 from generators.errors import ModelUnavailable, require
 from generators.media import resample, write_wav
+from generators.memory import device_job
 
 DEFAULT_MODEL = "facebook/audiogen-medium"
 CHECKPOINT_FILES = ("state_dict.bin", "compression_state_dict.bin")
@@ -29,6 +30,7 @@ class AudioGenAudio(AudioGenerator):
 
     name: ClassVar[str] = "audiogen"
     extra: ClassVar[str | None] = "ml"
+    marker: ClassVar[str] = CHECKPOINT_FILES[0]  # the file whose presence says the model is cached
     license: ClassVar[str] = "CC-BY-NC-4.0"
     license_url: ClassVar[str] = "https://creativecommons.org/licenses/by-nc/4.0/"
 
@@ -114,8 +116,9 @@ class AudioGenAudio(AudioGenerator):
         prompt = self.prompt_text(request)
         frames = max(1, math.ceil(request.seconds * model.frame_rate))
         generator = torch.Generator(device=model.device).manual_seed(request.seed)
-        codes = model.generate_long([prompt], frames, sampling, generator, self.options.extend_stride)
-        wav = model.decode(codes)[0].T.cpu().numpy()  # [N, C] at the codec's rate
+        with device_job(str(model.device)):  # one job per device, video and audio alike
+            codes = model.generate_long([prompt], frames, sampling, generator, self.options.extend_stride)
+            wav = model.decode(codes)[0].T.cpu().numpy()  # [N, C] at the codec's rate
         samples = fit_length(resample(wav, model.sample_rate, request.sample_rate),
                              round(request.seconds * request.sample_rate))
         write_wav(out, samples, request.sample_rate)

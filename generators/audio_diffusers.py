@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from generators import hub
 from generators.base import AudioGenerator, AudioTake, SoundRequest
 from generators.errors import TakeFailed, require
+from generators.licenses import license_of
 from generators.media import resample, write_wav
+from generators.memory import device_job
 
 MARKER = "model_index.json"
 CROSSFADE_S = 0.25
@@ -173,9 +175,11 @@ class _DiffusersAudio(HubAudio):
         guidance = self.default_guidance if o.guidance_scale is None else o.guidance_scale
         started = time.perf_counter()
         generator = torch.Generator(device="cpu").manual_seed(request.seed)
-        samples, rate = self._generate(sound_prompt(request), seconds, steps, guidance, generator)
+        with device_job(self.device):  # one job per device, video and audio alike
+            samples, rate = self._generate(sound_prompt(request), seconds, steps, guidance, generator)
         meta = {
             "backend": self.name, "model": o.model, "revision": hub.revision_of(o.model, MARKER, o.revision),
+            "license": license_of(o.model),
             "seed": request.seed, "kind": request.kind, "prompt": sound_prompt(request),
             "parameters": {"steps": steps, "guidance_scale": guidance, "negative_prompt": o.negative_prompt,
                            "dtype": str(self.pipe.dtype).removeprefix("torch."), "device": self.device},

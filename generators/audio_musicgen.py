@@ -14,6 +14,8 @@ from generators import hub
 from generators.audio_diffusers import AudioOptions, HubAudio, finish_take, sound_prompt, torch_dtype
 from generators.base import AudioTake, SoundRequest
 from generators.errors import require
+from generators.licenses import license_of
+from generators.memory import device_job
 
 MARKER = "config.json"
 MAX_SECONDS = 30.0  # MusicGen's training length; longer beds are looped with a crossfade
@@ -62,10 +64,12 @@ class MusicGenAudio(HubAudio):
         o = self.options
         seconds = min(request.seconds, MAX_SECONDS)
         started = time.perf_counter()
-        samples = self._generate(sound_prompt(request), seconds, request.seed)
+        with device_job(self.device):  # one job per device, video and audio alike
+            samples = self._generate(sound_prompt(request), seconds, request.seed)
         rate = int(self.model.config.audio_encoder.sampling_rate)
         meta = {
             "backend": self.name, "model": o.model, "revision": hub.revision_of(o.model, MARKER, o.revision),
+            "license": license_of(o.model),
             "seed": request.seed, "kind": request.kind, "prompt": sound_prompt(request),
             "parameters": {"guidance_scale": o.guidance_scale, "temperature": o.temperature, "top_k": o.top_k,
                            "dtype": str(self.model.dtype).removeprefix("torch."), "device": self.device},

@@ -53,18 +53,30 @@ class Converted:
 
 
 def read_package(path: Path) -> dict[str, Any]:
-    """Load one audiocraft package (tensors, strings and flags only: `weights_only` is safe here)."""
-    import torch
+    """Load one audiocraft package without running code from it (`generators.safe_pickle`): tensors,
+    strings and flags, and an `xp.cfg` that may be YAML text or a pickled omegaconf DictConfig."""
+    import pickle
 
-    return torch.load(str(path), map_location="cpu", weights_only=True)
+    from generators.safe_pickle import load_checkpoint
+
+    try:
+        pkg = load_checkpoint(Path(path))
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelUnavailable(f"audiogen: refusing to load {path}: {reason[:200]}") from None
+    if not isinstance(pkg, dict) or "best_state" not in pkg:
+        raise ModelUnavailable(f"audiogen: {path} is not an audiocraft package (no 'best_state')")
+    return pkg
 
 
 def package_config(pkg: dict[str, Any]) -> dict[str, Any]:
     """The package's `xp.cfg` YAML as a plain dict with `${a.b}` interpolations resolved."""
     import yaml
 
-    raw = pkg["xp.cfg"]
-    cfg = yaml.safe_load(raw) if isinstance(raw, str) else dict(raw)
+    raw = pkg.get("xp.cfg")
+    cfg = yaml.safe_load(raw) if isinstance(raw, str) else raw
+    if not isinstance(cfg, dict):
+        raise UnsupportedCheckpoint(f"audiogen: the package's xp.cfg is {type(raw).__name__}, not a config")
     return resolve(cfg, cfg)
 
 

@@ -17,7 +17,13 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from generators.errors import BackendOptionsError, UnknownBackend
+from generators.errors import (
+    BackendOptionsError,
+    BriefcutError,
+    MissingDependency,
+    ModelUnavailable,
+    UnknownBackend,
+)
 
 # 1. Requests and takes -----------------------------------------------------------------------
 
@@ -111,18 +117,27 @@ class Backend(ABC):
         except Exception as exc:  # pydantic.ValidationError, reworded with the backend's name
             raise BackendOptionsError(f"{self.kind} backend '{self.name}': bad options: {exc}") from exc
         self.loaded = False
+        self.load_error: BriefcutError | None = None
 
     def load(self) -> None:
         """Load weights or tools; called once before the first render. Heavy imports go here."""
         self.loaded = True
 
     def ensure_loaded(self) -> None:
-        """Load once; loads anywhere in the process take MODEL_LOAD_LOCK, one at a time."""
+        """Load once; loads anywhere in the process take MODEL_LOAD_LOCK, one at a time. A model that
+        is unavailable (gated, not cached offline) or a missing package fails the same way at once
+        on later calls, instead of trying (and downloading) again for every take."""
         if self.loaded:
             return
+        if self.load_error is not None:
+            raise self.load_error
         with MODEL_LOAD_LOCK:
             if not self.loaded:
-                self.load()
+                try:
+                    self.load()
+                except (ModelUnavailable, MissingDependency) as exc:
+                    self.load_error = exc
+                    raise
                 self.loaded = True
 
     def identity(self) -> dict[str, Any]:

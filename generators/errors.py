@@ -30,12 +30,17 @@ class ModelUnavailable(BriefcutError):
 
 
 class TakeFailed(BriefcutError):
-    """A take's output is unusable (NaN, all black, frozen): retried with a new seed within a budget."""
+    """A take's output is unusable (NaN, all black, frozen): retried with a new seed within a budget.
 
-    def __init__(self, reason: str, metadata: dict | None = None) -> None:
+    `retry` is False when another seed cannot help (out of memory even with the lightest plan):
+    the run then goes straight to its fallback.
+    """
+
+    def __init__(self, reason: str, metadata: dict | None = None, retry: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
         self.metadata = metadata or {}
+        self.retry = retry
 
 
 def require(module: str, extra: str, backend: str):

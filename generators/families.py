@@ -33,6 +33,11 @@ class Family:
     guidance_scale: float
     fixed_frames: int | None = None  # the model only renders this many frames
     call_kwargs: dict[str, Any] = field(default_factory=dict)
+    # On CUDA with dtype "auto": the dtype the model card loads in, and components it loads otherwise.
+    default_dtype: str = "bfloat16"
+    dtypes: dict[str, str] = field(default_factory=dict)
+    # Call arguments that make the pipeline honour a negative prompt (Hunyuan: true CFG, 2x compute).
+    negative_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def valid_frames(self, n: int) -> bool:
         """Whether `n` frames satisfies the family's frame rule."""
@@ -49,21 +54,33 @@ class Family:
         return k * self.frame_step + self.frame_offset
 
 
+# HunyuanVideo is guidance-distilled (its `guidance_scale` is an embedded scale); a negative prompt
+# only acts through true classifier-free guidance, `true_cfg_scale` > 1 (diffusers' pipeline docs),
+# which doubles the compute. With it the embedded scale goes to 1, as Tencent's own CFG settings do.
+HUNYUAN_NEGATIVE = {"true_cfg_scale": 6.0, "guidance_scale": 1.0}
+
+# Wan's model cards load the VAE in float32 and the rest in bfloat16 (diffusers' AutoencoderKLWan docs
+# too); HunyuanVideo's diffusers docs load the transformer in bfloat16 and the rest in float16;
+# AnimateDiff's in float16; LTX-Video, CogVideoX (5B; the 2B card prefers float16) and Mochi in bfloat16.
+WAN_DTYPES = {"vae": "float32"}
+
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in [
-        Family("wan", "WanPipeline", 4, 1, 81, 16, 16, (832, 480), True, 50, 5.0),
+        Family("wan", "WanPipeline", 4, 1, 81, 16, 16, (832, 480), True, 50, 5.0, dtypes=WAN_DTYPES),
         Family("wan2.2", "WanPipeline", 4, 1, 81, 16, 16, (1280, 720), True, 40, 4.0,
-               call_kwargs={"guidance_scale_2": 3.0}),
-        Family("wan2.2-ti2v", "WanPipeline", 4, 1, 121, 32, 24, (1280, 704), True, 50, 5.0),
+               call_kwargs={"guidance_scale_2": 3.0}, dtypes=WAN_DTYPES),
+        Family("wan2.2-ti2v", "WanPipeline", 4, 1, 121, 32, 24, (1280, 704), True, 50, 5.0, dtypes=WAN_DTYPES),
         Family("ltx", "LTXPipeline", 8, 1, 257, 32, 24, (768, 512), True, 50, 3.0,
                call_kwargs={"frame_rate": 24}),
         Family("cogvideox", "CogVideoXPipeline", 4, 1, 49, 16, 8, (720, 480), False, 50, 6.0, fixed_frames=49),
         Family("cogvideox1.5", "CogVideoXPipeline", 16, 1, 81, 16, 16, (1360, 768), True, 50, 6.0),
         Family("mochi", "MochiPipeline", 6, 1, 163, 16, 30, (848, 480), False, 64, 4.5),
-        Family("hunyuan", "HunyuanVideoPipeline", 4, 1, 129, 16, 24, (1280, 720), True, 50, 6.0),
+        Family("hunyuan", "HunyuanVideoPipeline", 4, 1, 129, 16, 24, (1280, 720), True, 50, 6.0,
+               default_dtype="float16", dtypes={"transformer": "bfloat16"},
+               negative_kwargs=HUNYUAN_NEGATIVE),
         Family("animatediff", "AnimateDiffPipeline", 1, 0, 32, 8, 8, (512, 512), True, 25, 7.5,
-               fixed_frames=16),
+               fixed_frames=16, default_dtype="float16"),
     ]
 }
 
@@ -155,11 +172,14 @@ def _snap_size(fam: Family, width: int, height: int, max_side: int | None,
                changes: list[str]) -> tuple[int, int]:
     nw, nh = fam.native_size
     if fam.any_aspect:
-        # Keep the request's aspect at about the family's native pixel count.
-        scale = math.sqrt(nw * nh / (width * height))
+        # The request's aspect at about the family's native pixel count, never more pixels than asked
+        # (a low --resolution draft renders small).
+        scale = min(1.0, math.sqrt(nw * nh / (width * height)))
         w, h = width * scale, height * scale
     else:
-        w, h = float(nw), float(nh)
+        # The native aspect, shrunk while it still covers the request (assembly reframes it).
+        scale = min(1.0, max(width / nw, height / nh))
+        w, h = nw * scale, nh * scale
         if abs(width / height - nw / nh) > 0.01:
             changes.append(f"aspect {width}:{height} not supported by {fam.name}: rendered at {nw}:{nh}, reframe needed")
     long_cap = min(max(nw, nh), max_side or max(nw, nh))
@@ -181,21 +201,54 @@ def output_frames(seconds: float, fps: float) -> int:
     return max(1, round(seconds * fps))
 
 
+Retime = Literal["motion", "blend", "nearest"]
+
+
 def retime(frames: np.ndarray, src_fps: float, seconds: float, dst_fps: float,
-           mode: Literal["nearest", "blend"] = "nearest") -> np.ndarray:
+           mode: Retime = "nearest") -> np.ndarray:
     """Resample a clip [N,H,W,C] at `src_fps` to exactly round(seconds*dst_fps) frames at `dst_fps`.
 
     The clip's first `seconds` are used; a clip shorter than `seconds` is stretched to fill it.
+    `motion` interpolates motion-compensated frames (ffmpeg's minterpolate; uint8 frames), `blend`
+    cross-fades neighbours, `nearest` repeats or drops frames.
     """
     n_src, n_out = len(frames), output_frames(seconds, dst_fps)
-    times = np.arange(n_out) / dst_fps * src_fps  # source positions, in source frames
-    span = n_src / src_fps
-    if span < seconds:
-        times = times * (span / seconds)
-    pos = np.clip(times, 0, n_src - 1)
-    if mode == "nearest":
+    pos, rate = _positions(n_src, src_fps, seconds, dst_fps)
+    if mode == "motion" and abs(rate - dst_fps) > 1e-9 and n_src > 1:
+        from fractions import Fraction
+
+        from generators.interpolate import motion_interpolate
+
+        return motion_interpolate(frames, Fraction(rate).limit_denominator(1001), int(dst_fps), n_out)
+    if mode in ("nearest", "motion"):
         return frames[np.floor(pos + 0.5).astype(int).clip(0, n_src - 1)]
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, n_src - 1)
     w = (pos - lo).reshape(-1, *([1] * (frames.ndim - 1)))
     return (frames[lo] * (1 - w) + frames[hi] * w).astype(frames.dtype)
+
+
+def native_indices(n_src: int, src_fps: float, seconds: float, dst_fps: float) -> list[int]:
+    """Output frames nearest to each rendered (native) frame the retimed clip shows, in order.
+
+    Frozen-picture checks judge these: between them a retimed clip repeats or interpolates frames by
+    design, which is not the model freezing.
+    """
+    pos, _rate = _positions(n_src, src_fps, seconds, dst_fps)
+    found: dict[int, int] = {}
+    for k, p in enumerate(pos):
+        i = int(np.floor(p + 0.5))
+        if i not in found or abs(p - i) < abs(pos[found[i]] - i):
+            found[i] = k
+    return [found[i] for i in sorted(found)]
+
+
+def _positions(n_src: int, src_fps: float, seconds: float, dst_fps: float) -> tuple[np.ndarray, float]:
+    """Source positions (in source frames) of each output frame, and the source rate they imply."""
+    n_out = output_frames(seconds, dst_fps)
+    rate = float(src_fps)
+    span = n_src / rate
+    if span < seconds:  # stretched: the clip plays slower to fill the shot
+        rate = n_src / seconds
+    times = np.arange(n_out) / dst_fps * rate
+    return np.clip(times, 0, n_src - 1), rate

@@ -2,8 +2,11 @@
 
 Backends load by `from_pretrained(id_or_path)`. Before that, `resolve` turns a hub id that is not
 cached while the hub is off (HF_HUB_OFFLINE=1) into one clear ModelUnavailable line, and
-`loading` does the same for a hub that cannot be reached. `revision_of` names exactly which
-weights were used: a hash of a local folder's index file, or the commit hash of a cached snapshot.
+`loading` does the same for a hub that cannot be reached. `access_problem` finds a gated or
+missing repo before any work starts and says in one line what to do. `revision_of` names exactly
+which weights were used: a hash of a local folder's index file, or the commit hash of a cached
+snapshot (`fetch_marker` brings that one small file first, so even the first take of a model not yet
+downloaded records its revision and family).
 """
 
 from __future__ import annotations
@@ -60,6 +63,51 @@ def revision_of(model: str, marker: str, revision: str | None = None) -> str | N
     return found.parent.name if found else revision
 
 
+def gated_message(model: str, backend: str) -> str:
+    """One line saying what to do about a gated repo."""
+    return (f"{backend}: model '{model}' is gated: accept its terms at https://huggingface.co/{model} "
+            f"and log in (`hf auth login`, or set HF_TOKEN)")
+
+
+def access_problem(model: str, marker: str, backend: str, revision: str | None = None) -> str | None:
+    """Why `model` cannot be loaded, asked before any work starts, or None when it can (or the hub is
+    out of reach, where loading says why). Local folders and cached snapshots are always fine."""
+    if is_local(model) or cached_file(model, marker, revision) is not None:
+        return None
+    if looks_like_path(model):
+        return f"{backend}: model folder '{model}' does not exist"
+    if hub_offline():
+        return f"{backend}: model '{model}' is not in the local HF cache and HF_HUB_OFFLINE=1"
+    from huggingface_hub import auth_check
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        auth_check(model)
+    except GatedRepoError:
+        return gated_message(model, backend)
+    except RepositoryNotFoundError:
+        return f"{backend}: model '{model}' does not exist on the hub (or is private: log in with `hf auth login`)"
+    except Exception:  # no network, a timeout: leave it to the load, which names the failure
+        return None
+    return None
+
+
+def fetch_marker(model: str, marker: str, revision: str | None = None) -> Path | None:
+    """Download just `marker` of an uncached hub model (a few bytes), so its revision and family are known
+    before the weights arrive; None when the hub is off or out of reach."""
+    if is_local(model) or looks_like_path(model) or hub_offline():
+        return None
+    found = cached_file(model, marker, revision)
+    if found is not None:
+        return found
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(model, marker, revision=revision))
+    except Exception:  # offline, gated, missing: the load reports it
+        return None
+
+
 def resolve(model: str, marker: str, backend: str, revision: str | None = None) -> str:
     """`model` as given, after checking it can be loaded without the hub when the hub is off."""
     if is_local(model):
@@ -102,6 +150,8 @@ def loading(model: str, backend: str) -> Iterator[None]:
     except (OSError, ConnectionError, ValueError) as exc:
         if is_local(model) or not _looks_like_hub_failure(exc):
             raise
+        if any(type(e).__name__ == "GatedRepoError" for e in _chain(exc)):
+            raise ModelUnavailable(gated_message(model, backend)) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelUnavailable(
             f"{backend}: model '{model}' is not cached and the hub cannot be reached ({first[:160]})"

@@ -1,13 +1,24 @@
-"""Memory plans for diffusion pipelines, chosen in one place.
+"""Memory plans for diffusion pipelines, chosen and placed in one place.
 
-A plan says where weights live while a pipeline runs: all on the GPU (`none`), whole models moved
-on and off as they are used (`model_offload`), blocks streamed in ahead of use (`group_offload`), or
-every layer moved on demand (`sequential_offload`, slowest, least memory). `choose_plan` is a pure
-function of free VRAM and model size; `lighter` gives the next plan to try after a CUDA OOM.
+A plan says where weights live while a pipeline runs: all on the device (`none`), whole models moved
+on and off as they are used (`model_offload`, accelerate), one transformer block at a time streamed
+in ahead of use (`group_offload`, diffusers' block-level group offloading), or every layer on demand
+(`sequential_offload`, diffusers' leaf-level group offloading: "equivalent to sequential CPU offloading"
+in diffusers' memory guide, and unlike accelerate's sequential hooks it also runs with the CPU as the
+onload device, so the tests run it). `choose_plan` is a pure function of free memory and model size;
+`lighter` gives the next plan to try after an out-of-memory error. Every plan places on any device:
+on CPU the hooks run with the CPU as both devices, which is how the tests exercise them.
+
+Device memory is shared: `device_job` lets one job at a time use a device in this process, so a
+job's peak is its own, and `oom_attributable` tells an OOM this job caused from one caused by another
+process taking memory meanwhile (which must not downgrade the plan).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 Plan = Literal["none", "model_offload", "group_offload", "sequential_offload"]
@@ -15,8 +26,8 @@ PLANS: tuple[Plan, ...] = ("none", "model_offload", "group_offload", "sequential
 
 GiB = 1024**3
 
-# Working memory a family needs beside its weights at its native size (latents, attention,
-# VAE decode with tiling), measured loosely; used only to pick a plan.
+# Working memory a family needs beside its weights at its native size (latents, attention, a tiled
+# VAE decode); loose figures used only to pick a plan. bench/gpu_check.py measures the real peaks.
 ACTIVATION_BYTES: dict[str, int] = {
     "wan": 3 * GiB,
     "wan2.2": 6 * GiB,
@@ -29,10 +40,25 @@ ACTIVATION_BYTES: dict[str, int] = {
     "animatediff": 2 * GiB,
 }
 DEFAULT_ACTIVATION = 4 * GiB
-# Group offloading keeps a couple of blocks and their prefetch on the GPU.
+# Group offloading keeps a couple of blocks and their prefetch on the device.
 GROUP_RESIDENT_FRACTION = 0.15
 # Without a figure for the largest component, assume it is this share of the whole.
 LARGEST_COMPONENT_FRACTION = 0.6
+# An OOM counts as another process's doing when others took at least this much more meanwhile.
+FOREIGN_GROWTH_BYTES = GiB // 2
+
+# An untiled VAE decode, estimated as (channels at full resolution x copies alive) values per output
+# pixel, times the frames decoded at once (None: all of them). From the decoders' widths (Wan keeps
+# a causal cache and decodes one latent frame = 4 output frames at a time; CogVideoX two latent
+# frames; AnimateDiff's 2D VAE a chunk of 16 frames). Estimates, not measurements: bench/gpu_check.py
+# measures the tiled and untiled peaks per family.
+DECODE_VALUES_PER_PIXEL: dict[str, int] = {
+    "wan": 96 * 4, "wan2.2": 96 * 4, "wan2.2-ti2v": 256 * 4, "ltx": 128 * 3, "cogvideox": 128 * 8,
+    "cogvideox1.5": 128 * 8, "mochi": 128 * 4, "hunyuan": 128 * 4, "animatediff": 128 * 4,
+}
+DECODE_FRAMES_AT_ONCE: dict[str, int | None] = {
+    "wan": 4, "wan2.2": 4, "wan2.2-ti2v": 4, "cogvideox": 8, "cogvideox1.5": 8, "animatediff": 16,
+}
 
 
 def choose_plan(free_vram_bytes: int, model_size_bytes: int, family: str | None = None,
@@ -69,40 +95,73 @@ def pipeline_sizes(pipe: Any) -> tuple[int, int]:
     return sum(sizes), max(sizes, default=0)
 
 
+# 1. Placement ----------------------------------------------------------------------------------
+
+
 def apply_plan(pipe: Any, plan: Plan, device: str) -> None:
-    """Place `pipe` on `device` according to `plan` (CPU pipelines always run with `none`)."""
-    if plan == "none" or not device.startswith("cuda"):
+    """Place `pipe` on `device` according to `plan` (the CPU works as an onload device too)."""
+    if plan == "none":
         pipe.to(device)
     elif plan == "model_offload":
         pipe.enable_model_cpu_offload(device=device)
     elif plan == "group_offload":
-        _group_offload(pipe, device)
+        _group_offload(pipe, device, "block_level")
     elif plan == "sequential_offload":
-        pipe.enable_sequential_cpu_offload(device=device)
+        _group_offload(pipe, device, "leaf_level")
     else:
         raise ValueError(f"unknown memory plan '{plan}'; known: {', '.join(PLANS)}")
 
 
-def _group_offload(pipe: Any, device: str) -> None:
+def _group_offload(pipe: Any, device: str, level: str) -> None:
+    """Group offloading: diffusers models block by block (or leaf by leaf); text encoders, whose blocks
+    sit below the top level, always leaf by leaf (a block-level pass would move them whole)."""
     import torch
     from diffusers.hooks import apply_group_offloading
 
+    onload = torch.device(device)
+    streams = onload.type == "cuda"  # prefetch the next group on a side stream
     for module in pipe.components.values():
         if not isinstance(module, torch.nn.Module):
             continue
-        if hasattr(module, "enable_group_offload"):  # diffusers models
-            module.enable_group_offload(onload_device=torch.device(device), offload_type="leaf_level",
-                                        use_stream=True)
-        else:  # transformers text encoders
-            apply_group_offloading(module, onload_device=torch.device(device), offload_type="leaf_level",
-                                   use_stream=True)
+        if hasattr(module, "enable_group_offload") and level == "block_level" and _has_block_list(module):
+            module.enable_group_offload(onload_device=onload, offload_type="block_level", num_blocks_per_group=1,
+                                        use_stream=streams)
+        else:
+            apply_group_offloading(module, onload_device=onload, offload_type="leaf_level", use_stream=streams)
 
 
-def remove_plan(pipe: Any) -> None:
-    """Undo accelerate offload hooks so a lighter plan can be applied (group hooks need a reload)."""
+def _has_block_list(module: Any) -> bool:
+    import torch
+
+    return any(isinstance(c, torch.nn.ModuleList | torch.nn.Sequential) for c in module.children())
+
+
+def remove_plan(pipe: Any, plan: Plan) -> bool:
+    """Undo `plan` in place and leave the weights on the CPU; False when only a reload can (group hooks)."""
+    if plan in ("group_offload", "sequential_offload"):
+        return False
     if hasattr(pipe, "remove_all_hooks"):
         pipe.remove_all_hooks()
     pipe.to("cpu")
+    return True
+
+
+def is_oom(exc: BaseException) -> bool:
+    """Whether `exc` is an accelerator (or CPU allocator) out-of-memory error."""
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError)
+
+
+def empty_cache(device: str) -> None:
+    """Give cached blocks back to the device after an OOM or a plan change."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# 2. How much memory there is ---------------------------------------------------------------------
 
 
 def free_vram(device: str) -> int:
@@ -113,3 +172,59 @@ def free_vram(device: str) -> int:
         return 0
     free, _total = torch.cuda.mem_get_info(torch.device(device))
     return int(free)
+
+
+def free_bytes(device: str) -> int:
+    """Memory a job could still take on `device`: free VRAM on CUDA, available RAM on the CPU."""
+    if device.startswith("cuda"):
+        return free_vram(device)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def others_bytes(device: str) -> int:
+    """Device memory held by other processes (total - free - what this process's allocator holds)."""
+    import torch
+
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return 0
+    dev = torch.device(device)
+    free, total = torch.cuda.mem_get_info(dev)
+    return max(0, int(total - free - torch.cuda.memory_reserved(dev)))
+
+
+def oom_attributable(others_before: int, others_after: int) -> bool:
+    """Whether an OOM is this job's own: other processes did not take notably more memory meanwhile."""
+    return others_after - others_before < FOREIGN_GROWTH_BYTES
+
+
+def decode_bytes(family: str, frames: int, width: int, height: int, dtype_bytes: int = 2) -> int:
+    """Estimated peak of an untiled VAE decode of `frames` frames at `width` x `height`."""
+    values = DECODE_VALUES_PER_PIXEL.get(family, 128 * 4)
+    at_once = DECODE_FRAMES_AT_ONCE.get(family) or frames
+    return values * min(frames, at_once) * width * height * dtype_bytes
+
+
+# 3. One job per device ---------------------------------------------------------------------------
+
+_DEVICE_LOCKS: dict[str, threading.RLock] = {}
+_GUARD = threading.Lock()
+
+
+@contextmanager
+def device_job(device: str) -> Iterator[None]:
+    """Hold `device` for one job: jobs in this process using the same device run one at a time, so
+    peak-memory statistics and out-of-memory errors belong to the job that holds it."""
+    key = device if ":" in device or device == "cpu" else f"{device}:0"
+    with _GUARD:
+        lock = _DEVICE_LOCKS.setdefault(key, threading.RLock())
+    with lock:
+        yield

@@ -96,6 +96,53 @@ def clip_text_encoder(hidden_size: int = 32, with_projection: bool = False) -> A
 # 2. Video pipelines --------------------------------------------------------------------------
 
 
+def video_vae(family: str) -> Any:
+    """The tiny VAE of a video family (seed 0), alone: for pipelines, and for decode checks."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        AutoencoderKLCogVideoX,
+        AutoencoderKLHunyuanVideo,
+        AutoencoderKLLTXVideo,
+        AutoencoderKLMochi,
+        AutoencoderKLWan,
+    )
+
+    torch.manual_seed(0)
+    if family == "wan":
+        return AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                temperal_downsample=[False, True, True])
+    if family == "ltx":
+        return AutoencoderKLLTXVideo(
+            latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+            spatio_temporal_scaling=(True, True, False, False),
+            decoder_spatio_temporal_scaling=(True, True, False, False), layers_per_block=(1, 1, 1, 1, 1),
+            decoder_layers_per_block=(1, 1, 1, 1, 1), patch_size=1, patch_size_t=1, encoder_causal=True,
+            decoder_causal=False,
+        )
+    if family == "cogvideox":
+        return AutoencoderKLCogVideoX(
+            in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+            up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8,) * 4, latent_channels=4,
+            layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
+        )
+    if family == "mochi":
+        return AutoencoderKLMochi(latent_channels=12, out_channels=3, encoder_block_out_channels=(32, 32, 32, 32),
+                                  decoder_block_out_channels=(32, 32, 32, 32), layers_per_block=(1, 1, 1, 1, 1))
+    if family == "hunyuan":
+        return AutoencoderKLHunyuanVideo(
+            in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+            up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+            act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
+            temporal_compression_ratio=4, mid_block_add_attention=True,
+        )
+    if family == "animatediff":
+        return AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
+                             down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                             up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"])
+    raise KeyError(f"no tiny VAE for video family '{family}'; known: wan, ltx, cogvideox, mochi, hunyuan, animatediff")
+
+
 def _wan_transformer(in_channels: int = 16) -> Any:
     import torch
     from diffusers import WanTransformer3DModel
@@ -111,11 +158,9 @@ def _wan_transformer(in_channels: int = 16) -> Any:
 def wan(variant: str | None = None) -> Any:
     """Wan 2.1 (one transformer) or, with variant "2.2", Wan 2.2's two-transformer layout."""
     import torch
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline
+    from diffusers import UniPCMultistepScheduler, WanPipeline
 
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True])
+    vae = video_vae("wan")
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
     two = variant == "2.2"
     transformer_2 = None
@@ -135,7 +180,6 @@ def ltx(variant: str | None = None) -> Any:
     """LTX-Video."""
     import torch
     from diffusers import (
-        AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
         LTXPipeline,
         LTXVideoTransformer3DModel,
@@ -146,13 +190,7 @@ def ltx(variant: str | None = None) -> Any:
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4,
         attention_head_dim=8, cross_attention_dim=32, num_layers=2, caption_channels=32,
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKLLTXVideo(
-        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
-        spatio_temporal_scaling=(True, True, False, False), decoder_spatio_temporal_scaling=(True, True, False, False),
-        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1), patch_size=1, patch_size_t=1, encoder_causal=True,
-        decoder_causal=False,
-    )
+    vae = video_vae("ltx")
     return LTXPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=t5_encoder(),
                        tokenizer=t5_tokenizer(), transformer=transformer)
 
@@ -161,7 +199,6 @@ def cogvideox(variant: str | None = None) -> Any:
     """CogVideoX 1.0 (2B-shaped: sincos positions, no temporal patches)."""
     import torch
     from diffusers import (
-        AutoencoderKLCogVideoX,
         CogVideoXPipeline,
         CogVideoXTransformer3DModel,
         DDIMScheduler,
@@ -173,13 +210,7 @@ def cogvideox(variant: str | None = None) -> Any:
         text_embed_dim=32, num_layers=2, sample_width=2, sample_height=2, sample_frames=9, patch_size=2,
         temporal_compression_ratio=4, max_text_seq_length=226,
     )
-    torch.manual_seed(0)
-    blocks = 4
-    vae = AutoencoderKLCogVideoX(
-        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * blocks,
-        up_block_types=("CogVideoXUpBlock3D",) * blocks, block_out_channels=(8,) * blocks, latent_channels=4,
-        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
-    )
+    vae = video_vae("cogvideox")
     return CogVideoXPipeline(tokenizer=t5_tokenizer(226), text_encoder=t5_encoder(), vae=vae,
                              transformer=transformer, scheduler=DDIMScheduler())
 
@@ -188,7 +219,6 @@ def mochi(variant: str | None = None) -> Any:
     """Mochi 1."""
     import torch
     from diffusers import (
-        AutoencoderKLMochi,
         FlowMatchEulerDiscreteScheduler,
         MochiPipeline,
         MochiTransformer3DModel,
@@ -201,9 +231,7 @@ def mochi(variant: str | None = None) -> Any:
         activation_fn="swiglu", max_sequence_length=256,
     )
     transformer.pos_frequencies.data = transformer.pos_frequencies.new_full(transformer.pos_frequencies.shape, 0)
-    torch.manual_seed(0)
-    vae = AutoencoderKLMochi(latent_channels=12, out_channels=3, encoder_block_out_channels=(32, 32, 32, 32),
-                             decoder_block_out_channels=(32, 32, 32, 32), layers_per_block=(1, 1, 1, 1, 1))
+    vae = video_vae("mochi")
     return MochiPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=t5_encoder(),
                          tokenizer=t5_tokenizer(256), transformer=transformer)
 
@@ -212,7 +240,6 @@ def hunyuan(variant: str | None = None) -> Any:
     """HunyuanVideo (Llama + CLIP text encoders)."""
     import torch
     from diffusers import (
-        AutoencoderKLHunyuanVideo,
         FlowMatchEulerDiscreteScheduler,
         HunyuanVideoPipeline,
         HunyuanVideoTransformer3DModel,
@@ -225,13 +252,7 @@ def hunyuan(variant: str | None = None) -> Any:
         num_single_layers=1, num_refiner_layers=1, patch_size=1, patch_size_t=1, guidance_embeds=True,
         text_embed_dim=16, pooled_projection_dim=8, rope_axes_dim=(2, 4, 4),
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
-        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
-        temporal_compression_ratio=4, mid_block_add_attention=True,
-    )
+    vae = video_vae("hunyuan")
     torch.manual_seed(0)
     llama = LlamaModel(LlamaConfig(
         bos_token_id=1, eos_token_id=2, pad_token_id=3, hidden_size=16, intermediate_size=37,
@@ -249,25 +270,13 @@ def animatediff(variant: str | None = None) -> Any:
     import torch
     from diffusers import (
         AnimateDiffPipeline,
-        AutoencoderKL,
-        DDIMScheduler,
+                DDIMScheduler,
         MotionAdapter,
-        UNet2DConditionModel,
     )
 
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, norm_num_groups=2,
-    )
+    unet = _unet2d()
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear", clip_sample=False)
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-    )
+    vae = video_vae("animatediff")
     torch.manual_seed(0)
     adapter = MotionAdapter(block_out_channels=(32, 64), motion_layers_per_block=1, motion_norm_num_groups=2,
                             motion_num_attention_heads=4)
@@ -448,7 +457,7 @@ class _Both:
         self.processor.save_pretrained(path)
 
 
-def build_wan_lora(path: Path, base_model: str, rank: int = 4) -> Path:
+def build_wan_lora(path: Path, base_model: str, rank: int = 4, seed: int = 0) -> Path:
     """A random LoRA for the tiny Wan transformer, saved like a trained one (`save_lora_weights`)."""
     path = Path(path)
     if (path / "pytorch_lora_weights.safetensors").exists():
@@ -459,7 +468,7 @@ def build_wan_lora(path: Path, base_model: str, rank: int = 4) -> Path:
     from peft.utils import get_peft_model_state_dict
 
     transformer = WanTransformer3DModel.from_pretrained(base_model, subfolder="transformer")
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
                                        target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     with torch.no_grad():  # gaussian init leaves B at zero; make the adapter actually change outputs
@@ -468,3 +477,32 @@ def build_wan_lora(path: Path, base_model: str, rank: int = 4) -> Path:
                 p.normal_(0.0, 0.5)
     WanPipeline.save_lora_weights(str(path), transformer_lora_layers=get_peft_model_state_dict(transformer))
     return path
+
+
+def build_animatediff_parts(cache_dir: Path) -> tuple[Path, Path]:
+    """The tiny AnimateDiff as it is published: a MotionAdapter repo alone and a Stable Diffusion 1.5
+    base repo, which diffusers joins with `AnimateDiffPipeline.from_pretrained(base, motion_adapter=...)`."""
+    from diffusers import StableDiffusionPipeline
+
+    full = animatediff()
+    root = Path(cache_dir) / "animatediff-parts"
+    adapter = save_once(root / "motion-adapter", lambda: full.motion_adapter, marker="config.json")
+    base = save_once(root / "sd15-base", lambda: StableDiffusionPipeline(
+        vae=full.vae, text_encoder=full.text_encoder, tokenizer=full.tokenizer, unet=_unet2d(),
+        scheduler=full.scheduler, safety_checker=None, feature_extractor=None, image_encoder=None,
+        requires_safety_checker=False))
+    return adapter, base
+
+
+def _unet2d() -> Any:
+    """The tiny AnimateDiff's 2D UNet as a base model has it (the same seed and shapes as `animatediff`)."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=2,
+    )
+    return unet

@@ -1,45 +1,65 @@
 """The diffusers video backend: Wan 2.1/2.2, LTX-Video, CogVideoX, Mochi, HunyuanVideo, AnimateDiff.
 
 One backend drives any of these text-to-video pipelines by hub id or local path. The family
-(detected from the pipeline class, or forced by option) decides frame counts, sizes and fps
-(`generators.families`); the memory plan is chosen in `generators.memory`. A pipeline loads once per
-backend instance (the BackendPool keeps instances), and repeated prompts reuse text-encoder outputs.
+(detected from the pipeline class, or forced by option) decides frame counts, sizes, fps and the
+dtypes each component loads in (`generators.families`); the memory plan is chosen and placed in
+`generators.memory`, and an out-of-memory error, at load or in the denoising loop, steps to a lighter
+plan (reloading when group hooks cannot be undone, with every LoRA adapter restored). The VAE decode
+tiles itself when the decode would not fit, and an OOM in the decode retries the decode alone, tiled.
+A pipeline loads once per backend instance (the BackendPool keeps instances), jobs on one device run
+one at a time, and repeated prompts reuse their embeddings (`generators.prompt_cache`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import resource
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from generators import diffusers_setup as setup
 from generators import hub
-from generators.base import ShotRequest, VideoGenerator, VideoTake
-from generators.errors import BackendOptionsError, TakeFailed, require
-from generators.families import Family, detect_family, detect_family_in, get_family, retime, snap
+from generators.base import MODEL_LOAD_LOCK, ShotRequest, VideoGenerator, VideoTake
+from generators.diffusers_lora import LoraSet
+from generators.errors import TakeFailed, require
+from generators.families import (
+    Family,
+    detect_family,
+    detect_family_in,
+    get_family,
+    native_indices,
+    retime,
+    snap,
+)
+from generators.licenses import license_of
 from generators.media import write_frames
 from generators.memory import (
     PLANS,
     Plan,
     apply_plan,
     choose_plan,
+    decode_bytes,
+    device_job,
+    empty_cache,
+    free_bytes,
     free_vram,
+    is_oom,
     lighter,
+    oom_attributable,
+    others_bytes,
     pipeline_sizes,
     remove_plan,
 )
+from generators.prompt_cache import MiB, PromptCache
 
-MARKER = "model_index.json"
-DENOISERS = ("transformer", "transformer_2", "unet")
-TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
+MARKER = setup.MARKER
 STEP_CACHE_THRESHOLD = 0.05
+# Room the decode must leave free beside its own estimate before it runs untiled.
+DECODE_HEADROOM = 0.8
 
 
 def check_output(frames: np.ndarray) -> str | None:
@@ -70,21 +90,29 @@ class DiffusersVideo(VideoGenerator):
         model: str = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
         revision: str | None = None
         family: str | None = None  # detected from the pipeline class when None
+        base_model: str | None = None  # AnimateDiff: the SD 1.5 model a motion-adapter id runs on
         steps: int | None = Field(default=None, gt=0)  # the family's default when None
         guidance_scale: float | None = None
         scheduler: str | None = None  # a diffusers scheduler class name, swapped via from_config
         memory_plan: Literal["auto", "none", "model_offload", "group_offload", "sequential_offload"] = "auto"
-        vae_tiling: bool = False
-        fp8: bool = False  # layerwise casting: fp8 storage, compute in `dtype`
+        vae_tiling: Literal["auto", "on", "off"] = "auto"  # auto: on when the decode would not fit
+        fp8: bool = False  # layerwise casting: fp8 storage, compute in the denoiser's dtype
         step_cache: bool = False  # first-block cache, where the installed diffusers has it
+        step_cache_threshold: float = Field(default=STEP_CACHE_THRESHOLD, gt=0)  # higher: faster, rougher
         dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
         device: str | None = None  # "cuda" when available, else "cpu"
         max_side: int | None = Field(default=None, gt=0)  # cap on the render's long side
         max_frames: int | None = Field(default=None, gt=0)  # cap on rendered frames (smoke, previews)
-        retime: Literal["nearest", "blend"] = "nearest"
+        retime: Literal["motion", "blend", "nearest"] = "motion"  # native fps -> the cut's fps
+        text_cache_mb: int = Field(default=256, ge=0)  # prompt embeddings kept on the CPU
         call_kwargs: dict[str, Any] = Field(default_factory=dict)  # extra pipeline-call arguments
         # Testing the TakeFailed path: fill the latents with NaN after the first step.
         poison_latents: bool = False
+
+        @field_validator("vae_tiling", mode="before")
+        @classmethod
+        def _tiling_bool(cls, value: Any) -> Any:
+            return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     def __init__(self, options: dict[str, Any] | BaseModel | None = None) -> None:
         super().__init__(options)
@@ -95,16 +123,19 @@ class DiffusersVideo(VideoGenerator):
         self.dtype: Any = None
         self.load_count = 0
         self.load_seconds = 0.0
+        self.setup_notes: list[str] = []
         self.notes: list[str] = []
         self.fallbacks: list[str] = []
-        self.text_cache = TextEncoderCache()
-        self._adapters: dict[str, str] = {}
+        self.text_cache = PromptCache(self.options.text_cache_mb * MiB)
+        self.loras = LoraSet()
+        self._marker_fetched = False
 
     # 1. Identity -----------------------------------------------------------------------------
 
     def identity(self) -> dict[str, Any]:
         """Backend, options, family and model revision: everything that decides the output."""
         o = self.options
+        self._fetch_marker()
         return {
             "backend": self.name,
             "options": o.model_dump(mode="json"),
@@ -116,8 +147,17 @@ class DiffusersVideo(VideoGenerator):
         return {**self.identity(), "memory_plan": self.plan, "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."), "load_count": self.load_count}
 
+    def _fetch_marker(self) -> None:
+        """Bring an uncached model's index file (not its weights) so revision and family are known."""
+        if not self._marker_fetched:
+            self._marker_fetched = True
+            hub.fetch_marker(self.options.model, MARKER, self.options.revision)
+
     def _family_from_files(self) -> str | None:
-        folder = hub.local_folder(self.options.model, MARKER, self.options.revision)
+        o = self.options
+        if setup.model_kind(o.model, o.revision) == "motion_adapter":
+            return "animatediff"
+        folder = hub.local_folder(o.model, MARKER, o.revision)
         try:
             return detect_family_in(folder) if folder else None
         except (KeyError, OSError, json.JSONDecodeError):
@@ -126,70 +166,71 @@ class DiffusersVideo(VideoGenerator):
     # 2. Loading ------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the pipeline once: weights, scheduler, speed-ups, memory plan, text cache."""
+        """Load the pipeline once: weights, scheduler, speed-ups, memory plan, prompt cache."""
         torch = require("torch", "ml", self.name)
         require("diffusers", "ml", self.name)
         o = self.options
         self.device = o.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.dtype = _torch_dtype(o.dtype, self.device)
         started = time.perf_counter()
-        self.pipe = self._from_pretrained()
+        self._fetch_marker()
+        guess = o.family or self._family_from_files()
+        dtypes = self._dtypes(get_family(guess) if guess else None)
+        self.dtype = dtypes["default"]
+        self.pipe = self._build(dtypes)
         self.family = get_family(o.family) if o.family else get_family(_detect(self.pipe))
-        self._swap_scheduler()
-        self._speedups()
-        self._place(self._choose_plan())
-        self.pipe.set_progress_bar_config(disable=True)
+        if guess is None:  # family known only now: give components the dtypes its card asks for
+            self._cast_components(self._dtypes(self.family))
+        self._place_lightest_that_loads(self._choose_plan())
         self.load_seconds = time.perf_counter() - started
         self.load_count += 1
         self.native_aspect = self.family.any_aspect
         self.loaded = True
 
-    def _from_pretrained(self) -> Any:
-        from diffusers import DiffusionPipeline
-
-        o = self.options
-        source = hub.resolve(o.model, MARKER, self.name, o.revision)
-        with hub.loading(o.model, self.name):
-            return DiffusionPipeline.from_pretrained(
-                source, revision=o.revision, **hub.dtype_kwargs("diffusers", self.dtype)
-            )
-
-    def _swap_scheduler(self) -> None:
-        name = self.options.scheduler
-        if not name:
-            return
-        import diffusers
-
-        cls = getattr(diffusers, name, None)
-        if cls is None or not hasattr(cls, "from_config"):
-            known = sorted(c.__name__ for c in getattr(self.pipe.scheduler, "compatibles", []))
-            raise BackendOptionsError(f"diffusers: unknown scheduler '{name}'; compatible: {', '.join(known)}")
-        self.pipe.scheduler = cls.from_config(self.pipe.scheduler.config)
-
-    def _speedups(self) -> None:
+    def _dtypes(self, family: Family | None) -> dict[str, Any]:
+        """Per-component dtypes: the model card's on CUDA (with dtype auto), float32 on the CPU."""
         import torch
 
-        o = self.options
-        denoisers = [getattr(self.pipe, n) for n in DENOISERS if getattr(self.pipe, n, None) is not None]
-        if o.fp8:
-            for m in denoisers:
-                m.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=self.dtype)
-        if o.step_cache:
-            self._enable_step_cache(denoisers)
-        if o.vae_tiling and hasattr(self.pipe.vae, "enable_tiling"):
-            self.pipe.vae.enable_tiling()
+        o, cuda = self.options, self.device.startswith("cuda")
+        if o.dtype != "auto":
+            names = {"default": o.dtype, **{k: v for k, v in (family.dtypes if family else {}).items()
+                                            if v == "float32"}}
+        elif cuda and family is not None:
+            names = {"default": family.default_dtype, **family.dtypes}
+        else:
+            names = {"default": "bfloat16" if cuda else "float32"}
+        return {k: getattr(torch, v) for k, v in names.items()}
 
-    def _enable_step_cache(self, denoisers: list[Any]) -> None:
-        try:
-            from diffusers import FirstBlockCacheConfig
-        except ImportError:
-            self.notes.append("step_cache: this diffusers has no first-block cache; rendering without")
-            return
-        for m in denoisers:
-            try:
-                m.enable_cache(FirstBlockCacheConfig(threshold=STEP_CACHE_THRESHOLD))
-            except (ValueError, TypeError, AttributeError, NotImplementedError) as exc:
-                self.notes.append(f"step_cache: not supported by {type(m).__name__} ({exc})")
+    def _cast_components(self, dtypes: dict[str, Any]) -> None:
+        for name, dtype in dtypes.items():
+            module = getattr(self.pipe, name, None) if name != "default" else None
+            if module is not None and module.dtype != dtype:
+                module.to(dtype)
+                self.setup_notes.append(f"{name} cast to {str(dtype).removeprefix('torch.')} after loading")
+
+    def _build(self, dtypes: dict[str, Any]) -> Any:
+        """A fresh pipeline from disk with the scheduler, speed-ups and the tiling option applied."""
+        o = self.options
+        pipe = setup.load_pipeline(o.model, o.revision, dtypes, self.name, o.base_model)
+        self.setup_notes = setup.swap_scheduler(pipe, o.scheduler) if o.scheduler else []
+        if o.fp8:
+            setup.enable_fp8(pipe)
+        if o.step_cache:
+            self.setup_notes += setup.enable_step_cache(pipe, o.step_cache_threshold)
+        if o.vae_tiling == "on":
+            setup.set_vae_tiling(pipe, True)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def _rebuild(self) -> None:
+        """Load the pipeline again (group hooks cannot be removed) with every LoRA adapter restored."""
+        with MODEL_LOAD_LOCK:
+            tiled = setup.tiling_on(self.pipe)
+            self.pipe = None
+            empty_cache(self.device)
+            self.pipe = self._build(self._dtypes(self.family))
+            setup.set_vae_tiling(self.pipe, tiled)
+            self.loras.restore(self.pipe, self._compute_dtype(), self._loading)
+            self.load_count += 1
 
     def _choose_plan(self) -> Plan:
         if self.options.memory_plan != "auto":
@@ -203,6 +244,29 @@ class DiffusersVideo(VideoGenerator):
         apply_plan(self.pipe, plan, self.device)
         self.plan = plan
         self.text_cache.install(self.pipe)
+        setup.guard_decode(self.pipe, self._decode_oom)
+
+    def _place_lightest_that_loads(self, plan: Plan) -> None:
+        """Place with `plan`; an OOM while placing steps to lighter plans (load-time OOM)."""
+        while True:
+            try:
+                self._place(plan)
+                return
+            except Exception as exc:
+                if not is_oom(exc):
+                    raise
+                failed, plan = plan, lighter(plan)
+                if plan is None:
+                    raise TakeFailed(f"{self.family.name}: out of memory while placing the model even with "
+                                     f"{failed} on {self.device}", {"memory_fallbacks": list(self.fallbacks)},
+                                     retry=False) from None
+                self.fallbacks.append(f"{failed} -> {plan} (out of memory while placing)")
+                self._undo(failed)
+
+    def _undo(self, plan: Plan) -> None:
+        if not remove_plan(self.pipe, plan):
+            self._rebuild()
+        empty_cache(self.device)
 
     # 3. Rendering ----------------------------------------------------------------------------
 
@@ -213,9 +277,12 @@ class DiffusersVideo(VideoGenerator):
         reason = check_output(frames)
         if reason:
             raise TakeFailed(f"{self.family.name}: {reason} (seed {request.seed})", meta)
-        clip = retime(frames, meta["parameters"]["native_fps"], request.seconds, request.fps, self.options.retime)
+        native_fps, mode = meta["parameters"]["native_fps"], self.options.retime
+        clip = retime(_to_uint8(frames), native_fps, request.seconds, request.fps, mode)
+        meta["native_frames"] = native_indices(len(frames), native_fps, request.seconds, request.fps)
+        meta["retime"] = mode if native_fps != request.fps else "none"
         started = time.perf_counter()
-        count = write_frames(out, _to_uint8(clip), request.fps)
+        count = write_frames(out, clip, request.fps)
         meta["timings"]["write_s"] = round(time.perf_counter() - started, 4)
         h, w = clip.shape[1:3]
         return VideoTake(path=Path(out), num_frames=count, fps=request.fps, width=w - w % 2,
@@ -226,14 +293,30 @@ class DiffusersVideo(VideoGenerator):
         self.ensure_loaded()
         # 1. fit the request to the family
         snapped = snap(self.family, request, self.options.max_side, self.options.max_frames)
-        loras = self._apply_lora(request.lora)
-        # 2. denoise and decode
-        started = time.perf_counter()
-        self._reset_peak()
-        frames = self._call(self._call_kwargs(request, snapped), request.seed)
-        return frames, self._metadata(request, snapped, loras, time.perf_counter() - started)
+        changes = list(snapped.changes)
+        with device_job(self.device):  # one job per device: its peak and its OOMs are its own
+            loras = self.loras.apply(self.pipe, request.lora, self._compute_dtype(), self._loading)
+            self.text_cache.salt = self.loras.salt()
+            self._plan_decode(snapped, changes)
+            kwargs = self._call_kwargs(request, snapped, changes)
+            # 2. denoise and decode
+            started = time.perf_counter()
+            self._reset_peak()
+            frames = self._call(kwargs, request.seed)
+            render_s = time.perf_counter() - started
+            return frames, self._metadata(request, snapped, kwargs, loras, changes, render_s)
 
-    def _call_kwargs(self, request: ShotRequest, snapped: Any) -> dict[str, Any]:
+    def _plan_decode(self, snapped: Any, changes: list[str]) -> None:
+        """Tiled decoding on when the untiled decode would not fit in what the device has free."""
+        mode = self.options.vae_tiling
+        if mode != "auto" or setup.tiling_on(self.pipe):
+            return
+        vae_bytes = self.pipe.vae.dtype.itemsize if getattr(self.pipe, "vae", None) is not None else 2
+        need = decode_bytes(self.family.name, snapped.frames, snapped.width, snapped.height, vae_bytes)
+        if need > DECODE_HEADROOM * free_bytes(self.device) and setup.set_vae_tiling(self.pipe, True):
+            changes.append(f"VAE tiling on: an untiled decode needs about {need / 2**30:.1f} GiB, more than is free")
+
+    def _call_kwargs(self, request: ShotRequest, snapped: Any, changes: list[str]) -> dict[str, Any]:
         import inspect
 
         o, fam = self.options, self.family
@@ -242,70 +325,67 @@ class DiffusersVideo(VideoGenerator):
             "prompt": request.prompt, "num_frames": snapped.frames, "width": snapped.width,
             "height": snapped.height, "num_inference_steps": o.steps or fam.steps,
             "guidance_scale": fam.guidance_scale if o.guidance_scale is None else o.guidance_scale,
-            "output_type": "np", **fam.call_kwargs, **o.call_kwargs,
+            "output_type": "np", **fam.call_kwargs,
         }
         if request.negative_prompt and "negative_prompt" in accepted:
             kwargs["negative_prompt"] = request.negative_prompt
+            extra = {k: v for k, v in fam.negative_kwargs.items() if k not in o.call_kwargs}
+            if extra:
+                kwargs.update(extra)
+                changes.append(f"negative prompt applied with {_kv(extra)} ({fam.name} needs true CFG; ~2x compute)")
+        kwargs.update(o.call_kwargs)
         if o.poison_latents:
             kwargs["callback_on_step_end"] = _poison_latents
             kwargs["callback_on_step_end_tensor_inputs"] = ["latents"]
         return {k: v for k, v in kwargs.items() if k in accepted or "kwargs" in accepted}
 
     def _call(self, kwargs: dict[str, Any], seed: int) -> np.ndarray:
-        """Run the pipeline with a fresh seeded generator; on CUDA OOM step to a lighter plan."""
+        """Run the pipeline with a fresh seeded generator; an OOM this job caused steps to a lighter plan."""
         import torch
 
         while True:
             generator = torch.Generator(device="cpu").manual_seed(seed)
+            others_before = others_bytes(self.device)
             try:
                 out = self.pipe(generator=generator, **kwargs)
                 return np.asarray(out.frames[0], dtype=np.float32)
-            except torch.cuda.OutOfMemoryError:
-                nxt = lighter(self.plan)
-                if nxt is None:
+            except Exception as exc:
+                if not is_oom(exc):
                     raise
-                self.fallbacks.append(f"{self.plan} -> {nxt} (CUDA out of memory)")
-                self._fall_back(nxt)
+            self._after_oom(others_before)
 
-    def _fall_back(self, plan: Plan) -> None:
-        import torch
+    def _after_oom(self, others_before: int) -> None:
+        """Step to a lighter plan after an out-of-memory error, or say why the take fails."""
+        empty_cache(self.device)
+        others = others_bytes(self.device)
+        if not oom_attributable(others_before, others):
+            raise TakeFailed(f"{self.family.name}: out of memory while other processes took "
+                             f"{(others - others_before) / 2**30:.1f} GiB more of {self.device}; "
+                             f"plan {self.plan} kept", {"memory_plan": self.plan})
+        nxt = lighter(self.plan)
+        if nxt is None:
+            raise TakeFailed(f"{self.family.name}: out of memory even with {self.plan} and VAE tiling on "
+                             f"{self.device}", {"memory_plan": self.plan, "memory_fallbacks": list(self.fallbacks)},
+                             retry=False)
+        self.fallbacks.append(f"{self.plan} -> {nxt} (out of memory)")
+        setup.set_vae_tiling(self.pipe, True)
+        self._undo(self.plan)
+        self._place(nxt)
 
-        if self.plan == "group_offload":  # group hooks cannot be removed cleanly: reload
-            self.pipe = self._from_pretrained()
-            self._swap_scheduler()
-            self._speedups()
-            self.pipe.set_progress_bar_config(disable=True)
-            self.load_count += 1
-        else:
-            remove_plan(self.pipe)
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        self._place(plan)
+    def _decode_oom(self, exc: BaseException) -> bool:
+        """An OOM in the VAE decode: tiling on, the same latents decoded again."""
+        empty_cache(self.device)
+        if not setup.set_vae_tiling(self.pipe, True):
+            return False
+        self.notes.append("VAE decode ran out of memory: decoded again, tiled, from the same latents")
+        return True
 
-    def _apply_lora(self, loras: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Load (once) and activate the request's LoRA adapters; deactivate them when none asked."""
-        if not loras:
-            if self._adapters and hasattr(self.pipe, "disable_lora"):
-                self.pipe.disable_lora()
-            return []
-        if not hasattr(self.pipe, "load_lora_weights"):
-            raise BackendOptionsError(f"diffusers: LoRA is not supported for the {self.family.name} family")
-        names, weights = [], []
-        for spec in loras:
-            src = str(spec.get("path_or_id") or spec.get("path") or "")
-            if not src:
-                raise BackendOptionsError(f"diffusers: a LoRA entry needs 'path_or_id': {spec}")
-            if src not in self._adapters:
-                name = "lora_" + hashlib.sha256(src.encode()).hexdigest()[:10]
-                with hub.loading(src, self.name):
-                    self.pipe.load_lora_weights(src, adapter_name=name)
-                self._adapters[src] = name
-            names.append(self._adapters[src])
-            weights.append(float(spec.get("weight", 1.0)))
-        self.pipe.enable_lora()
-        self.pipe.set_adapters(names, adapter_weights=weights)
-        return [{"path_or_id": s, "weight": w} for s, w in zip(self._adapters, weights, strict=False)
-                if self._adapters[s] in names]
+    def _compute_dtype(self) -> Any:
+        denoisers = setup.denoisers(self.pipe)
+        return denoisers[0].dtype if denoisers else self.dtype
+
+    def _loading(self, src: str) -> Any:
+        return hub.loading(src, self.name)
 
     # 4. Metadata -----------------------------------------------------------------------------
 
@@ -313,95 +393,48 @@ class DiffusersVideo(VideoGenerator):
         import torch
 
         if self.device.startswith("cuda") and torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.reset_peak_memory_stats(self.device)
 
     def _peak_memory(self) -> dict[str, int]:
         import torch
 
         if self.device.startswith("cuda") and torch.cuda.is_available():
-            return {"peak_vram_bytes": int(torch.cuda.max_memory_allocated())}
+            return {"peak_vram_bytes": int(torch.cuda.max_memory_allocated(self.device))}
         return {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
-    def _metadata(self, request: ShotRequest, snapped: Any, loras: list[dict[str, Any]],
-                  render_s: float) -> dict[str, Any]:
+    def _metadata(self, request: ShotRequest, snapped: Any, kwargs: dict[str, Any], loras: list[dict[str, Any]],
+                  changes: list[str], render_s: float) -> dict[str, Any]:
         o, fam = self.options, self.family
-        steps = o.steps or fam.steps
+        steps = kwargs.get("num_inference_steps", o.steps or fam.steps)
         return {
             "backend": self.name, "model": o.model, "revision": hub.revision_of(o.model, MARKER, o.revision),
             "family": fam.name, "pipeline": type(self.pipe).__name__, "seed": request.seed,
+            "license": license_of(o.model),
             "parameters": {
-                "steps": steps, "guidance_scale": fam.guidance_scale if o.guidance_scale is None else o.guidance_scale,
+                "steps": steps, "guidance_scale": kwargs.get("guidance_scale"),
+                "true_cfg_scale": kwargs.get("true_cfg_scale"),
                 "scheduler": type(self.pipe.scheduler).__name__, "dtype": str(self.dtype).removeprefix("torch."),
-                "device": self.device, "frames": snapped.frames, "width": snapped.width, "height": snapped.height,
-                "native_fps": snapped.fps, "fp8": o.fp8, "step_cache": o.step_cache, "vae_tiling": o.vae_tiling,
+                "component_dtypes": self._component_dtypes(), "device": self.device, "frames": snapped.frames,
+                "width": snapped.width, "height": snapped.height, "native_fps": snapped.fps, "fp8": o.fp8,
+                "step_cache": o.step_cache, "vae_tiling": setup.tiling_on(self.pipe),
                 "negative_prompt": request.negative_prompt, "lora": loras,
             },
-            "memory_plan": self.plan, "memory_fallbacks": list(self.fallbacks), "changes": list(snapped.changes),
-            "notes": list(self.notes), "load_count": self.load_count, "text_cache": self.text_cache.stats(),
+            "memory_plan": self.plan, "memory_fallbacks": list(self.fallbacks), "changes": changes,
+            "notes": self.setup_notes + self.notes, "load_count": self.load_count,
+            "text_cache": self.text_cache.stats(),
             "timings": {"load_s": round(self.load_seconds, 4), "render_s": round(render_s, 4),
                         "s_per_step": round(render_s / steps, 4)},
             **self._peak_memory(),
         }
 
+    def _component_dtypes(self) -> dict[str, str]:
+        import torch
+
+        return {name: str(m.dtype).removeprefix("torch.") for name, m in self.pipe.components.items()
+                if isinstance(m, torch.nn.Module) and hasattr(m, "dtype")}
+
 
 # 5. Helpers ----------------------------------------------------------------------------------
-
-
-class TextEncoderCache:
-    """Text-encoder outputs kept by input, so a repeated prompt (or negative) is encoded once.
-
-    It wraps each text encoder's `forward` (after any offload hooks), keyed by the exact input
-    tensors, so it works for every family without knowing its prompt-encoding code.
-    """
-
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self.entries: OrderedDict[str, Any] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def install(self, pipe: Any) -> None:
-        """Wrap the pipeline's text encoders (again after a memory plan replaced their forward)."""
-        for name in TEXT_ENCODERS:
-            module = getattr(pipe, name, None)
-            if module is None or getattr(module.forward, "_briefcut_cached", False):
-                continue
-            module.forward = self._wrap(name, module.forward)
-
-    def _wrap(self, name: str, forward: Callable[..., Any]) -> Callable[..., Any]:
-        def cached(*args: Any, **kwargs: Any) -> Any:
-            key = name + ":" + _fingerprint(args, kwargs)
-            if key in self.entries:
-                self.hits += 1
-                self.entries.move_to_end(key)
-                return self.entries[key]
-            self.misses += 1
-            value = forward(*args, **kwargs)
-            self.entries[key] = value
-            if len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-            return value
-
-        cached._briefcut_cached = True  # type: ignore[attr-defined]
-        return cached
-
-    def stats(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "entries": len(self.entries)}
-
-
-def _fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    import torch
-
-    h = hashlib.sha256()
-    for key, value in [*enumerate(args), *sorted(kwargs.items())]:
-        h.update(str(key).encode())
-        if isinstance(value, torch.Tensor):
-            t = value.detach().cpu().contiguous()
-            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        else:
-            h.update(repr(value).encode())
-    return h.hexdigest()
 
 
 def _poison_latents(pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -417,19 +450,15 @@ def _detect(pipe: Any) -> str:
     return detect_family(index, dict(transformer.config) if transformer is not None else None)
 
 
-def _torch_dtype(name: str, device: str) -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return getattr(torch, name)
+def _kv(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-__all__ = ["PLANS", "DiffusersVideo", "TextEncoderCache", "check_output"]
+__all__ = ["PLANS", "DiffusersVideo", "PromptCache", "check_output"]
 
 
 # Smoke names -> (tiny builder family, builder variant).

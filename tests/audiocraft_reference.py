@@ -15,7 +15,8 @@ inference path:
   solvers (losses, metrics, optimisers); AudioGen does not use the MBD decoder.
 
 Writes OUT_DIR/checkpoint/{state_dict.bin, compression_state_dict.bin} (a toy AudioGen built with
-audiocraft's builders, saved as audiocraft's export does) and OUT_DIR/reference.pt (inputs, outputs).
+audiocraft's builders, saved as audiocraft's export does), the same with `xp.cfg` a pickled omegaconf
+DictConfig in OUT_DIR/checkpoint-dictconfig/, and OUT_DIR/reference.pt (inputs, outputs).
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def build_toy(out: Path) -> None:
                "version": audiocraft.__version__, "exported": True}
         out.mkdir(parents=True, exist_ok=True)
         torch.save(pkg, out / name)
+        # the same package with xp.cfg left as the DictConfig itself, as solver checkpoints (and older
+        # exports) hold it: torch >= 2.6's weights_only loading refuses these
+        (out.parent / "checkpoint-dictconfig").mkdir(exist_ok=True)
+        torch.save({**pkg, "xp.cfg": cfg}, out.parent / "checkpoint-dictconfig" / name)
 
 
 def reference_outputs(ckpt: Path, seed: int) -> dict[str, torch.Tensor]:

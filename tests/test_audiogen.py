@@ -173,3 +173,47 @@ def test_build_smoke_is_idempotent(audiogen_smoke) -> None:
     before = (Path(audiogen_smoke["model"]) / "state_dict.bin").stat().st_mtime_ns
     assert build_smoke(root) == audiogen_smoke
     assert (Path(audiogen_smoke["model"]) / "state_dict.bin").stat().st_mtime_ns == before
+
+
+# Checkpoints pickled with more than tensors ---------------------------------------------------------
+
+
+def test_dictconfig_checkpoint_loads_without_running_its_code(audiocraft_reference, tmp_path: Path) -> None:
+    """xp.cfg as a pickled omegaconf DictConfig (torch >= 2.6 weights_only refuses it): read through the
+    allowlist, it converts to the very weights and settings of the YAML package."""
+    from safetensors.torch import load_file
+
+    from generators.audiogen_convert import package_config, read_package
+
+    yaml_dir, dict_dir = audiocraft_reference["toy_dir"], audiocraft_reference["dictconfig_dir"]
+    with pytest.raises(Exception, match="omegaconf"):  # what torch's own safe loading says
+        torch.load(dict_dir / "state_dict.bin", weights_only=True)
+    for name in ("state_dict.bin", "compression_state_dict.bin"):
+        assert package_config(read_package(dict_dir / name)) == package_config(read_package(yaml_dir / name))
+    a, b = convert_checkpoint(yaml_dir, tmp_path / "a"), convert_checkpoint(dict_dir, tmp_path / "b")
+    assert a.manifest()["settings"] == b.manifest()["settings"]
+    wa, wb = load_file(a.path / "lm" / "model.safetensors"), load_file(b.path / "lm" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_hostile_checkpoint_is_refused_and_named(tmp_path: Path) -> None:
+    import os
+
+    from generators.audiogen_convert import read_package
+
+    marker = tmp_path / "ran"
+
+    class Hostile:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    torch.save({"best_state": {}, "xp.cfg": Hostile()}, folder / "state_dict.bin")
+    torch.save({"best_state": {}, "xp.cfg": "{}"}, folder / "compression_state_dict.bin")
+    with pytest.raises(ModelUnavailable) as info:
+        read_package(folder / "state_dict.bin")
+    assert str(folder / "state_dict.bin") in str(info.value) and "posix.system" in str(info.value)
+    with pytest.raises(ModelUnavailable, match="state_dict.bin"):
+        AudioGenAudio({"model": str(folder), "cache_dir": str(tmp_path / "cache")}).load()
+    assert not marker.exists()  # nothing in the file ran

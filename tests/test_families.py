@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from generators.base import ShotRequest
-from generators.families import FAMILIES, detect_family, get_family, output_frames, retime, snap
+from generators.families import (
+    FAMILIES,
+    detect_family,
+    get_family,
+    native_indices,
+    output_frames,
+    retime,
+    snap,
+)
 
 
 def shot(seconds: float = 2.0, width: int = 1920, height: int = 1080, fps: int = 24) -> ShotRequest:
@@ -100,3 +108,45 @@ def test_retime_trims_long_clip_and_stretches_short_one() -> None:
     short = np.arange(9, dtype=np.float32).reshape(9, 1, 1, 1)
     stretched = retime(short, 16, 2.0, 24)  # 0.56 s clip fills 2 s
     assert len(stretched) == 48 and stretched[-1, 0, 0, 0] == 8
+
+
+def test_a_low_resolution_request_renders_small() -> None:
+    """--resolution 240 used to render at the family's full native size anyway."""
+    assert snap("wan", shot(width=426, height=240))[1:3] == (432, 240)
+    assert snap("wan", shot(width=1920, height=1080))[1:3] == (832, 464)  # never above native pixels
+    fixed = snap("cogvideox", shot(width=240, height=240))  # keeps 3:2, still covers the 1:1 request
+    assert fixed.height == 240 and fixed.width >= 240 and any("reframe" in c for c in fixed.changes)
+
+
+def moving_square(n: int, side: int = 48) -> np.ndarray:
+    frames = np.zeros((n, side, side, 3), np.uint8)
+    for i in range(n):
+        frames[i, 16:32, 2 * i:2 * i + 12] = 255
+    return frames
+
+
+def test_motion_retime_interpolates_instead_of_repeating() -> None:
+    from evaluators.metrics import frozen_fraction
+
+    clip = moving_square(9)  # 8 fps, as CogVideoX and AnimateDiff render
+    nearest = retime(clip, 8, 1.0, 24, "nearest")
+    motion = retime(clip, 8, 1.0, 24, "motion")
+    assert len(nearest) == len(motion) == 24
+    assert frozen_fraction(nearest) > 0.6  # two of three steps repeat a frame: reads as frozen
+    assert frozen_fraction(motion) == 0.0  # every output frame moves
+    natives = native_indices(9, 8, 1.0, 24)
+    assert natives == [0, 3, 6, 9, 12, 15, 18, 21, 23]  # the last frame's nearest is a third short of it
+    np.testing.assert_array_equal(motion[natives[:8]], clip[:8])  # rendered frames come back unchanged
+    # the square sits between its neighbours in the frame interpolated a third of the way along
+
+    def centre(frame: np.ndarray) -> float:
+        row = frame[24, :, 0].astype(float)
+        return float((row * np.arange(len(row))).sum() / row.sum())
+
+    assert centre(clip[0]) < centre(motion[1]) < centre(motion[2]) < centre(clip[1])
+
+
+def test_native_indices_for_other_rates() -> None:
+    assert native_indices(33, 16, 2.0, 24)[:4] == [0, 2, 3, 4]  # 16 -> 24: every source frame once
+    assert native_indices(5, 24, 5 / 24, 24) == [0, 1, 2, 3, 4]  # same rate: all of them
+    assert len(native_indices(9, 16, 2.0, 24)) == 9  # stretched: each rendered frame still found once

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from generators.memory import PLANS, GiB, apply_plan, choose_plan, lighter
+from generators.memory import (
+    PLANS,
+    GiB,
+    apply_plan,
+    choose_plan,
+    decode_bytes,
+    device_job,
+    lighter,
+    oom_attributable,
+)
 
 # Wan2.1-T2V-1.3B in bf16: umT5-XXL encoder ~10.6 GiB, transformer ~2.6 GiB, VAE ~0.25 GiB.
 WAN_TOTAL = int(13.5 * GiB)
@@ -40,19 +49,41 @@ def test_fallback_order_ends_at_sequential() -> None:
     assert tuple(chain) == PLANS
 
 
-def test_cpu_always_places_whole_pipeline() -> None:
-    class Pipe:
-        def __init__(self) -> None:
-            self.moved_to: str | None = None
+def test_unknown_plan_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown memory plan 'bogus'; known: none, model_offload"):
+        apply_plan(object(), "bogus", "cpu")  # type: ignore[arg-type]
 
-        def to(self, device: str) -> None:
-            self.moved_to = device
 
-        def enable_model_cpu_offload(self, device: str) -> None:
-            raise AssertionError("no offload on CPU")
+def test_oom_attribution() -> None:
+    assert oom_attributable(2 * GiB, 2 * GiB + 100 * 2**20)  # others barely moved: this job's OOM
+    assert not oom_attributable(2 * GiB, 5 * GiB)  # another process took 3 GiB meanwhile
 
-    pipe = Pipe()
-    apply_plan(pipe, "model_offload", "cpu")
-    assert pipe.moved_to == "cpu"
-    with pytest.raises(ValueError, match="unknown memory plan"):
-        apply_plan(Pipe(), "bogus", "cuda")  # type: ignore[arg-type]
+
+def test_decode_estimate_grows_with_frames_decoded_at_once() -> None:
+    # Wan decodes one latent frame (4 output frames) at a time: 81 frames cost what 4 do.
+    assert decode_bytes("wan", 81, 832, 480) == decode_bytes("wan", 4, 832, 480)
+    # Hunyuan decodes every frame at once: 129 frames at 720p is far beyond an 80 GB card untiled.
+    assert decode_bytes("hunyuan", 129, 1280, 720) > 80 * GiB > decode_bytes("wan", 81, 832, 480)
+
+
+def test_device_job_runs_one_job_per_device() -> None:
+    import threading
+    import time
+
+    inside, peak, lock = [0], [0], threading.Lock()
+
+    def job() -> None:
+        with device_job("cuda:0"):
+            with lock:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+            time.sleep(0.02)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=job) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 1

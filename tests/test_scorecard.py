@@ -166,3 +166,18 @@ def test_format_table_shows_values_gaps_and_reasons() -> None:
     assert " - " in lines[4]  # shot 3 has no clip_score
     assert "cut: score" in table and "cross-shot consistency 0.67" in table
     assert "not computed: clip_score: no CLIP model" in table
+
+
+def test_frozen_is_judged_on_the_rendered_frames_of_a_retimed_take() -> None:
+    """An 8 fps render retimed to 24 fps repeats each frame three times; that is not the model freezing."""
+    rng = np.random.default_rng(1)
+    rendered = rng.integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    retimed = np.repeat(rendered, 3, axis=0)
+    config = ScoringConfig()
+    plain, _ = sc.score_take(retimed, prompt="p", palette=[], config=config)
+    judged, _ = sc.score_take(retimed, prompt="p", palette=[], config=config, native_indices=list(range(0, 24, 3)))
+    assert plain.metrics["not_frozen"] == pytest.approx(7 / 23)  # the refine loop used to chase this
+    assert judged.metrics["not_frozen"] == 1.0
+    frozen = np.repeat(rendered[:1], 24, axis=0)  # a model that really froze is still caught
+    stuck, _ = sc.score_take(frozen, prompt="p", palette=[], config=config, native_indices=list(range(0, 24, 3)))
+    assert stuck.metrics["not_frozen"] == 0.0
