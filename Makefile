@@ -21,17 +21,23 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -e ".[ml,dev,ray]"
+	$(PIP) install -q -e ".[ml,dev,ray,voice]"
 	touch $@
 
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-# espeak-ng (voice-over) and Chromium (report tests) come from the system; installed where we are root.
-SYSPKGS := espeak-ng chromium
+# espeak-ng (voice-over), Chromium (report tests), fontconfig and the Noto fonts (text in every script:
+# noto-core ~12 MB has Arabic, Hebrew, Devanagari, Thai and more; noto-cjk ~57 MB Chinese, Japanese, Korean;
+# noto-color-emoji ~10 MB) come from the system; installed where we are root and apt-get exists.
+SYSPKGS := espeak-ng chromium fc-match
+FONTPKGS := fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
 sysdeps:
 	@missing=""; for p in $(SYSPKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	missing=$$(echo "$$missing" | sed 's/fc-match/fontconfig/'); \
+	if command -v dpkg >/dev/null; then \
+	  for p in $(FONTPKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing (apt-get)"; \

@@ -46,11 +46,22 @@ class Product(Strict):
     reference_image: Path | None = None
 
 
+class OnScreen(Strict):
+    """A must-include item that is text every cut shows (a disclaimer, a legal line) and its subtitles carry."""
+
+    on_screen: str = Field(min_length=1)
+
+
+# A must-include item: a plain string is something the pictures show (it goes into prompts);
+# `{on_screen: "..."}` is a line of text every cut shows on its end card and in its .srt.
+Requirement = str | OnScreen
+
+
 class SegmentOverrides(Strict):
     message: str | None = None
     call_to_action: str | None = None
     music_mood: str | None = None
-    must_include: list[str] | None = None
+    must_include: list[Requirement] | None = None
     must_avoid: list[str] | None = None
 
 
@@ -58,7 +69,11 @@ class Segment(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
     tone: str = ""
-    language: str = "en"
+    # The language of the segment's copy (BCP 47, e.g. ja, es, pt-BR); unset means English unless the
+    # brief's audio.voice says otherwise (see agent.voices for the precedence).
+    language: str | None = None
+    # This segment's voice-over voice (an espeak-ng language or voice, or a piper voice name or .onnx path).
+    voice: str | None = None
     overrides: SegmentOverrides = Field(default_factory=SegmentOverrides)
 
 
@@ -81,7 +96,8 @@ class Audio(Strict):
     music_mood: str = "uplifting"
     sound_notes: str = ""
     voice_over: bool = False
-    voice: str = "en"
+    # The voice for every segment without its own `voice` (see agent.voices for the precedence).
+    voice: str | None = None
     loudness_lufs: float = Field(default=-14.0, ge=-31.0, le=-9.0)
 
 
@@ -145,8 +161,10 @@ class Brief(Strict):
     formats: Formats
     variants: int = Field(default=1, ge=1, le=20)
     shots: int | None = Field(default=None, ge=1, le=40)
-    must_include: list[str] = Field(default_factory=list)
+    must_include: list[Requirement] = Field(default_factory=list)
     must_avoid: list[str] = Field(default_factory=list)
+    # strict: a must-avoid term in the brief's own copy refuses the brief; warn: it runs, with a note.
+    compliance: Literal["strict", "warn"] = "strict"
     audio: Audio = Field(default_factory=Audio)
     render: Render = Field(default_factory=Render)
     scoring: Scoring = Field(default_factory=Scoring)
@@ -235,7 +253,11 @@ def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None)
         at = f"{path}:{line}" if line else str(path)
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise BriefError(f"{at}: {where or 'brief'}: {err['msg']}{more}") from None
-    return _resolve_paths(brief, path, lines or {})
+    brief = _resolve_paths(brief, path, lines or {})
+    from agent.compliance import check_brief  # (imports this module)
+
+    check_brief(brief, path, lines or {})
+    return brief
 
 
 def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple, int]]:

@@ -29,6 +29,12 @@ class Progress:
     def note(self, text: str) -> None:
         """A one-line remark (a fallback, a skipped voice-over)."""
 
+    def warn(self, text: str) -> None:
+        """Something a person must know about a result (text cut, a glyph no font has): always on stderr."""
+        import sys
+
+        print(f"briefcut: warning: {text}", file=sys.stderr, flush=True)
+
 
 @dataclass
 class RunContext:

@@ -21,6 +21,7 @@ def doctor_report(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
         "llm_endpoint": workspace.settings.llm_base_url,
         "hf_offline": workspace.settings.hub_offline,
         "licenses": _licenses(),
+        "text": _text_support(),
     }
     try:
         from agent.default_models import gpu_profile_choices, model_status
@@ -38,6 +39,15 @@ def doctor_report(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
 
         report["backends"] = doctor_smoke(workspace.models_dir / "smoke", BackendPool())
     return report
+
+
+def _text_support() -> dict[str, Any]:
+    """How fonts are found, which face draws each script, and the installed piper voices."""
+    from generators.fonts import describe_lookup, script_faces
+    from generators.voice_piper import engine_info, installed_voices
+
+    voices = [f"{v.name} ({v.language}, voice licence {v.license})" for v in installed_voices()]
+    return {"fonts": describe_lookup(), "scripts": script_faces(), "piper": engine_info(), "piper_voices": voices}
 
 
 def _licenses() -> dict[str, str]:
@@ -107,6 +117,12 @@ def print_report(report: dict[str, Any]) -> None:
             typer.echo(f"           {'':<40} {m.get('license', '')}")
     for name, text in report["licenses"].items():
         typer.echo(f"license    {name:<14} {text}")
+    text = report.get("text") or {}
+    if text:
+        typer.echo(f"fonts      {text['fonts']}")
+        for script, face in text["scripts"].items():
+            typer.echo(f"script     {script:<14} {face or 'NO FONT: drawn as boxes (install e.g. the Noto fonts)'}")
+        typer.echo(f"piper      {text['piper']}; voices: {', '.join(text['piper_voices']) or 'none'}")
     for b in report.get("backends", []):
         status = "ok" if b["ok"] else f"FAILED: {b['error']}"
         typer.echo(f"smoke      {b['name']:<14} {b['kind']:<6} {b['seconds']:.2f} s  {status}")

@@ -21,6 +21,7 @@ from agent.jobs import initial_jobs, load_plans, save_plan, stamp_shots, video_j
 from agent.render import run_job
 from agent.scoring import weak_shots
 from agent.state import RenderJob, RunState
+from agent.voice_fit import fit_plan_voice
 
 
 # 1. plan ---------------------------------------------------------------------------------------
@@ -33,7 +34,7 @@ def plan_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     for segment, variant in wanted:
         if f"{segment}/v{variant}" not in plans:
             request = ctx.plan_request(segment).model_copy(update={"variant": variant})
-            plan = ctx.planner.plan(request)
+            plan = fit_plan_voice(ctx, request, ctx.planner.plan(request))
             plan.check_duration(ctx.brief.formats.duration_s)
             plan = stamp_shots(plan, ctx.brief.seed)
             save_plan(ctx, plan)

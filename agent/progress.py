@@ -51,3 +51,9 @@ class RichProgress(Progress):
     def note(self, text: str) -> None:
         if self.enabled:
             print(f"[briefcut] {text}", file=sys.stderr, flush=True)
+
+    def warn(self, text: str) -> None:
+        if self._bar:  # through the live display, so the bar is not torn
+            self._bar.console.print(f"briefcut: warning: {text}", markup=False, highlight=False)
+        else:
+            super().warn(text)

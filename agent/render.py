@@ -21,6 +21,7 @@ from agent.brief import BackendChoice
 from agent.context import RunContext
 from agent.plan import Plan, Shot, frame_counts
 from agent.state import RenderJob
+from agent.voices import voice_for
 from generators.base import AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
 
@@ -137,7 +138,7 @@ def _sound(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
     if job["kind"] == "voice":
         choice = ctx.choices.voice
         assert choice is not None and shot is not None
-        voice = ctx.brief.segment(plan.segment).language or ctx.brief.audio.voice
+        voice = voice_for(ctx.brief, ctx.brief.segment(plan.segment))[0]
         _render_sound(ctx, job, take_id, shot, "voice", choice, {"text": shot.voice_line, "voice": voice})
         return
     request = _sound_request(ctx, plan, shot).model_dump(mode="json")

@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from agent.report_checks import checks_html
 from agent.store import Store
 from agent.workspace import Workspace
 
@@ -215,7 +216,7 @@ def cut_section(run: dict, cut: dict) -> str:
         f"<div class='media'>{video}{sheet}</div>"
         f"<table class='cutscore'><tr><th>composite</th>{num(cut['composite'], cut['id'], 'composite')}"
         f"<th>cross-shot consistency</th>{num(cut_card.get('cross_shot_consistency'), cut['id'], 'cross_shot_consistency')}</tr></table>"
-        f"{warnings_list(cut_card.get('warnings'))}"
+        f"{warnings_list(cut_card.get('warnings'))}{checks_html(cut['card'])}"
         f"{scorecard_table(cut)}<details><summary>provenance</summary><pre>"
         f"{escape(json.dumps(cut['provenance'], indent=2, default=str))}</pre></details></div>"
     )  # fmt: skip

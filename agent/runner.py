@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.brief import Brief, brief_hash, load_brief, validate_brief
+from agent.compliance import brief_notes
 from agent.context import Progress, RunContext
 from agent.default_models import preflight
 from agent.errors import BriefcutError
@@ -20,6 +21,7 @@ from agent.graph import compile_graph
 from agent.profiles import Choices, check_choices, resolve_choices
 from agent.settings import Overrides, apply_overrides
 from agent.store import Store
+from agent.voices import voice_notes
 from agent.workspace import Workspace
 from generators.base import BackendPool
 
@@ -65,6 +67,9 @@ def start_run(
         workspace.store.event(run_id, "note", {"text": note})
         if progress:
             progress.note(note)
+    for note in [*voice_notes(brief), *brief_notes(brief)]:  # stated settings that disagree: always said
+        workspace.store.event(run_id, "warning", {"text": note})
+        (progress or Progress()).warn(note)
     ctx = RunContext(run_id, brief, choices, workspace, out_dir, pool=pool or BackendPool(),
                      progress=progress or Progress(), executor=executor)  # fmt: skip
     return drive(ctx, {"run_id": run_id})

@@ -25,9 +25,10 @@ from agent.assembly.cut import CutSpec, assemble_cut, dimensions, probe  # noqa:
 from agent.plan import EndCard, Music, Plan, Shot, frame_counts  # noqa: E402
 from generators.audio_synth import SynthAudio  # noqa: E402
 from generators.base import ShotRequest, SoundRequest  # noqa: E402
+from generators.fonts import default_face  # noqa: E402
 from generators.video_animatic import AnimaticVideo  # noqa: E402
 
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+FONT = default_face(True).path  # the face the captions use (fontconfig's bold sans-serif)
 PALETTE = ["#0B3C5D", "#F2C14E", "#F78154", "#4D9078"]
 CAMERAS = ["push in", "pan left", "orbit", "tilt up", "pull out", "static"]
 SOUNDS = ["whoosh", "fizz", "click", "chime", "pop", "impact"]

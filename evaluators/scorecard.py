@@ -84,6 +84,7 @@ class CutSummary(BaseModel):
     not_computed: dict[str, str] = Field(default_factory=dict)
     reasons: list[str] = Field(default_factory=list)
     warnings: list[dict[str, Any]] = Field(default_factory=list)  # what assembly had to do (delivery adds)
+    loudness: dict[str, Any] | None = None  # the loudness as delivered, measured on the encoded file
 
     def value(self, metric: str) -> float | None:
         """A cut-level metric's value (None when not computed)."""
@@ -108,6 +109,8 @@ class CutScorecard(BaseModel):
     weights: dict[str, float]
     thresholds: dict[str, float]  # includes "composite", the refine threshold
     checks: dict[str, CutCheck] = Field(default_factory=dict)
+    # The brief's copy rules checked on the delivered cut (agent.compliance): status, mode, reasons.
+    compliance: dict[str, Any] | None = None
 
     def weak_shots(self) -> list[int]:
         return [s.shot for s in self.shots if s.weak]

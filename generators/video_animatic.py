@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import math
 import random
-import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generators.base import ShotRequest, VideoGenerator, VideoTake
 from generators.media import write_frames
+from generators.text import FontStack, break_lines
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 DEFAULT_PALETTE = ["#1F2A44", "#F2C14E", "#F78154", "#4D9078"]
 # The canvas is this much larger than the frame so every camera window stays inside it.
 MARGIN = 1.2
@@ -32,18 +30,11 @@ MARGIN = 1.2
 Window = tuple[float, float, float, float]  # x, y, w, h on the canvas
 
 
-def font(size: float, bold: bool = False, path: Path | None = None) -> Any:
-    """A TrueType font: `path` if given, else DejaVu Sans (bold or regular); cached per size."""
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return _truetype(str(path or FONT_DIR / name), max(6, int(size)), threading.get_ident())
-
-
-@functools.lru_cache(maxsize=128)
-def _truetype(path: str, size: int, thread: int) -> Any:
-    # Cached per thread: one FreeType face must not draw in two threads at once (takes render in parallel).
-    from PIL import ImageFont
-
-    return ImageFont.truetype(path, size)
+@functools.lru_cache(maxsize=64)
+def font(size: float, bold: bool = False, path: Path | None = None) -> FontStack:
+    """Text at `size` px: `path` if given, then the system's fonts per glyph (any script, emoji); kept
+    per size (the badge is drawn on every frame)."""
+    return FontStack(max(6, size), bold, path)
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
@@ -166,14 +157,13 @@ def draw_text_panel(canvas: Any, request: ShotRequest, frame_size: tuple[int, in
     unit = min(fw, fh)
     title_font, body_font = font(unit * 0.085, bold=True), font(unit * 0.045)
     box_w = int(fw * 0.7)
-    chars = max(8, int(box_w / (unit * 0.045 * 0.55)))
-    title = request.title or f"Shot {request.shot_index + 1}"
-    title_lines = textwrap.wrap(title, max(6, int(box_w / (unit * 0.085 * 0.6))))[:2]
-    body_lines = textwrap.wrap(request.prompt, chars)[:4]
-    if len(textwrap.wrap(request.prompt, chars)) > 4:
-        body_lines[-1] = body_lines[-1].rstrip(".,; ") + " ..."
-    line_h_t, line_h_b = int(unit * 0.1), int(unit * 0.058)
     pad = int(unit * 0.04)
+    title = request.title or f"Shot {request.shot_index + 1}"
+    title_lines = break_lines(title, title_font, box_w - 2 * pad)[:2]
+    body_lines = break_lines(request.prompt, body_font, box_w - 2 * pad)
+    if len(body_lines) > 4:
+        body_lines = body_lines[:3] + [body_lines[3].rstrip(".,; ") + " ..."]
+    line_h_t, line_h_b = int(unit * 0.1), int(unit * 0.058)
     box_h = len(title_lines) * line_h_t + len(body_lines) * line_h_b + 2 * pad + int(unit * 0.02)
     x0, y0 = (cw - box_w) // 2, (ch - box_h) // 2
     panel = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
@@ -181,11 +171,11 @@ def draw_text_panel(canvas: Any, request: ShotRequest, frame_size: tuple[int, in
     draw.rounded_rectangle((x0, y0, x0 + box_w, y0 + box_h), radius=pad, fill=(12, 12, 16, 150))
     y = y0 + pad
     for line in title_lines:
-        draw.text((x0 + pad, y), line, font=title_font, fill=(255, 255, 255, 255))
+        title_font.draw(panel, (x0 + pad, y), line, (255, 255, 255, 255))
         y += line_h_t
     y += int(unit * 0.02)
     for line in body_lines:
-        draw.text((x0 + pad, y), line, font=body_font, fill=(225, 225, 225, 255))
+        body_font.draw(panel, (x0 + pad, y), line, (225, 225, 225, 255))
         y += line_h_b
     canvas.alpha_composite(panel)
 
@@ -213,9 +203,9 @@ def draw_badge(request: ShotRequest, move: str, frame: int, total: int) -> np.nd
     draw = ImageDraw.Draw(img)
     draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=max(2, h // 5), fill=(0, 0, 0, 170))
     pad = max(2, int(unit * 0.015))
-    draw.text((pad, pad), f"SHOT {request.shot_index + 1}", font=big, fill=(255, 255, 255, 255))
+    big.draw(img, (pad, pad), f"SHOT {request.shot_index + 1}", (255, 255, 255, 255))
     stamp = f"{move.replace('_', ' ')}  {frame / request.fps:4.2f}s / {total / request.fps:.2f}s"
-    draw.text((pad, int(h * 0.58)), stamp, font=small, fill=(230, 230, 230, 255))
+    small.draw(img, (pad, int(h * 0.58)), stamp, (230, 230, 230, 255))
     return np.asarray(img)
 
 

@@ -102,24 +102,47 @@ def planner_for(fake: FakeLLM, **opts: Any) -> OpenAIPlanner:
 
 
 def test_plan_enforces_timing_words_end_card_and_music(fake_llm: FakeLLM) -> None:
-    fake_llm.replies = [ok({"shots": [
+    shots = [
         shot(role="hook", prompt="a cheap plastic lamp\x07 at dawn", seconds=-1),
         shot(seconds=1e9, caption="Cheap?"),
         shot(role="villain", seconds=2, transition="wipe"),
-    ], "music_prompt": "plastic pop"})]
+    ]
+    fixed = [shots[0], shot(seconds=1e9, caption="Bright?"), shots[2]]
+    fake_llm.replies = [ok({"shots": shots, "music_prompt": "plastic pop"}),
+                        ok({"shots": fixed, "music_prompt": "plastic pop"})]
     plan = planner_for(fake_llm).plan(request())
+    # copy with a must-avoid term is sent back once, naming where and what
+    ask = fake_llm.requests[1]["messages"][-1]["content"]
+    assert "shot 2 caption: 'cheap'" in ask and "cheap, plastic" in ask
     plan.check_duration(12)
     assert len(plan.shots) == 3 and plan.shots[1].seconds > plan.shots[2].seconds >= MIN_SHOT_SECONDS
     first = plan.shots[0]
     assert first.prompt == "a lamp at dawn" and "cheap, plastic" in first.negative_prompt
     assert "blurry" in first.negative_prompt  # the family's usual negative prompt for wan
-    assert plan.shots[1].caption == "?" and plan.music.prompt == "pop" and plan.music.mood == "uplifting"
+    assert plan.shots[1].caption == "Bright?" and plan.music.prompt == "pop" and plan.music.mood == "uplifting"
     assert plan.shots[2].role == "scene" and plan.shots[2].transition == "cut"
     product = plan.shots[1].prompt  # the first product shot carries the missing items
     assert "Lumen Lamp" in product and "brass" in product and "late night" in product
     assert all(s.voice_line == "" for s in plan.shots)  # the brief has no voice-over
     assert plan.end_card.headline == "Light that follows your day" and plan.end_card.call_to_action == "Student price"
     assert f"planned by {MODEL} at {fake_llm.url}" in plan.notes
+
+
+def test_copy_that_keeps_a_must_avoid_term_fails_the_plan(fake_llm: FakeLLM) -> None:
+    bad = {"shots": [shot(), shot(voice_line="So CHEAP!")], "music_prompt": ""}
+    fake_llm.replies = [ok(bad), ok(bad)]
+    with pytest.raises(PlanError, match=r"still has a must-avoid term after one revision: shot 2 voice line: 'cheap'"):
+        planner_for(fake_llm).plan(request(shots=2, audio={"voice_over": True}))
+
+
+def test_shorten_line_asks_the_llm_and_falls_back_to_a_deterministic_cut(fake_llm: FakeLLM) -> None:
+    line = "Bright light for late nights, warm light for early mornings, and brass that lasts."
+    fake_llm.replies = [ok({"line": "Light for every hour."}), ok({"line": "So cheap, light for every hour."})]
+    planner = planner_for(fake_llm)
+    assert planner.shorten_line(request(), line, 0.4) == "Light for every hour."
+    assert "at most 32 characters" in fake_llm.requests[0]["messages"][0]["content"]
+    fallback = planner.shorten_line(request(), line, 0.4)  # the answer has a must-avoid term
+    assert fallback == "Bright light for late nights" and "cheap" not in fallback
 
 
 def test_prompts_carry_the_brief_and_the_family_style(fake_llm: FakeLLM) -> None:

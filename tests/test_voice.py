@@ -47,12 +47,6 @@ def test_missing_espeak_binary_names_the_install():
 
 
 def test_missing_piper_is_a_clear_error():
-    try:
-        import piper  # noqa: F401
-
-        pytest.skip("piper is installed")
-    except ImportError:
-        pass
     voice = VOICE.create("piper", {"binary": "piper-not-here"})
     with pytest.raises(MissingDependency, match="piper-tts"):
         voice.ensure_loaded()

@@ -36,6 +36,9 @@ class ShotAudio:
     length: int
     effect: Path | None
     voice: Path | None
+    # Samples the voice line may use: up to the next voiced shot (a line may run on under shots
+    # without one); None means this shot's own length.
+    voice_room: int | None = None
 
 
 def load_audio(path: Path, channels: int) -> np.ndarray:
@@ -107,8 +110,9 @@ def mix(total: int, shots: list[ShotAudio], music: Path | None, fps: int, target
         if shot.effect is not None:
             place(effects_bus, shot.start, load_audio(shot.effect, 2))
         if shot.voice is not None:
-            lead = min(int(VOICE_LEAD_S * SAMPLE_RATE), shot.length // 10)
-            room = shot.length - lead - min(int(VOICE_TAIL_S * SAMPLE_RATE), shot.length // 10)
+            span = shot.voice_room or shot.length
+            lead = min(int(VOICE_LEAD_S * SAMPLE_RATE), span // 10)
+            room = span - lead - min(int(VOICE_TAIL_S * SAMPLE_RATE), span // 10)
             line, notes = fit_voice(load_audio(shot.voice, 1), room, shot.index, fps)
             place(voice_bus, shot.start + lead, line)
             warnings += notes
@@ -179,14 +183,14 @@ def limit(x: np.ndarray, ceiling_db: float) -> np.ndarray:
     return (x * gain[:, None]).astype(np.float32)
 
 
-def master_to(x: np.ndarray, target_lufs: float) -> np.ndarray:
-    """Normalise to `target_lufs` integrated with true peaks under PEAK_CEILING_DB."""
+def master_to(x: np.ndarray, target_lufs: float, ceiling_db: float = PEAK_CEILING_DB) -> np.ndarray:
+    """Normalise to `target_lufs` integrated with true peaks under `ceiling_db`."""
     for _ in range(4):  # limiting lowers loudness a little: re-gain and re-limit until it settles
         now = loudness(x)
         if not np.isfinite(now):
             return x
-        x = limit(x * np.float32(10 ** ((target_lufs - now) / 20)), PEAK_CEILING_DB)
+        x = limit(x * np.float32(10 ** ((target_lufs - now) / 20)), ceiling_db)
         if abs(loudness(x) - target_lufs) < 0.2:
             break
     # A last hard ceiling for anything the smoothed gain let through (rare, sub-sample peaks).
-    return np.clip(x, -(10 ** (PEAK_CEILING_DB / 20)), 10 ** (PEAK_CEILING_DB / 20)).astype(np.float32)
+    return np.clip(x, -(10 ** (ceiling_db / 20)), 10 ** (ceiling_db / 20)).astype(np.float32)

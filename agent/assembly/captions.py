@@ -7,15 +7,14 @@ blend over a small region of the frame buffer.
 
 from __future__ import annotations
 
-import functools
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+from generators.text import FontStack, break_lines, fit_text, join_lines, sentences
+
 # Title-safe boxes as (left, top, right, bottom) margins, fractions of width/height. Vertical
 # cuts keep captions above the bottom sixth, where social apps draw their own buttons and text.
 SAFE_MARGINS = {
@@ -25,6 +24,10 @@ SAFE_MARGINS = {
     "9:16": (0.06, 0.08, 0.06, 0.17),
 }
 MIN_FONT_PX = 9
+CAPTION_LINES = 3
+# Caption text size as a fraction of the frame's short side: where it starts, and the smallest it
+# shrinks to before a caption is split into pages.
+CAPTION_SIZE, CAPTION_FLOOR = 0.052, 0.036
 
 
 def safe_box(aspect_ratio: str, width: int, height: int) -> tuple[int, int, int, int]:
@@ -33,32 +36,14 @@ def safe_box(aspect_ratio: str, width: int, height: int) -> tuple[int, int, int,
     return (round(width * left), round(height * top), round(width * (1 - right)), round(height * (1 - bottom)))
 
 
-def load_font(size: float, bold: bool = True, path: Path | None = None) -> Any:
-    """The brand font when given (and readable), else DejaVu Sans."""
-    default = FONT_DIR / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
-    try:
-        return _truetype(str(path or default), max(MIN_FONT_PX, int(size)), threading.get_ident())
-    except OSError:  # a brand font that is missing or not a font: fall back rather than fail the cut
-        return _truetype(str(default), max(MIN_FONT_PX, int(size)), threading.get_ident())
+def load_font(size: float, bold: bool = True, path: Path | None = None, lang: str | None = None) -> FontStack:
+    """Text at `size` px: the brand font when given (and readable), then the system's fonts per glyph."""
+    return FontStack(max(MIN_FONT_PX, size), bold, path, lang)
 
 
-@functools.lru_cache(maxsize=128)
-def _truetype(path: str, size: int, thread: int) -> Any:
-    # Cached per thread: one FreeType face must not draw in two threads at once (cuts run in parallel).
-    from PIL import ImageFont
-
-    return ImageFont.truetype(path, size)
-
-
-def wrap(text: str, font: Any, max_width: float) -> list[str]:
-    """Greedy word wrap by measured width; a single over-long word stays on its own line."""
-    lines: list[str] = []
-    for word in text.split():
-        if lines and font.getlength(f"{lines[-1]} {word}") <= max_width:
-            lines[-1] = f"{lines[-1]} {word}"
-        else:
-            lines.append(word)
-    return lines
+def wrap(text: str, font: FontStack, max_width: float) -> list[str]:
+    """Lines no wider than `max_width`, broken where Unicode's line-breaking rules (UAX #14) allow."""
+    return break_lines(text, font, max_width)
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
@@ -121,62 +106,116 @@ def to_yuv420(rgb: np.ndarray) -> np.ndarray:
 # 2. Captions ----------------------------------------------------------------------------------
 
 
-def caption_overlay(text: str, aspect_ratio: str, width: int, height: int, font_path: Path | None = None) -> Overlay | None:
-    """A caption on a translucent box, wrapped to at most three lines, at the bottom of the safe box."""
+@dataclass
+class CaptionLayout:
+    """A caption laid out for one format: its text size and its pages (each at most CAPTION_LINES lines)."""
+
+    font: FontStack
+    pages: list[list[str]]
+
+    @property
+    def missing(self) -> set[str]:
+        """Characters no installed font covers (drawn as boxes)."""
+        return self.font.missing
+
+
+def layout_caption(text: str, aspect_ratio: str, width: int, height: int, font_path: Path | None = None,
+                   lang: str | None = None) -> CaptionLayout:
+    """Shrink the caption to the floor size to fit CAPTION_LINES lines; past that, split it into pages."""
+    x0, _, x1, _ = safe_box(aspect_ratio, width, height)
+    unit = min(width, height)
+    size, floor = max(MIN_FONT_PX, CAPTION_SIZE * unit), max(MIN_FONT_PX, CAPTION_FLOOR * unit)
+    font, lines = fit_text(text, (x1 - x0) * 0.92, CAPTION_LINES, size, floor, True, font_path, lang)
+    if len(lines) <= CAPTION_LINES:
+        return CaptionLayout(font, [lines])
+    return CaptionLayout(font, paginate(text, font, (x1 - x0) * 0.92))
+
+
+def paginate(text: str, font: FontStack, max_w: float) -> list[list[str]]:
+    """Pages of at most CAPTION_LINES lines, ending at sentence ends where a sentence fits on a page."""
+    pages: list[list[str]] = []
+    current = ""
+    for sentence in sentences(text):
+        trial = join_lines([current, sentence]) if current else sentence
+        if len(break_lines(trial, font, max_w)) <= CAPTION_LINES:
+            current = trial
+            continue
+        if current:
+            pages.append(break_lines(current, font, max_w))
+        lines = break_lines(sentence, font, max_w)
+        if len(lines) <= CAPTION_LINES:
+            current = sentence
+            continue
+        count = -(-len(lines) // CAPTION_LINES)
+        per = -(-len(lines) // count)  # balanced: 4 lines are 2 + 2, not 3 + 1
+        pages += [lines[i : i + per] for i in range(0, len(lines), per)]
+        current = ""
+    if current:
+        pages.append(break_lines(current, font, max_w))
+    return pages
+
+
+def caption_overlay(text: str | list[str], aspect_ratio: str, width: int, height: int, font_path: Path | None = None,
+                    lang: str | None = None, font: FontStack | None = None) -> Overlay | None:
+    """A caption (a string, or lines already laid out) on a translucent box at the bottom of the safe box."""
     from PIL import Image, ImageDraw
 
-    if not text.strip():
+    if isinstance(text, str):
+        if not text.strip():
+            return None
+        layout = layout_caption(text, aspect_ratio, width, height, font_path, lang)
+        text, font = layout.pages[0], layout.font
+    lines = [ln for ln in text if ln.strip()]
+    if not lines or font is None:
         return None
     x0, y0, x1, y1 = safe_box(aspect_ratio, width, height)
-    max_w = (x1 - x0) * 0.92
-    size = max(MIN_FONT_PX, 0.052 * min(width, height))
-    font = load_font(size, True, font_path)
-    lines = wrap(text, font, max_w)
-    while len(lines) > 3 and size > MIN_FONT_PX:  # long captions shrink before they are cut
-        size *= 0.9
-        font = load_font(size, True, font_path)
-        lines = wrap(text, font, max_w)
-    if len(lines) > 3:
-        lines = lines[:2] + [_ellipsize(" ".join(lines[2:]), font, max_w)]
-    ascent, descent = font.getmetrics()
+    ascent, descent = font.getmetrics("".join(lines))
     line_h, pad = ascent + descent, max(2, int(font.size * 0.35))
     box_w = int(max(font.getlength(line) for line in lines)) + 2 * pad
     box_h = line_h * len(lines) + 2 * pad
     box_w, box_h = min(box_w + box_w % 2, (x1 - x0) // 2 * 2), box_h + box_h % 2
     img = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(img)
-    draw.rounded_rectangle((0, 0, box_w - 1, box_h - 1), radius=pad, fill=(0, 0, 0, 150))
+    ImageDraw.Draw(img).rounded_rectangle((0, 0, box_w - 1, box_h - 1), radius=pad, fill=(0, 0, 0, 150))
     shadow = max(1, font.size // 18)
     for i, line in enumerate(lines):
         lx = (box_w - font.getlength(line)) / 2
-        draw.text((lx + shadow, pad + i * line_h + shadow), line, font=font, fill=(0, 0, 0, 230))
-        draw.text((lx, pad + i * line_h), line, font=font, fill=(255, 255, 255, 255))
+        font.draw(img, (lx + shadow, pad + i * line_h + shadow), line, (0, 0, 0, 230), ascent, color_glyphs=False)
+        font.draw(img, (lx, pad + i * line_h), line, (255, 255, 255, 255), ascent)
     x = ((x0 + x1 - box_w) // 2) // 2 * 2
     y = max(y0, y1 - box_h) // 2 * 2
     return Overlay.from_rgba(np.asarray(img), x, y)
 
 
-def _ellipsize(text: str, font: Any, max_w: float) -> str:
-    while text and font.getlength(text + "...") > max_w:
-        text = text[:-1]
-    return text.rstrip() + "..."
+def ellipsize(text: str, font: FontStack, max_w: float) -> str:
+    """`text` cut (by grapheme clusters) with an ellipsis so it fits `max_w`."""
+    from generators.text import clusters
+
+    if font.getlength(text) <= max_w:
+        return text
+    parts = clusters(text)
+    while parts and font.getlength("".join(parts) + "…") > max_w:
+        parts.pop()
+    return "".join(parts).rstrip() + "…"
 
 
 # 3. End card ----------------------------------------------------------------------------------
 
 
 def end_card_image(brand: str, headline: str, call_to_action: str, palette: list[str], aspect_ratio: str,
-                   width: int, height: int, logo: Path | None = None, font_path: Path | None = None) -> np.ndarray:
-    """The closing frame as RGB: palette gradient, logo, brand name, headline and a CTA button."""
-    from PIL import Image, ImageDraw
+                   width: int, height: int, logo: Path | None = None, font_path: Path | None = None,
+                   lang: str | None = None, label: str = "AI-generated", notes: list[str] | None = None,
+                   missing: set[str] | None = None) -> np.ndarray:
+    """The closing frame as RGB: palette gradient, logo, brand name, headline, a CTA button, then the
+    on-screen notes (a disclaimer, a legal line) and the AI disclosure `label` in small type."""
+    from PIL import Image
 
     bg = hex_rgb(palette[0]) if palette else (17, 17, 17)
     accent = hex_rgb(palette[1]) if len(palette) > 1 else ink_for(bg)
     img = Image.fromarray(_gradient(bg, width, height))
-    draw = ImageDraw.Draw(img)
     x0, y0, x1, y1 = safe_box(aspect_ratio, width, height)
     unit, max_w = min(width, height), (x1 - x0) * 0.9
     ink = ink_for(bg)
+    fonts: list[FontStack] = []
     blocks = []  # (kind, content, font, height)
     logo_img = _load_logo(logo, int(unit * 0.22), int(max_w))
     if logo_img is not None:
@@ -184,25 +223,38 @@ def end_card_image(brand: str, headline: str, call_to_action: str, palette: list
     # The headline repeats nothing: a plan whose headline is the brand name shows it once.
     texts = ((brand, 0.11, True),) + (((headline, 0.055, False),) if headline.strip() != brand.strip() else ())
     for text, rel, bold in texts:
-        font = load_font(unit * rel, bold, font_path if bold else None)
-        for line in wrap(text, font, max_w)[:2]:
-            blocks.append(("text", line, font, sum(font.getmetrics())))
-    cta_font = load_font(unit * 0.055, True, font_path)
-    cta_line = _ellipsize(call_to_action, cta_font, max_w * 0.9) if cta_font.getlength(call_to_action) > max_w * 0.9 else call_to_action
-    blocks.append(("cta", cta_line, cta_font, int(sum(cta_font.getmetrics()) * 1.8)))
+        font, lines = fit_text(text, max_w, 2, unit * rel, max(MIN_FONT_PX, unit * rel * 0.6), bold,
+                               font_path if bold else None, lang)
+        fonts.append(font)
+        lines = lines[:1] + [ellipsize(" ".join(lines[1:]), font, max_w)] if len(lines) > 2 else lines
+        blocks += [("text", line, font, sum(font.getmetrics(text))) for line in lines]
+    cta_font, cta_lines = fit_text(call_to_action, max_w * 0.9, 1, unit * 0.055, max(MIN_FONT_PX, unit * 0.04),
+                                   True, font_path, lang)
+    fonts.append(cta_font)
+    cta_line = ellipsize(call_to_action, cta_font, max_w * 0.9) if len(cta_lines) > 1 else call_to_action
+    blocks.append(("cta", cta_line, cta_font, int(sum(cta_font.getmetrics(cta_line)) * 1.8)))
     gap = int(unit * 0.03)
-    y = (y0 + y1 - sum(b[3] for b in blocks) - gap * (len(blocks) - 1)) // 2
+    small = load_font(max(MIN_FONT_PX, unit * 0.026), False, None, lang)
+    fonts.append(small)
+    note_lines = [ln for note in notes or [] for ln in break_lines(note, small, max_w)]
+    note_h = len(note_lines) * sum(small.getmetrics(" ".join(note_lines)))
+    y = (y0 + y1 - note_h - sum(b[3] for b in blocks) - gap * (len(blocks) - 1)) // 2
     for kind, content, font, h in blocks:
         if kind == "logo":
             img.paste(content, ((width - content.width) // 2, y), content)
         elif kind == "text":
-            draw.text(((width - font.getlength(content)) / 2, y), content, font=font, fill=ink)
+            font.draw(img, ((width - font.getlength(content)) / 2, y), content, ink)
         else:
-            _cta_button(draw, content, font, accent, width, y, h)
+            _cta_button(img, content, font, accent, width, y, h)
         y += h + gap
-    label = load_font(max(MIN_FONT_PX, unit * 0.022), False)
-    draw.text((x1 - label.getlength("AI-generated"), y1 - sum(label.getmetrics())), "AI-generated",
-              font=label, fill=ink)
+    for line in note_lines:
+        small.draw(img, ((width - small.getlength(line)) / 2, y), line, ink)
+        y += sum(small.getmetrics(line))
+    tag = load_font(max(MIN_FONT_PX, unit * 0.022), False, None, lang)
+    fonts.append(tag)
+    tag.draw(img, (x1 - tag.getlength(label), y1 - sum(tag.getmetrics(label))), label, ink)
+    if missing is not None:
+        missing.update(*(f.missing for f in fonts))
     return np.asarray(img.convert("RGB"))
 
 
@@ -213,12 +265,15 @@ def _gradient(colour: tuple[int, int, int], width: int, height: int) -> np.ndarr
     return np.broadcast_to(top * (1 - ramp) + bottom * ramp, (height, width, 3)).astype(np.uint8)
 
 
-def _cta_button(draw: Any, text: str, font: Any, accent: tuple[int, int, int], width: int, y: int, h: int) -> None:
+def _cta_button(img: Any, text: str, font: FontStack, accent: tuple[int, int, int], width: int, y: int, h: int) -> None:
+    from PIL import ImageDraw
+
     tw = font.getlength(text)
     pad_x = h * 0.6
-    draw.rounded_rectangle(((width - tw) / 2 - pad_x, y, (width + tw) / 2 + pad_x, y + h), radius=h // 2, fill=accent)
-    text_h = sum(font.getmetrics())
-    draw.text(((width - tw) / 2, y + (h - text_h) / 2), text, font=font, fill=ink_for(accent))
+    ImageDraw.Draw(img).rounded_rectangle(((width - tw) / 2 - pad_x, y, (width + tw) / 2 + pad_x, y + h),
+                                          radius=h // 2, fill=accent)
+    text_h = sum(font.getmetrics(text))
+    font.draw(img, ((width - tw) / 2, y + (h - text_h) / 2), text, ink_for(accent))
 
 
 def _load_logo(logo: Path | None, max_h: int, max_w: int) -> Any:

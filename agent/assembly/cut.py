@@ -25,11 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import agent
 from agent.assembly import formats
-from agent.assembly.audio_mix import SAMPLE_RATE, ShotAudio, mix
-from agent.assembly.captions import caption_overlay, end_card_image, to_yuv420, write_srt
+from agent.assembly.audio_mix import PEAK_CEILING_DB, SAMPLE_RATE, ShotAudio, mix
+from agent.assembly.captions import end_card_image, to_yuv420, write_srt
 from agent.assembly.formats import RATIOS
 from agent.assembly.stills import contact_sheet, save_png, yuv420_to_rgb
 from agent.assembly.timeline import Segment, ShotSource, build_segments, compose
+from agent.caption_track import CaptionFormat, attach, caption_cues, missing_glyph_warning
+from agent.loudness import hold_after_encoding, remux_command
 from agent.plan import Plan, frame_counts
 from generators.errors import BriefcutError
 
@@ -58,6 +60,11 @@ class CutSpec(BaseModel):
     logo: Path | None = None
     font: Path | None = None
     loudness_lufs: float = -14.0
+    # The language of the copy (picks regional CJK glyphs and the disclosure's wording), lines of text
+    # every cut must show (on the end card and in the .srt), and the AI disclosure on the end card.
+    language: str | None = None
+    screen_notes: list[str] = Field(default_factory=list)
+    disclosure: str = "AI-generated"
     provenance: dict = Field(default_factory=dict)
     shot_scores: list[dict] = Field(default_factory=list)
     # Encoder settings; the same ones the bench gives its ffmpeg reference.
@@ -75,6 +82,7 @@ class CutResult(BaseModel):
     duration_s: float
     frames: int
     warnings: list[dict] = Field(default_factory=list)
+    loudness: dict = Field(default_factory=dict)  # measured on the delivered file (agent.loudness)
 
 
 def dimensions(aspect_ratio: str, resolution: int) -> tuple[int, int]:
@@ -101,23 +109,33 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
         # 2. mix the sound in numpy, sample-exact against the frames
         wav, warnings = _mix_audio(spec, segments, total, Path(tmp))
         report(0.05)
-        # 3. draw captions and the end card once
-        for seg, shot in zip(segments[:-1], plan.shots, strict=True):
-            seg.overlay = caption_overlay(shot.caption, spec.aspect_ratio, spec.width, spec.height, spec.font)
+        # 3. lay out captions (shrunk, paged, timed) and draw them and the end card once
+        fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, fps, spec.font, spec.language)
+        cues, notes = caption_cues([s.caption for s in plan.shots], [(s.start, s.end) for s in segments[:-1]], fmt)
+        attach(segments[:-1], cues)
+        missing: set[str] = set()
         end_card = to_yuv420(end_card_image(spec.brand_name, plan.end_card.headline, plan.end_card.call_to_action,
                                             spec.palette, spec.aspect_ratio, spec.width, spec.height,
-                                            spec.logo, spec.font))
+                                            spec.logo, spec.font, spec.language, spec.disclosure,
+                                            spec.screen_notes, missing))
+        warnings += notes + ([missing_glyph_warning(missing, "end card")] if missing else [])
         # 4. stream composed frames to the encoder, keeping the stills on the way
         part = paths["mp4"].with_name(paths["mp4"].name + ".part.mp4")
         stills = _still_frames(spec, segments)
         try:
             kept = _encode(spec, segments, end_card, wav, part, stills, lambda f: report(0.05 + 0.9 * f / total))
+            # 5. measure the delivered audio; re-master and re-encode it where encoding pushed it out of spec
+            loud, notes = hold_after_encoding(part, wav, spec.loudness_lufs, PEAK_CEILING_DB,
+                                              lambda mixed: _reencode_audio(spec, part, mixed))
+            warnings += notes
         except BaseException:
             part.unlink(missing_ok=True)  # never leave a half cut behind
             raise
         part.replace(paths["mp4"])
-    # 5. subtitles and stills
-    _write_srt_atomic(paths["srt"], [(seg.start, seg.end, shot.caption) for seg, shot in zip(segments[:-1], plan.shots, strict=True)], fps)
+    # 6. subtitles (the caption cues, then the on-screen lines over the end card) and stills
+    end = segments[-1]
+    screen = [(end.start, end.end, "\n".join(spec.screen_notes))] if spec.screen_notes else []
+    _write_srt_atomic(paths["srt"], [(c.start, c.end, c.text) for c in cues] + screen, fps)
     save_png(paths["poster"], yuv420_to_rgb(kept[stills["poster"]]))
     thumbs = [yuv420_to_rgb(kept[i]) for i in stills["shots"]]
     labels = [f"{s.index + 1}. {s.role}  {seg.start / fps:.2f}-{seg.end / fps:.2f}s" for s, seg in zip(plan.shots, segments[:-1], strict=True)]
@@ -125,7 +143,7 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     save_png(paths["contact"], contact_sheet(thumbs, labels, spec.shot_scores, title))
     report(1.0)
     return CutResult(path=paths["mp4"], srt=paths["srt"], poster=paths["poster"], contact_sheet=paths["contact"],
-                     duration_s=total / fps, frames=total, warnings=warnings)
+                     duration_s=total / fps, frames=total, warnings=warnings, loudness=loud)
 
 
 def _check(spec: CutSpec) -> None:
@@ -150,6 +168,9 @@ def _mix_audio(spec: CutSpec, segments: list[Segment], total: int, tmp: Path) ->
 
     shots = [ShotAudio(seg.index, at(seg.start), at(seg.end) - at(seg.start), fx, voice)
              for seg, fx, voice in zip(segments[:-1], spec.shot_effects, spec.shot_voice, strict=True)]
+    for i, shot in enumerate(shots):  # a line may run on under the following shots that have none
+        nxt = next((s for s in shots[i + 1 :] if s.voice is not None), None)
+        shot.voice_room = (nxt.start if nxt else at(segments[-1].start)) - shot.start
     fade_out = min(1.5, spec.plan.end_card.seconds * 0.6)
     master, warnings = mix(at(total), shots, spec.music, spec.fps, spec.loudness_lufs, fade_out)
     wav = tmp / "mix.wav"
@@ -180,9 +201,21 @@ def encoder_command(spec: CutSpec, wav: Path, out: Path) -> list[str]:
         "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf), "-pix_fmt", "yuv420p",
         # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
         "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv",
-        "-c:a", "aac", "-b:a", "192k", "-ar", str(SAMPLE_RATE),
-        "-movflags", "+faststart", *_metadata_args(spec), "-f", "mp4", str(out),
+        *AUDIO_ARGS, "-movflags", "+faststart", *_metadata_args(spec), "-f", "mp4", str(out),
     ]
+
+
+AUDIO_ARGS = ["-c:a", "aac", "-b:a", "192k", "-ar", str(SAMPLE_RATE)]
+
+
+def _reencode_audio(spec: CutSpec, mp4: Path, wav: Path) -> None:
+    """Replace the cut's audio with `wav` encoded anew; the video stream is copied untouched."""
+    tmp = mp4.with_name(mp4.name + ".audio.mp4")
+    proc = subprocess.run(remux_command(mp4, wav, tmp, AUDIO_ARGS, _metadata_args(spec)), capture_output=True, timeout=600)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise AssemblyError(f"ffmpeg failed re-encoding the audio: {proc.stderr.decode(errors='replace')[-500:]}")
+    tmp.replace(mp4)
 
 
 def provenance_tags(spec: CutSpec) -> dict[str, str]:

@@ -11,10 +11,13 @@ from typing import Any
 from agent import __version__
 from agent.assembly.formats import dimensions, label
 from agent.brief import brief_hash
+from agent.compliance import compliance_check, segment_screen_lines
 from agent.context import RunContext
 from agent.plan import Plan
 from agent.render import music_lineage
 from agent.store import cut_id
+from agent.voices import segment_language
+from agent.wording import word
 
 
 def sound_row(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> dict | None:
@@ -80,12 +83,15 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     """Assemble one cut from the takes its stored scorecard chose, add what assembly had to do to the
     scorecard, write scorecard.json, record the cut in the store; returns the cut row."""
     from agent.assembly.cut import CutSpec, assemble_cut
+    from evaluators.scorecard import CutCheck
 
     card = ctx.scorer.stored_card(plan, fmt, version)
     chosen = [ctx.store.get("takes", s.take) for s in card.shots]
     music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
     effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
+    segment = ctx.brief.segment(plan.segment)
+    lang = segment_language(ctx.brief, segment)
     spec = CutSpec(
         plan=plan, aspect_ratio=fmt, width=width, height=height, fps=ctx.brief.formats.fps,
         shot_videos=[Path(t["path"]) for t in chosen],
@@ -96,13 +102,21 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         brand_name=ctx.brief.brand.name, palette=ctx.brief.brand.palette,
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
         loudness_lufs=ctx.brief.audio.loudness_lufs,
+        language=lang, screen_notes=segment_screen_lines(ctx.brief, segment), disclosure=word("ai_generated", lang),
         provenance=provenance(ctx, plan, chosen),
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
     result = assemble_cut(spec, base)
     card.cut.warnings = result.warnings + made_with_warnings([*chosen, music, *effects])
+    card.cut.loudness = result.loudness
+    card.compliance = compliance_check(ctx.brief, segment, plan, result.srt.read_text(encoding="utf-8"))
+    card.checks["compliance"] = CutCheck(ok=card.compliance["status"] == "pass", source="compliance",
+                                         detail="; ".join(card.compliance["reasons"]))  # fmt: skip
     ctx.store.save_scorecard(ctx.run_id, plan.key, fmt, version, card.model_dump(mode="json"))
+    for warning in card.cut.warnings:  # on stderr too, not only in the JSON (a small speed-up is no problem)
+        if warning["kind"] != "voice_sped_up":
+            ctx.progress.warn(f"{result.path.name}: {warning['detail']}")
     scorecard = {
         "run_id": ctx.run_id, "segment": plan.segment, "variant": plan.variant, "format": fmt,
         "version": version, "path": str(result.path), "duration_s": result.duration_s,

@@ -29,7 +29,7 @@ def save_png(path: Path, rgb: np.ndarray) -> None:
 
 def contact_sheet(thumbs: list[np.ndarray], labels: list[str], scores: list[dict], title: str) -> np.ndarray:
     """Thumbnails in a grid, each with its label and scores (metric: value) underneath."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     h0, w0 = thumbs[0].shape[:2]
     scale = THUMB_LONG_SIDE / max(h0, w0)
@@ -40,14 +40,13 @@ def contact_sheet(thumbs: list[np.ndarray], labels: list[str], scores: list[dict
     lines = max([1 + len(s) for s in scores] + [1])
     cell_h, pad, top = th + 8 + 17 * lines, 12, 36
     sheet = Image.new("RGB", (cols * (tw + pad) + pad, top + rows * (cell_h + pad)), (246, 246, 244))
-    draw = ImageDraw.Draw(sheet)
-    draw.text((pad, 10), title, font=head, fill=(20, 20, 20))
+    head.draw(sheet, (pad, 10), title, (20, 20, 20))
     for i, thumb in enumerate(thumbs):
         x, y = pad + (i % cols) * (tw + pad), top + (i // cols) * (cell_h + pad)
         sheet.paste(Image.fromarray(thumb).resize((tw, th), Image.BILINEAR), (x, y))
-        draw.text((x, y + th + 4), labels[i], font=body, fill=(20, 20, 20))
+        body.draw(sheet, (x, y + th + 4), labels[i], (20, 20, 20))
         metric_items = scores[i].items() if i < len(scores) else []
         for j, (name, value) in enumerate(metric_items):
             text = f"{name}: {value:.3f}" if isinstance(value, int | float) else f"{name}: {value if value is not None else 'n/a'}"
-            draw.text((x, y + th + 4 + 17 * (j + 1)), text, font=body, fill=(70, 70, 70))
+            body.draw(sheet, (x, y + th + 4 + 17 * (j + 1)), text, (70, 70, 70))
     return np.asarray(sheet)

@@ -38,11 +38,16 @@ class Segment:
     frames: int
     kind: str  # "shot" | "end"
     fade_in: int = 0  # half-length in frames of a crossfade centred on `start`
-    overlay: Overlay | None = None
+    # Captions over this segment: (first cut frame, end cut frame, overlay); pages follow each other.
+    captions: list[tuple[int, int, Overlay]] = field(default_factory=list)
 
     @property
     def end(self) -> int:
         return self.start + self.frames
+
+    def overlay_at(self, frame: int) -> Overlay | None:
+        """The caption shown at cut frame `frame`, if any."""
+        return next((o for a, b, o in self.captions if a <= frame < b), None)
 
 
 def build_segments(counts: list[int], transitions: list[str], fps: int) -> list[Segment]:
@@ -227,9 +232,10 @@ def compose(segments: list[Segment], sources: list[ShotSource], end_card: np.nda
             nxt = segments[seg.index + 1]
             for k in range(seg.frames):
                 frame, owned = _shot_frame(seg, nxt, sources, k)
-                if seg.overlay is not None:
+                overlay = seg.overlay_at(seg.start + k)
+                if overlay is not None:
                     frame = frame if owned else frame.copy()  # never draw on a cached (held) frame
-                    seg.overlay.blend(frame, width, height)
+                    overlay.blend(frame, width, height)
                 yield frame
             if seg.index > 0:  # the previous take is done once this shot's fade-in is over
                 sources[seg.index - 1].close()

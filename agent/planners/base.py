@@ -42,6 +42,12 @@ class Planner(Backend):
     def revise(self, request: PlanRequest, plan: Plan, shot_index: int, feedback: str) -> Plan:
         """The same plan with shot `shot_index` rewritten to answer `feedback` (timing unchanged)."""
 
+    def shorten_line(self, request: PlanRequest, text: str, ratio: float) -> str:
+        """A voice line about `ratio` as long as `text` (by default a deterministic cut at a clause or word)."""
+        from agent.wording import shorten_text
+
+        return shorten_text(text, ratio)
+
 
 PLANNERS: Registry[Planner] = Registry(
     "planner",

@@ -20,10 +20,12 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field, create_model
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, end_card_seconds
-from agent.errors import PlanError
+from agent.compliance import found_terms, plan_violations, prompt_items
+from agent.errors import EndpointError, PlanError
 from agent.llm import LLMClient, LLMSettings, render_prompt
 from agent.plan import EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
+from agent.voices import segment_language
 
 ROLES = ("hook", "product", "benefit", "proof", "cta", "scene")
 TRANSITIONS = ("cut", "crossfade")
@@ -82,6 +84,12 @@ def llm_plan_model(min_shots: int, max_shots: int, text_limit: int | None) -> ty
         shots=(list[shot], Field(json_schema_extra=items)),  # type: ignore[valid-type]
         music_prompt=_text("music_prompt", text_limit, "the music bed, in a few words"),
     )
+
+
+@lru_cache(maxsize=1)
+def shorter_line_model() -> type[BaseModel]:
+    """The pydantic model an LLM fills for a shortened voice line."""
+    return create_model("LLMShorterLine", line=(str, Field(description="the shorter voice-over line")))
 
 
 @lru_cache(maxsize=16)
@@ -143,8 +151,34 @@ class OpenAIPlanner(Planner):
             {"role": "user", "content": render_prompt("plan_user", **plan_values(request, low, high))},
         ]
         answer = self.client.ask(messages, schema)
-        # 3. enforce the brief
-        return build_plan(request, answer, low, high, notes=self._notes())
+        # 3. enforce the brief; copy with a must-avoid term goes back to the model once
+        plan = build_plan(request, answer, low, high, notes=self._notes())
+        found = plan_violations(plan, words(request)[1])
+        if not found:
+            return plan
+        messages += [{"role": "assistant", "content": answer.model_dump_json()},
+                     {"role": "user", "content": render_prompt("fix_copy", found="; ".join(found),
+                                                               terms=", ".join(words(request)[1]))}]
+        plan = build_plan(request, self.client.ask(messages, schema), low, high, notes=self._notes())
+        found = plan_violations(plan, words(request)[1])
+        if found and request.brief.compliance != "warn":
+            raise PlanError(f"plan {request.segment.id}/v{request.variant}: the LLM's copy still has a must-avoid "
+                            f"term after one revision: {found[0]}" + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
+        return plan
+
+    def shorten_line(self, request: PlanRequest, text: str, ratio: float) -> str:
+        """Ask the LLM for a shorter voice line; the deterministic cut when its answer does not help."""
+        limit = max(4, int(len(text) * ratio))
+        messages = [{"role": "user", "content": render_prompt(
+            "shorten_line", line=text, limit=limit, language=segment_language(request.brief, request.segment),
+            must_avoid=", ".join(words(request)[1]) or "nothing")}]
+        try:
+            line = clean(self.client.ask(messages, shorter_line_model()).line, MAX_TEXT_CHARS)
+        except EndpointError:
+            line = ""
+        if not line or len(line) > limit * 1.15 or found_terms(line, words(request)[1]):
+            return super().shorten_line(request, text, ratio)
+        return line
 
     def revise(self, request: PlanRequest, plan: Plan, shot_index: int, feedback: str) -> Plan:
         """Rewrite one shot's prompt and negative prompt from plain-English feedback; timing unchanged."""
@@ -183,7 +217,7 @@ def shot_bounds(brief: Brief, max_shots: int) -> tuple[int, int]:
 def words(request: PlanRequest) -> tuple[list[str], list[str]]:
     """Must-include and must-avoid lists for the segment (brief's plus the segment's own)."""
     over = request.segment.overrides
-    include = [*request.brief.must_include, *(over.must_include or [])]
+    include = prompt_items([*request.brief.must_include, *(over.must_include or [])])
     avoid = [*request.brief.must_avoid, *(over.must_avoid or [])]
     return list(dict.fromkeys(include)), list(dict.fromkeys(avoid))
 
@@ -201,7 +235,7 @@ def plan_values(request: PlanRequest, low: int, high: int) -> dict[str, Any]:
         "message": seg.overrides.message or brief.message,
         "call_to_action": seg.overrides.call_to_action or brief.call_to_action,
         "segment": seg.id, "segment_description": seg.description or "(general audience)",
-        "segment_tone": seg.tone or "as the brand", "language": seg.language, "variant": request.variant,
+        "segment_tone": seg.tone or "as the brand", "language": segment_language(brief, seg), "variant": request.variant,
         "must_include": ", ".join(include) or "nothing in particular",
         "must_avoid": ", ".join(avoid) or "nothing in particular",
         "music_mood": seg.overrides.music_mood or brief.audio.music_mood,
@@ -305,8 +339,8 @@ def enforce_words(request: PlanRequest, shots: list[Shot]) -> list[Shot]:
     include, avoid = words(request)
     out = []
     for shot in shots:
-        update = {f: strip_words(getattr(shot, f), avoid)
-                  for f in ("description", "prompt", "sound", "caption", "voice_line")}
+        # Copy (caption, voice line) is not cut up here: a must-avoid term there is sent back for revision.
+        update = {f: strip_words(getattr(shot, f), avoid) for f in ("description", "prompt", "sound")}
         update["prompt"] = update["prompt"] or request.brief.product.name
         negative = ", ".join(dict.fromkeys([*avoid, *filter(None, shot.negative_prompt.split(", "))]))
         out.append(shot.model_copy(update={**update, "negative_prompt": negative}))

@@ -11,8 +11,12 @@ import re
 from typing import ClassVar
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, Segment, end_card_seconds
+from agent.compliance import prompt_items
 from agent.plan import EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
+from agent.voices import segment_language
+from agent.wording import word
+from generators.text import join_lines, sentences
 
 # Relative weights of each beat's length: the hook is quick, the product gets the most time.
 ARC = [("hook", 0.8), ("product", 1.3), ("benefit", 1.0), ("proof", 1.0), ("cta", 0.9)]
@@ -41,6 +45,7 @@ FAMILY_STYLE = {
 MOTION_WORDS = re.compile(r"\b(freez\w*|frozen|static|still|movement|motion)\b", re.I)
 STILL_CAMERAS = {"static", "locked off", "still"}
 DEFAULT_NEGATIVE = ["blurry", "low quality", "distorted text", "watermark", "deformed hands"]
+CLAUSE = re.compile(r"(?<=[,;:、，；：])\s*|\s+[-—–]\s+")
 
 
 class TemplatePlanner(Planner):
@@ -56,16 +61,19 @@ class TemplatePlanner(Planner):
         captions = caption_lines(message_for(brief, segment), len(roles), cta_for(brief, segment))
         cameras = CAMERAS[variant % len(CAMERAS)]
         shots = [
-            self._shot(request, i, role, seconds[i], cameras[i % len(cameras)], captions[i])
+            self._shot(request, i, role, seconds[i], cameras[i % len(cameras)], captions[i],
+                       first=i == 0 or captions[i] != captions[i - 1])
             for i, role in enumerate(roles)
         ]
+        lang = segment_language(brief, segment)
         mood = segment.overrides.music_mood or brief.audio.music_mood
         return Plan(
             segment=segment.id,
             variant=variant,
             shots=shots,
             music=Music(mood=mood, prompt=f"{mood} music bed for an ad about {brief.product.name}"),
-            end_card=EndCard(seconds=card, headline=brief.product.name, call_to_action=cta_for(brief, segment)),
+            end_card=EndCard(seconds=card, headline=word("discover", lang, product=brief.product.name),
+                             call_to_action=cta_for(brief, segment)),
             planner=self.name,
         )
 
@@ -83,7 +91,8 @@ class TemplatePlanner(Planner):
         shots[shot_index] = shot.model_copy(update=update)
         return plan.model_copy(update={"shots": shots})
 
-    def _shot(self, request: PlanRequest, i: int, role: str, seconds: float, camera: str, caption: str) -> Shot:
+    def _shot(self, request: PlanRequest, i: int, role: str, seconds: float, camera: str, caption: str,
+              first: bool = True) -> Shot:
         brief, segment = request.brief, request.segment
         beat = BEATS[role].format(
             audience=segment.description or segment.id,
@@ -101,7 +110,8 @@ class TemplatePlanner(Planner):
             camera=camera,
             sound=sound_for(role, brief),
             caption=caption,
-            voice_line=caption if brief.audio.voice_over else "",
+            # A caption that spans shots is spoken once, in its first shot.
+            voice_line=caption if brief.audio.voice_over and first else "",
             transition="crossfade" if role == "cta" and i > 0 else "cut",
         )
 
@@ -141,8 +151,9 @@ def shot_prompt(brief: Brief, segment: Segment, beat: str, camera: str, family: 
 
 
 def must(brief: Brief, segment: Segment, field: str) -> list[str]:
+    """The segment's must-include (what pictures show: on-screen lines are not prompt words) or must-avoid list."""
     override = getattr(segment.overrides, field)
-    return list(override if override is not None else getattr(brief, field))
+    return prompt_items(list(override if override is not None else getattr(brief, field)))
 
 
 def message_for(brief: Brief, segment: Segment) -> str:
@@ -154,20 +165,42 @@ def cta_for(brief: Brief, segment: Segment) -> str:
 
 
 def caption_lines(message: str, n: int, cta: str) -> list[str]:
-    """Spread the message's phrases over the first n-1 shots; the last shot carries the call to action."""
+    """Spread the message over the first n-1 shots; the last shot carries the call to action.
+
+    The message splits into sentences (UAX #29: `。！？` and `।` end them too), and into clauses when
+    there are fewer sentences than shots. More pieces than shots are grouped by length; fewer pieces
+    each span neighbouring shots (assembly shows a repeated caption as one subtitle), so no shot goes
+    without text and no words repeat on screen.
+    """
     if n == 1:
         return [message]
-    phrases = [p.strip() for p in re.split(r"(?<=[.!?;,:])\s+|\s+[-—]\s+", message) if p.strip()]
     slots = n - 1
-    if len(phrases) < slots:
-        # Fewer phrases than shots: leave some shots caption-free rather than repeating words.
-        out = [""] * slots
-        for i, p in enumerate(phrases):
-            out[round(i * slots / len(phrases))] = p
-        return out + [cta]
-    per = len(phrases) / slots
-    groups = [" ".join(phrases[round(i * per) : round((i + 1) * per)]) for i in range(slots)]
-    return groups + [cta]
+    pieces = sentences(message)
+    if len(pieces) < slots:
+        pieces = [c.strip() for s in pieces for c in CLAUSE.split(s) if c.strip()]
+    if not pieces:
+        return [""] * slots + [cta]
+    if len(pieces) >= slots:
+        return [join_lines(g) for g in group_by_length(pieces, slots)] + [cta]
+    out: list[str] = []
+    for i, piece in enumerate(pieces):
+        out += [piece] * (round((i + 1) * slots / len(pieces)) - round(i * slots / len(pieces)))
+    return out + [cta]
+
+
+def group_by_length(pieces: list[str], slots: int) -> list[list[str]]:
+    """Consecutive pieces in `slots` groups of about equal length (each group at least one piece)."""
+    total = sum(len(p) for p in pieces) or 1
+    groups: list[list[str]] = [[]]
+    done = 0
+    for i, piece in enumerate(pieces):
+        left, need = len(pieces) - i, slots - len(groups)
+        past_share = done + len(piece) / 2 > total * len(groups) / slots
+        if groups[-1] and need > 0 and (left == need or past_share):
+            groups.append([])
+        groups[-1].append(piece)
+        done += len(piece)
+    return groups
 
 
 def sound_for(role: str, brief: Brief) -> str:

@@ -1,0 +1,82 @@
+"""Loudness that holds after encoding, measured on the delivered MP4 with a transient-heavy mix.
+
+The check that decides is ffmpeg's own EBU R128 meter (`ebur128=peak=true`: 4x oversampled true
+peak), run on the finished file: an independent measurement of what a platform would measure.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures.media import FPS, SHOT_COLOURS, make_take, tiny_plan
+
+from agent.assembly.cut import CutSpec, assemble_cut, dimensions
+from agent.plan import frame_counts
+from generators.media import write_wav
+
+
+def drum_mix(seconds: float, sr: int = 48000, seed: int = 0) -> np.ndarray:
+    """Kick, snare and hats over a sustained bass: a transient-heavy music bed."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    x = 0.25 * np.sin(2 * np.pi * 55 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))
+    for k, start in enumerate(np.arange(0, seconds, 0.125)):
+        s = int(start * sr)
+        if k % 4 == 0:  # kick: a falling sine
+            tt = np.arange(int(0.12 * sr)) / sr
+            hit = np.sin(2 * np.pi * (150 * tt - 400 * tt**2)) * np.exp(-tt / 0.04)
+        elif k % 8 == 6:  # snare: noise
+            tt = np.arange(int(0.08 * sr)) / sr
+            hit = 0.8 * rng.uniform(-1, 1, len(tt)) * np.exp(-tt / 0.02)
+        else:  # hat
+            tt = np.arange(int(0.008 * sr)) / sr
+            hit = 0.4 * rng.uniform(-1, 1, len(tt)) * np.exp(-tt / 0.002)
+        end = min(n, s + len(hit))
+        x[s:end] += hit[: end - s]
+    return np.stack([x, np.roll(x, 5)], axis=1).astype(np.float32)
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """(integrated LUFS, true peak dBTP) of a file's audio by ffmpeg's ebur128 filter."""
+    import imageio_ffmpeg
+
+    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-map", "0:a",
+                           "-af", "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True, timeout=120)
+    summary = proc.stderr[proc.stderr.rindex("Summary:"):]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    return lufs, peak
+
+
+@pytest.fixture(scope="module")
+def drums_cut_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("loud")
+    plan = tiny_plan(captions=False)
+    counts = frame_counts([s.seconds for s in plan.shots] + [plan.end_card.seconds], FPS)
+    takes = [make_take(folder / f"t{i}.mp4", c, n, 160, 90) for i, (c, n) in enumerate(zip(SHOT_COLOURS, counts, strict=False))]
+    write_wav(folder / "drums.wav", drum_mix(4.0), 48000)
+    return {"plan": plan, "takes": takes, "music": folder / "drums.wav", "folder": folder}
+
+
+@pytest.mark.parametrize("target", [-14.0, -10.0])
+def test_true_peak_and_loudness_hold_on_the_delivered_mp4(drums_cut_inputs: dict, target: float) -> None:
+    d = drums_cut_inputs
+    width, height = dimensions("16:9", 90)
+    spec = CutSpec(plan=d["plan"], aspect_ratio="16:9", width=width, height=height, fps=FPS, shot_videos=d["takes"],
+                   shot_native=[True] * 3, shot_effects=[None] * 3, shot_voice=[None] * 3, music=d["music"],
+                   brand_name="Drums", palette=["#101010"], loudness_lufs=target)
+    result = assemble_cut(spec, d["folder"] / f"cut{int(-target)}")
+    lufs, peak = ebur128(result.path)
+    assert peak <= -1.0, f"true peak {peak} dBTP on the delivered file"
+    assert abs(lufs - target) <= 0.5, f"{lufs} LUFS delivered for a target of {target}"
+    record = result.loudness
+    assert record["in_spec"] and record["passes"][-1]["true_peak_dbtp"] <= -1.0
+    if target == -10.0:
+        # the mix was limited at -2 dBTP, yet AAC pushed the first encode over the line: it was corrected
+        assert record["passes"][0]["true_peak_dbtp"] > -1.0 and len(record["passes"]) > 1
+    assert not [w for w in result.warnings if w["kind"] == "loudness"]
