@@ -12,9 +12,9 @@ from fixtures.media import FPS, decode_video
 from test_assembly import BOUNDS, spec_for
 from test_run import briefcut, last_json
 
+from agent.assembly.caption_track import CaptionFormat, caption_cues, share, spans
 from agent.assembly.captions import CAPTION_LINES, layout_caption
 from agent.assembly.cut import assemble_cut
-from agent.caption_track import CaptionFormat, caption_cues, share, spans
 from agent.planners.template import caption_lines
 
 JA = "24時間冷たいまま。どんなランにも軽い。金色のキャップが目印です。今すぐ手に入れよう🎉"

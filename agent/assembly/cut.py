@@ -26,12 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 import agent
 from agent.assembly import formats
 from agent.assembly.audio_mix import PEAK_CEILING_DB, SAMPLE_RATE, ShotAudio, mix
+from agent.assembly.caption_track import CaptionFormat, attach, caption_cues, missing_glyph_warning
 from agent.assembly.captions import end_card_image, to_yuv420, write_srt
 from agent.assembly.formats import RATIOS
+from agent.assembly.loudness import hold_after_encoding, remux_command
 from agent.assembly.stills import contact_sheet, save_png, yuv420_to_rgb
 from agent.assembly.timeline import Segment, ShotSource, build_segments, compose
-from agent.caption_track import CaptionFormat, attach, caption_cues, missing_glyph_warning
-from agent.loudness import hold_after_encoding, remux_command
 from agent.plan import Plan, frame_counts
 from generators.errors import BriefcutError
 
