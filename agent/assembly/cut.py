@@ -82,7 +82,7 @@ class CutResult(BaseModel):
     duration_s: float
     frames: int
     warnings: list[dict] = Field(default_factory=list)
-    loudness: dict = Field(default_factory=dict)  # measured on the delivered file (agent.loudness)
+    loudness: dict = Field(default_factory=dict)  # measured on the delivered file (agent.assembly.loudness)
 
 
 def dimensions(aspect_ratio: str, resolution: int) -> tuple[int, int]:
