@@ -160,3 +160,20 @@ def test_the_tiny_graph_runs_plan_to_review_then_applies_an_edit(tiny_run: RunCo
                                                    context=tiny_run, stream_mode="updates")]  # fmt: skip
     assert steps == ["review", "edit", "render", "score", "assemble", "__interrupt__"]  # only the music renders
     assert {c["version"] for c in tiny_run.store.cuts("tiny")} == {1, 2}
+
+
+def test_a_request_made_elsewhere_is_checked_before_the_graph_runs(tiny_run: RunContext) -> None:
+    """An EditRequest that did not come from prepare_edit (an HTTP client, say) and cannot apply fails
+    with a PlanError; the run stays done and editable."""
+    from agent.edit.session import apply_edit
+    from agent.errors import PlanError
+
+    graph = compile_graph(tiny_run.workspace.checkpointer())
+    graph.invoke({"run_id": "tiny"}, {"configurable": {"thread_id": "tiny"}}, context=tiny_run)
+    assert tiny_run.store.run("tiny")["status"] == "done"
+    bad = EditRequest(run_id="tiny", plan_keys=["gamers/v0"], ops=parse_edit("drop shot 9"))
+    with pytest.raises(PlanError, match="shot 9 is not in the plan"):
+        apply_edit(tiny_run.workspace, bad)
+    with pytest.raises(PlanError, match="has no plan nobody/v0"):
+        apply_edit(tiny_run.workspace, bad.model_copy(update={"plan_keys": ["nobody/v0"]}))
+    assert tiny_run.store.run("tiny")["status"] == "done"

@@ -38,8 +38,7 @@ def prepare_edit(workspace: Workspace, run_id: str, message: str, plan_key: str 
     check_reviewable(ctx)
     plans = target_plans(ctx, plan_key)
     ops = parse_message(ctx, message, plans)
-    for plan in plans.values():
-        apply_edits(plan, ops, ctx.brief.formats.duration_s)
+    dry_run(ctx, plans, ops)
     return EditRequest(run_id=run_id, message=message, plan_keys=sorted(plans), ops=ops,
                        notes=picture_notes(ops, ctx.choices.video.backend, _follows_prompt(ctx)))  # fmt: skip
 
@@ -48,7 +47,19 @@ def apply_edit(workspace: Workspace, request: EditRequest, progress: Progress | 
     """Apply a confirmed request through the run's graph; returns the run summary of the new version."""
     ctx = open_run(request.run_id, workspace, progress)
     check_reviewable(ctx)
+    plans = load_plans(ctx)
+    unknown = sorted(set(request.plan_keys) - set(plans))
+    if unknown:
+        raise PlanError(f"run {ctx.run_id} has no plan {', '.join(unknown)}; plans: {', '.join(sorted(plans))}")
+    dry_run(ctx, {k: plans[k] for k in request.plan_keys}, request.ops)  # a request made elsewhere, checked here too
     return drive(ctx, Command(resume=request.model_dump(mode="json")))
+
+
+def dry_run(ctx: RunContext, plans: dict[str, Plan], ops: list[EditOp]) -> None:
+    """Apply the operations to copies of the plans and keep nothing: an edit a plan cannot take is a
+    PlanError here, before anything renders and before the run's graph is touched."""
+    for plan in plans.values():
+        apply_edits(plan, ops, ctx.brief.formats.duration_s)
 
 
 def parse_message(ctx: RunContext, message: str, plans: dict[str, Plan]) -> list[EditOp]:
