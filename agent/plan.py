@@ -10,6 +10,8 @@ from agent.errors import PlanError
 
 ShotRole = Literal["hook", "product", "benefit", "proof", "cta", "scene"]
 Transition = Literal["cut", "crossfade"]
+# Beats whose picture is the product itself: planners mark them `shows_product` by default.
+PRODUCT_ROLES = frozenset({"product", "proof", "cta"})
 
 
 class Shot(BaseModel):
@@ -26,6 +28,7 @@ class Shot(BaseModel):
     caption: str = Field(default="", description="on-screen caption text, or empty")
     voice_line: str = Field(default="", description="voice-over line spoken during this shot, or empty")
     transition: Transition = Field(default="cut", description="how this shot enters from the previous one")
+    shows_product: bool = Field(default=False, description="the client's product is on screen in this shot")
     # Bookkeeping set by the graph, not by planners: a stable id that survives reordering, the base
     # seed, a revision counter (refine bumps it for a new seed) and a lineage (user edits bump it,
     # retiring older takes of the shot).

@@ -36,6 +36,27 @@ def cache_key(kind: str, identity: dict[str, Any], request: dict[str, Any]) -> s
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+ASSET_FIELDS = ("product_image", "logo")
+
+
+def keyed_request(request: ShotRequest, ignored: set[str]) -> dict[str, Any]:
+    """The request as it enters a cache key: asset files by content digest, not by path, so a
+    changed product image renders again and the same image in another folder does not."""
+    keyed = request.model_dump(mode="json", exclude=ignored)
+    for name in ASSET_FIELDS:
+        if keyed.get(name):
+            keyed[name] = file_digest(Path(keyed[name]))
+    return keyed
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes ("missing:<name>" when it is gone, so the key still forms)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return f"missing:{path.name}"
+
+
 def take_seed(shot: Shot, take_no: int, retry: int = 0) -> int:
     """The seed of one take: the shot's base seed moved by revision, take number and retry."""
     return (shot.seed + 101 * shot.seed_offset + 7 * take_no + 7919 * retry) % 2**31
@@ -73,6 +94,12 @@ def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: in
         palette=ctx.brief.brand.palette,
         shot_index=shot.index,
         lora=[lo.model_dump() for lo in ctx.brief.render.lora],
+        role=shot.role,
+        shows_product=shot.shows_product,
+        product_name=ctx.brief.product.name,
+        product_image=ctx.brief.product.reference_image,
+        brand_name=ctx.brief.brand.name,
+        logo=ctx.brief.brand.logo,
     )
 
 
@@ -116,7 +143,7 @@ def _render_video(
     backend = ctx.pool.instance("video", backend_name, options)
     ignored = getattr(backend, "cache_ignores", set())
     payload = request.model_dump(mode="json")
-    key = cache_key("video", backend.identity(), request.model_dump(mode="json", exclude=ignored))
+    key = cache_key("video", backend.identity(), keyed_request(request, ignored))
     row = _base_row(ctx, job, take_id, key, shot, backend, request.seed)
     try:
         _render_once(

@@ -47,6 +47,15 @@ class ShotRequest(BaseModel):
     palette: list[str] = Field(default_factory=list)
     shot_index: int = 0
     lora: list[dict[str, Any]] = Field(default_factory=list)
+    # The client's product and brand, for backends that put them on screen (motion graphics from the
+    # brand's assets, keyframe-first image-to-video). Backends that don't use them list them in
+    # `cache_ignores`; the render path hashes the files' contents, not their paths, into cache keys.
+    role: str = "scene"
+    shows_product: bool = False
+    product_name: str = ""
+    product_image: Path | None = None
+    brand_name: str = ""
+    logo: Path | None = None
 
 
 class VideoTake(BaseModel):

@@ -23,7 +23,7 @@ from agent.brief import MIN_SHOT_SECONDS, Brief, end_card_seconds
 from agent.compliance import found_terms, plan_violations, prompt_items
 from agent.errors import EndpointError, PlanError
 from agent.llm import LLMClient, LLMSettings, render_prompt
-from agent.plan import EndCard, Music, Plan, Shot, fit_durations
+from agent.plan import PRODUCT_ROLES, EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
 from agent.voices import segment_language
 
@@ -308,8 +308,10 @@ def _shot(request: PlanRequest, i: int, s: Any, seconds: float) -> Shot:
     product = request.brief.product.name
     description = clean(s.description, 80) or f"Shot {i + 1}"
     prompt = clean(s.prompt, MAX_PROMPT_CHARS) or f"{product}, {description}"
+    role = s.role if s.role in ROLES else "scene"
     return Shot(
-        index=i, role=s.role if s.role in ROLES else "scene", description=description, prompt=prompt,
+        index=i, role=role, description=description, prompt=prompt,
+        shows_product=role in PRODUCT_ROLES or product.casefold() in prompt.casefold(),
         negative_prompt=_merge_negative(clean(s.negative_prompt, MAX_TEXT_CHARS), request.family),
         seconds=seconds, camera=clean(s.camera, 40) or "static", sound=clean(s.sound, MAX_TEXT_CHARS),
         caption=clean(s.caption, 120),

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, Segment, end_card_seconds
 from agent.compliance import prompt_items
-from agent.plan import EndCard, Music, Plan, Shot, fit_durations
+from agent.plan import PRODUCT_ROLES, EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
 from agent.voices import segment_language
 from agent.wording import word
@@ -103,6 +103,7 @@ class TemplatePlanner(Planner):
         return Shot(
             index=i,
             role=role,  # type: ignore[arg-type]
+            shows_product=role in PRODUCT_ROLES,
             description=f"{role.upper()}: {beat}",
             prompt=shot_prompt(brief, segment, beat, camera, request.family),
             negative_prompt=", ".join(DEFAULT_NEGATIVE + must(brief, segment, "must_avoid")),
