@@ -22,6 +22,8 @@ runs_app = typer.Typer(help="Inspect runs in the workspace.", no_args_is_help=Tr
 app.add_typer(runs_app, name="runs")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
+DraftOpt = Annotated[bool, typer.Option("--draft", help="A storyboard draft (the animatic video): fast, to check "
+                                                         "timing and copy before the motion-graphics cut.")]
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="preview | smoke | gpu (default: gpu with CUDA, else preview).")
 ]
@@ -103,13 +105,14 @@ def run(
     clip_model: Annotated[str | None, typer.Option("--clip-model", help="CLIP model id or path for scoring.")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
                                                    help="Short side in pixels, overriding the brief's (drafts).")] = None,  # fmt: skip
+    draft: DraftOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
     from agent.runner import start_run
-    from agent.settings import cli_overrides
+    from agent.settings import cli_overrides, draft_video
 
-    overrides = cli_overrides(profile=profile, planner=planner, llm_model=llm_model, video=video,
+    overrides = cli_overrides(profile=profile, planner=planner, llm_model=llm_model, video=draft_video(draft, video),
                               video_model=video_model, audio=audio, audio_model=audio_model, clip_model=clip_model,
                               resolution=resolution)  # fmt: skip
     with workspace() as ws, progress_bar(as_json) as bar:
@@ -291,16 +294,18 @@ def batch(
     resume_id: Annotated[str | None, typer.Option("--resume", help="Continue this batch.")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
                                                       help="Short side in pixels, overriding the briefs' (drafts).")] = None,  # fmt: skip
+    draft: DraftOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run briefs x segments x variants as one resumable batch, then write an HTML review report."""
     from agent.batch.queue import BatchError, make_options, run_batch, summary_text
+    from agent.settings import draft_video
 
     if not briefs and not resume_id:
         raise BatchError("give brief files, or --resume BATCH")
     given = {"segments": segments and segments.split(","), "variants": variants, "profile": profile,
              "formats": formats and formats.split(","), "executor": executor, "address": address,
-             "workers": workers, "resolution": resolution}  # fmt: skip
+             "workers": workers, "resolution": resolution, "video": draft_video(draft, None)}  # fmt: skip
     opts = make_options(given, State.settings)
     with workspace() as ws, progress_bar(as_json) as bar:
         result = run_batch(ws, briefs, opts, resume=resume_id, progress=bar)

@@ -97,8 +97,9 @@ def profile_defaults(name: str, brief: Brief, settings: Settings, models_dir: Pa
         else:
             notes.append("voice-over skipped: espeak-ng is not installed (apt-get install espeak-ng)")
     if name == "preview":
+        # Motion graphics from the brand's own assets; the storyboard (`animatic`) is the draft mode.
         return {
-            "planner": planner, "video": BackendChoice(backend="animatic"),
+            "planner": planner, "video": BackendChoice(backend="motion"),
             "audio": BackendChoice(backend="synth"), "voice": voice,
             "clip_model": default_clip_model(settings), "notes": notes,
         }  # fmt: skip

@@ -21,11 +21,13 @@ from agent.brief import BackendChoice
 from agent.context import RunContext
 from agent.plan import Plan, Shot, frame_counts
 from agent.state import RenderJob
-from agent.voices import voice_for
+from agent.voices import segment_language, voice_for
 from generators.base import AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
 
-FALLBACK_VIDEO = "animatic"
+# A video take that fails every seed falls back along this chain (skipping the backend that failed):
+# motion graphics from the brand's assets first (a deliverable shot), the storyboard last.
+FALLBACK_VIDEO = ("motion", "animatic")
 FALLBACK_AUDIO = "synth"
 EFFECT_MAX_SECONDS = 2.0
 
@@ -36,7 +38,7 @@ def cache_key(kind: str, identity: dict[str, Any], request: dict[str, Any]) -> s
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-ASSET_FIELDS = ("product_image", "logo")
+ASSET_FIELDS = ("product_image", "logo", "font")
 
 
 def keyed_request(request: ShotRequest, ignored: set[str]) -> dict[str, Any]:
@@ -80,6 +82,8 @@ def shot_frames(plan: Plan, shot: Shot, fps: int) -> int:
 def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: int, retry: int = 0) -> ShotRequest:
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
     fps = ctx.brief.formats.fps
+    position = plan.shots.index(shot)
+    before = plan.shots[position - 1].caption.strip() if position > 0 else ""
     return ShotRequest(
         prompt=shot.prompt,
         negative_prompt=shot.negative_prompt,
@@ -100,6 +104,10 @@ def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: in
         product_image=ctx.brief.product.reference_image,
         brand_name=ctx.brief.brand.name,
         logo=ctx.brief.brand.logo,
+        language=segment_language(ctx.brief, ctx.brief.segment(plan.segment)),
+        font=ctx.brief.brand.font,
+        caption=shot.caption,
+        caption_enters=not shot.caption.strip() or shot.caption.strip() != before,
     )
 
 
@@ -128,11 +136,14 @@ def _video(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
             return
         if outcome == "final":  # out of memory with the lightest plan: another seed cannot help
             break
-    # 3. every seed failed: fall back to the animatic so the cut can still be made, and say so.
+    # 3. every seed failed: fall back along the chain so the cut can still be made, and say so.
     request = video_request(ctx, plan, shot, job["format"], job["take_no"])
-    reasons.append(f"fell back to '{FALLBACK_VIDEO}' after {len(reasons)} failed takes")
-    if _render_video(ctx, job, take_id, shot, request, FALLBACK_VIDEO, {}, reasons) != "done":
-        raise TakeFailed(f"shot {shot.index} of {plan.key}: every take failed: {'; '.join(reasons)}")
+    failed = len(reasons)
+    for fallback in (b for b in FALLBACK_VIDEO if b != choice.backend):
+        reasons.append(f"fell back to '{fallback}' after {failed} failed takes")
+        if _render_video(ctx, job, take_id, shot, request, fallback, {}, reasons) == "done":
+            return
+    raise TakeFailed(f"shot {shot.index} of {plan.key}: every take failed: {'; '.join(reasons)}")
 
 
 def _render_video(

@@ -99,6 +99,16 @@ def cli_overrides(**values: Any) -> Overrides:
         raise BriefError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
 
 
+DRAFT_VIDEO = "animatic"
+
+
+def draft_video(draft: bool, video: str | None) -> str | None:
+    """The video backend for `--draft` (the storyboard) and `--video`; the two disagreeing is an error."""
+    if draft and video not in (None, DRAFT_VIDEO):
+        raise BriefError(f"--draft renders the storyboard ({DRAFT_VIDEO}); it cannot go with --video {video}")
+    return DRAFT_VIDEO if draft else video
+
+
 def apply_overrides(brief: Brief, overrides: Overrides | None) -> Brief:
     """A copy of `brief` with the overrides written into its render, formats, variants and segments.
 

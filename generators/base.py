@@ -56,6 +56,13 @@ class ShotRequest(BaseModel):
     product_image: Path | None = None
     brand_name: str = ""
     logo: Path | None = None
+    # The copy's language (BCP 47; picks regional glyphs and line breaking) and the brand's font file,
+    # for backends that set type.
+    language: str | None = None
+    font: Path | None = None
+    # False when the caption is the previous shot's, already on screen: a backend that sets type shows
+    # it in place instead of animating it in again.
+    caption_enters: bool = True
 
 
 class VideoTake(BaseModel):
@@ -163,8 +170,15 @@ class VideoGenerator(Backend):
     # True when the backend renders any requested aspect ratio itself (no reframe needed).
     native_aspect: ClassVar[bool] = True
     # False when the prompt does not shape the picture (a storyboard draws its text, no more): an edit
-    # asking for a different look then cannot change what the take shows, and the person is told so.
+    # asking for a different look then cannot change what the take shows, and the person is told so,
+    # in words that say what does make the picture (`picture_note`).
     follows_prompt: ClassVar[bool] = True
+    picture_note: ClassVar[str] = ""
+    # True when the backend sets the shot's caption into the picture itself (assembly then does not burn
+    # it in again, and a caption edit renders the shot again).
+    draws_caption: ClassVar[bool] = False
+    # True when one instance may render several takes at once from different threads.
+    thread_safe: ClassVar[bool] = False
 
     @abstractmethod
     def render(self, request: ShotRequest, out: Path) -> VideoTake:
@@ -248,6 +262,7 @@ VIDEO: Registry[VideoGenerator] = Registry(
     {
         "animatic": "generators.video_animatic:AnimaticVideo",
         "diffusers": "generators.video_diffusers:DiffusersVideo",
+        "motion": "generators.video_motion:MotionVideo",
     },
 )
 AUDIO: Registry[AudioGenerator] = Registry(

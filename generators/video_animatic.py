@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from generators.base import ShotRequest, VideoGenerator, VideoTake
+from generators.camera import camera_move
 from generators.media import write_frames
 from generators.text import FontStack, break_lines
 
@@ -62,8 +63,8 @@ def _ease(t: float) -> float:
 
 
 def camera_path(camera: str, width: int, height: int, seed: int) -> tuple[str, Callable[[float], Window]]:
-    """The move named by free text (push in, pull out, pan, tilt, orbit, dolly, handheld, static)."""
-    text = camera.lower()
+    """The move named by free text (`generators.camera.camera_move`) as a window over the canvas."""
+    move = camera_move(camera)
     cw, ch = width * MARGIN, height * MARGIN
     dx, dy = cw - width, ch - height
 
@@ -76,29 +77,29 @@ def camera_path(camera: str, width: int, height: int, seed: int) -> tuple[str, C
         e = _ease(t)
         return x0 + (x1 - x0) * e, y0 + (y1 - y0) * e, width, height
 
-    if any(k in text for k in ("push", "zoom in", "dolly in", "move in", "close in")):
-        return "push_in", lambda t: zoom(t, MARGIN, 1.0)
-    if any(k in text for k in ("pull", "zoom out", "dolly out", "back out", "reveal")):
-        return "pull_out", lambda t: zoom(t, 1.0, MARGIN)
-    if "orbit" in text or "arc" in text or "circle" in text:
+    if move == "push_in":
+        return move, lambda t: zoom(t, MARGIN, 1.0)
+    if move == "pull_out":
+        return move, lambda t: zoom(t, 1.0, MARGIN)
+    if move.startswith("orbit"):
         # Half an ellipse across the canvas; "left" runs it the other way.
-        side = -1 if "left" in text else 1
+        side = -1 if move == "orbit_left" else 1
         return "orbit", lambda t: (dx / 2 * (1 - side * math.cos(math.pi * t)), dy / 2 * (1 - math.sin(math.pi * t)),
                                    width, height)
-    if "pan left" in text or "truck left" in text:
-        return "pan_left", lambda t: slide(t, dx, 0, dy / 2, dy / 2)
-    if "pan" in text or "truck" in text or "track" in text or "dolly" in text:
-        return "pan_right", lambda t: slide(t, 0, dx, dy / 2, dy / 2)
-    if "tilt down" in text or "crane down" in text:
-        return "tilt_down", lambda t: slide(t, dx / 2, dx / 2, 0, dy)
-    if "tilt" in text or "crane" in text or "pedestal" in text:
-        return "tilt_up", lambda t: slide(t, dx / 2, dx / 2, dy, 0)
-    if "handheld" in text or "shaky" in text:
+    if move == "pan_left":
+        return move, lambda t: slide(t, dx, 0, dy / 2, dy / 2)
+    if move == "pan_right":
+        return move, lambda t: slide(t, 0, dx, dy / 2, dy / 2)
+    if move == "tilt_down":
+        return move, lambda t: slide(t, dx / 2, dx / 2, 0, dy)
+    if move == "tilt_up":
+        return move, lambda t: slide(t, dx / 2, dx / 2, dy, 0)
+    if move == "handheld":
         rng = random.Random(seed)
         phases = [rng.uniform(0, 2 * math.pi) for _ in range(4)]
-        return "handheld", lambda t: (dx / 2 + dx / 4 * math.sin(7 * t + phases[0]) * math.cos(3 * t + phases[1]),
-                                      dy / 2 + dy / 4 * math.sin(5 * t + phases[2]) * math.cos(4 * t + phases[3]),
-                                      width, height)
+        return move, lambda t: (dx / 2 + dx / 4 * math.sin(7 * t + phases[0]) * math.cos(3 * t + phases[1]),
+                                dy / 2 + dy / 4 * math.sin(5 * t + phases[2]) * math.cos(4 * t + phases[3]),
+                                width, height)
     return "static", lambda t: (dx / 2, dy / 2, width, height)
 
 
@@ -235,6 +236,11 @@ class AnimaticVideo(VideoGenerator):
 
     name: ClassVar[str] = "animatic"
     follows_prompt: ClassVar[bool] = False  # it writes the prompt on a card; the look stays the same
+    picture_note: ClassVar[str] = "draws the prompt as a storyboard card"
+    # What a storyboard card does not show: the brand's assets and copy are for other backends.
+    cache_ignores: ClassVar[set[str]] = {"caption", "caption_enters", "role", "shows_product", "product_name",
+                                         "product_image", "brand_name", "logo", "language", "font", "lora",
+                                         "negative_prompt"}
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

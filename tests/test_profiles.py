@@ -26,8 +26,18 @@ def choices_for(brief, overrides: Overrides = PREVIEW, settings: Settings = NO_E
 
 def test_preview_defaults() -> None:
     choices = choices_for(load_brief(BRIEF))
-    assert (choices.planner.backend, choices.video.backend, choices.audio.backend) == ("template", "animatic", "synth")
-    assert choices.family == "animatic"
+    assert (choices.planner.backend, choices.video.backend, choices.audio.backend) == ("template", "motion", "synth")
+    assert choices.family == "motion"
+
+
+def test_draft_mode_is_the_storyboard() -> None:
+    from agent.settings import draft_video
+
+    draft = Overrides(profile="preview", video=draft_video(True, None))
+    assert choices_for(load_brief(BRIEF), draft).video.backend == "animatic"
+    assert draft_video(False, "diffusers") == "diffusers" and draft_video(True, "animatic") == "animatic"
+    with pytest.raises(BriefError, match="--draft renders the storyboard"):
+        draft_video(True, "diffusers")
 
 
 def test_brief_beats_profile_and_cli_beats_brief() -> None:

@@ -54,6 +54,9 @@ class CutSpec(BaseModel):
     shot_native: list[bool]
     shot_effects: list[Path | None]
     shot_voice: list[Path | None]
+    # Per shot: the take already shows its caption (the motion backend sets it as animated type), so
+    # it is not burned in again; the .srt carries it all the same. Empty: no take does.
+    shot_draws_caption: list[bool] = Field(default_factory=list)
     music: Path | None
     brand_name: str
     palette: list[str]
@@ -113,6 +116,9 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
         fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, fps, spec.font, spec.language)
         cues, notes = caption_cues([s.caption for s in plan.shots], [(s.start, s.end) for s in segments[:-1]], fmt)
         attach(segments[:-1], cues)
+        for seg, drawn in zip(segments[:-1], spec.shot_draws_caption, strict=False):
+            if drawn:
+                seg.captions = []
         missing: set[str] = set()
         end_card = to_yuv420(end_card_image(spec.brand_name, plan.end_card.headline, plan.end_card.call_to_action,
                                             spec.palette, spec.aspect_ratio, spec.width, spec.height,

@@ -47,6 +47,11 @@ def made_with_warnings(takes: list[dict | None]) -> list[dict]:
         for failure in meta.get("sound_fallbacks") or []:
             warnings.append({"shot": shot, "kind": "sound_fallback",
                              "detail": f"{take['kind']} made by {take['backend']} after {failure}"})
+        if meta.get("missing_glyphs"):
+            chars = " ".join(f"{c} (U+{ord(c[0]):04X})" for c in meta["missing_glyphs"][:12])
+            warnings.append({"shot": shot, "kind": "missing_glyph", "detail": f"no installed font covers "
+                             f"{chars} in the caption the {take['backend']} video sets; install a font for "
+                             "them (e.g. the Noto fonts) or set brand.font"})  # fmt: skip
         lic = meta.get("license") or {}
         if lic and not lic.get("commercial", True):
             warnings.append({"shot": shot, "kind": "license", "detail": f"{take['kind']} made with {take['model']}: "
@@ -98,6 +103,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         shot_native=[_native(ctx, t) for t in chosen],
         shot_effects=[Path(e["path"]) if e else None for e in effects],
         shot_voice=[sound_take(ctx, "voice", plan, s.uid, s.lineage) if s.voice_line else None for s in plan.shots],
+        shot_draws_caption=[bool((t.get("metadata") or {}).get("draws_caption")) for t in chosen],
         music=Path(music["path"]) if music else None,
         brand_name=ctx.brief.brand.name, palette=ctx.brief.brand.palette,
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,

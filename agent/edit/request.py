@@ -53,12 +53,33 @@ def apply_to_plans(
         new, rerender = apply_edits(plan, request.ops, ctx.brief.formats.duration_s, revise=_reviser(ctx))
         if new == plan:
             continue
+        if _draws_caption(ctx):  # the caption is in the picture: a new caption is a new take
+            new, rerender = _recaption(plan, new, rerender)
         changed[key], diffs[key] = new, plan_diff(plan, new)
         before = {s.uid: s for s in plan.shots}
         resound = [i for i, s in enumerate(new.shots) if i in rerender or _sound_changed(before.get(s.uid), s)]
         jobs += video_jobs(ctx, new, rerender, round_=0)
         jobs += sound_jobs(ctx, new, resound, music=new.music != plan.music)
     return changed, jobs, diffs
+
+
+def _draws_caption(ctx: RunContext) -> bool:
+    from generators.base import VIDEO
+
+    return getattr(VIDEO.get(ctx.choices.video.backend), "draws_caption", False)
+
+
+def _recaption(plan: Plan, new: Plan, rerender: list[int]) -> tuple[Plan, list[int]]:
+    """Also render again the shots whose caption changed (their lineage moves on, retiring old takes)."""
+    before = {s.uid: s.caption for s in plan.shots}
+    shots, more = list(new.shots), []
+    for i, shot in enumerate(shots):
+        if i not in rerender and before.get(shot.uid) != shot.caption:
+            shots[i] = shot.model_copy(update={"lineage": shot.lineage + 1})
+            more.append(i)
+    if not more:
+        return new, rerender
+    return new.model_copy(update={"shots": shots}), sorted(rerender + more)
 
 
 def _sound_changed(old: Shot | None, new: Shot) -> bool:
@@ -72,15 +93,17 @@ def _reviser(ctx: RunContext) -> Any:
     return revise
 
 
-def picture_notes(ops: list[EditOp], video_backend: str, follows_prompt: bool) -> list[str]:
-    """What the request asks of the picture that the run's video backend cannot show."""
+def picture_notes(ops: list[EditOp], video_backend: str, follows_prompt: bool,
+                  why: str = "draws the prompt as a storyboard card") -> list[str]:  # fmt: skip
+    """What the request asks of the picture that the run's video backend cannot show (`why`: what the
+    backend makes its picture from)."""
     if follows_prompt:
         return []
     notes = []
     for op in ops:
         match op:
             case AdjustShot(shot=n, instruction=text) | RerenderShot(shot=n, prompt=str() as text):
-                notes.append(f"shot {n}: the {video_backend} video draws the prompt as a storyboard card, so "
+                notes.append(f"shot {n}: the {video_backend} video {why}, so "
                              f'"{text}" changes the words on it, not the look of the picture; render with a '
                              "video model (e.g. --profile gpu) to see it")  # fmt: skip
     return notes

@@ -40,7 +40,8 @@ def prepare_edit(workspace: Workspace, run_id: str, message: str, plan_key: str 
     ops = parse_message(ctx, message, plans)
     dry_run(ctx, plans, ops)
     return EditRequest(run_id=run_id, message=message, plan_keys=sorted(plans), ops=ops,
-                       notes=picture_notes(ops, ctx.choices.video.backend, _follows_prompt(ctx)))  # fmt: skip
+                       notes=picture_notes(ops, ctx.choices.video.backend, _follows_prompt(ctx),
+                                           _picture_note(ctx)))  # fmt: skip
 
 
 def apply_edit(workspace: Workspace, request: EditRequest, progress: Progress | None = None) -> dict[str, Any]:
@@ -97,3 +98,9 @@ def _follows_prompt(ctx: RunContext) -> bool:
     from generators.base import VIDEO
 
     return getattr(VIDEO.get(ctx.choices.video.backend), "follows_prompt", True)
+
+
+def _picture_note(ctx: RunContext) -> str:
+    from generators.base import VIDEO
+
+    return getattr(VIDEO.get(ctx.choices.video.backend), "picture_note", "") or "does not follow the prompt"

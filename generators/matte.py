@@ -1,0 +1,188 @@
+"""A product image as a cutout: its own alpha, or a matte computed from a plain studio background.
+
+Product shots usually come as a PNG with transparency or as a packshot on a plain (or softly lit)
+background. For the second kind the background is modelled from the image border as a smooth
+surface (a quadratic in x and y per channel, least squares), every pixel's distance to it is
+measured, and the background is what lies close to that surface *and* connects to the border, so a
+label printed in the background colour stays part of the product. Edges get a soft ramp, and edge
+colours are un-mixed from the background (no halo of the old backdrop on a new one). An image whose
+border is not a plain background (a photo of a scene) gets no cutout: it is used whole, as a card.
+
+Pure numpy and scipy; no model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+Method = Literal["alpha", "matte", "card"]
+# A border whose residual from the fitted background exceeds this (RGB levels, RMS) is a scene, not a backdrop.
+MAX_BACKDROP_RESIDUAL = 14.0
+# Soft edge: distances from the background between `low` and `low + RAMP` are partly transparent.
+RAMP = 28.0
+MIN_LOW = 18.0
+# The estimate runs at this size (the alpha is scaled back up): a 4000 px packshot costs the same as a small one.
+WORK_SIDE = 512
+
+
+@dataclass
+class Cutout:
+    """The product as RGBA cropped to its pixels, how its alpha was made, and the share it covers."""
+
+    image: Any  # PIL.Image.Image, mode RGBA
+    method: Method
+    coverage: float  # fraction of the source image that is product (1.0 for a card)
+
+
+def load_cutout(path: Path) -> Cutout:
+    """The cutout of an image file (alpha if it has a real one, else a computed matte, else a card)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        img.load()
+        return cutout(img)
+
+
+def cutout(img: Any) -> Cutout:
+    """The cutout of a PIL image; see the module docstring for the three methods."""
+    rgba = img.convert("RGBA")
+    alpha = np.asarray(rgba)[..., 3]
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        if (alpha < 250).mean() > 0.01:
+            return _cropped(rgba, "alpha", float((alpha > 8).mean()))
+    matte = compute_matte(np.asarray(rgba.convert("RGB")))
+    if matte is None:
+        return Cutout(rgba, "card", 1.0)
+    alpha, colours = matte
+    out = np.dstack([colours, (alpha * 255).round().astype(np.uint8)])
+    from PIL import Image
+
+    return _cropped(Image.fromarray(out, "RGBA"), "matte", float((alpha > 0.03).mean()))
+
+
+def compute_matte(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(alpha in 0..1 [H,W], edge-corrected colours [H,W,3] uint8), or None when the border is a scene."""
+    h, w = rgb.shape[:2]
+    if min(h, w) < 8:
+        return None
+    small = _downscale(rgb, WORK_SIDE)
+    # 1. the backdrop: a smooth surface fitted to the border
+    surface, residual = fit_backdrop(small)
+    if residual > MAX_BACKDROP_RESIDUAL:
+        return None
+    # 2. distance to the backdrop, and the background as what is close to it and touches the border
+    dist = np.linalg.norm(small.astype(np.float32) - surface, axis=2)
+    low = max(MIN_LOW, 3.0 * residual)
+    background = _border_connected(dist <= low)
+    foreground = _main_parts(~background)
+    share = foreground.mean()
+    if share < 0.01 or share > 0.97:
+        return None
+    # 3. a soft edge where the foreground meets the background, at full size
+    alpha_small = np.where(foreground, np.clip((dist - low) / RAMP, 0.0, 1.0), 0.0)
+    alpha_small = np.maximum(alpha_small, _interior(foreground))
+    alpha = _upscale(alpha_small, (h, w))
+    bg_full = _upscale_rgb(surface, (h, w))
+    return alpha, unmix(rgb, alpha, bg_full)
+
+
+def fit_backdrop(rgb: np.ndarray, band: float = 0.03) -> tuple[np.ndarray, float]:
+    """A quadratic surface per channel fitted to the border band, and the fit's RMS residual (levels)."""
+    h, w = rgb.shape[:2]
+    b = max(2, int(round(min(h, w) * band)))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xs, ys = xx / max(1, w - 1) - 0.5, yy / max(1, h - 1) - 0.5
+    basis = np.stack([np.ones_like(xs), xs, ys, xs * ys, xs * xs, ys * ys], axis=-1)
+    mask = np.zeros((h, w), bool)
+    mask[:b], mask[-b:], mask[:, :b], mask[:, -b:] = True, True, True, True
+    a, y = basis[mask], rgb[mask].astype(np.float32)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    surface = basis @ coef
+    residual = float(np.sqrt(((surface[mask] - y) ** 2).sum(axis=1).mean()))
+    return surface.astype(np.float32), residual
+
+
+def unmix(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Edge colours with the backdrop taken out: c = a*f + (1-a)*b  =>  f = (c - (1-a)*b) / a."""
+    a = alpha[..., None].astype(np.float32)
+    fg = (rgb.astype(np.float32) - (1 - a) * background) / np.maximum(a, 0.05)
+    out = np.where(a > 0.97, rgb.astype(np.float32), fg)
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def _border_connected(mask: np.ndarray) -> np.ndarray:
+    """The parts of `mask` connected (8-way) to the image border."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.isin(labels, edge[edge > 0])
+
+
+def _main_parts(mask: np.ndarray) -> np.ndarray:
+    """The largest connected part of `mask` and any part at least a tenth its size (specks go)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return mask
+    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
+    keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
+    return np.isin(labels, keep)
+
+
+def _interior(mask: np.ndarray, depth: int = 2) -> np.ndarray:
+    """1.0 on pixels at least `depth` pixels inside `mask`: only the rim is soft."""
+    from scipy import ndimage
+
+    return ndimage.binary_erosion(mask, iterations=depth).astype(np.float32)
+
+
+def _downscale(rgb: np.ndarray, side: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    if max(h, w) <= side:
+        return rgb
+    s = side / max(h, w)
+    return np.asarray(Image.fromarray(rgb).resize((max(8, round(w * s)), max(8, round(h * s))), Image.BOX))
+
+
+def _upscale(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    h, w = size
+    if plane.shape == (h, w):
+        return plane.astype(np.float32)
+    img = Image.fromarray(plane.astype(np.float32), "F").resize((w, h), Image.BILINEAR)
+    return np.clip(np.asarray(img), 0.0, 1.0)
+
+
+def _upscale_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.stack([_upscale_float(rgb[..., c], size) for c in range(3)], axis=-1)
+
+
+def _upscale_float(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    h, w = size
+    if plane.shape == (h, w):
+        return plane.astype(np.float32)
+    return np.asarray(Image.fromarray(plane.astype(np.float32), "F").resize((w, h), Image.BILINEAR))
+
+
+def _cropped(rgba: Any, method: Method, coverage: float) -> Cutout:
+    """The image cropped to its visible pixels with a small transparent margin."""
+    alpha = np.asarray(rgba)[..., 3]
+    ys, xs = np.nonzero(alpha > 8)
+    if len(xs) == 0:
+        return Cutout(rgba, method, coverage)
+    pad = max(2, int(0.02 * max(rgba.size)))
+    box = (max(0, xs.min() - pad), max(0, ys.min() - pad), min(rgba.width, xs.max() + 1 + pad),
+           min(rgba.height, ys.max() + 1 + pad))
+    return Cutout(rgba.crop(box), method, coverage)
