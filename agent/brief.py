@@ -68,6 +68,9 @@ class SegmentOverrides(Strict):
 class Segment(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
+    # How the copy names this audience, in the segment's language ("corredores de Madrid"); the
+    # description by default. Hooks and prompts speak to it.
+    audience: str | None = None
     tone: str = ""
     # The language of the segment's copy (BCP 47, e.g. ja, es, pt-BR); unset means English unless the
     # brief's audio.voice says otherwise (see agent.voices for the precedence).
@@ -75,6 +78,33 @@ class Segment(Strict):
     # This segment's voice-over voice (an espeak-ng language or voice, or a piper voice name or .onnx path).
     voice: str | None = None
     overrides: SegmentOverrides = Field(default_factory=SegmentOverrides)
+
+
+VariantAxis = Literal["hook", "cta", "music", "camera", "order"]
+# What a plain `variants: N` varies: the hook's angle, the call to action's wording, the camera moves
+# and the order of the middle beats (the music keeps the brief's mood unless `music` is asked for).
+DEFAULT_AXES: list[VariantAxis] = ["hook", "cta", "camera", "order"]
+
+
+class Variants(Strict):
+    """How many variants each segment gets and what makes them differ; copy given here is used as given."""
+
+    count: int = Field(default=1, ge=1, le=20)
+    vary: list[VariantAxis] = Field(default_factory=lambda: list(DEFAULT_AXES), min_length=1)
+    hooks: list[str] = Field(default_factory=list)  # variant i opens with hooks[i % len]
+    ctas: list[str] = Field(default_factory=list)  # variant i's call to action
+    moods: list[str] = Field(default_factory=list)  # variant i's music mood
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_count(cls, data: Any) -> Any:
+        """`variants: 3` means three variants on the default axes."""
+        return {"count": data} if isinstance(data, int) and not isinstance(data, bool) else data
+
+    @field_validator("vary")
+    @classmethod
+    def _unique_axes(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
 
 
 class Formats(Strict):
@@ -159,7 +189,7 @@ class Brief(Strict):
     call_to_action: str = Field(min_length=1)
     segments: list[Segment] = Field(min_length=1)
     formats: Formats
-    variants: int = Field(default=1, ge=1, le=20)
+    variants: Variants = Field(default_factory=Variants)
     shots: int | None = Field(default=None, ge=1, le=40)
     must_include: list[Requirement] = Field(default_factory=list)
     must_avoid: list[str] = Field(default_factory=list)

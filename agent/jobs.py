@@ -25,7 +25,7 @@ def save_plan(ctx: RunContext, plan: Plan) -> None:
 def stamp_shots(plan: Plan, brief_seed: int) -> Plan:
     """Give every shot its stable id and base seed (planners leave these to the graph)."""
     shots = [
-        s.model_copy(update={"uid": s.uid or f"s{i}", "seed": s.seed or base_seed(brief_seed, plan.variant, i)})
+        s.model_copy(update={"uid": s.uid or f"s{i}", "seed": s.seed or base_seed(brief_seed, plan.variant, i, plan.segment)})
         for i, s in enumerate(plan.shots)
     ]
     return plan.model_copy(update={"shots": shots})

@@ -29,7 +29,7 @@ def plan_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """A plan per (segment, variant); plans already in the store (a resumed run) are kept."""
     ctx = runtime.context
     plans = load_plans(ctx)
-    wanted = [(s.id, v) for s in ctx.brief.segments for v in range(ctx.brief.variants)]
+    wanted = [(s.id, v) for s in ctx.brief.segments for v in range(ctx.brief.variants.count)]
     ctx.progress.begin("plan", len(wanted))
     for segment, variant in wanted:
         if f"{segment}/v{variant}" not in plans:

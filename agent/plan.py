@@ -65,6 +65,8 @@ class Plan(BaseModel):
     end_card: EndCard
     planner: str = "template"
     notes: str = ""
+    # What sets this variant apart from the segment's others, axis -> value ("hook" -> "question: ...").
+    varies: dict[str, str] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:

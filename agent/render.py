@@ -69,8 +69,11 @@ def music_lineage(plan: Plan) -> int:
     return zlib.crc32(f"{plan.music.mood}|{plan.music.prompt}".encode())
 
 
-def base_seed(brief_seed: int, variant: int, index: int) -> int:
-    return (brief_seed + 1000 * variant + 17 * index) % 2**31
+def base_seed(brief_seed: int, variant: int, index: int, segment: str = "") -> int:
+    """A shot's first seed: the brief's, moved by variant, position and segment (two segments' cuts
+    never share a take, even where their plans read the same)."""
+    salt = zlib.crc32(segment.encode()) * 7919 if segment else 0
+    return (brief_seed + 1000 * variant + 17 * index + salt) % 2**31
 
 
 def shot_frames(plan: Plan, shot: Shot, fps: int) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.report_checks import checks_html
+from agent.report_variants import variants_html
 from agent.store import Store
 from agent.workspace import Workspace
 
@@ -114,6 +115,7 @@ def render_page(title: str, runs: list[dict]) -> str:
         f"<h1>{escape(title)}</h1>",
         f"<p class='muted'>{len(runs)} run(s), {len(cuts)} cut(s); written {time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
         failures_section(runs), "<h2 id='compare'>Per-segment comparison</h2>", compare_table(cuts),
+        variants_html(runs, cuts),
         "<h2 id='distributions'>Score distributions</h2>", distribution_svg(cuts),
         "<h2 id='cuts'>Cuts</h2>", *[cut_section(run, cut) for run, cut in cuts],
         "<h2 id='plans'>Plans and prompts</h2>", *[plans_section(run) for run in runs],

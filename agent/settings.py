@@ -127,7 +127,8 @@ def apply_overrides(brief: Brief, overrides: Overrides | None) -> Brief:
         if backend or model:
             render[key] = _choice(render[key], backend or _backend_for(key, model or ""), model)
     data["formats"].update({k: v for k, v in (("resolution", o.resolution), ("aspect_ratios", o.formats)) if v})
-    data["variants"] = o.variants or data["variants"]
+    if o.variants:
+        data["variants"]["count"] = o.variants
     if o.segments:
         data["segments"] = [brief.segment(s).model_dump() for s in dict.fromkeys(o.segments)]
     try:

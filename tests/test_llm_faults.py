@@ -208,7 +208,7 @@ def brief_request() -> PlanRequest:
 def plan_answer() -> dict[str, Any]:
     shot = {"role": "product", "description": "lamp", "prompt": "a cheap Lumen Lamp on a desk",
             "negative_prompt": "", "seconds": 3, "camera": "static", "sound": "", "caption": "Glow",
-            "voice_line": "", "transition": "cut"}
+            "voice_line": "", "transition": "cut", "shows_product": True}
     return {"shots": [shot, {**shot, "role": "cta"}], "music_prompt": "soft synth"}
 
 

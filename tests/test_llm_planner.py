@@ -93,7 +93,7 @@ def test_llama_server_plan_without_a_fixed_shot_count_or_model_name(llama_server
 def shot(**over: Any) -> dict[str, Any]:
     base = {"role": "product", "description": "the lamp", "prompt": "a lamp glowing on a desk",
             "negative_prompt": "", "seconds": 3, "camera": "slow push in", "sound": "click",
-            "caption": "Glow", "voice_line": "Meet Lumen", "transition": "cut"}
+            "caption": "Glow", "voice_line": "Meet Lumen", "transition": "cut", "shows_product": True}
     return base | over
 
 
@@ -117,7 +117,10 @@ def test_plan_enforces_timing_words_end_card_and_music(fake_llm: FakeLLM) -> Non
     plan.check_duration(12)
     assert len(plan.shots) == 3 and plan.shots[1].seconds > plan.shots[2].seconds >= MIN_SHOT_SECONDS
     first = plan.shots[0]
-    assert first.prompt == "a lamp at dawn" and "cheap, plastic" in first.negative_prompt
+    # the audience is spoken to: named in the first prompt and, through the variant's hook, in the copy
+    assert first.prompt == "a lamp at dawn, for students in small rooms" and "cheap, plastic" in first.negative_prompt
+    assert first.caption == "Students in small rooms? This one's for you. Glow"
+    assert plan.varies["hook"].startswith("question:") and set(plan.varies) == {"hook", "cta", "camera", "order"}
     assert "blurry" in first.negative_prompt  # the family's usual negative prompt for wan
     assert plan.shots[1].caption == "Bright?" and plan.music.prompt == "pop" and plan.music.mood == "uplifting"
     assert plan.shots[2].role == "scene" and plan.shots[2].transition == "cut"

@@ -90,7 +90,7 @@ def test_audio_voice_es_is_spoken_long_lines_are_shortened_and_what_cannot_be_is
     assert first["caption"].startswith(first["voice_line"])  # the template planner cuts, it does not rewrite
     notes = [e["data"]["text"] for e in store.events(run_id) if e["kind"] == "note"]
     assert any("corredores/v0 shot 1: voice line shortened by the planner" in n for n in notes)
-    assert plans["corredores"]["end_card"]["headline"] == "Descubre Botella Lumen"
+    assert plans["corredores"]["end_card"]["headline"] == "Botella Lumen, para corredores"  # built-in words in Spanish
     cards = {c["segment"]: json.loads(Path(c["path"]).with_suffix(".scorecard.json").read_text())
              for c in result["cuts"]}
     assert not [w for w in cards["corredores"]["cut"]["warnings"] if w["kind"] == "voice_overflow"]

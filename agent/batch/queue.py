@@ -94,7 +94,7 @@ def plan_jobs(briefs: list[Path], opts: BatchOptions, settings: Settings, models
         for segment in [s for s in (opts.segments or ids) if s in ids]:
             seen.add(segment)
             one = job_brief(brief, segment, opts)
-            jobs.append({"brief_path": str(path), "segment": segment, "variants": one.variants,
+            jobs.append({"brief_path": str(path), "segment": segment, "variants": one.variants.count,
                          "group_key": group_key(one, settings, models_dir)})  # fmt: skip
     missing = [s for s in opts.segments or [] if s not in seen]
     if missing:

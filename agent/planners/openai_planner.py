@@ -20,11 +20,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field, create_model
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, end_card_seconds
+from agent.colour_names import colour_name, colour_words
 from agent.compliance import found_terms, plan_violations, prompt_items
 from agent.errors import EndpointError, PlanError
 from agent.llm import LLMClient, LLMSettings, render_prompt
 from agent.plan import PRODUCT_ROLES, EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
+from agent.variants import VariantSpec, audience, variant_spec
 from agent.voices import segment_language
 
 ROLES = ("hook", "product", "benefit", "proof", "cta", "scene")
@@ -77,6 +79,7 @@ def llm_plan_model(min_shots: int, max_shots: int, text_limit: int | None) -> ty
         caption=_text("caption", text_limit, "on-screen caption, or empty"),
         voice_line=_text("voice_line", text_limit, "voice-over line, or empty"),
         transition=_text("transition", None, "how the shot enters", TRANSITIONS),
+        shows_product=(bool, Field(description="the client's product itself is on screen in this shot")),
     )
     items = {"minItems": min_shots, "maxItems": max_shots}
     return create_model(
@@ -222,23 +225,30 @@ def words(request: PlanRequest) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(include)), list(dict.fromkeys(avoid))
 
 
+def spec_for(request: PlanRequest) -> VariantSpec:
+    """The request's variant along the brief's declared axes (hook, call to action, music...)."""
+    return variant_spec(request.brief, request.segment, request.variant, segment_language(request.brief, request.segment))
+
+
 def plan_values(request: PlanRequest, low: int, high: int) -> dict[str, Any]:
     brief, seg = request.brief, request.segment
+    spec = spec_for(request)
     include, avoid = words(request)
     duration = brief.formats.duration_s
     ideal = min(high, max(low, round((duration - end_card_seconds(duration)) / 2.5)))
     count = f"exactly {low} shots" if low == high else f"{low} to {high} shots, about {ideal}"
     return {
         "brand": brief.brand.name, "brand_tone": ", ".join(brief.brand.tone) or "unspecified",
-        "palette": ", ".join(brief.brand.palette), "product": brief.product.name,
+        "palette": colour_words(brief.brand.palette), "product": brief.product.name,
         "product_description": brief.product.description or "(no description)",
         "message": seg.overrides.message or brief.message,
-        "call_to_action": seg.overrides.call_to_action or brief.call_to_action,
+        "call_to_action": spec.cta, "audience": audience(seg), "variant_axes": ", ".join(spec.axes),
+        "hook_angle": spec.hook_angle, "hook_line": spec.hook_line, "cta_caption": spec.cta_caption,
         "segment": seg.id, "segment_description": seg.description or "(general audience)",
         "segment_tone": seg.tone or "as the brand", "language": segment_language(brief, seg), "variant": request.variant,
         "must_include": ", ".join(include) or "nothing in particular",
         "must_avoid": ", ".join(avoid) or "nothing in particular",
-        "music_mood": seg.overrides.music_mood or brief.audio.music_mood,
+        "music_mood": spec.mood,
         "sound_notes": brief.audio.sound_notes or "none",
         "voice_over": "yes, one short line per shot" if brief.audio.voice_over else "none (leave voice_line empty)",
         "duration": f"{duration:g}", "shot_seconds": f"{duration - end_card_seconds(duration):g}",
@@ -283,15 +293,17 @@ def build_plan(request: PlanRequest, answer: Any, low: int, high: int, notes: st
     end = end_card_seconds(duration)
     seconds = fit_durations([_weight(s.seconds) for s in raw], duration - end, MIN_SHOT_SECONDS)
     shots = [_shot(request, i, s, secs) for i, (s, secs) in enumerate(zip(raw, seconds, strict=True))]
-    shots = enforce_words(request, shots)
-    mood = seg.overrides.music_mood or brief.audio.music_mood
+    spec = spec_for(request)
+    shots = speak_to_audience(request, spec, enforce_words(request, shots))
+    mood = spec.mood
     music_prompt = strip_words(clean(answer.music_prompt, MAX_TEXT_CHARS), words(request)[1])
+    if "music" in spec.axes and mood.split(",")[0].casefold() not in music_prompt.casefold():
+        music_prompt = f"{mood} {music_prompt}".strip()  # the variant's mood is what the music model hears
     plan = Plan(
         segment=seg.id, variant=request.variant, shots=shots,
         music=Music(mood=mood, prompt=music_prompt or f"{mood} music bed"),
-        end_card=EndCard(seconds=end, headline=seg.overrides.message or brief.message,
-                         call_to_action=seg.overrides.call_to_action or brief.call_to_action),
-        planner="openai", notes=notes,
+        end_card=EndCard(seconds=end, headline=seg.overrides.message or brief.message, call_to_action=spec.cta),
+        planner="openai", notes=notes, varies=spec.describe(),
     )
     plan.check_duration(duration)
     return plan
@@ -307,17 +319,51 @@ def _weight(seconds: float) -> float:
 def _shot(request: PlanRequest, i: int, s: Any, seconds: float) -> Shot:
     product = request.brief.product.name
     description = clean(s.description, 80) or f"Shot {i + 1}"
-    prompt = clean(s.prompt, MAX_PROMPT_CHARS) or f"{product}, {description}"
+    prompt = colours_in_words(clean(s.prompt, MAX_PROMPT_CHARS)) or f"{product}, {description}"
     role = s.role if s.role in ROLES else "scene"
+    said = getattr(s, "shows_product", None)
     return Shot(
         index=i, role=role, description=description, prompt=prompt,
-        shows_product=role in PRODUCT_ROLES or product.casefold() in prompt.casefold(),
+        shows_product=said if isinstance(said, bool) else role in PRODUCT_ROLES,
         negative_prompt=_merge_negative(clean(s.negative_prompt, MAX_TEXT_CHARS), request.family),
         seconds=seconds, camera=clean(s.camera, 40) or "static", sound=clean(s.sound, MAX_TEXT_CHARS),
         caption=clean(s.caption, 120),
         voice_line=clean(s.voice_line, MAX_TEXT_CHARS) if request.brief.audio.voice_over else "",
         transition=s.transition if s.transition in TRANSITIONS else "cut",
     )
+
+
+HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}\b")
+
+
+def colours_in_words(text: str) -> str:
+    """Hex colour codes replaced by their names ('#0B1F3A' -> 'deep navy'): models read words."""
+    return HEX_COLOUR.sub(lambda m: colour_name(m.group(0)), text)
+
+
+def speak_to_audience(request: PlanRequest, spec: VariantSpec, shots: list[Shot]) -> list[Shot]:
+    """The audience named where the model did not: the variant's hook line leads the first caption
+    (when no caption names it), and the first prompt sets the scene for it (when no prompt does);
+    at least one shot shows the product (the first product beat, else the middle one)."""
+    who = audience(request.segment)
+    shots = list(shots)
+    if not _names(who, " ".join(s.caption + " " + s.voice_line for s in shots)):
+        first = shots[0]
+        shots[0] = first.model_copy(update={"caption": " ".join(filter(None, [spec.hook_line, first.caption]))})
+    if not _names(who, " ".join(s.prompt for s in shots)):
+        shots[0] = shots[0].model_copy(update={"prompt": f"{shots[0].prompt}, for {who}"})
+    if not any(s.shows_product for s in shots):
+        i = _anchor_shot(shots)
+        shots[i] = shots[i].model_copy(update={"shows_product": True})
+    return shots
+
+
+def _names(who: str, text: str) -> bool:
+    """Whether `text` names the audience: the whole label, or one of its longer words (any case)."""
+    folded = text.casefold()
+    if who.casefold() in folded:
+        return True
+    return any(len(w) >= 5 and w in folded for w in re.findall(r"\w+", who.casefold()))
 
 
 def _merge_negative(negative: str, family: str) -> str:

@@ -1,8 +1,11 @@
 """The template planner: a deterministic plan from the brief, needing no model and no network.
 
-A hook / product / benefit / proof / call-to-action arc is scaled to the cut's duration; captions
-come from the message, prompts from product, segment, tone and palette. Variants differ in camera
-moves, the order of the middle beats and their wording, so a segment's variants are distinct cuts.
+A hook / product / benefit / proof / call-to-action arc is scaled to the cut's duration. The hook
+speaks to the segment's audience (an angle from `agent.variants`, in the segment's language), the
+message is spread over the shots after it, and the last shot carries the call to action; a cut too
+short for a hook shot opens with the hook line and the message together. Prompts name the product,
+the audience, the tone and the brand's colours in words. Variants differ on the brief's declared axes
+(hook angle, call-to-action wording, music mood, camera moves, beat order) and the plan records how.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import re
 from typing import ClassVar
 
 from agent.brief import MIN_SHOT_SECONDS, Brief, Segment, end_card_seconds
+from agent.colour_names import colour_words
 from agent.compliance import prompt_items
 from agent.plan import PRODUCT_ROLES, EndCard, Music, Plan, Shot, fit_durations
 from agent.planners.base import Planner, PlanRequest
+from agent.variants import VariantSpec, audience, lead_caption, variant_spec
 from agent.voices import segment_language
-from agent.wording import word
 from generators.text import join_lines, sentences
 
 # Relative weights of each beat's length: the hook is quick, the product gets the most time.
@@ -27,10 +31,10 @@ CAMERAS = [
 ]
 BEATS = {
     "hook": "an arresting opening image that speaks to {audience}",
-    "product": "{product} as the hero, {description}",
+    "product": "{product} as the hero, {description}, in the world of {audience}",
     "benefit": "a person from {audience} enjoying what {product} does for them",
-    "proof": "a close detail that proves the quality of {product}",
-    "cta": "{product} with space for the message: {cta}",
+    "proof": "a close detail that proves the quality of {product}, as {audience} use it",
+    "cta": "{product} for {audience}, with space for the message: {cta}",
     "scene": "{product} in the everyday life of {audience}",
 }
 FAMILY_STYLE = {
@@ -56,25 +60,25 @@ class TemplatePlanner(Planner):
         brief, segment, variant = request.brief, request.segment, request.variant
         duration = brief.formats.duration_s
         card = end_card_seconds(duration)
-        roles = shot_roles(brief.shots or default_shot_count(duration - card), variant)
+        lang = segment_language(brief, segment)
+        spec = variant_spec(brief, segment, variant, lang)
+        roles = shot_roles(brief.shots or default_shot_count(duration - card), spec.order)
         seconds = fit_durations([dict(ARC).get(r, 1.0) for r in roles], duration - card, MIN_SHOT_SECONDS)
-        captions = caption_lines(message_for(brief, segment), len(roles), cta_for(brief, segment))
-        cameras = CAMERAS[variant % len(CAMERAS)]
+        captions = copy_lines(message_for(brief, segment), len(roles), spec)
+        cameras = CAMERAS[spec.camera_set % len(CAMERAS)]
         shots = [
-            self._shot(request, i, role, seconds[i], cameras[i % len(cameras)], captions[i],
+            self._shot(request, i, role, seconds[i], cameras[i % len(cameras)], captions[i], spec,
                        first=i == 0 or captions[i] != captions[i - 1])
             for i, role in enumerate(roles)
         ]
-        lang = segment_language(brief, segment)
-        mood = segment.overrides.music_mood or brief.audio.music_mood
         return Plan(
             segment=segment.id,
             variant=variant,
             shots=shots,
-            music=Music(mood=mood, prompt=f"{mood} music bed for an ad about {brief.product.name}"),
-            end_card=EndCard(seconds=card, headline=word("discover", lang, product=brief.product.name),
-                             call_to_action=cta_for(brief, segment)),
+            music=Music(mood=spec.mood, prompt=f"{spec.mood} music bed for an ad about {brief.product.name}"),
+            end_card=EndCard(seconds=card, headline=spec.headline, call_to_action=spec.cta),
             planner=self.name,
+            varies=spec.describe(),
         )
 
     def revise(self, request: PlanRequest, plan: Plan, shot_index: int, feedback: str) -> Plan:
@@ -92,13 +96,13 @@ class TemplatePlanner(Planner):
         return plan.model_copy(update={"shots": shots})
 
     def _shot(self, request: PlanRequest, i: int, role: str, seconds: float, camera: str, caption: str,
-              first: bool = True) -> Shot:
+              spec: VariantSpec, first: bool = True) -> Shot:
         brief, segment = request.brief, request.segment
         beat = BEATS[role].format(
-            audience=segment.description or segment.id,
+            audience=audience(segment),
             product=brief.product.name,
             description=brief.product.description or "shown clearly",
-            cta=cta_for(brief, segment),
+            cta=spec.cta,
         )
         return Shot(
             index=i,
@@ -137,8 +141,8 @@ def shot_roles(n: int, variant: int) -> list[str]:
 
 
 def shot_prompt(brief: Brief, segment: Segment, beat: str, camera: str, family: str) -> str:
-    """One prompt: beat, brand look, tone, must-includes and the family's preferred style words."""
-    palette = ", ".join(brief.brand.palette[:3])
+    """One prompt: beat, brand look (colours in words), tone, must-includes and the family's style words."""
+    palette = colour_words(brief.brand.palette[:3])
     tone = ", ".join(filter(None, [*brief.brand.tone, segment.tone]))
     parts = [
         beat[0].upper() + beat[1:],
@@ -163,6 +167,16 @@ def message_for(brief: Brief, segment: Segment) -> str:
 
 def cta_for(brief: Brief, segment: Segment) -> str:
     return segment.overrides.call_to_action or brief.call_to_action
+
+
+def copy_lines(message: str, n: int, spec: VariantSpec) -> list[str]:
+    """Captions for n shots: the hook line, the message spread over the middle, the call to action last.
+    Two shots: the hook line and message together, then the call to action; one shot: hook and message."""
+    if n == 1:
+        return [lead_caption(spec, message)]
+    if n == 2:
+        return [lead_caption(spec, message), spec.cta_caption]
+    return [spec.hook_line, *caption_lines(message, n - 1, spec.cta_caption)]
 
 
 def caption_lines(message: str, n: int, cta: str) -> list[str]:
