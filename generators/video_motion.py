@@ -203,6 +203,14 @@ class MotionVideo(VideoGenerator):
 
         crf: int = Field(default=12, ge=0, le=51)
 
+    def load(self) -> None:
+        """Import what rendering needs, once, under the process's load lock: two batch workers importing
+        scipy at the same moment from two threads can see it half-initialised."""
+        import scipy.ndimage  # noqa: F401
+        from PIL import Image, ImageChops, ImageDraw, ImageFilter  # noqa: F401
+
+        self.loaded = True
+
     def render(self, request: ShotRequest, out: Path) -> VideoTake:
         """Compose and encode the shot's frames (exactly round(seconds * fps)) into `out`."""
         started = time.perf_counter()
