@@ -4,9 +4,11 @@ Product shots usually come as a PNG with transparency or as a packshot on a plai
 background. For the second kind the background is modelled from the image border as a smooth
 surface (a quadratic in x and y per channel, least squares), every pixel's distance to it is
 measured, and the background is what lies close to that surface *and* connects to the border, so a
-label printed in the background colour stays part of the product. Edges get a soft ramp, and edge
-colours are un-mixed from the background (no halo of the old backdrop on a new one). An image whose
-border is not a plain background (a photo of a scene) gets no cutout: it is used whole, as a card.
+label printed in the background colour stays part of the product. On the edge band each pixel is
+read as a mix of the backdrop and its nearest solid product colour: alpha is its position between
+the two, and its colour is the product's (no halo of the old backdrop on a new one, no ringing). An
+image whose border is not a plain background (a photo of a scene) gets no cutout: it is used whole,
+as a card.
 
 Pure numpy and scipy; no model.
 """
@@ -22,9 +24,10 @@ import numpy as np
 Method = Literal["alpha", "matte", "card"]
 # A border whose residual from the fitted background exceeds this (RGB levels, RMS) is a scene, not a backdrop.
 MAX_BACKDROP_RESIDUAL = 14.0
-# Soft edge: distances from the background between `low` and `low + RAMP` are partly transparent.
-RAMP = 28.0
+# A pixel this close (RGB distance) to the fitted backdrop may be backdrop; the edge band is EDGE pixels
+# either side of the boundary (at the estimate's size), where alpha comes from colour mixing.
 MIN_LOW = 18.0
+EDGE = 2
 # The estimate runs at this size (the alpha is scaled back up): a 4000 px packshot costs the same as a small one.
 WORK_SIDE = 512
 
@@ -77,18 +80,34 @@ def compute_matte(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     # 2. distance to the backdrop, and the background as what is close to it and touches the border
     dist = np.linalg.norm(small.astype(np.float32) - surface, axis=2)
-    low = max(MIN_LOW, 3.0 * residual)
-    background = _border_connected(dist <= low)
+    background = _border_connected(dist <= max(MIN_LOW, 3.0 * residual))
     foreground = _main_parts(~background)
     share = foreground.mean()
     if share < 0.01 or share > 0.97:
         return None
-    # 3. a soft edge where the foreground meets the background, at full size
-    alpha_small = np.where(foreground, np.clip((dist - low) / RAMP, 0.0, 1.0), 0.0)
-    alpha_small = np.maximum(alpha_small, _interior(foreground))
-    alpha = _upscale(alpha_small, (h, w))
-    bg_full = _upscale_rgb(surface, (h, w))
-    return alpha, unmix(rgb, alpha, bg_full)
+    # 3. the edge, at full size: each rim pixel is a mix of its nearest solid product colour and the backdrop
+    solid = _upscale(_interior(foreground, EDGE), (h, w)) > 0.5
+    near = _upscale(_dilated(foreground, EDGE), (h, w)) > 0.5
+    return edge_matte(rgb, _upscale_rgb(surface, (h, w)), solid, near & ~solid)
+
+
+def edge_matte(rgb: np.ndarray, backdrop: np.ndarray, solid: np.ndarray, rim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha and colours: 1 and the image on `solid`; on `rim`, the colour of the nearest solid pixel F
+    and alpha = the pixel's position between the backdrop B and F, (c - B)·(F - B) / |F - B|^2."""
+    from scipy import ndimage
+
+    _, (iy, ix) = ndimage.distance_transform_edt(~solid, return_indices=True)
+    colours = rgb.copy()
+    alpha = solid.astype(np.float32)
+    ry, rx = np.nonzero(rim)
+    f = rgb[iy[ry, rx], ix[ry, rx]].astype(np.float32)
+    b = backdrop[ry, rx].astype(np.float32)
+    c = rgb[ry, rx].astype(np.float32)
+    span = f - b
+    a = ((c - b) * span).sum(axis=1) / np.maximum((span * span).sum(axis=1), 1.0)
+    alpha[ry, rx] = np.clip(a, 0.0, 1.0)
+    colours[ry, rx] = f.astype(np.uint8)
+    return alpha, colours
 
 
 def fit_backdrop(rgb: np.ndarray, band: float = 0.03) -> tuple[np.ndarray, float]:
@@ -105,14 +124,6 @@ def fit_backdrop(rgb: np.ndarray, band: float = 0.03) -> tuple[np.ndarray, float
     surface = basis @ coef
     residual = float(np.sqrt(((surface[mask] - y) ** 2).sum(axis=1).mean()))
     return surface.astype(np.float32), residual
-
-
-def unmix(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Edge colours with the backdrop taken out: c = a*f + (1-a)*b  =>  f = (c - (1-a)*b) / a."""
-    a = alpha[..., None].astype(np.float32)
-    fg = (rgb.astype(np.float32) - (1 - a) * background) / np.maximum(a, 0.05)
-    out = np.where(a > 0.97, rgb.astype(np.float32), fg)
-    return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
 def _border_connected(mask: np.ndarray) -> np.ndarray:
@@ -136,11 +147,18 @@ def _main_parts(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, keep)
 
 
-def _interior(mask: np.ndarray, depth: int = 2) -> np.ndarray:
-    """1.0 on pixels at least `depth` pixels inside `mask`: only the rim is soft."""
+def _interior(mask: np.ndarray, depth: int) -> np.ndarray:
+    """1.0 on pixels at least `depth` pixels inside `mask`."""
     from scipy import ndimage
 
     return ndimage.binary_erosion(mask, iterations=depth).astype(np.float32)
+
+
+def _dilated(mask: np.ndarray, depth: int) -> np.ndarray:
+    """1.0 on pixels within `depth` pixels of `mask`."""
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask, iterations=depth).astype(np.float32)
 
 
 def _downscale(rgb: np.ndarray, side: int) -> np.ndarray:

@@ -151,8 +151,8 @@ def plan_layout(role: str, shows_product: bool, width: int, height: int, rng: ra
         return Layout(product, text, "left", None, unit * 0.068)
     if shape == "portrait":
         text_top = rng.random() < 0.75
-        text = (x0, y0 + logo_h, x1, y0 + logo_h + sh * 0.26) if text_top else (x0, y1 - sh * 0.26, x1, y1)
-        py0, py1 = (y0 + logo_h + sh * 0.3, y1 + height * 0.06) if text_top else (y0 + logo_h, y1 - sh * 0.28)
+        text = (x0, y0 + logo_h, x1, y0 + logo_h + sh * 0.24) if text_top else (x0, y1 - sh * 0.24, x1, y1)
+        py0, py1 = (y0 + logo_h + sh * 0.27, y1 + height * 0.1) if text_top else (y0 + logo_h, y1 - sh * 0.25)
         pw = sw * (0.9 if role == "product" else 0.7)
         product = ((width - pw) / 2, py0, (width + pw) / 2, py1)
         return Layout(product, text, "center", logo, unit * 0.085)
