@@ -46,6 +46,12 @@ class Product(Strict):
     reference_image: Path | None = None
 
 
+class Assets(Strict):
+    """The brand's own media for the pictures: a folder of clips and stills (resolved like every path)."""
+
+    footage: Path | None = None
+
+
 class OnScreen(Strict):
     """A must-include item that is text every cut shows (a disclaimer, a legal line) and its subtitles carry."""
 
@@ -185,6 +191,7 @@ class Brief(Strict):
 
     brand: Brand
     product: Product
+    assets: Assets = Field(default_factory=Assets)
     message: str = Field(min_length=1)
     call_to_action: str = Field(min_length=1)
     segments: list[Segment] = Field(min_length=1)
@@ -343,23 +350,28 @@ def _field_path(loc: tuple) -> str:
     return out
 
 
+# The brief's file and folder fields (where in the brief, what it must be), resolved relative to the brief.
+ASSET_PATHS: list[tuple[tuple[str, str], str]] = [
+    (("brand", "logo"), "file"),
+    (("brand", "font"), "file"),
+    (("product", "reference_image"), "file"),
+    (("assets", "footage"), "folder"),
+]
+
+
 def _resolve_paths(brief: Brief, path: Path, lines: dict[tuple, int]) -> Brief:
     base = path.resolve().parent
-    fields = [
-        (("brand", "logo"), brief.brand, "logo"),
-        (("brand", "font"), brief.brand, "font"),
-        (("product", "reference_image"), brief.product, "reference_image"),
-    ]
-    for loc, owner, attr in fields:
-        value = getattr(owner, attr)
+    for loc, kind in ASSET_PATHS:
+        owner = getattr(brief, loc[0])
+        value = getattr(owner, loc[1])
         if value is None:
             continue
         resolved = value if value.is_absolute() else (base / value)
-        if not resolved.is_file():
+        if not (resolved.is_dir() if kind == "folder" else resolved.is_file()):
             line = _nearest_line(lines, loc)
             at = f"{path}:{line}" if line else str(path)
-            raise BriefError(f"{at}: {'.'.join(loc)}: file not found: {resolved}")
-        setattr(owner, attr, resolved)
+            raise BriefError(f"{at}: {'.'.join(loc)}: {kind} not found: {resolved}")
+        setattr(owner, loc[1], resolved)
     return brief
 
 

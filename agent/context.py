@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ class RunContext:
     # Lazily made and kept for the run: the planner and the scorer.
     _planner: Planner | None = None
     _scorer: Scorer | None = None
+    _footage: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.executor is None:
@@ -79,6 +82,19 @@ class RunContext:
         return PlanRequest(
             brief=self.brief, segment=self.brief.segment(segment), variant=variant, family=self.choices.family
         )
+
+    def footage_ranker(self) -> Any:
+        """The run's ranker of the brief's footage folder (agent.footage.FootageRanker), by the scorer's
+        CLIP model when there is one, else by words; None when the brief names no footage."""
+        if self.brief.assets.footage is None:
+            return None
+        with self._lock:
+            if self._footage is None:
+                from agent.footage import FootageRanker
+
+                embedder, _ = self.scorer.embedder()
+                self._footage = FootageRanker(Path(self.brief.assets.footage), embedder, self.choices.clip.model or "")
+            return self._footage
 
     @property
     def scorer(self) -> Scorer:

@@ -77,6 +77,8 @@ def resolve_choices(brief: Brief, settings: Settings, models_dir: Path | None = 
         choice = getattr(brief.render, key)
         if choice is not None:
             base[key] = choice
+    if brief.assets.footage is not None and brief.render.video is None and name == "preview":
+        base["video"] = BackendChoice(backend="footage")  # the brand's own clips, ranked per shot
     if brief.render.audio is not None:
         base["audio_fallbacks"] = []  # a sound chosen by name: its own failure goes straight to synth
     if brief.render.clip_model:

@@ -22,7 +22,7 @@ from agent.context import RunContext
 from agent.plan import Plan, Shot, frame_counts
 from agent.state import RenderJob
 from agent.voices import segment_language, voice_for
-from generators.base import AudioTake, ShotRequest, SoundRequest, VideoTake
+from generators.base import VIDEO, AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
 
 # A video take that fails every seed falls back along this chain (skipping the backend that failed):
@@ -48,6 +48,8 @@ def keyed_request(request: ShotRequest, ignored: set[str]) -> dict[str, Any]:
     for name in ASSET_FIELDS:
         if keyed.get(name):
             keyed[name] = file_digest(Path(keyed[name]))
+    if keyed.get("footage"):
+        keyed["footage"] = [file_digest(Path(p)) for p in keyed["footage"]]
     return keyed
 
 
@@ -82,7 +84,9 @@ def shot_frames(plan: Plan, shot: Shot, fps: int) -> int:
     return frame_counts(seconds, fps)[plan.shots.index(shot)]
 
 
-def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: int, retry: int = 0) -> ShotRequest:
+def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: int, retry: int = 0,
+                  footage: bool = False) -> ShotRequest:  # fmt: skip
+    """The request for one take of a shot; `footage`: rank the brand's own footage into it."""
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
     fps = ctx.brief.formats.fps
     position = plan.shots.index(shot)
@@ -111,7 +115,18 @@ def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: in
         font=ctx.brief.brand.font,
         caption=shot.caption,
         caption_enters=not shot.caption.strip() or shot.caption.strip() != before,
+        **(footage_for(ctx, plan, position, take_no + retry) if footage else {}),
     )
+
+
+def footage_for(ctx: RunContext, plan: Plan, position: int, turn: int) -> dict[str, Any]:
+    """The shot's ranked footage (another take or retry starts one candidate further along)."""
+    ranker = ctx.footage_ranker()
+    if ranker is None:
+        return {}
+    ranked = ranker.assign([f"{s.prompt}. {s.description}" for s in plan.shots])[position]
+    k = turn % len(ranked) if ranked else 0
+    return {"footage": ranked[k:] + ranked[:k], "footage_ranking": ranker.method}
 
 
 def run_job(ctx: RunContext, plan: Plan, job: RenderJob) -> str:
@@ -132,8 +147,9 @@ def _video(ctx: RunContext, plan: Plan, job: RenderJob, take_id: str) -> None:
     choice = ctx.choices.video
     budget = ctx.brief.render.max_failed_retries
     reasons: list[str] = []
+    footage = getattr(VIDEO.get(choice.backend), "uses_footage", False)
     for retry in range(budget + 1):
-        request = video_request(ctx, plan, shot, job["format"], job["take_no"], retry)
+        request = video_request(ctx, plan, shot, job["format"], job["take_no"], retry, footage)
         outcome = _render_video(ctx, job, take_id, shot, request, choice.backend, choice.options, reasons)
         if outcome == "done":
             return

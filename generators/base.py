@@ -63,6 +63,10 @@ class ShotRequest(BaseModel):
     # False when the caption is the previous shot's, already on screen: a backend that sets type shows
     # it in place instead of animating it in again.
     caption_enters: bool = True
+    # The brand's own clips and stills that match this shot, best first (ranked by the agent, by CLIP or
+    # by their words: `footage_ranking` says which), for a backend that cuts footage.
+    footage: list[Path] = Field(default_factory=list)
+    footage_ranking: str = ""
 
 
 class VideoTake(BaseModel):
@@ -179,6 +183,8 @@ class VideoGenerator(Backend):
     draws_caption: ClassVar[bool] = False
     # True when one instance may render several takes at once from different threads.
     thread_safe: ClassVar[bool] = False
+    # True when the backend cuts the brand's own footage (the agent then ranks it into `footage`).
+    uses_footage: ClassVar[bool] = False
 
     @abstractmethod
     def render(self, request: ShotRequest, out: Path) -> VideoTake:
@@ -263,6 +269,7 @@ VIDEO: Registry[VideoGenerator] = Registry(
         "animatic": "generators.video_animatic:AnimaticVideo",
         "diffusers": "generators.video_diffusers:DiffusersVideo",
         "motion": "generators.video_motion:MotionVideo",
+        "footage": "generators.video_footage:FootageVideo",
     },
 )
 AUDIO: Registry[AudioGenerator] = Registry(

@@ -17,11 +17,21 @@ def write_frames(
     path: Path, frames: Iterable[np.ndarray], fps: float, crf: int = TAKE_CRF, preset: str = TAKE_PRESET
 ) -> int:
     """Encode uint8 RGB frames [H,W,3] to an MP4 at `fps`; returns the number of frames written."""
-    import av
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(path, ".mp4")
+    try:
+        count = _encode(tmp, frames, fps, crf, preset)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a source that fails mid-way leaves nothing behind
+        raise
+    tmp.replace(path)  # atomic: a crash never leaves a half file under the final name
+    return count
+
+
+def _encode(tmp: Path, frames: Iterable[np.ndarray], fps: float, crf: int, preset: str) -> int:
+    import av
+
     count = 0
     with av.open(str(tmp), "w") as container:
         stream = None
@@ -38,10 +48,9 @@ def write_frames(
                 container.mux(packet)
             count += 1
         if stream is None:
-            raise ValueError(f"no frames to write to {path}")
+            raise ValueError(f"no frames to write to {tmp.name}")
         for packet in stream.encode():
             container.mux(packet)
-    tmp.replace(path)  # atomic: a crash never leaves a half file under the final name
     return count
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from generators.camera import Pose
-from generators.motion_look import RGB, Box, Colours, mix, relative_luminance, shade
+from generators.motion_look import RGB, Box, Colours, relative_luminance, shade
 
 PAD = 4  # transparent pixels around every sprite, so sub-pixel windows never leave the image
 

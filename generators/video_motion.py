@@ -182,7 +182,7 @@ class Design:
             "layout": {"product": _r(self.layout.product), "text": _r(self.layout.text), "align": self.layout.align},
             "backdrop": self.backdrop.style, "type_entrance": self.kinetic.style if self.kinetic else None,
             "shapes": len(self.shapes), "figure": self.figure is not None, "logo_shown": self.logo is not None,
-            "colours": {k: "#%02X%02X%02X" % v for k, v in vars(c).items()},
+            "colours": {k: "#{:02X}{:02X}{:02X}".format(*v) for k, v in vars(c).items()},
             "camera_move": self.camera.move, "product_matte": self.product_method, "logo_matte": self.logo_method,
         }
 
@@ -196,7 +196,7 @@ class MotionVideo(VideoGenerator):
     draws_caption: ClassVar[bool] = True
     thread_safe: ClassVar[bool] = True  # no shared mutable state: every take builds its own Design
     # Request fields that do not change a motion take (kept out of its cache key).
-    cache_ignores: ClassVar[set[str]] = {"prompt", "negative_prompt", "title", "lora"}
+    cache_ignores: ClassVar[set[str]] = {"prompt", "negative_prompt", "title", "lora", "footage", "footage_ranking"}
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
