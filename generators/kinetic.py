@@ -156,6 +156,7 @@ def set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: 
                 font: Path | None = None, lang: str | None = None, start_s: float = 0.12,
                 anchor: float = 0.5, plate: RGB | None = None) -> Kinetic | None:  # fmt: skip
     """Lay `text` out in `box` (shrinking to fit MAX_LINES) and choose its entrance; None for no text."""
+    style = rng.choice(STYLES)  # drawn first: a caption's presence does not move the rest of the design
     text = " ".join(text.split())
     if not text:
         return None
@@ -177,7 +178,7 @@ def set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: 
         out.append(Line(sprite.img, x, top + i * line_h - sprite.pad, bidi_levels(line)[1] == 1))
     bar = _bar_box(out, align, box, top, block_h, size, line_h, accent)
     backing = _plate(out, plate, size) if plate is not None else None
-    return Kinetic(out, rng.choice(STYLES), start_s, bar, set(stack.missing), backing)
+    return Kinetic(out, style, start_s, bar, set(stack.missing), backing)
 
 
 def _plate(lines: list[Line], colour: RGB, size: float) -> tuple[Any, tuple[int, int]]:

@@ -23,9 +23,11 @@ def saliency_map(rgb: np.ndarray, side: int = SIDE) -> np.ndarray:
     scale = side / max(img.size)
     small = img.convert("L").resize((max(4, round(img.width * scale)), max(4, round(img.height * scale))), Image.BOX)
     gray = np.asarray(small, np.float32) / 255.0
-    spectrum = np.fft.fft2(gray)
-    log_amp = np.log(np.abs(spectrum) + 1e-8)
-    residual = log_amp - ndimage.uniform_filter(log_amp, size=3, mode="nearest")
+    spectrum = np.fft.fft2(gray - gray.mean())
+    amplitude = np.abs(spectrum)
+    # A floor under the amplitude: a flat background's spectrum has exact zeros whose log would dominate.
+    log_amp = np.log(amplitude + 1e-3 * float(amplitude.max()) + 1e-8)
+    residual = log_amp - ndimage.uniform_filter(log_amp, size=3, mode="wrap")
     sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
     sal = ndimage.gaussian_filter(sal, sigma=max(1.0, side / 24))
     lo, hi = float(sal.min()), float(sal.max())

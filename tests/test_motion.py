@@ -1,0 +1,156 @@
+"""The motion backend: the brand's product and logo on screen, camera moves, kinetic type, determinism,
+frames that pass the project's own quality checks, and assembly not burning its captions in again."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from evaluators.metrics import frozen_fraction, motion
+from generators.base import VIDEO, ShotRequest
+from generators.media import read_frames
+from generators.video_motion import Design, MotionVideo
+
+MAGENTA = (230, 20, 200)
+CYAN = (20, 220, 230)
+PALETTE = ["#0B1F3A", "#F2C14E", "#F7F4EA"]  # none of them near magenta, cyan or green
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A magenta product on a flat green packshot backdrop (no alpha), and a cyan logo with alpha."""
+    folder = tmp_path_factory.mktemp("assets")
+    shot = Image.new("RGB", (120, 200), (40, 200, 60))
+    ImageDraw.Draw(shot).rounded_rectangle((35, 20, 85, 185), radius=10, fill=MAGENTA)
+    shot.save(folder / "product.png")
+    logo = Image.new("RGBA", (160, 50), (0, 0, 0, 0))
+    ImageDraw.Draw(logo).rectangle((5, 5, 155, 45), fill=CYAN + (255,))
+    logo.save(folder / "logo.png")
+    return {"product": folder / "product.png", "logo": folder / "logo.png"}
+
+
+def request(assets: dict, role: str = "product", shows: bool = True, **kw) -> ShotRequest:
+    base = dict(prompt="a bottle", seconds=1.0, fps=12, width=96, height=160, seed=5, camera="slow push in",
+                caption="Cold for 24 hours.", palette=PALETTE, shot_index=1, role=role, shows_product=shows,
+                product_name="Bottle", product_image=assets["product"], brand_name="Brand", logo=assets["logo"])
+    return ShotRequest(**{**base, **kw})
+
+
+def frames_of(req: ShotRequest) -> np.ndarray:
+    design = Design(req)
+    total = round(req.seconds * req.fps)
+    return np.stack([design.frame(i, total) for i in range(total)])
+
+
+def share_near(frames: np.ndarray, colour: tuple[int, int, int], tol: int = 40) -> float:
+    return float((np.abs(frames.astype(int) - colour).max(axis=-1) < tol).mean())
+
+
+def test_take_has_its_frames_and_says_how_it_was_made(assets: dict, tmp_path: Path) -> None:
+    backend = VIDEO.create("motion")
+    assert backend.thread_safe and backend.draws_caption and not backend.follows_prompt
+    take = backend.render(request(assets), tmp_path / "take.mp4")
+    frames = read_frames(take.path)
+    assert take.num_frames == len(frames) == 12 and frames.shape[1:3] == (160, 96)
+    meta = take.metadata
+    assert meta["backend"] == "motion" and meta["license"]["commercial"] and meta["draws_caption"]
+    assert meta["assets"]["product_image"] == hashlib.sha256(assets["product"].read_bytes()).hexdigest()
+    assert meta["parameters"]["product_matte"] == "matte" and meta["parameters"]["camera_move"] == "push_in"
+
+
+def test_product_shots_show_the_product_cut_out_and_others_do_not(assets: dict) -> None:
+    product = frames_of(request(assets))
+    assert share_near(product[-1], MAGENTA) > 0.04  # the product is on screen
+    assert share_near(product, (40, 200, 60)) < 0.002  # without its packshot's green backdrop
+    hook = frames_of(request(assets, role="hook", shows=False))
+    assert share_near(hook, MAGENTA) < 0.001
+
+
+def test_the_logo_is_on_the_call_to_action(assets: dict) -> None:
+    cta = frames_of(request(assets, role="cta"))
+    assert share_near(cta[-1], CYAN) > 0.005
+    assert share_near(frames_of(request(assets, role="product")), CYAN) < 0.001  # not on the hero shot
+
+
+def product_height(frame: np.ndarray) -> int:
+    """Rows holding the magenta product (its hue, even where the light sweep brightens it)."""
+    f = frame.astype(int)
+    rows = np.nonzero(((f[..., 0] - f[..., 1] > 60) & (f[..., 2] - f[..., 1] > 40)).sum(axis=1) >= 3)[0]
+    return int(rows.max() - rows.min() + 1) if len(rows) else 0
+
+
+@pytest.mark.parametrize(("camera", "grows"), [("slow push in", True), ("pull out", False)])
+def test_the_camera_move_is_the_plans(assets: dict, camera: str, grows: bool) -> None:
+    frames = frames_of(request(assets, camera=camera, seconds=2.0))
+    early, late = product_height(frames[8]), product_height(frames[-1])
+    assert (late > early * 1.04) if grows else (late < early * 0.96)
+
+
+def test_deterministic_per_seed_and_another_seed_is_another_design(assets: dict) -> None:
+    a, b = frames_of(request(assets)), frames_of(request(assets))
+    assert np.array_equal(a, b)
+    c = frames_of(request(assets, seed=6))
+    assert np.abs(a.astype(int) - c.astype(int)).mean() > 5
+
+
+def test_the_caption_is_set_as_type_and_a_continuing_one_is_already_there(assets: dict) -> None:
+    line = "Made to last a lifetime."
+    bare = frames_of(request(assets, role="hook", shows=False, caption=""))
+    typed = frames_of(request(assets, role="hook", shows=False, caption=line))
+    assert np.array_equal(bare[0], typed[0])  # the type has not entered yet
+    assert np.abs(bare[-1].astype(int) - typed[-1].astype(int)).max(axis=-1).astype(bool).mean() > 0.03
+    held = frames_of(request(assets, role="hook", shows=False, caption=line, caption_enters=False))
+    assert not np.array_equal(bare[0], held[0])  # already in place on the first frame
+
+
+@pytest.mark.parametrize(("lang", "caption"), [("ar", "بارد لمدة 24 ساعة"), ("ja", "24時間ずっと冷たい。"), ("en", "Cold 🧊 all day")])
+def test_type_in_any_script(assets: dict, lang: str, caption: str, tmp_path: Path) -> None:
+    from generators.fonts import fallback_face
+
+    if lang != "en" and fallback_face(caption[:3], True, lang) is None:
+        pytest.skip(f"no font for {lang} on this machine (make sysdeps installs the Noto fonts)")
+    take = MotionVideo().render(request(assets, role="hook", shows=False, caption=caption, language=lang),
+                                tmp_path / "t.mp4")
+    assert take.metadata["missing_glyphs"] == []
+
+
+@pytest.mark.parametrize("role", ["hook", "benefit", "product", "proof", "cta"])
+def test_takes_pass_the_scorecards_motion_checks(assets: dict, role: str, tmp_path: Path) -> None:
+    # a still camera is the hardest case: the shot must still move (not_frozen's threshold is 0.5)
+    req = request(assets, role=role, shows=role in ("product", "proof", "cta"), camera="static", seconds=3.0,
+                  fps=24, width=128, height=228)
+    take = MotionVideo().render(req, tmp_path / f"{role}.mp4")
+    frames = read_frames(take.path, max_side=320)
+    assert 1 - frozen_fraction(frames) >= 0.5 and motion(frames) > 0.005
+
+
+def test_a_shot_without_a_readable_product_image_is_still_designed(assets: dict, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    take = MotionVideo().render(request(assets, product_image=broken), tmp_path / "t.mp4")
+    assert take.num_frames == 12 and take.metadata["parameters"]["product_matte"] is None
+
+
+def test_assembly_does_not_burn_in_a_caption_the_take_already_shows(tiny_media: dict, tmp_path: Path) -> None:
+    from fixtures.media import decode_video, tiny_plan
+
+    from agent.assembly.cut import CutSpec, assemble_cut
+
+    def cut(drawn: list[bool], name: str) -> tuple[np.ndarray, str]:
+        spec = CutSpec(plan=tiny_plan(), aspect_ratio="16:9", width=160, height=90, fps=24,
+                       shot_videos=tiny_media["takes"], shot_native=[True] * 3, shot_effects=[None] * 3,
+                       shot_voice=[None] * 3, shot_draws_caption=drawn, music=None, brand_name="B",
+                       palette=["#0B3C5D", "#F2C14E"])  # fmt: skip
+        result = assemble_cut(spec, tmp_path / name)
+        return decode_video(result.path), result.srt.read_text(encoding="utf-8")
+
+    burnt, srt_a = cut([False, False, False], "a")
+    clean, srt_b = cut([True, False, False], "b")
+    take = decode_video(tiny_media["takes"][0])[12]  # the middle of shot 1, as the take has it
+    assert np.abs(clean[12].astype(int) - take).mean() < 2.0 < np.abs(burnt[12].astype(int) - take).mean()
+    assert np.abs(clean[36].astype(int) - burnt[36]).mean() < 1.5  # shot 2 has its caption burnt in both (encoder noise)
+    assert srt_a == srt_b and "Fresh every morning" in srt_b  # the subtitles still carry it
