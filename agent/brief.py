@@ -264,8 +264,9 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
     return size
 
 
-def load_brief(path: str | Path) -> Brief:
-    """Read, validate and resolve a brief file; every failure is a BriefError naming file and place."""
+def load_brief(path: str | Path, asset_roots: tuple[Path, ...] = ()) -> Brief:
+    """Read, validate and resolve a brief file; every failure is a BriefError naming file and place.
+    `asset_roots`: folders besides the brief's own that a footage folder may lie in."""
     path = Path(path)
     if not path.is_file():
         raise BriefError(f"{path}: no such brief file")
@@ -273,10 +274,11 @@ def load_brief(path: str | Path) -> Brief:
     if len(text) > MAX_BRIEF_BYTES:
         raise BriefError(f"{path}: brief is larger than {MAX_BRIEF_BYTES} bytes")
     data, lines = _parse_yaml(path, text)
-    return validate_brief(data, path, lines)
+    return validate_brief(data, path, lines, asset_roots)
 
 
-def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None) -> Brief:
+def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None,
+                   asset_roots: tuple[Path, ...] = ()) -> Brief:  # fmt: skip
     """Validate parsed data as a brief and resolve its file paths relative to `path`."""
     if not isinstance(data, dict):
         raise BriefError(f"{path}: a brief is a mapping of fields, got {type(data).__name__}")
@@ -290,7 +292,7 @@ def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None)
         at = f"{path}:{line}" if line else str(path)
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise BriefError(f"{at}: {where or 'brief'}: {err['msg']}{more}") from None
-    brief = _resolve_paths(brief, path, lines or {})
+    brief = _resolve_paths(brief, path, lines or {}, asset_roots)
     from agent.compliance import check_brief  # (imports this module)
 
     check_brief(brief, path, lines or {})
@@ -351,6 +353,8 @@ def _field_path(loc: tuple) -> str:
 
 
 # The brief's file and folder fields (where in the brief, what it must be), resolved relative to the brief.
+# A folder is read whole (every clip and still in it), so it must lie inside the brief's folder or an
+# allowed root (BRIEFCUT_ASSET_ROOTS): a brief from elsewhere cannot make a run read the whole disk.
 ASSET_PATHS: list[tuple[tuple[str, str], str]] = [
     (("brand", "logo"), "file"),
     (("brand", "font"), "file"),
@@ -359,7 +363,7 @@ ASSET_PATHS: list[tuple[tuple[str, str], str]] = [
 ]
 
 
-def _resolve_paths(brief: Brief, path: Path, lines: dict[tuple, int]) -> Brief:
+def _resolve_paths(brief: Brief, path: Path, lines: dict[tuple, int], asset_roots: tuple[Path, ...] = ()) -> Brief:
     base = path.resolve().parent
     for loc, kind in ASSET_PATHS:
         owner = getattr(brief, loc[0])
@@ -367,12 +371,24 @@ def _resolve_paths(brief: Brief, path: Path, lines: dict[tuple, int]) -> Brief:
         if value is None:
             continue
         resolved = value if value.is_absolute() else (base / value)
+        line = _nearest_line(lines, loc)
+        at = f"{path}:{line}" if line else str(path)
         if not (resolved.is_dir() if kind == "folder" else resolved.is_file()):
-            line = _nearest_line(lines, loc)
-            at = f"{path}:{line}" if line else str(path)
             raise BriefError(f"{at}: {'.'.join(loc)}: {kind} not found: {resolved}")
+        if kind == "folder":
+            resolved = confined(resolved, (base, *asset_roots), f"{at}: {'.'.join(loc)}")
         setattr(owner, loc[1], resolved)
     return brief
+
+
+def confined(folder: Path, roots: tuple[Path, ...], where: str) -> Path:
+    """`folder` with its links resolved, when that lies inside one of `roots`; else a BriefError."""
+    real = folder.resolve()
+    if any(real.is_relative_to(Path(root).resolve()) for root in roots):
+        return real
+    allowed = ", ".join(str(Path(r).resolve()) for r in roots)
+    raise BriefError(f"{where}: {real} is outside the brief's folder and the allowed roots ({allowed}); "
+                     "move it under the brief's folder or add its parent to BRIEFCUT_ASSET_ROOTS")  # fmt: skip
 
 
 def slug(text: str) -> str:

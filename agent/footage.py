@@ -70,8 +70,8 @@ def _stem(word: str) -> str:
 
 def catalogue(folder: Path) -> list[Footage]:
     """Every clip and still under `folder` (sorted by path), described by name, folders and caption."""
-    folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTS | STILL_EXTS)
+    folder = Path(folder).resolve()
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXTS | STILL_EXTS and _inside(p, folder))
     out = []
     for path in files[:MAX_FILES]:
         caption = _sidecar(path)
@@ -82,10 +82,15 @@ def catalogue(folder: Path) -> list[Footage]:
     return out
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` is a file that, links resolved, lies in `folder` (a link out of it is not footage)."""
+    return path.is_file() and path.resolve().is_relative_to(folder)
+
+
 def _sidecar(path: Path) -> str:
     for ext in CAPTION_EXTS:
         for side in (path.with_suffix(ext), path.with_name(path.name + ext)):
-            if side.is_file():
+            if _inside(side, path.parent.resolve()):
                 return side.read_text(encoding="utf-8", errors="replace")[:2000].strip()
     return ""
 

@@ -34,7 +34,7 @@ def prepare_brief(brief_path: Path, workspace: Workspace, overrides: Overrides |
                   brief: Brief | None = None) -> tuple[Brief, Choices]:  # fmt: skip
     """The run's brief (overrides written in) and its backend choices, checked (names, options, and
     whether the models can be had) before any work."""
-    brief = apply_overrides(brief or load_brief(brief_path), overrides)
+    brief = apply_overrides(brief or load_brief(brief_path, workspace.settings.asset_roots), overrides)
     choices = resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
     check_choices(choices)
     choices, gated = preflight(choices)  # a gated or missing model is found before any work
@@ -79,7 +79,7 @@ def open_run(run_id: str, workspace: Workspace, progress: Progress | None = None
              pool: BackendPool | None = None, executor: Any = None) -> RunContext:  # fmt: skip
     """Rebuild the context of a stored run (its brief and backend choices as recorded)."""
     row = workspace.store.run(run_id)
-    brief = validate_brief(row["brief"], Path(row["brief_path"]))
+    brief = validate_brief(row["brief"], Path(row["brief_path"]), asset_roots=workspace.settings.asset_roots)
     choices = Choices.model_validate(row["choices"])
     return RunContext(run_id, brief, choices, workspace, Path(row["out_dir"]), pool=pool or BackendPool(),
                       progress=progress or Progress(), executor=executor)  # fmt: skip

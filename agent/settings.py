@@ -32,6 +32,7 @@ ENV_VARS = {
     "smoke_dir": "BRIEFCUT_SMOKE_DIR",
     "ray_address": "RAY_ADDRESS",
 }
+ASSET_ROOTS_VAR = "BRIEFCUT_ASSET_ROOTS"  # os.pathsep-separated folders
 
 
 class Settings(BaseModel):
@@ -53,6 +54,7 @@ class Settings(BaseModel):
     clip_model: str | None = None
     smoke_dir: Path | None = None
     ray_address: str | None = None
+    asset_roots: tuple[Path, ...] = ()  # folders besides a brief's own that its footage folder may lie in
     environ: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
     @classmethod
@@ -61,6 +63,8 @@ class Settings(BaseModel):
         env = dict(os.environ if environ is None else environ)
         values: dict[str, Any] = {k: env[v].strip() for k, v in ENV_VARS.items() if env.get(v, "").strip()}
         values["hub_offline"] = env.get("HF_HUB_OFFLINE", "").strip().lower() in TRUE
+        roots = env.get(ASSET_ROOTS_VAR, "").split(os.pathsep)
+        values["asset_roots"] = tuple(Path(r.strip()).expanduser() for r in roots if r.strip())
         values.update({k: v for k, v in given.items() if v is not None})
         return cls(**values, environ=env)
 

@@ -4,6 +4,8 @@ CLIP ranking through a tiny CLIP, trimming, saliency reframing, and a whole run 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -137,11 +139,12 @@ def test_a_run_cuts_the_brands_footage(folder: Path, tmp_path: Path) -> None:
 
     from agent.store import Store
 
+    shutil.copytree(folder, tmp_path / "clips")
     brief = tmp_path / "brief.yaml"
     brief.write_text(json.dumps({
         "brand": {"name": "Lumen", "palette": ["#0B1F3A", "#F2C14E"]},
         "product": {"name": "Lumen Bottle", "description": "an insulated bottle with a gold cap"},
-        "assets": {"footage": str(folder)},
+        "assets": {"footage": "clips"},
         "message": "Cold for 24 hours.", "call_to_action": "Shop now",
         "segments": [{"id": "runners", "description": "city runners at dawn"}],
         "formats": {"aspect_ratios": ["9:16"], "duration_s": 4, "fps": 24, "resolution": 96},
@@ -167,3 +170,27 @@ def test_the_footage_folder_must_exist(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(text)
     with pytest.raises(BriefError, match=r"assets\.footage: folder not found"):
         load_brief(tmp_path / "b.yaml")
+
+
+def test_the_footage_folder_is_confined_to_the_briefs_folder_or_an_allowed_root(folder: Path, tmp_path: Path) -> None:
+    from agent.brief import load_brief
+    from agent.errors import BriefError
+
+    text = (ROOT / "briefs" / "bumper.yaml").read_text()
+    (tmp_path / "b.yaml").write_text(text.replace("message:", f"assets: {{footage: {folder}}}\nmessage:"))
+    with pytest.raises(BriefError, match=r"b\.yaml:\d+: assets\.footage: .* is outside the brief's folder"):
+        load_brief(tmp_path / "b.yaml")
+    from agent.settings import Settings
+
+    roots = Settings.from_env({"BRIEFCUT_ASSET_ROOTS": f"{folder.parent}{os.pathsep}/nowhere"}).asset_roots
+    assert roots == (folder.parent, Path("/nowhere"))
+    assert load_brief(tmp_path / "b.yaml", roots).assets.footage == folder.resolve()
+    (tmp_path / "escape").symlink_to(folder)  # a link inside the brief's folder to a folder outside it
+    (tmp_path / "c.yaml").write_text(text.replace("message:", "assets: {footage: escape}\nmessage:"))
+    with pytest.raises(BriefError, match="outside the brief's folder"):
+        load_brief(tmp_path / "c.yaml")
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    (inside / "own.jpg").write_bytes((folder / "beach-sunset.jpg").read_bytes())
+    (inside / "linked.mp4").symlink_to(folder / "clip0042.mp4")  # a file linked from outside is not footage
+    assert [f.path.name for f in catalogue(inside)] == ["own.jpg"]

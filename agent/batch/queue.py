@@ -89,7 +89,7 @@ def plan_jobs(briefs: list[Path], opts: BatchOptions, settings: Settings, models
     """Every brief x segment as a job, ordered so jobs sharing backends (and loaded models) are adjacent."""
     jobs, seen = [], set()
     for path in dict.fromkeys(Path(b).resolve() for b in briefs):
-        brief = load_brief(path)
+        brief = load_brief(path, settings.asset_roots)
         ids = [s.id for s in brief.segments]
         for segment in [s for s in (opts.segments or ids) if s in ids]:
             seen.add(segment)
