@@ -4,21 +4,30 @@ and the logo, each drawn once per shot with PIL and then placed on every frame.
 Placing is the per-frame cost: `place` resamples only the visible part of a sprite (bilinear, at a
 sub-pixel position) and pastes it with its alpha, so a frame costs a few small resizes plus one
 backdrop resample, not a redraw.
+
+Edges are anti-aliased throughout: PIL draws shapes with hard edges, so they are drawn SS times
+larger and reduced (`antialiased`); every resample of an RGBA sprite runs on premultiplied alpha
+(Pillow converts RGBA to RGBa for it), so no dark or backdrop-coloured fringe comes along; and the
+product's edge is softened by a fraction of a screen pixel (`generators.matte.feather`).
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from generators.camera import Pose
+from generators.matte import feather
 from generators.motion_look import RGB, Box, Colours, relative_luminance, shade
 
 PAD = 4  # transparent pixels around every sprite, so sub-pixel windows never leave the image
+SS = 4  # shapes are drawn this many times larger, then reduced: anti-aliased edges
 
 
 # 1. Placing sprites on a frame -------------------------------------------------------------------
@@ -76,6 +85,49 @@ def place(frame: Any, sprite: Any, rect: Box, opacity: float = 1.0) -> None:
     got = resample_visible(sprite, rect, frame.width, frame.height)
     if got is not None:
         paste(frame, got[0], got[1], opacity)
+
+
+class ScaledDraw:
+    """An ImageDraw on a `k` times larger image, taking coordinates, widths and radii at 1x."""
+
+    def __init__(self, img: Any, k: int) -> None:
+        from PIL import ImageDraw
+
+        self.draw, self.k = ImageDraw.Draw(img), k
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.draw, name)
+        k = self.k
+
+        def scaled(xy: Any, *args: Any, **kw: Any) -> Any:
+            if xy and isinstance(xy[0], (tuple, list)):
+                xy = [(x * k, y * k) for x, y in xy]
+            else:
+                xy = [v * k for v in xy]
+            kw.update({key: kw[key] * k for key in ("width", "radius") if key in kw})
+            return method(xy, *args, **kw)
+
+        return scaled
+
+
+@contextmanager
+def antialiased(img: Any, k: int = SS) -> Iterator[ScaledDraw]:
+    """Draw on RGBA `img` through a ScaledDraw: shapes go on a transparent k-times-larger layer that is
+    then reduced (box filter, premultiplied) and composited onto `img`, so their edges are anti-aliased."""
+    from PIL import Image
+
+    big = Image.new("RGBA", (img.width * k, img.height * k), (0, 0, 0, 0))
+    yield ScaledDraw(big, k)
+    img.alpha_composite(big.reduce(k))
+
+
+def smooth_mask(size: tuple[int, int], shape: str, box: Any, k: int = SS, **kw: Any) -> Any:
+    """An 'L' mask of `size` with one filled shape ('rounded_rectangle', 'ellipse', 'polygon'), anti-aliased."""
+    from PIL import Image
+
+    big = Image.new("L", (size[0] * k, size[1] * k), 0)
+    getattr(ScaledDraw(big, k), shape)(box, fill=255, **kw)
+    return big.reduce(k)
 
 
 # 2. The backdrop ---------------------------------------------------------------------------------
@@ -147,7 +199,29 @@ def draw_backdrop(width: int, height: int, colours: Colours, rng: random.Random,
     img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).convert("RGBA")
     # 2. the treatment
     layer = Image.new("RGBA", (cw, ch), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
+    with antialiased(layer, 2) as draw:  # 2x: the canvas is frame-sized, and soft shapes need no more
+        _treatment(draw, style, cw, ch, fx, fy, width, height, colours, rng)
+    if style == "bokeh":
+        layer = layer.filter(ImageFilter.GaussianBlur(min(width, height) * 0.012))
+    img.alpha_composite(layer)
+    unit = min(width, height)
+    # 3. a soft floor under the subject for the studio look (not on a split, which has its own)
+    if floor and style != "split" and rng.random() < 0.6:
+        floor = Image.new("RGBA", (cw, ch), (0, 0, 0, 0))
+        top = fy + 0.2 * height
+        fd = ImageDraw.Draw(floor)
+        fd.rectangle((0, top, cw, ch), fill=shade(colours.ground, -0.25) + (90,))
+        img.alpha_composite(floor.filter(ImageFilter.GaussianBlur(unit * 0.04)))
+    light = soft_light(int(max(width, height) * 0.8), colours.light if dark else shade(colours.ground, 0.6), 0.3)
+    path = (rng.uniform(-0.1, 0.3), rng.uniform(0.1, 0.5), rng.uniform(0.7, 1.1), rng.uniform(0.3, 0.8))
+    if rng.random() < 0.5:
+        path = (path[2], path[1], path[0], path[3])
+    return Backdrop(img.convert("RGB"), width, height, style, light, path)
+
+
+def _treatment(draw: Any, style: str, cw: int, ch: int, fx: float, fy: float, width: int, height: int,
+               colours: Colours, rng: random.Random) -> None:  # fmt: skip
+    """The backdrop's graphic treatment (a split, rings, bokeh or stripes) drawn with `draw`."""
     unit = min(width, height)
     if style == "split":
         angle = math.radians(rng.uniform(-22, 22))
@@ -165,7 +239,6 @@ def draw_backdrop(width: int, height: int, colours: Colours, rng: random.Random,
             x, y = rng.uniform(0, cw), rng.uniform(0, ch)
             col = rng.choice([colours.accent, colours.light, colours.ground2])
             draw.ellipse((x - r, y - r, x + r, y + r), fill=col + (rng.randint(40, 90),))
-        layer = layer.filter(ImageFilter.GaussianBlur(unit * 0.012))
     elif style == "stripes":
         step = unit * rng.uniform(0.16, 0.26)
         slant = rng.choice((-1, 1)) * ch * 0.6
@@ -173,19 +246,6 @@ def draw_backdrop(width: int, height: int, colours: Colours, rng: random.Random,
             x = i * step
             draw.polygon([(x, 0), (x + step, 0), (x + step + slant, ch), (x + slant, ch)],
                          fill=colours.ground2 + (110,))
-    img.alpha_composite(layer)
-    # 3. a soft floor under the subject for the studio look (not on a split, which has its own)
-    if floor and style != "split" and rng.random() < 0.6:
-        floor = Image.new("RGBA", (cw, ch), (0, 0, 0, 0))
-        top = fy + 0.2 * height
-        fd = ImageDraw.Draw(floor)
-        fd.rectangle((0, top, cw, ch), fill=shade(colours.ground, -0.25) + (90,))
-        img.alpha_composite(floor.filter(ImageFilter.GaussianBlur(unit * 0.04)))
-    light = soft_light(int(max(width, height) * 0.8), colours.light if dark else shade(colours.ground, 0.6), 0.3)
-    path = (rng.uniform(-0.1, 0.3), rng.uniform(0.1, 0.5), rng.uniform(0.7, 1.1), rng.uniform(0.3, 0.8))
-    if rng.random() < 0.5:
-        path = (path[2], path[1], path[0], path[3])
-    return Backdrop(img.convert("RGB"), width, height, style, light, path)
 
 
 # 3. Decorative shapes (a middle layer) ----------------------------------------------------------
@@ -249,11 +309,16 @@ def _overlap(a: Box, b: Box) -> float:
 
 
 def _shape_sprite(kind: str, size: int, colour: RGB, unit: int) -> Any:
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     size = max(8, size)
     img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    d = ImageDraw.Draw(img)
+    with antialiased(img) as d:
+        _draw_shape(d, kind, size, colour, unit)
+    return img
+
+
+def _draw_shape(d: Any, kind: str, size: int, colour: RGB, unit: int) -> None:
     line = max(2, int(unit * 0.008))
     if kind == "ring":
         d.ellipse((line, line, size - line, size - line), outline=colour + (220,), width=line)
@@ -277,7 +342,6 @@ def _shape_sprite(kind: str, size: int, colour: RGB, unit: int) -> Any:
         for i in range(3):
             x = size * (0.2 + 0.25 * i)
             d.line((x, size * 0.8, x + size * 0.25, size * 0.2), fill=colour + (200,), width=line * 2)
-    return img
 
 
 # 4. The product: a hero sprite with shadow and reflection, and its light sweep --------------------
@@ -308,9 +372,13 @@ def make_hero(cutout: Any, method: str, rect: Box, colours: Colours, rng: random
     px0, py0 = x0 + (x1 - x0 - pw) / 2, (y0 if hang else y1 - ph)
     res = max(1.0, max_zoom) * (1.0 if scale * max_zoom < 4 else 0.75)
     w, h = max(2, round(pw * res)), max(2, round(ph * res))
-    product = cutout.resize((w, h), Image.LANCZOS)
-    if scale * res > 1.5:  # an upscaled small packshot: restore a little edge contrast
-        product = product.filter(ImageFilter.UnsharpMask(radius=2, percent=60, threshold=2))
+    product = cutout.resize((w, h), Image.LANCZOS)  # premultiplied: no fringe of the transparent pixels
+    if scale * res > 1.5:  # an upscaled small packshot: restore a little contrast inside, not on its edge
+        alpha = product.getchannel("A")
+        product = product.convert("RGB").filter(ImageFilter.UnsharpMask(radius=2, percent=60, threshold=2))
+        product.putalpha(alpha)
+    if method != "card":
+        product = feather(product, 0.5 * res)  # half a screen pixel: a cut edge, not a stair
     if method == "card":
         product = _card(product, w, h)
     refl_h = int(h * 0.32) if reflection else 0
@@ -319,7 +387,7 @@ def make_hero(cutout: Any, method: str, rect: Box, colours: Colours, rng: random
     # 1. contact shadow: a soft dark ellipse where the product meets the floor
     sh = Image.new("RGBA", sprite.size, (0, 0, 0, 0))
     ImageDraw.Draw(sh).ellipse((w * 0.1, h - shadow_h / 2, w * 0.9, h + shadow_h / 2),
-                               fill=shade(colours.ground, -0.7) + (150,))  # fmt: skip
+                               fill=shade(colours.ground, -0.7) + (150,))  # fmt: skip (blurred below)
     sprite.alpha_composite(sh.filter(ImageFilter.GaussianBlur(max(2, shadow_h / 3))))
     # 2. reflection: the product flipped, fading out
     if refl_h:
@@ -335,15 +403,12 @@ def make_hero(cutout: Any, method: str, rect: Box, colours: Colours, rng: random
 
 def _card(product: Any, w: int, h: int) -> Any:
     """A photo that could not be cut out: rounded corners and a thin light border, like a print."""
-    from PIL import Image, ImageDraw
-
-    mask = Image.new("L", (w, h), 0)
     radius = int(min(w, h) * 0.05)
-    ImageDraw.Draw(mask).rounded_rectangle((0, 0, w - 1, h - 1), radius=radius, fill=255)
-    card = product.copy()
-    card.putalpha(mask)
-    ImageDraw.Draw(card).rounded_rectangle((0, 0, w - 1, h - 1), radius=radius, outline=(255, 255, 255, 200),
-                                           width=max(2, int(min(w, h) * 0.012)))  # fmt: skip
+    card = product.convert("RGB")
+    card.putalpha(smooth_mask((w, h), "rounded_rectangle", (0, 0, w, h), radius=radius))
+    with antialiased(card) as draw:
+        draw.rounded_rectangle((0, 0, w, h), radius=radius, outline=(255, 255, 255, 200),
+                               width=max(2, int(min(w, h) * 0.012)))  # fmt: skip
     return card
 
 
@@ -377,7 +442,7 @@ def light_sweep(piece: Any, phase: float, angle: float, product_rows: int, stren
 
 def logo_sprite(logo: Any, box: Box, ground: RGB, plate: RGB) -> Any:
     """The logo fitted into `box`; set on a rounded plate of `plate` when it would not read on `ground`."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     x0, y0, x1, y1 = box
     scale = min((x1 - x0) / logo.width, (y1 - y0) / logo.height)
@@ -392,7 +457,7 @@ def logo_sprite(logo: Any, box: Box, ground: RGB, plate: RGB) -> Any:
         return padded(img)
     pad = int(h * 0.25)
     out = Image.new("RGBA", (w + 2 * pad, h + 2 * pad), (0, 0, 0, 0))
-    ImageDraw.Draw(out).rounded_rectangle((0, 0, out.width - 1, out.height - 1), radius=(h + 2 * pad) // 2,
-                                          fill=plate + (235,))  # fmt: skip
+    with antialiased(out) as draw:
+        draw.rounded_rectangle((0, 0, out.width, out.height), radius=(h + 2 * pad) // 2, fill=plate + (235,))
     out.alpha_composite(img, (pad, pad))
     return padded(out)

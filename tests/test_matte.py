@@ -104,3 +104,17 @@ def test_a_large_packshot_is_estimated_small_and_matted_at_full_size() -> None:
 def test_example_assets_cut_out(path: Path) -> None:
     cut = load_cutout(path)
     assert cut.method in ("alpha", "matte") and 0.05 < cut.coverage < 0.9
+
+
+def test_feather_softens_the_edge_inward_only() -> None:
+    from generators.matte import feather
+
+    img = Image.new("RGBA", (80, 80), (200, 40, 160, 0))
+    ImageDraw.Draw(img).polygon([(10, 60), (40, 8), (70, 60)], fill=PRODUCT + (255,))  # hard, stair-stepped
+    before = np.asarray(img)[..., 3].astype(int)
+    after = np.asarray(feather(img, 1.0))[..., 3].astype(int)
+    assert set(np.unique(before)) == {0, 255}
+    assert (after <= before).all()  # never outward: no pixel of the old backdrop shows
+    assert ((after > 10) & (after < 245)).sum() > 0.8 * (before > 0).sum() ** 0.5 * 3  # a ramp all round
+    assert (after[30:50, 35:45] == 255).all()  # the inside stays solid
+    assert np.array_equal(np.asarray(feather(img, 0.0)), np.asarray(img))

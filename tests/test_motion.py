@@ -154,3 +154,33 @@ def test_assembly_does_not_burn_in_a_caption_the_take_already_shows(tiny_media: 
     assert np.abs(clean[12].astype(int) - take).mean() < 2.0 < np.abs(burnt[12].astype(int) - take).mean()
     assert np.abs(clean[36].astype(int) - burnt[36]).mean() < 1.5  # shot 2 has its caption burnt in both (encoder noise)
     assert srt_a == srt_b and "Fresh every morning" in srt_b  # the subtitles still carry it
+
+
+def edge_steps(row: np.ndarray, ground: np.ndarray, ink: tuple[int, int, int]) -> np.ndarray:
+    """How far (0: ground, 1: ink) each pixel of a row has gone from the ground towards the ink."""
+    span = np.asarray(ink, float) - ground
+    return np.clip(((row.astype(float) - ground) @ span) / (span @ span), 0, 1)
+
+
+def test_edges_are_anti_aliased(tmp_path: Path) -> None:
+    from generators.motion_layers import _card, _shape_sprite, logo_sprite
+
+    # a product with a hard 1-bit alpha, upscaled a lot: its edge in the frame still ramps over pixels
+    hard = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    ImageDraw.Draw(hard).ellipse((2, 2, 37, 37), fill=MAGENTA + (255,))
+    hard.save(tmp_path / "disc.png")
+    req = ShotRequest(prompt="x", seconds=1.0, fps=12, width=160, height=160, seed=2, camera="static", caption="",
+                      palette=["#F7F4EA"], shot_index=0, role="product", shows_product=True,
+                      product_image=tmp_path / "disc.png")  # fmt: skip
+    frame = Design(req).frame(11, 12).astype(int)
+    is_product = (frame[..., 0] - frame[..., 1] > 100)
+    row = int(np.nonzero(is_product.sum(axis=1) == is_product.sum(axis=1).max())[0].mean())
+    x0 = int(np.nonzero(is_product[row])[0][0])
+    ramp = edge_steps(frame[row, x0 - 6 : x0 + 4], frame[row, x0 - 8].astype(float), MAGENTA)
+    assert np.abs(np.diff(ramp)).max() < 0.7 and ((ramp > 0.05) & (ramp < 0.95)).sum() >= 2
+    # drawn shapes, a photo card's corners and a logo's plate: more than two levels of alpha
+    ring = np.asarray(_shape_sprite("ring", 60, CYAN, 200))[..., 3]
+    card = np.asarray(_card(Image.new("RGBA", (400, 300), MAGENTA + (255,)), 400, 300))[..., 3]
+    plate = np.asarray(logo_sprite(hard, (0, 0, 60, 20), (250, 250, 250), (20, 20, 20)))[..., 3]
+    for alpha in (ring, card[:20, :20], plate):
+        assert len(np.unique(alpha[(alpha > 0) & (alpha < 255)])) > 8
