@@ -68,7 +68,7 @@ def test_environment_models_are_defaults_the_brief_and_command_line_beat() -> No
 def test_overrides_write_formats_variants_and_segments_into_the_brief() -> None:
     brief = load_brief(BRIEF)
     out = apply_overrides(brief, Overrides(resolution=96, formats=["9:16", "1:1"], variants=1, segments=["gamers"]))
-    assert (out.formats.resolution, out.formats.aspect_ratios, out.variants) == (96, ["9:16", "1:1"], 1)
+    assert (out.formats.resolution, out.formats.aspect_ratios, out.variants.count) == (96, ["9:16", "1:1"], 1)
     assert brief.formats.resolution == 720  # the loaded brief itself is left as it was
     with pytest.raises(BriefError, match="no segment 'nobody'"):
         apply_overrides(brief, Overrides(segments=["nobody"]))

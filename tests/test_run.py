@@ -40,7 +40,7 @@ def test_example_brief_runs_to_probed_cuts(brief_path: Path, tmp_path: Path) -> 
     result = last_json(proc.stdout)
     brief = load_brief(brief_path)
     assert result["status"] == "done"
-    expected = len(brief.segments) * brief.variants * len(brief.formats.aspect_ratios)
+    expected = len(brief.segments) * brief.variants.count * len(brief.formats.aspect_ratios)
     assert len(result["cuts"]) == expected
     frame = 1 / brief.formats.fps
     for cut in result["cuts"]:
