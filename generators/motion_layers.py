@@ -118,7 +118,7 @@ def antialiased(img: Any, k: int = SS) -> Iterator[ScaledDraw]:
 
     big = Image.new("RGBA", (img.width * k, img.height * k), (0, 0, 0, 0))
     yield ScaledDraw(big, k)
-    img.alpha_composite(big.reduce(k))
+    img.alpha_composite(big.reduce(k) if k > 1 else big)
 
 
 def smooth_mask(size: tuple[int, int], shape: str, box: Any, k: int = SS, **kw: Any) -> Any:
@@ -148,6 +148,10 @@ class Backdrop:
     glow: Any = None  # RGBA soft light, or None
     glow_path: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x0, y0 -> x1, y1 (frame fractions)
 
+    def __post_init__(self) -> None:
+        # the glow's colour and alpha, split once (not on every frame)
+        self._glow = (self.glow.convert("RGB"), self.glow.getchannel("A")) if self.glow is not None else None
+
     def frame(self, pose: Pose, t: float = 0.0) -> Any:
         """The backdrop for one frame at shot time t (an RGB PIL image at frame size, the caller's to draw on)."""
         from PIL import Image
@@ -158,11 +162,12 @@ class Backdrop:
         x0 = min(max(0.0, cx - w / 2), cw - w)
         y0 = min(max(0.0, cy - h / 2), ch - h)
         img = self.canvas.resize((self.width, self.height), Image.BILINEAR, box=(x0, y0, x0 + w, y0 + h))
-        if self.glow is not None:
+        if self._glow is not None:
+            rgb, alpha = self._glow
             gx0, gy0, gx1, gy1 = self.glow_path
-            gx = (gx0 + (gx1 - gx0) * t) * self.width - self.glow.width / 2
-            gy = (gy0 + (gy1 - gy0) * t) * self.height - self.glow.height / 2
-            img.paste(self.glow.convert("RGB"), (round(gx), round(gy)), self.glow.getchannel("A"))
+            gx = (gx0 + (gx1 - gx0) * t) * self.width - rgb.width / 2
+            gy = (gy0 + (gy1 - gy0) * t) * self.height - rgb.height / 2
+            img.paste(rgb, (round(gx), round(gy)), alpha)
         return img
 
 
@@ -178,17 +183,32 @@ def soft_light(size: int, colour: RGB, strength: float) -> Any:
     return img
 
 
+def soft_blur(img: Any, radius: float) -> Any:
+    """A Gaussian blur of `radius` px, done at a reduced size when the radius is large (the result is
+    smooth, so scaling it back up loses nothing, and a wide blur at full size costs a frame's budget)."""
+    from PIL import Image, ImageFilter
+
+    step = max(1, min(8, int(radius // 3)))
+    if step == 1:
+        return img.filter(ImageFilter.GaussianBlur(radius))
+    small = img.reduce(step).filter(ImageFilter.GaussianBlur(radius / step))
+    return small.resize(img.size, Image.BILINEAR)
+
+
 def draw_backdrop(width: int, height: int, colours: Colours, rng: random.Random, focus: tuple[float, float],
                   floor: bool = False, style: str | None = None) -> Backdrop:  # fmt: skip
     """A studio-style backdrop: a lit gradient around `focus` (frame fractions) plus one graphic treatment,
     and a soft floor under a product (`floor`)."""
-    from PIL import Image, ImageDraw, ImageFilter
+    from PIL import Image, ImageDraw
 
     cw, ch = math.ceil(width * CANVAS), math.ceil(height * CANVAS)
     style = style or rng.choice(BACKDROPS)
     fx, fy = (cw - width) / 2 + focus[0] * width, (ch - height) / 2 + focus[1] * height
-    # 1. the light: brighter behind the subject, falling off to a darker rim (a vignette baked in)
-    yy, xx = np.mgrid[0:ch, 0:cw].astype(np.float32)
+    # 1. the light: brighter behind the subject, falling off to a darker rim (a vignette baked in);
+    # computed on a grid a quarter the size and scaled up (it is smooth)
+    gw, gh = max(2, cw // 4), max(2, ch // 4)
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    xx, yy = xx * (cw / gw), yy * (ch / gh)
     reach = 0.75 * max(width, height)
     d = np.sqrt(((xx - fx) / reach) ** 2 + ((yy - fy) / (reach * 0.85)) ** 2)
     dark = relative_luminance(colours.ground) < 0.25
@@ -196,13 +216,14 @@ def draw_backdrop(width: int, height: int, colours: Colours, rng: random.Random,
     rim = np.array(shade(colours.ground, -0.5 if dark else -0.2), np.float32)
     k = np.clip(d, 0, 1)[..., None] ** 1.4
     base = centre * (1 - k) + np.array(colours.ground, np.float32) * k * 0.5 + rim * k * 0.5
-    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).convert("RGBA")
+    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).resize((cw, ch), Image.BILINEAR).convert("RGBA")
     # 2. the treatment
     layer = Image.new("RGBA", (cw, ch), (0, 0, 0, 0))
-    with antialiased(layer, 2) as draw:  # 2x: the canvas is frame-sized, and soft shapes need no more
+    # 2x: the canvas is frame-sized, and soft shapes need no more; bokeh is blurred anyway
+    with antialiased(layer, 1 if style == "bokeh" else 2) as draw:
         _treatment(draw, style, cw, ch, fx, fy, width, height, colours, rng)
     if style == "bokeh":
-        layer = layer.filter(ImageFilter.GaussianBlur(min(width, height) * 0.012))
+        layer = soft_blur(layer, min(width, height) * 0.012)
     img.alpha_composite(layer)
     unit = min(width, height)
     # 3. a soft floor under the subject for the studio look (not on a split, which has its own)
@@ -211,7 +232,7 @@ def draw_backdrop(width: int, height: int, colours: Colours, rng: random.Random,
         top = fy + 0.2 * height
         fd = ImageDraw.Draw(floor)
         fd.rectangle((0, top, cw, ch), fill=shade(colours.ground, -0.25) + (90,))
-        img.alpha_composite(floor.filter(ImageFilter.GaussianBlur(unit * 0.04)))
+        img.alpha_composite(soft_blur(floor, unit * 0.04))
     light = soft_light(int(max(width, height) * 0.8), colours.light if dark else shade(colours.ground, 0.6), 0.3)
     path = (rng.uniform(-0.1, 0.3), rng.uniform(0.1, 0.5), rng.uniform(0.7, 1.1), rng.uniform(0.3, 0.8))
     if rng.random() < 0.5:
