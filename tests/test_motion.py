@@ -184,3 +184,20 @@ def test_edges_are_anti_aliased(tmp_path: Path) -> None:
     plate = np.asarray(logo_sprite(hard, (0, 0, 60, 20), (250, 250, 250), (20, 20, 20)))[..., 3]
     for alpha in (ring, card[:20, :20], plate):
         assert len(np.unique(alpha[(alpha > 0) & (alpha < 255)])) > 8
+
+
+def test_the_end_card_shows_the_logo_in_place_of_the_brand_name(assets: dict) -> None:
+    from agent.assembly.captions import end_card_image
+
+    def card(logo: Path | None) -> tuple[np.ndarray, int]:
+        img = end_card_image("Brand", "Bottle, for early runners", "Shop now", ["#0B1F3A", "#F2C14E"], "9:16",
+                             180, 320, logo=logo).astype(int)  # fmt: skip
+        ink = np.nonzero((np.abs(img - img[:, :4].mean(axis=1, keepdims=True)).max(axis=2) > 40).any(axis=1))[0]
+        button = np.nonzero(((np.abs(img - (242, 193, 78)).max(axis=2) < 30).sum(axis=1)) > 20)[0]
+        return img, int(button.min() - ink.min())  # from the top of the card's content to its button
+
+    with_logo, tall = card(assets["logo"])
+    without, short = card(None)
+    assert share_near(with_logo, CYAN) > 0.02 and share_near(without, CYAN) == 0
+    logo_h = int(min(180, 320) * 0.22)
+    assert tall - short < logo_h * 0.8  # the logo took the brand line's place; the name is not set twice

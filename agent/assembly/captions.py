@@ -220,8 +220,10 @@ def end_card_image(brand: str, headline: str, call_to_action: str, palette: list
     logo_img = _load_logo(logo, int(unit * 0.22), int(max_w))
     if logo_img is not None:
         blocks.append(("logo", logo_img, None, logo_img.height))
-    # The headline repeats nothing: a plan whose headline is the brand name shows it once.
-    texts = ((brand, 0.11, True),) + (((headline, 0.055, False),) if headline.strip() != brand.strip() else ())
+    # The logo is the brand's name when there is one (a wordmark twice reads as a mistake); the headline
+    # repeats nothing: a plan whose headline is the brand name shows it once.
+    texts: tuple[tuple[str, float, bool], ...] = () if logo_img is not None else ((brand, 0.11, True),)
+    texts += ((headline, 0.055, False),) if headline.strip() != brand.strip() or logo_img is not None else ()
     for text, rel, bold in texts:
         font, lines = fit_text(text, max_w, 2, unit * rel, max(MIN_FONT_PX, unit * rel * 0.6), bold,
                                font_path if bold else None, lang)
