@@ -99,3 +99,28 @@ def test_shot_requests_ask_for_exactly_their_frames_on_the_timeline(path: Path) 
     asked = [round(shot_frames(plan, s, fps) / fps * fps) for s in plan.shots]
     assert asked == counts[:-1]
     assert sum(counts) == round(brief.formats.duration_s * fps)
+
+
+@pytest.mark.parametrize("path", BRIEFS, ids=lambda p: p.stem)
+def test_every_plan_speaks_to_its_segment_in_colour_words(path: Path) -> None:
+    import re
+
+    from agent.variants import audience
+
+    brief = load_brief(path)
+    for segment in range(len(brief.segments)):
+        for variant in range(max(2, brief.variants.count)):
+            _, plan = plan_for(path, variant, segment, family="wan")
+            who = audience(brief.segments[segment]).casefold()
+            copy = " ".join(s.caption for s in plan.shots if s.role in ("hook", "benefit", "product")).casefold()
+            assert who in copy, (path.stem, segment, variant, copy)  # in the copy, even in a 2-shot bumper
+            assert who in plan.shots[0].prompt.casefold()
+            prompts = " ".join(s.prompt for s in plan.shots)
+            assert not re.search(r"#[0-9A-Fa-f]{6}\b", prompts)  # colours in words, not hex codes
+
+
+def test_colours_are_named_as_people_say_them() -> None:
+    from agent.colour_names import colour_name
+
+    assert colour_name("#0B1F3A") == "deep navy" and colour_name("#F4C430") == "saffron"
+    assert colour_name("#FFFFFF") == "white"
