@@ -94,7 +94,7 @@ def test_two_briefs_two_segments_two_variants_share_one_pool(tmp_path: Path, reg
     assert len(runs) == 4  # one run per brief x segment, each with both variants
     for run_id in runs:
         brief = store.run(run_id)["brief"]
-        assert len(brief["segments"]) == 1 and brief["variants"] == 2
+        assert len(brief["segments"]) == 1 and brief["variants"]["count"] == 2
     # One load per model for the whole batch: counted by the pool, recorded, and by the class itself.
     assert CountingAnimatic.load_calls == 1
     loads = result["pool_loads"]
