@@ -78,7 +78,8 @@ def test_a_japanese_brief_with_emoji_end_to_end(tmp_path: Path) -> None:
     cut = Path(last_json(proc.stdout)["cuts"][0]["path"])
     srt = cut.with_suffix(".srt").read_text(encoding="utf-8")
     texts = [block.split("\n", 2)[2].replace("\n", "") for block in srt.strip().split("\n\n")]
-    assert texts[:3] == ["24時間冷たいまま。", "どんなランにも軽い。", "金色のキャップが目印です。"]
+    assert texts[0] == "Runnersのために。"  # the hook speaks to the segment (named by its id: it has no description)
+    assert texts[1:4] == ["24時間冷たいまま。", "どんなランにも軽い。", "金色のキャップが目印です。"]
     assert texts[-1] == "春の新作をチェック"
     card = json.loads(cut.with_suffix(".scorecard.json").read_text())
     missing = [w for w in card["cut"]["warnings"] if w["kind"] == "missing_glyph"]

@@ -138,11 +138,14 @@ def test_render_score_refine_assemble_and_edit(tiny_run: RunContext) -> None:
     details = run_details(tiny_run.workspace, "tiny")
     assert details["cuts"][0]["scorecard"]["checks"]["audience"]["ok"] is False
     assert "check audience: FAILED 0.41: students prefer v1" in show_text(details)
-    # edit: a caption renders nothing; a new version with its diff
+    # edit: a caption renders only the shot whose picture sets it (motion draws its caption), no music;
+    # a new version with its diff
     request = EditRequest(run_id="tiny", message="caption 1: Hi", plan_keys=["gamers/v0"], ops=parse_edit("caption 1: Hi"))
     out = edit_node({"run_id": "tiny", "version": 1, "edit": request.model_dump(mode="json")}, runtime)
-    assert set(out) == {"pending", "version", "diff"} and out["pending"] == [] and out["version"] == 2
-    assert out["diff"]["gamers/v0"] == ['shot 1 caption: "30 hours. Zero wires." -> "Hi"']
+    assert set(out) == {"pending", "version", "diff"} and out["version"] == 2
+    assert tiny_run.choices.video.backend == "motion" and {j["shot"] for j in out["pending"]} == {0}
+    assert "video" in {j["kind"] for j in out["pending"]} and "music" not in {j["kind"] for j in out["pending"]}
+    assert out["diff"]["gamers/v0"] == ['shot 1 caption: "Made for late-night gamers. 30 hours. Zero wires." -> "Hi"']
 
 
 def test_the_tiny_graph_runs_plan_to_review_then_applies_an_edit(tiny_run: RunContext) -> None:
