@@ -42,7 +42,7 @@ ASSET_FIELDS = ("product_image", "logo")
 def keyed_request(request: ShotRequest, ignored: set[str]) -> dict[str, Any]:
     """The request as it enters a cache key: asset files by content digest, not by path, so a
     changed product image renders again and the same image in another folder does not."""
-    keyed = request.model_dump(mode="json", exclude=ignored)
+    keyed = request.model_dump(mode="json", exclude=set(ignored) | {"media_dir"})
     for name in ASSET_FIELDS:
         if keyed.get(name):
             keyed[name] = file_digest(Path(keyed[name]))
@@ -100,7 +100,14 @@ def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: in
         product_image=ctx.brief.product.reference_image,
         brand_name=ctx.brief.brand.name,
         logo=ctx.brief.brand.logo,
+        keyframe=wants_keyframe(ctx.brief.render.keyframes, shot),
+        media_dir=ctx.workspace.root / "media",
     )
+
+
+def wants_keyframe(mode: str, shot: Shot) -> bool:
+    """Whether a shot renders keyframe first: `always`, or `auto` for the shots that show the product."""
+    return mode == "always" or (mode == "auto" and shot.shows_product)
 
 
 def run_job(ctx: RunContext, plan: Plan, job: RenderJob) -> str:
@@ -141,9 +148,9 @@ def _render_video(
 ) -> str:  # fmt: skip
     """"done", or "retry" / "final" after a failed take (recorded with its reason)."""
     backend = ctx.pool.instance("video", backend_name, options)
-    ignored = getattr(backend, "cache_ignores", set())
+    identity, ignored = backend.cache_identity(request)
     payload = request.model_dump(mode="json")
-    key = cache_key("video", backend.identity(), keyed_request(request, ignored))
+    key = cache_key("video", identity, keyed_request(request, ignored))
     row = _base_row(ctx, job, take_id, key, shot, backend, request.seed)
     try:
         _render_once(

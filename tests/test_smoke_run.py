@@ -53,7 +53,12 @@ def test_smoke_profile_runs_and_loads_models_once_across_runs(smoke_env: Path, t
         assert info["acodec"] == "aac" and abs(info["audio_s"] - info["video_s"]) <= 1 / 30
     takes = store.takes(first["run_id"], kind="video")
     assert {t["backend"] for t in takes} == {"diffusers"}
-    assert all(t["metadata"].get("family") == "wan" for t in takes)
+    shots = store.latest_plans(first["run_id"])["gamers/v0"]["plan"]["shots"]
+    assert any(s["shows_product"] for s in shots)
+    for take in takes:  # product shots: a keyframe (text-to-image: no reference image), then image-to-video
+        product = shots[take["shot"]]["shows_product"]
+        assert take["metadata"]["family"] == ("wan-i2v" if product else "wan")
+        assert bool(take["metadata"].get("keyframe")) == product
     card = store.cuts(first["run_id"])[0]["scorecard"]
     assert card["shots"][0]["metrics"]["clip_score"] is not None  # the tiny CLIP scored it
 

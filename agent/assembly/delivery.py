@@ -47,10 +47,12 @@ def made_with_warnings(takes: list[dict | None]) -> list[dict]:
         for failure in meta.get("sound_fallbacks") or []:
             warnings.append({"shot": shot, "kind": "sound_fallback",
                              "detail": f"{take['kind']} made by {take['backend']} after {failure}"})
-        lic = meta.get("license") or {}
-        if lic and not lic.get("commercial", True):
-            warnings.append({"shot": shot, "kind": "license", "detail": f"{take['kind']} made with {take['model']}: "
-                             f"{lic['name']}, non-commercial use only ({lic['url']})"})
+        keyframe = meta.get("keyframe") or {}  # a keyframe-first take: the still's model too
+        for what, model, lic in [((take or {}).get("kind"), (take or {}).get("model"), meta.get("license")),
+                                 ("keyframe", keyframe.get("model"), keyframe.get("license"))]:
+            if lic and not lic.get("commercial", True):
+                warnings.append({"shot": shot, "kind": "license", "detail": f"{what} made with {model}: "
+                                 f"{lic['name']}, non-commercial use only ({lic['url']})"})
     return warnings
 
 
