@@ -177,8 +177,9 @@ class PipelineHost:
     def _build(self, dtypes: dict[str, Any]) -> Any:
         """A fresh pipeline from disk with the scheduler, speed-ups and the tiling option applied."""
         o = self.options
+        self.setup_notes = []
         pipe = self._load_pipeline(dtypes)
-        self.setup_notes = setup.swap_scheduler(pipe, o.scheduler) if o.scheduler else []
+        self.setup_notes += setup.swap_scheduler(pipe, o.scheduler) if o.scheduler else []
         if o.fp8:
             setup.enable_fp8(pipe)
         if o.step_cache:

@@ -1,10 +1,10 @@
 """The diffusers image backend: keyframes, the product composed into a generated scene.
 
 The product is cut out of its reference image (`generators.matte`: the PNG's alpha, else a computed
-matte), placed on the canvas, and an inpainting pipeline generates the scene around it, so the light
-and perspective of the scene are made to fit the product in place; the product's own pixels are then
-put back exactly over the result. Without a product image the keyframe is text-to-image alone (the
-inpainting pipeline with the whole canvas masked).
+matte, else the whole image as a card), placed on the canvas, and an inpainting pipeline generates the
+scene around it, so the light and perspective of the scene are made to fit the product in place; the
+product's own pixels are then put back exactly over the result. Without a product image the keyframe
+is text-to-image alone (the inpainting pipeline with the whole canvas masked).
 
 Default model: SDXL inpainting 0.1 (`diffusers/stable-diffusion-xl-1.0-inpainting-0.1`), a UNet trained
 to see the mask, under CreativeML OpenRAIL++-M: commercial use of the output is allowed, with the
@@ -36,7 +36,7 @@ from generators.image_families import (
     snap_image,
 )
 from generators.licenses import license_of
-from generators.matte import Matte, Placement, composite, gradient, load_matte, place
+from generators.matte import Cutout, Placement, composite, gradient, load_cutout, place
 from generators.memory import device_job
 
 DEFAULT_KEYFRAME_MODEL = "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"
@@ -126,46 +126,47 @@ class DiffusersImage(PipelineHost, ImageGenerator):
         o, fam = self.options, self.family
         # 1. the canvas: the product placed over a palette-coloured ground, and what the model may paint
         width, height = snap_image(fam, request.width, request.height, o.max_side)
-        matte = load_matte(request.product_image) if request.product_image else None
-        canvas, layer, alpha = self._canvas(matte, (width, height), request.palette)
-        mask = 1.0 - (alpha > 0.5) if matte is not None else np.ones((height, width), np.float32)
-        kwargs = self._call_kwargs(request, canvas, mask, matte)
+        cut = load_cutout(request.product_image) if request.product_image else None
+        canvas, layer, alpha = self._canvas(cut, (width, height), request.palette)
+        mask = 1.0 - (alpha > 0.5) if cut is not None else np.ones((height, width), np.float32)
+        kwargs = self._call_kwargs(request, canvas, mask, cut)
         # 2. generate the scene around the product
         with device_job(self.device):
             started = time.perf_counter()
             self._reset_peak()
             out = self._run(kwargs, request.seed)
             render_s = time.perf_counter() - started
-        image = _to_uint8(np.asarray(out.images[0], dtype=np.float32))
-        if not np.isfinite(np.asarray(out.images[0], dtype=np.float32)).all() or image.max() <= 5:
-            raise TakeFailed(f"{fam.name}: the keyframe came out {'NaN' if image.max() > 5 else 'black'} "
-                             f"(seed {request.seed})")
+        raw = np.asarray(out.images[0], dtype=np.float32)
+        reason = "NaN or infinite values" if not np.isfinite(raw).all() else "all black" if raw.max() <= 0.02 else None
+        if reason:
+            raise TakeFailed(f"{fam.name}: the keyframe came out {reason} (seed {request.seed})")
+        image = _to_uint8(raw)
         # 3. the product's own pixels back over the scene, then the request's size
-        if matte is not None:
+        if cut is not None:
             image = composite(image, layer, alpha)
-        meta = self._metadata(request, kwargs, matte, (width, height), render_s)
+        meta = self._metadata(request, kwargs, cut, (width, height), render_s)
         return _resize(image, (request.width, request.height)), meta
 
-    def _canvas(self, matte: Matte | None, size: tuple[int, int],
+    def _canvas(self, cut: Cutout | None, size: tuple[int, int],
                 palette: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """The init image (product over a ground from the palette), the product layer and its alpha."""
         colours = [_rgb(c) for c in palette[:2]] or list(NEUTRAL)
         ground = gradient(size, colours[0], colours[-1])
-        if matte is None:
+        if cut is None:
             return ground, np.zeros_like(ground), np.zeros(ground.shape[:2], np.float32)
         where = Placement(centre=tuple(self.options.product_centre), height=self.options.product_height)
-        layer, alpha = place(matte, size, where)
+        layer, alpha = place(cut, size, where)
         return composite(ground, layer, alpha), layer, alpha
 
     def _call_kwargs(self, request: ImageRequest, canvas: np.ndarray, mask: np.ndarray,
-                     matte: Matte | None) -> dict[str, Any]:  # fmt: skip
+                     cut: Cutout | None) -> dict[str, Any]:  # fmt: skip
         import inspect
 
         from PIL import Image
 
         o, fam = self.options, self.family
         prompt = request.prompt
-        if matte is not None and o.prompt_suffix:
+        if cut is not None and o.prompt_suffix:
             name = request.product_name or "the product"
             prompt = f"{prompt.rstrip(' .,')}, {o.prompt_suffix.format(name=name)}"
         kwargs: dict[str, Any] = {
@@ -183,18 +184,18 @@ class DiffusersImage(PipelineHost, ImageGenerator):
         accepted = inspect.signature(type(self.pipe).__call__).parameters
         return {k: v for k, v in kwargs.items() if k in accepted or "kwargs" in accepted}
 
-    def _metadata(self, request: ImageRequest, kwargs: dict[str, Any], matte: Matte | None, size: tuple[int, int],
+    def _metadata(self, request: ImageRequest, kwargs: dict[str, Any], cut: Cutout | None, size: tuple[int, int],
                   render_s: float) -> dict[str, Any]:
         o, fam = self.options, self.family
         product = None
-        if matte is not None:
-            product = {"matte": matte.source, "coverage": round(matte.coverage, 4), "pixels_kept": True,
+        if cut is not None:
+            product = {"matte": cut.method, "coverage": round(cut.coverage, 4), "pixels_kept": True,
                        "centre": list(o.product_centre), "height": o.product_height}
         return {
             "backend": f"{self.name}-image", "model": o.model,
             "revision": hub.revision_of(o.model, MARKER, o.revision), "family": fam.name,
             "pipeline": type(self.pipe).__name__, "seed": request.seed, "license": license_of(o.model),
-            "mode": "product composed, scene inpainted" if matte is not None else "text-to-image",
+            "mode": "product composed, scene inpainted" if cut is not None else "text-to-image",
             "prompt": kwargs["prompt"], "product": product,
             "parameters": {"steps": kwargs.get("num_inference_steps"), "guidance_scale": kwargs.get("guidance_scale"),
                            "strength": kwargs.get("strength"), "width": size[0], "height": size[1],
@@ -221,7 +222,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return (np.nan_to_num(np.clip(image, 0.0, 1.0)) * 255.0 + 0.5).astype(np.uint8)
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
