@@ -32,6 +32,20 @@ def shot(product: Path | None, seed: int = 0, **kw: Any) -> ShotRequest:
     return ShotRequest(**{**base, **kw})
 
 
+def first_frames_encoded(backend: Any) -> list[np.ndarray]:
+    """Record, as [H,W,3] in -1..1, the first frame of every video the loaded pipeline's VAE encodes."""
+    backend.ensure_loaded()
+    vae = backend.pipe.vae
+    encode, seen = vae.encode, []
+
+    def recording(x: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(x[0, :, 0].float().permute(1, 2, 0).cpu().numpy())
+        return encode(x, *args, **kwargs)
+
+    vae.encode = recording
+    return seen
+
+
 @pytest.fixture(scope="module")
 def product(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return product_png(tmp_path_factory.mktemp("product") / "bottle.png")
@@ -118,8 +132,13 @@ def test_a_text_to_image_checkpoint_runs_as_its_inpainting_pipeline(smoke_models
 def test_every_i2v_family_animates_the_keyframe(name: str, smoke_models: dict[str, Any], product: Path,
                                                 tmp_path: Path) -> None:
     backend = VIDEO.create("diffusers", smoke_models[name])
-    take = backend.render(shot(product), tmp_path / "a.mp4")
+    encoded = first_frames_encoded(backend.keyframes.i2v())
+    take = backend.render(shot(product, media_dir=tmp_path / "media"), tmp_path / "a.mp4")
     assert take.num_frames == 12 and take.fps == 24  # exactly the shot's frames at the cut's fps
+    # the pipeline was handed the keyframe (the product composed in) and encoded it as the clip's first frame
+    keyframe = np.asarray(Image.open(take.metadata["keyframe"]["path"]).convert("RGB"), np.float32) / 127.5 - 1
+    assert encoded and encoded[0].shape == keyframe.shape
+    np.testing.assert_allclose(encoded[0], keyframe, atol=2e-2)
     meta = take.metadata
     assert meta["family"] == I2V[name] and meta["pipeline"] == PIPELINES[name]
     assert meta["mode"] == "keyframe + image-to-video"
