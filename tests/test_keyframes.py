@@ -248,3 +248,35 @@ def test_product_consistency_is_judged_on_product_shots_and_triggers_refine() ->
     weak = weakest_shots(card, config, limit=4)
     assert [(w.shot, w.metric) for w in weak] == [(1, "product_consistency")]
     assert "drifts from the reference" in revise_feedback(weak[0])
+
+
+# 6. Licenses: the keyframe model's is recorded, and a non-commercial one is flagged on the cut ----------------
+
+
+def test_a_hub_keyframe_model_records_its_license_and_a_non_commercial_one_is_flagged(
+        smoke_models: dict[str, Any], product: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from agent.assembly.delivery import made_with_warnings
+    from generators.image_diffusers import DEFAULT_KEYFRAME_MODEL
+    from generators.licenses import license_of
+
+    assert license_of(DEFAULT_KEYFRAME_MODEL)["name"] == "CreativeML OpenRAIL++-M"
+    assert license_of(DEFAULT_KEYFRAME_MODEL)["commercial"] is True
+    # the tiny FLUX weights in a (local, offline) HF cache under FLUX.1 [dev]'s id: loaded by id, like a user's
+    commit, repo = "d" * 40, "black-forest-labs/FLUX.1-dev"
+    cache = tmp_path / "hub" / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(smoke_models["keyframe-flux"]["model"], cache / "snapshots" / commit)
+    (cache / "refs").mkdir()
+    (cache / "refs" / "main").write_text(commit)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    flux = IMAGE.create("diffusers", {**smoke_models["keyframe-flux"], "model": repo})
+    _, meta = flux.render_image(ImageRequest(prompt="a bottle", width=32, height=32, product_image=product))
+    assert meta["model"] == repo and meta["revision"] == commit
+    assert meta["license"]["name"] == "FLUX.1 [dev] Non-Commercial License" and meta["license"]["commercial"] is False
+    # a cut whose product shot was animated from that keyframe cannot ship: the deliverable says which model
+    take = {"shot": 1, "kind": "video", "backend": "diffusers", "model": "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+            "metadata": {"license": license_of("Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"), "keyframe": meta}}
+    warnings = made_with_warnings([take])
+    assert [(w["shot"], w["kind"]) for w in warnings] == [(1, "license")]
+    assert repo in warnings[0]["detail"] and "non-commercial" in warnings[0]["detail"]
