@@ -50,6 +50,7 @@ class KeyframeMotion:
         self.video = video
         self._i2v: DiffusersVideo | None = None
         self._image: DiffusersImage | None = None
+        self._unavailable: str | None = None
 
     # 1. Which models -------------------------------------------------------------------------------
 
@@ -67,12 +68,30 @@ class KeyframeMotion:
         return o.model if choice == SAME_MODEL else choice
 
     def applies(self, request: ShotRequest) -> bool:
-        """Whether `request` renders keyframe first."""
-        return (request.keyframe or self.video_is_i2v()) and self.target() is not None
+        """Whether `request` renders keyframe first (a model that animates images always does; otherwise
+        only where the image-to-video and keyframe models can be had)."""
+        if self.video_is_i2v():
+            return True
+        return request.keyframe and self.target() is not None and self.unavailable() is None
 
     def why_not(self) -> str:
-        return (f"keyframe asked for, but the {self._family() or 'unknown'} family has no image-to-video model here: "
-                f"rendered text-to-video (set the video option i2v_model)")
+        """Why a shot that asked for a keyframe rendered text-to-video."""
+        if self.target() is None:
+            return (f"keyframe asked for, but the {self._family() or 'unknown'} family has no image-to-video model "
+                    f"here: rendered text-to-video (set the video option i2v_model)")
+        return f"keyframe asked for, but {self.unavailable()}: rendered text-to-video"
+
+    def unavailable(self) -> str | None:
+        """Why the image-to-video or keyframe model cannot be had (a missing folder, not cached with the hub
+        off, gated), or None; asked once per backend, before any weights load."""
+        if self._unavailable is None:
+            from generators.diffusers_setup import MARKER
+            from generators.image_diffusers import DEFAULT_KEYFRAME_MODEL
+
+            models = [self.target(), self.video.options.keyframe_model or DEFAULT_KEYFRAME_MODEL]
+            problems = [hub.access_problem(m, MARKER, "diffusers") for m in models if m]
+            self._unavailable = next((p for p in problems if p), "")
+        return self._unavailable or None
 
     def _family(self) -> str | None:
         v = self.video

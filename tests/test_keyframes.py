@@ -280,3 +280,28 @@ def test_a_hub_keyframe_model_records_its_license_and_a_non_commercial_one_is_fl
     warnings = made_with_warnings([take])
     assert [(w["shot"], w["kind"]) for w in warnings] == [(1, "license")]
     assert repo in warnings[0]["detail"] and "non-commercial" in warnings[0]["detail"]
+
+
+# 7. A keyframe or image-to-video model that cannot be had -------------------------------------------------
+
+
+def test_models_that_cannot_be_had_leave_product_shots_text_to_video_said_before_and_on_the_take(
+        smoke_models: dict[str, Any], product: Path, tmp_path: Path) -> None:
+    from agent.default_models import keyframe_notes
+    from agent.settings import BackendChoice
+    from generators.errors import ModelUnavailable
+
+    # tiny Wan 2.1 with the family's default image-to-video model, a 14B hub id not in the (offline) cache
+    default = {k: v for k, v in smoke_models["wan-i2v"].items() if k != "i2v_model"}
+    take = VIDEO.create("diffusers", default).render(shot(product), tmp_path / "t.mp4")
+    assert take.metadata["mode"] == "text-to-video" and "keyframe" not in take.metadata
+    assert any("Wan2.1-I2V-14B" in n and "HF_HUB_OFFLINE" in n for n in take.metadata["notes"])
+    [note] = keyframe_notes(BackendChoice(backend="diffusers", options=default))
+    assert "Wan2.1-I2V-14B" in note and note.endswith("product shots render text-to-video meanwhile")
+    missing = {**smoke_models["wan-i2v"], "keyframe_model": str(tmp_path / "gone")}
+    assert "model folder" in keyframe_notes(BackendChoice(backend="diffusers", options=missing))[0]
+    assert keyframe_notes(BackendChoice(backend="diffusers", options=smoke_models["wan-i2v"])) == []
+    # a video model that animates images cannot do without its keyframes: an error before any work
+    own = {**smoke_models["wan2.2-ti2v"], "pipeline": "WanImageToVideoPipeline", "keyframe_model": str(tmp_path / "gone")}
+    with pytest.raises(ModelUnavailable, match="animates keyframes"):
+        keyframe_notes(BackendChoice(backend="diffusers", options=own))
