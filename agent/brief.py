@@ -157,6 +157,9 @@ class Render(Strict):
     lora: list[Lora] = Field(default_factory=list)
     takes: int = Field(default=1, ge=1, le=8)
     max_failed_retries: int = Field(default=2, ge=0, le=10)
+    # Keyframe first, then image-to-video (diffusers video): auto for the shots that show the product (the
+    # product image composed into the keyframe), always for every shot, off for text-to-video only.
+    keyframes: Literal["auto", "always", "off"] = "auto"
 
 
 def _registered_metric(name: str) -> str:

@@ -51,9 +51,11 @@ def gpu_profile_choices(settings: Settings) -> dict[str, Any]:
     }
 
 
-def preflight(choices: Any) -> tuple[Any, list[str]]:
+def preflight(choices: Any, keyframes: bool = False) -> tuple[Any, list[str]]:
     """Check the chosen models can be had before any work: a video model that cannot is an error (one
-    line saying what to do); a sound model that cannot is dropped from the chain with a note."""
+    line saying what to do); a sound model that cannot is dropped from the chain with a note. With
+    `keyframes` (the brief has shots rendered keyframe first), so are the keyframe and image-to-video models:
+    the shots render text-to-video instead, with a note."""
     from generators.base import AUDIO, VIDEO
 
     video = choices.video
@@ -62,7 +64,8 @@ def preflight(choices: Any) -> tuple[Any, list[str]]:
         problem = hub.access_problem(str(video.options["model"]), marker, video.backend)
         if problem:
             raise ModelUnavailable(problem)
-    notes, chain = [], [choices.audio, *choices.audio_fallbacks]
+    notes = keyframe_notes(video) if keyframes else []
+    chain = [choices.audio, *choices.audio_fallbacks]
     usable = []
     for choice in chain:
         model = choice.options.get("model")
@@ -74,9 +77,22 @@ def preflight(choices: Any) -> tuple[Any, list[str]]:
         else:
             usable.append(choice)
     if len(usable) == len(chain):
-        return choices, []
+        return choices, notes
     first = usable[0] if usable else BackendChoice(backend="synth")
     return choices.model_copy(update={"audio": first, "audio_fallbacks": usable[1:]}), notes
+
+
+def keyframe_notes(video: BackendChoice) -> list[str]:
+    """A note when the video backend's keyframe or image-to-video model cannot be had; an error when its own
+    model animates images (it cannot render a shot without a keyframe)."""
+    from generators.base import VIDEO
+
+    backend = VIDEO.create(video.backend, video.options)
+    keyframes = getattr(backend, "keyframes", None)
+    problem = keyframes.unavailable() if keyframes is not None else None
+    if problem and keyframes.video_is_i2v():
+        raise ModelUnavailable(f"{problem} (the video model {video.options.get('model')} animates keyframes)")
+    return [f"{problem}; product shots render text-to-video meanwhile"] if problem else []
 
 
 def _label(choice: BackendChoice) -> str:

@@ -44,7 +44,7 @@ ASSET_FIELDS = ("product_image", "logo", "font")
 def keyed_request(request: ShotRequest, ignored: set[str]) -> dict[str, Any]:
     """The request as it enters a cache key: asset files by content digest, not by path, so a
     changed product image renders again and the same image in another folder does not."""
-    keyed = request.model_dump(mode="json", exclude=ignored)
+    keyed = request.model_dump(mode="json", exclude=set(ignored) | {"media_dir"})
     for name in ASSET_FIELDS:
         if keyed.get(name):
             keyed[name] = file_digest(Path(keyed[name]))
@@ -116,6 +116,8 @@ def video_request(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: in
         caption=shot.caption,
         caption_enters=not shot.caption.strip() or shot.caption.strip() != before,
         **(footage_for(ctx, plan, position, take_no + retry) if footage else {}),
+        keyframe=wants_keyframe(ctx.brief.render.keyframes, shot),
+        media_dir=ctx.workspace.root / "media",
     )
 
 
@@ -127,6 +129,11 @@ def footage_for(ctx: RunContext, plan: Plan, position: int, turn: int) -> dict[s
     ranked = ranker.assign([f"{s.prompt}. {s.description}" for s in plan.shots])[position]
     k = turn % len(ranked) if ranked else 0
     return {"footage": ranked[k:] + ranked[:k], "footage_ranking": ranker.method}
+
+
+def wants_keyframe(mode: str, shot: Shot) -> bool:
+    """Whether a shot renders keyframe first: `always`, or `auto` for the shots that show the product."""
+    return mode == "always" or (mode == "auto" and shot.shows_product)
 
 
 def run_job(ctx: RunContext, plan: Plan, job: RenderJob) -> str:
@@ -171,9 +178,9 @@ def _render_video(
 ) -> str:  # fmt: skip
     """"done", or "retry" / "final" after a failed take (recorded with its reason)."""
     backend = ctx.pool.instance("video", backend_name, options)
-    ignored = getattr(backend, "cache_ignores", set())
+    identity, ignored = backend.cache_identity(request)
     payload = request.model_dump(mode="json")
-    key = cache_key("video", backend.identity(), keyed_request(request, ignored))
+    key = cache_key("video", identity, keyed_request(request, ignored))
     row = _base_row(ctx, job, take_id, key, shot, backend, request.seed)
     try:
         _render_once(

@@ -37,7 +37,8 @@ def prepare_brief(brief_path: Path, workspace: Workspace, overrides: Overrides |
     brief = apply_overrides(brief or load_brief(brief_path, workspace.settings.asset_roots), overrides)
     choices = resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
     check_choices(choices)
-    choices, gated = preflight(choices)  # a gated or missing model is found before any work
+    # a gated or missing model is found before any work
+    choices, gated = preflight(choices, keyframes=brief.render.keyframes != "off")
     return brief, choices.model_copy(update={"notes": [*choices.notes, *gated]})
 
 

@@ -53,7 +53,8 @@ class Scorer:
         self.stats: Counter[str] = Counter()
         self.config = scoring_config(brief)
         self.stats["configs_built"] += 1
-        blob = json.dumps([self.config.model_dump(mode="json"), clip.model, clip.dtype], sort_keys=True)
+        # "p": product likeness is judged on product shots only (older score files judged every shot)
+        blob = json.dumps([self.config.model_dump(mode="json"), clip.model, clip.dtype, "p"], sort_keys=True)
         self.signature = hashlib.sha256(blob.encode()).hexdigest()[:12]
         self._embedder: tuple[Any, str | None] | None = None
         self._reference: tuple[np.ndarray | None] | None = None
@@ -85,7 +86,7 @@ class Scorer:
         return self._reference[0]
 
     # 2. takes ------------------------------------------------------------------------------------
-    def take_score(self, take: dict, prompt: str) -> TakeScore:
+    def take_score(self, take: dict, prompt: str, shows_product: bool = True) -> TakeScore:
         """A video take's score: from the store, else from beside its media file, else computed."""
         from evaluators.scorecard import TakeScore
 
@@ -93,15 +94,15 @@ class Scorer:
         if stored is not None:
             self.stats["takes_read"] += 1
             return TakeScore.model_validate(stored)
-        score = self._score_file(take, prompt)
+        score = self._score_file(take, prompt, shows_product)
         self.store.save_score(take["id"], score.model_dump(mode="json"))
         return score
 
-    def _score_file(self, take: dict, prompt: str) -> TakeScore:
+    def _score_file(self, take: dict, prompt: str, shows_product: bool) -> TakeScore:
         from evaluators.scorecard import TakeScore, score_take
 
         media = Path(take["path"])
-        score_file = media.with_name(f"{media.stem}.score-{self.signature}.json")
+        score_file = media.with_name(f"{media.stem}.score-{self.signature}{'' if shows_product else '-np'}.json")
         embeds_file = media.with_name(f"{media.stem}.clip-{self.signature}.npy")
         if score_file.exists():
             self.stats["takes_from_file"] += 1
@@ -112,7 +113,7 @@ class Scorer:
             score, embeds = score_take(
                 frames, prompt=prompt, palette=self.brief.brand.palette, config=self.config,
                 embedder=embedder, embedder_reason=reason, reference_embed=self.reference_embed(),
-                native_indices=(take.get("metadata") or {}).get("native_frames"),
+                native_indices=(take.get("metadata") or {}).get("native_frames"), shows_product=shows_product,
             )  # fmt: skip
             self.stats["takes_scored"] += 1
             if embeds is not None:
@@ -140,7 +141,7 @@ class Scorer:
         for shot in plan.shots:
             best: tuple[dict, TakeScore] | None = None
             for take in self.candidates(plan, shot, fmt):
-                score = self.take_score(take, shot.prompt)
+                score = self.take_score(take, shot.prompt, shot.shows_product)
                 if best is None or score.composite > best[1].composite:
                     best = (take, score)
             if best is None:
@@ -223,8 +224,8 @@ ADVICE = {
     "clip_score": "the frames drift from the prompt: make the subject and action more explicit and concrete",
     "frame_consistency": "the look changes within the shot: keep one subject, setting and lighting throughout",
     "vbench_consistency": "the subject or background morphs over time: hold the subject steady, simplify the scene",
-    "product_consistency": "the product does not look like the reference: describe it exactly (shape, colour, "
-    "label) and keep it in frame",
+    "product_consistency": "the product drifts from the reference: keep the product whole, centred and in frame "
+    "throughout, with a gentle camera move around it, and describe it exactly (shape, colour, label)",
     "temporal_flicker": "the picture flickers: ask for steady lighting and a calm, locked-off camera",
     "motion": "the shot is too static: add a clear camera move or subject action",
     "palette_adherence": "the colours stray from the brand palette: name the brand colours in the scene",

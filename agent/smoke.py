@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.brief import BackendChoice
-from generators.base import BackendPool, ShotRequest, SoundRequest
+from generators.base import BackendPool, ImageRequest, ShotRequest, SoundRequest
 from generators.errors import MissingDependency
+from generators.tiny_i2v import product_png
 
 
 @dataclass(frozen=True)
@@ -24,15 +25,21 @@ class SmokeEntry:
     """One smoke backend: its name, kind, registered backend, and the builder of its tiny model."""
 
     name: str
-    kind: str  # "video" or "audio"
+    kind: str  # "video", "image" (keyframes) or "audio"
     backend: str
     variant: str | None
     builder: str  # "module:function" with signature (cache_dir, variant) -> options
+    keyframe: bool = False  # a video entry rendered keyframe first (product image -> image-to-video)
 
 
+I2V_NAMES = ("wan-i2v", "wan2.2-i2v", "wan2.2-ti2v", "ltx-i2v", "ltx-condition", "cogvideox-i2v")
 SMOKE_BACKENDS: list[SmokeEntry] = [
     *[SmokeEntry(n, "video", "diffusers", n, "generators.video_diffusers:build_smoke")
       for n in ("wan", "wan2.2", "ltx", "cogvideox", "mochi", "hunyuan", "animatediff")],
+    *[SmokeEntry(f"keyframe-{n}", "image", "diffusers", n, "generators.image_diffusers:build_smoke")
+      for n in ("sdxl-inpaint", "flux")],
+    *[SmokeEntry(n, "video", "diffusers", n, "generators.video_keyframe:build_smoke", keyframe=True)
+      for n in I2V_NAMES],
     SmokeEntry("audioldm2", "audio", "audioldm2", "audioldm2", "generators.audio_diffusers:build_smoke"),
     SmokeEntry("stable-audio", "audio", "stable-audio", "stable-audio", "generators.audio_diffusers:build_smoke"),
     SmokeEntry("musicgen", "audio", "musicgen", None, "generators.audio_musicgen:build_smoke"),
@@ -84,9 +91,10 @@ def _build_clip(cache_dir: Path) -> Path | None:
 
 
 def smoke_profile_choices(cache_dir: Path) -> dict[str, Any]:
-    """The video (tiny Wan), audio (tiny MusicGen) and CLIP choices of `--profile smoke`."""
+    """The video (tiny Wan 2.1, with its tiny image-to-video model and keyframe model for product shots),
+    audio (tiny MusicGen) and CLIP choices of `--profile smoke`."""
     by_name = {e.name: e for e in SMOKE_BACKENDS}
-    video, audio = by_name["wan"], by_name["musicgen"]
+    video, audio = by_name["wan-i2v"], by_name["musicgen"]
     clip = _build_clip(Path(cache_dir))
     return {
         "video": BackendChoice(backend=video.backend, options=build_entry(video, cache_dir)),
@@ -106,9 +114,16 @@ def _smoke_one(entry: SmokeEntry, cache_dir: Path, out_dir: Path, pool: BackendP
     row: dict[str, Any] = {"name": entry.name, "kind": entry.kind, "ok": False, "seconds": 0.0, "error": None}
     try:
         backend = pool.get(entry.kind, entry.backend, build_entry(entry, cache_dir))
+        product = product_png(cache_dir / "product.png")
         if entry.kind == "video":
-            request = ShotRequest(prompt="a red ball rolls on a table", seconds=0.5, fps=8, width=32, height=32)
-            backend.render(request, out_dir / f"{entry.name}.mp4")
+            request = ShotRequest(prompt="a red ball rolls on a table", seconds=0.5, fps=8, width=32, height=32,
+                                  keyframe=entry.keyframe, shows_product=entry.keyframe, product_image=product)
+            take = backend.render(request, out_dir / f"{entry.name}.mp4")
+            if entry.keyframe and not take.metadata.get("keyframe"):
+                raise RuntimeError(f"rendered without a keyframe: {take.metadata.get('notes')}")
+        elif entry.kind == "image":
+            request = ImageRequest(prompt="a bottle on a beach", width=32, height=32, product_image=product)
+            backend.render(request, out_dir / f"{entry.name}.png")
         else:
             backend.render(SoundRequest(prompt="calm piano", seconds=0.5), out_dir / f"{entry.name}.wav")
         row["ok"] = True

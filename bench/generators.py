@@ -34,8 +34,8 @@ def bench_smoke(cache: Path, steps: int) -> list[dict[str, Any]]:
     """Load and render each smoke backend once (after a warm-up render); one row per backend."""
     rows = []
     for entry in SMOKE_BACKENDS:
-        if entry.name == "audiogen":
-            continue
+        if entry.name == "audiogen" or entry.kind == "image" or entry.keyframe:
+            continue  # keyframes and image-to-video: bench/keyframes.py
         options = {**build_entry(entry, cache), "steps": steps}
         started = time.perf_counter()
         if entry.kind == "video":

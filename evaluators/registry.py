@@ -44,6 +44,8 @@ class TakeInputs:
     reference_embed: np.ndarray | None = None  # CLIP embedding of the product reference image
     # The frames the model rendered, when the take was retimed to the cut's fps (None: all of them).
     rendered: np.ndarray | None = None
+    # Whether the shot is meant to show the product (only those are judged on likeness to it).
+    shows_product: bool = True
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ NEEDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "clip": (lambda t: t.embeds is not None, "no CLIP model was loaded"),
     "two_embeds": (lambda t: t.embeds is not None and len(t.embeds) >= 2, "the take has a single frame"),
     "reference": (lambda t: t.reference_embed is not None, "the brief gives no product reference image"),
+    "product_shot": (lambda t: t.shows_product, "the shot does not show the product"),
     "palette": (lambda t: bool(t.palette), "the brief gives no palette"),
     "two_shots": (lambda c: len(c.shot_embeds) >= 2, "the cut has a single shot"),
     "shot_embeds": (lambda c: all(e is not None and len(e) for e in c.shot_embeds),
@@ -194,7 +197,11 @@ def _vbench_consistency(t: TakeInputs) -> float:
     return metrics.vbench_consistency(t.embeds)
 
 
-@METRICS.metric("product_consistency", needs=("clip", "reference"), weight=0.10, threshold=0.65, label="product")
+# A product shot whose product drifts from the reference is weak: the refine loop renders it again (a new
+# seed: a new keyframe, and a prompt revised to hold the product). Shots that do not show the product are
+# not judged on it.
+@METRICS.metric("product_consistency", needs=("clip", "reference", "product_shot"), weight=0.10, threshold=0.65,
+                label="product")  # fmt: skip
 def _product_consistency(t: TakeInputs) -> float:
     return metrics.product_consistency(t.embeds, t.reference_embed)
 

@@ -174,10 +174,12 @@ def score_take(
     embedder_reason: str | None = None,
     reference_embed: np.ndarray | None = None,
     native_indices: list[int] | None = None,
+    shows_product: bool = True,
 ) -> tuple[TakeScore, np.ndarray | None]:
     """Score one take's frames uint8 [N,H,W,3]; returns the score and the sampled frames' embeddings.
 
-    `native_indices`: which frames the model rendered, when the take was retimed to the cut's fps.
+    `native_indices`: which frames the model rendered, when the take was retimed to the cut's fps;
+    `shows_product`: whether the shot is meant to show the product (judged on likeness to it).
     """
     # 1. sample frames evenly for the CLIP and palette metrics
     frames = np.asarray(frames)
@@ -191,7 +193,7 @@ def score_take(
         embeds, text = embedder.embed_images(frames[idx]), embedder.embed_text(prompt)[0]
     rendered = thumbs[[i for i in native_indices if i < len(thumbs)]] if native_indices else None
     inputs = TakeInputs(frames=thumbs, sampled=thumbs[idx], palette=palette, embeds=embeds, text_embed=text,
-                        reference_embed=reference_embed, rendered=rendered)  # fmt: skip
+                        reference_embed=reference_embed, rendered=rendered, shows_product=shows_product)  # fmt: skip
     # 3. every registered shot metric whose needs are met; the others named with their reason
     values, missing = _evaluate(METRICS.of_level("shot"), inputs, embedder_reason)
     notes = {m.name: n for m in METRICS.of_level("shot") if m.note and (n := m.note(values))}

@@ -67,6 +67,36 @@ class ShotRequest(BaseModel):
     # by their words: `footage_ranking` says which), for a backend that cuts footage.
     footage: list[Path] = Field(default_factory=list)
     footage_ranking: str = ""
+    # Keyframe first: a still is made (the product composed into the scene), then animated by an
+    # image-to-video model. Backends without that path ignore it (`cache_ignores`).
+    keyframe: bool = False
+    # Where a backend may keep intermediate media it can reuse, content-addressed (keyframes); never part
+    # of a cache key. None: nothing is kept.
+    media_dir: Path | None = None
+
+
+class ImageRequest(BaseModel):
+    """A still to make: a scene from a prompt, with the product image composed into it when given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    negative_prompt: str = ""
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    seed: int = 0
+    product_image: Path | None = None
+    product_name: str = ""
+    palette: list[str] = Field(default_factory=list)
+
+
+class ImageTake(BaseModel):
+    """A made still: a PNG file, plus how it was made."""
+
+    path: Path
+    width: int
+    height: int
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class VideoTake(BaseModel):
@@ -190,6 +220,19 @@ class VideoGenerator(Backend):
     def render(self, request: ShotRequest, out: Path) -> VideoTake:
         """Render one take into the file `out` (an .mp4) and describe it."""
 
+    def cache_identity(self, request: ShotRequest) -> tuple[dict[str, Any], set[str]]:
+        """What decides a take of `request` besides the request (identity), and the request fields that
+        do not (`cache_ignores`); a backend whose paths differ by request refines both."""
+        return self.identity(), set(getattr(self, "cache_ignores", set()))
+
+
+class ImageGenerator(Backend):
+    kind: ClassVar[str] = "image"
+
+    @abstractmethod
+    def render(self, request: ImageRequest, out: Path) -> ImageTake:
+        """Make one still into the PNG file `out` and describe it."""
+
 
 class AudioGenerator(Backend):
     kind: ClassVar[str] = "audio"
@@ -289,7 +332,8 @@ VOICE: Registry[Voice] = Registry(
         "piper": "generators.voice_piper:PiperVoice",
     },
 )
-REGISTRIES: dict[str, Registry[Any]] = {"video": VIDEO, "audio": AUDIO, "voice": VOICE}
+IMAGE: Registry[ImageGenerator] = Registry("image", {"diffusers": "generators.image_diffusers:DiffusersImage"})
+REGISTRIES: dict[str, Registry[Any]] = {"video": VIDEO, "audio": AUDIO, "voice": VOICE, "image": IMAGE}
 
 
 class BackendPool:

@@ -46,15 +46,27 @@ def model_kind(model: str, revision: str | None = None) -> str:
 
 
 def load_pipeline(model: str, revision: str | None, dtypes: dict[str, Any], backend: str,
-                  base_model: str | None = None) -> Any:
-    """The pipeline for `model`, each component in its dtype (`dtypes["default"]` for the rest)."""
+                  base_model: str | None = None, pipeline_class: str | None = None) -> Any:
+    """The pipeline for `model`, each component in its dtype (`dtypes["default"]` for the rest); loaded
+    as `pipeline_class` when given (the same weights as another task: LTX-Video as image-to-video)."""
     from diffusers import DiffusionPipeline
 
     if model_kind(model, revision) == "motion_adapter":
         return _animatediff(model, revision, dtypes, backend, base_model or DEFAULT_ANIMATEDIFF_BASE)
+    cls = pipeline_named(pipeline_class) if pipeline_class else DiffusionPipeline
     source = hub.resolve(model, MARKER, backend, revision)
     with hub.loading(model, backend):
-        return DiffusionPipeline.from_pretrained(source, revision=revision, **hub.dtype_kwargs("diffusers", dtypes))
+        return cls.from_pretrained(source, revision=revision, **hub.dtype_kwargs("diffusers", dtypes))
+
+
+def pipeline_named(name: str) -> Any:
+    """The diffusers pipeline class called `name`; an unknown name is a BackendOptionsError."""
+    import diffusers
+
+    cls = getattr(diffusers, name, None) if name.endswith("Pipeline") else None
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        raise BackendOptionsError(f"diffusers: unknown pipeline class '{name}' (a diffusers *Pipeline class name)")
+    return cls
 
 
 def _animatediff(adapter_id: str, revision: str | None, dtypes: dict[str, Any], backend: str, base: str) -> Any:

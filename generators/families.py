@@ -81,8 +81,55 @@ FAMILIES: dict[str, Family] = {
                negative_kwargs=HUNYUAN_NEGATIVE),
         Family("animatediff", "AnimateDiffPipeline", 1, 0, 32, 8, 8, (512, 512), True, 25, 7.5,
                fixed_frames=16, default_dtype="float16"),
+        # Image-to-video (the keyframe is the first frame). Wan 2.1 I2V loads its CLIP image encoder in
+        # float32 beside the VAE (Wan-AI model card); Wan 2.2 A14B I2V samples 40 steps at guidance 3.5
+        # for both experts; CogVideoX-5b-I2V's learned positional embeddings fix its size at 720x480.
+        # Wan2.2-TI2V-5B and LTX-Video animate an image with the same weights and rules as their text
+        # pipelines (`wan2.2-ti2v`, `ltx` above, loaded as WanImageToVideoPipeline / LTXImageToVideoPipeline).
+        Family("wan-i2v", "WanImageToVideoPipeline", 4, 1, 81, 16, 16, (832, 480), True, 50, 5.0,
+               dtypes={**WAN_DTYPES, "image_encoder": "float32"}),
+        Family("wan2.2-i2v", "WanImageToVideoPipeline", 4, 1, 81, 16, 16, (1280, 720), True, 40, 3.5,
+               call_kwargs={"guidance_scale_2": 3.5}, dtypes=WAN_DTYPES),
+        Family("cogvideox-i2v", "CogVideoXImageToVideoPipeline", 4, 1, 49, 16, 8, (720, 480), False, 50, 6.0,
+               fixed_frames=49, call_kwargs={"use_dynamic_cfg": True}),
     ]
 }
+
+# The image-to-video pipeline class that animates a keyframe with a text-to-video pipeline's weights,
+# where one exists (diffusers' own pairs).
+I2V_PIPELINES = {"WanPipeline": "WanImageToVideoPipeline", "LTXPipeline": "LTXImageToVideoPipeline",
+                 "CogVideoXPipeline": "CogVideoXImageToVideoPipeline"}
+I2V_CLASSES = frozenset({*I2V_PIPELINES.values(), "LTXConditionPipeline"})
+SAME_MODEL = "same"
+# The image-to-video model that goes with a text-to-video family by default: its own weights where the
+# model animates images itself (SAME_MODEL), else the family's published I2V checkpoint; None where
+# diffusers has no image-to-video pipeline for the family (its product shots render text-to-video).
+I2V_MODELS: dict[str, str | None] = {
+    "wan": "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
+    "wan2.2": "Wan-AI/Wan2.2-I2V-A14B-Diffusers",
+    "wan2.2-ti2v": SAME_MODEL,
+    "ltx": SAME_MODEL,
+    "cogvideox": "THUDM/CogVideoX-5b-I2V",
+    "cogvideox1.5": "THUDM/CogVideoX1.5-5B-I2V",
+    "mochi": None,
+    "hunyuan": None,
+    "animatediff": None,
+}
+
+
+# A family from a hub id alone (before its model_index.json is cached), most specific first.
+FAMILY_HINTS: list[tuple[str, str]] = [
+    ("ti2v", "wan2.2-ti2v"), ("wan2.2-i2v", "wan2.2-i2v"), ("wan2.2", "wan2.2"), ("wan2.1-i2v", "wan-i2v"),
+    ("wan", "wan"), ("ltx", "ltx"), ("cogvideox1.5", "cogvideox1.5"), ("cogvideox-5b-i2v", "cogvideox-i2v"),
+    ("cogvideo", "cogvideox"), ("mochi", "mochi"), ("hunyuan", "hunyuan"), ("animatediff", "animatediff"),
+    ("animate-diff", "animatediff"),
+]
+
+
+def family_hint(model: str) -> str | None:
+    """The family a model id suggests by its name, or None."""
+    low = model.lower()
+    return next((family for hint, family in FAMILY_HINTS if hint in low), None)
 
 
 def get_family(name: str) -> Family:
@@ -99,12 +146,19 @@ def detect_family(model_index: dict[str, Any], transformer_config: dict[str, Any
     """The family of a pipeline from its model_index.json (and transformer config where it matters)."""
     cls = model_index.get("_class_name", "")
     tcfg = transformer_config or {}
-    if cls == "WanPipeline":
+    if cls in ("WanPipeline", "WanImageToVideoPipeline"):
+        i2v = "-i2v" if cls != "WanPipeline" else ""
+        if model_index.get("expand_timesteps"):
+            return "wan2.2-ti2v"
         if _component_present(model_index, "transformer_2"):
-            return "wan2.2"
-        return "wan2.2-ti2v" if model_index.get("expand_timesteps") else "wan"
-    if cls == "CogVideoXPipeline":
-        return "cogvideox1.5" if tcfg.get("patch_size_t") else "cogvideox"
+            return "wan2.2" + i2v
+        return "wan" + i2v
+    if cls in ("CogVideoXPipeline", "CogVideoXImageToVideoPipeline"):
+        if tcfg.get("patch_size_t"):
+            return "cogvideox1.5"
+        return "cogvideox-i2v" if cls != "CogVideoXPipeline" else "cogvideox"
+    if cls in ("LTXImageToVideoPipeline", "LTXConditionPipeline"):
+        return "ltx"
     for fam in FAMILIES.values():
         if fam.pipeline == cls:
             return fam.name

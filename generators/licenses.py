@@ -27,6 +27,14 @@ STABILITY_COMMUNITY = License(
 CC_BY_NC = License("CC-BY-NC-4.0", False, "https://creativecommons.org/licenses/by-nc/4.0/")
 CC_BY_NC_SA = License("CC-BY-NC-SA-4.0", False, "https://creativecommons.org/licenses/by-nc-sa/4.0/")
 APACHE = License("Apache-2.0", True, "https://www.apache.org/licenses/LICENSE-2.0")
+OPENRAIL_PP = License(
+    "CreativeML OpenRAIL++-M", True, "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/blob/main/LICENSE.md",
+    "use-based restrictions (its Attachment A) apply to the output and must be passed on to its users")
+FLUX_DEV = License("FLUX.1 [dev] Non-Commercial License", False,
+                   "https://huggingface.co/black-forest-labs/FLUX.1-dev/blob/main/LICENSE.md")
+COGVIDEOX = License(
+    "CogVideoX LICENSE", False, "https://huggingface.co/THUDM/CogVideoX-5b/blob/main/LICENSE",
+    "commercial use only after registering with Zhipu AI and within its limits: treated as non-commercial")
 
 # By hub id prefix (the first match wins).
 KNOWN: list[tuple[str, License]] = [
@@ -37,6 +45,13 @@ KNOWN: list[tuple[str, License]] = [
     ("Wan-AI/Wan2.", APACHE),
     ("genmo/mochi-1", APACHE),
     ("THUDM/CogVideoX-2b", APACHE),
+    ("THUDM/CogVideoX-5b", COGVIDEOX),
+    ("THUDM/CogVideoX1.5-5B", COGVIDEOX),
+    # keyframe (text-to-image / inpainting) models
+    ("diffusers/stable-diffusion-xl-1.0-inpainting", OPENRAIL_PP),
+    ("stabilityai/stable-diffusion-xl-base-1.0", OPENRAIL_PP),
+    ("black-forest-labs/FLUX.1-schnell", APACHE),
+    ("black-forest-labs/FLUX.1-", FLUX_DEV),
 ]
 
 

@@ -110,23 +110,6 @@ def edge_matte(rgb: np.ndarray, backdrop: np.ndarray, solid: np.ndarray, rim: np
     return alpha, colours
 
 
-def feather(rgba: Any, sigma: float) -> Any:
-    """`rgba` (PIL RGBA) with its alpha edge softened inward by a Gaussian of `sigma` pixels: alpha
-    becomes min(alpha, blurred alpha), so the edge ramps over about 2 sigma but never grows outward
-    (where the colours are the old backdrop's, which would show as a halo). Specks below 1% go."""
-    from PIL import Image
-    from scipy import ndimage
-
-    if sigma <= 0:
-        return rgba
-    alpha = np.asarray(rgba.getchannel("A"), np.float32)
-    soft = np.minimum(alpha, ndimage.gaussian_filter(alpha, sigma, mode="constant"))
-    soft[soft < 2.55] = 0.0
-    out = rgba.copy()
-    out.putalpha(Image.fromarray(soft.round().astype(np.uint8), "L"))
-    return out
-
-
 def fit_backdrop(rgb: np.ndarray, band: float = 0.03) -> tuple[np.ndarray, float]:
     """A quadratic surface per channel fitted to the border band, and the fit's RMS residual (levels)."""
     h, w = rgb.shape[:2]
@@ -221,3 +204,52 @@ def _cropped(rgba: Any, method: Method, coverage: float) -> Cutout:
     box = (max(0, xs.min() - pad), max(0, ys.min() - pad), min(rgba.width, xs.max() + 1 + pad),
            min(rgba.height, ys.max() + 1 + pad))
     return Cutout(rgba.crop(box), method, coverage)
+
+
+# Placing a cutout on a canvas (keyframe composition) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a product goes on a canvas: its centre (fractions of width, height) and its largest share of
+    the canvas height and width."""
+
+    centre: tuple[float, float] = (0.5, 0.55)
+    height: float = 0.6
+    width: float = 0.7
+
+
+def place(cut: Cutout, size: tuple[int, int], where: Placement = Placement()) -> tuple[np.ndarray, np.ndarray]:
+    """The cutout scaled into a canvas of `size` (width, height): colour layer uint8 [H,W,3] and alpha [H,W]."""
+    from PIL import Image
+
+    w, h = size
+    rgba = cut.image.convert("RGBA")
+    scale = min(where.height * h / rgba.height, where.width * w / rgba.width)
+    nw, nh = max(1, round(rgba.width * scale)), max(1, round(rgba.height * scale))
+    scaled = np.asarray(rgba.resize((nw, nh), Image.LANCZOS))
+    # Pillow resamples RGBA premultiplied (no fringe of the transparent pixels' colours); alpha bilinear (no ringing)
+    alpha = np.asarray(Image.fromarray(np.asarray(rgba)[..., 3]).resize((nw, nh), Image.BILINEAR)) / 255.0
+    layer, mask = np.zeros((h, w, 3), np.uint8), np.zeros((h, w), np.float32)
+    x0, y0 = round(where.centre[0] * w - nw / 2), round(where.centre[1] * h - nh / 2)
+    sx, sy = max(0, -x0), max(0, -y0)  # the pasted box clipped to the canvas
+    ex, ey = min(nw, w - x0), min(nh, h - y0)
+    if ex > sx and ey > sy:
+        layer[y0 + sy : y0 + ey, x0 + sx : x0 + ex] = scaled[sy:ey, sx:ex, :3]
+        mask[y0 + sy : y0 + ey, x0 + sx : x0 + ex] = alpha[sy:ey, sx:ex]
+    return layer, mask
+
+
+def composite(base: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`layer` over `base` (uint8 [H,W,3]) by `alpha` [H,W] in 0..1."""
+    a = alpha[..., None].astype(np.float32)
+    out = layer.astype(np.float32) * a + base.astype(np.float32) * (1 - a)
+    return (out + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def gradient(size: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int]) -> np.ndarray:
+    """A vertical gradient canvas uint8 [H,W,3] from `top` to `bottom`."""
+    w, h = size
+    t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    col = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
+    return np.broadcast_to(col, (h, w, 3)).round().astype(np.uint8).copy()

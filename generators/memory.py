@@ -17,6 +17,7 @@ process taking memory meanwhile (which must not downgrade the offload).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -38,6 +39,15 @@ ACTIVATION_BYTES: dict[str, int] = {
     "mochi": 8 * GiB,
     "hunyuan": 8 * GiB,
     "animatediff": 2 * GiB,
+    # image-to-video: the keyframe's latents ride along (Wan 2.1 I2V: its CLIP image tokens too)
+    "wan-i2v": 4 * GiB,
+    "wan2.2-i2v": 6 * GiB,
+    "cogvideox-i2v": 4 * GiB,
+    # keyframes (one image at about a megapixel)
+    "sdxl": 3 * GiB,
+    "sd": 2 * GiB,
+    "flux-schnell": 6 * GiB,
+    "flux-dev": 6 * GiB,
 }
 DEFAULT_ACTIVATION = 4 * GiB
 # Group offloading keeps a couple of blocks and their prefetch on the device.
@@ -55,9 +65,11 @@ FOREIGN_GROWTH_BYTES = GiB // 2
 DECODE_VALUES_PER_PIXEL: dict[str, int] = {
     "wan": 96 * 4, "wan2.2": 96 * 4, "wan2.2-ti2v": 256 * 4, "ltx": 128 * 3, "cogvideox": 128 * 8,
     "cogvideox1.5": 128 * 8, "mochi": 128 * 4, "hunyuan": 128 * 4, "animatediff": 128 * 4,
+    "wan-i2v": 96 * 4, "wan2.2-i2v": 96 * 4, "cogvideox-i2v": 128 * 8,
 }
 DECODE_FRAMES_AT_ONCE: dict[str, int | None] = {
     "wan": 4, "wan2.2": 4, "wan2.2-ti2v": 4, "cogvideox": 8, "cogvideox1.5": 8, "animatediff": 16,
+    "wan-i2v": 4, "wan2.2-i2v": 4, "cogvideox-i2v": 8,
 }
 
 
@@ -228,3 +240,52 @@ def device_job(device: str) -> Iterator[None]:
         lock = _DEVICE_LOCKS.setdefault(key, threading.RLock())
     with lock:
         yield
+
+
+# 4. Several pipelines on one device ---------------------------------------------------------------
+
+# Hosted pipelines per device, least recently used first (weak: a dropped backend leaves by itself).
+_RESIDENTS: dict[str, list[weakref.ref]] = {}
+
+
+def resident_bytes(pipe: Any, offload: Offload, family: str | None = None) -> int:
+    """Device bytes a pipeline needs while it runs under `offload`: the weights it keeps on the device
+    (all, the largest model, a block or two, none) plus its family's working memory."""
+    total, largest = pipeline_sizes(pipe)
+    work = ACTIVATION_BYTES.get(family or "", DEFAULT_ACTIVATION)
+    weights = {"none": total, "model_offload": largest, "group_offload": int(largest * GROUP_RESIDENT_FRACTION),
+               "sequential_offload": 0}[offload]
+    return weights + work
+
+
+def to_park(free: int, need: int, others: list[tuple[Any, int]]) -> list[Any]:
+    """Which of `others` (least recently used first, with the device bytes each frees when parked) to
+    park so that `need` bytes fit in `free`: none when they fit already, else the fewest from the front."""
+    chosen = []
+    for key, frees in others:
+        if free >= need:
+            break
+        if frees > 0:
+            chosen.append(key)
+            free += frees
+    return chosen
+
+
+def make_room(device: str, host: Any, need: int, free: int | None = None) -> list[Any]:
+    """Mark `host` as the latest pipeline on `device` and park (weights to the CPU) the least recently
+    used others until `need` bytes are free (`free`: what the device has, measured when None); returns the
+    hosts parked. Without a CUDA device nothing is measured, so nothing moves unless `free` is given."""
+    key = device if ":" in device or device == "cpu" else f"{device}:0"
+    with _GUARD:
+        refs = [r for r in _RESIDENTS.get(key, []) if r() is not None and r() is not host]
+        _RESIDENTS[key] = [*refs, weakref.ref(host)]
+        others = [r() for r in refs]
+    if free is None and not device.startswith("cuda"):
+        return []
+    held = [(o, resident_bytes(o.pipe, "none") if _holds(o) else 0) for o in others if o is not None]
+    return [o for o in to_park(free_vram(device) if free is None else free, need, held) if o.park()]
+
+
+def _holds(host: Any) -> bool:
+    """Whether a host keeps weights on its device between calls (fully resident and not parked)."""
+    return getattr(host, "pipe", None) is not None and host.offload == "none" and not host.parked

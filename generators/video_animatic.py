@@ -240,7 +240,7 @@ class AnimaticVideo(VideoGenerator):
     # What a storyboard card does not show: the brand's assets and copy are for other backends.
     cache_ignores: ClassVar[set[str]] = {"caption", "caption_enters", "role", "shows_product", "product_name",
                                          "product_image", "brand_name", "logo", "language", "font", "lora",
-                                         "negative_prompt", "footage", "footage_ranking"}
+                                         "negative_prompt", "footage", "footage_ranking", "keyframe"}
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

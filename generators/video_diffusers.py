@@ -2,34 +2,38 @@
 
 One backend drives any of these text-to-video pipelines by hub id or local path. The family
 (detected from the pipeline class, or forced by option) decides frame counts, sizes, fps and the
-dtypes each component loads in (`generators.families`); the offload is chosen and placed in
-`generators.memory`, and an out-of-memory error, at load or in the denoising loop, steps to a lighter
-offload (reloading when group hooks cannot be undone, with every LoRA adapter restored). The VAE decode
+dtypes each component loads in (`generators.families`); the pipeline is hosted by
+`generators.diffusers_host` (memory plan, out-of-memory fallback, prompt cache, LoRA). The VAE decode
 tiles itself when the decode would not fit, and an OOM in the decode retries the decode alone, tiled.
 A pipeline loads once per backend instance (the BackendPool keeps instances), jobs on one device run
 one at a time, and repeated prompts reuse their embeddings (`generators.prompt_cache`).
+
+A request with `keyframe` set goes keyframe first (`generators.video_keyframe`): a still with the
+product composed into the scene, animated by the family's image-to-video pipeline. A model that is
+itself an image-to-video pipeline renders every shot that way.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
-import resource
 import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
 from generators import diffusers_setup as setup
 from generators import hub
-from generators.base import MODEL_LOAD_LOCK, ShotRequest, VideoGenerator, VideoTake
-from generators.diffusers_lora import LoraSet
-from generators.errors import TakeFailed, require
+from generators.base import ShotRequest, VideoGenerator, VideoTake
+from generators.diffusers_host import HostOptions, PipelineHost
+from generators.errors import BackendOptionsError, TakeFailed
 from generators.families import (
+    I2V_CLASSES,
     Family,
+    Snapped,
     detect_family,
-    detect_family_in,
     get_family,
     native_indices,
     retime,
@@ -37,27 +41,10 @@ from generators.families import (
 )
 from generators.licenses import license_of
 from generators.media import write_frames
-from generators.memory import (
-    OFFLOADS,
-    Offload,
-    apply_offload,
-    choose_offload,
-    decode_bytes,
-    device_job,
-    empty_cache,
-    free_bytes,
-    free_vram,
-    is_oom,
-    lighter,
-    oom_attributable,
-    others_bytes,
-    pipeline_sizes,
-    remove_offload,
-)
-from generators.prompt_cache import MiB, PromptCache
+from generators.memory import OFFLOADS, decode_bytes, device_job, free_bytes
+from generators.prompt_cache import PromptCache
 
 MARKER = setup.MARKER
-STEP_CACHE_THRESHOLD = 0.05
 # Room the decode must leave free beside its own estimate before it runs untiled.
 DECODE_HEADROOM = 0.8
 
@@ -78,80 +65,80 @@ def check_output(frames: np.ndarray) -> str | None:
     return None
 
 
-class DiffusersVideo(VideoGenerator):
-    """A diffusers text-to-video pipeline, any supported family, by hub id or local path."""
+# Request fields a text-to-video take does not depend on (the storyboard's and the product path's).
+T2V_IGNORES = frozenset({"title", "caption", "palette", "shot_index", "role", "shows_product", "product_name",
+                         "product_image", "brand_name", "logo", "keyframe", "language", "font",
+                         "caption_enters", "footage", "footage_ranking"})
+# Options that only the keyframe path reads: they enter the keys of keyframe takes alone.
+KEYFRAME_OPTIONS = frozenset({"i2v_model", "i2v_options", "i2v_lora", "keyframe_model", "keyframe_options"})
+
+
+class DiffusersVideo(PipelineHost, VideoGenerator):
+    """A diffusers text-to-video (or image-to-video) pipeline, any supported family, by hub id or local path."""
 
     name: ClassVar[str] = "diffusers"
     extra: ClassVar[str | None] = "ml"
+    cache_ignores: ClassVar[frozenset[str]] = T2V_IGNORES
 
-    class Options(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
+    class Options(HostOptions):
         model: str = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
-        revision: str | None = None
-        family: str | None = None  # detected from the pipeline class when None
         base_model: str | None = None  # AnimateDiff: the SD 1.5 model a motion-adapter id runs on
-        steps: int | None = Field(default=None, gt=0)  # the family's default when None
-        guidance_scale: float | None = None
-        scheduler: str | None = None  # a diffusers scheduler class name, swapped via from_config
-        memory_plan: Literal["auto", "none", "model_offload", "group_offload", "sequential_offload"] = "auto"
-        vae_tiling: Literal["auto", "on", "off"] = "auto"  # auto: on when the decode would not fit
-        fp8: bool = False  # layerwise casting: fp8 storage, compute in the denoiser's dtype
-        step_cache: bool = False  # first-block cache, where the installed diffusers has it
-        step_cache_threshold: float = Field(default=STEP_CACHE_THRESHOLD, gt=0)  # higher: faster, rougher
-        dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-        device: str | None = None  # "cuda" when available, else "cpu"
         max_side: int | None = Field(default=None, gt=0)  # cap on the render's long side
         max_frames: int | None = Field(default=None, gt=0)  # cap on rendered frames (smoke, previews)
         retime: Literal["motion", "blend", "nearest"] = "motion"  # native fps -> the cut's fps
-        text_cache_mb: int = Field(default=256, ge=0)  # prompt embeddings kept on the CPU
-        call_kwargs: dict[str, Any] = Field(default_factory=dict)  # extra pipeline-call arguments
+        # Keyframe-first product shots: the image-to-video model ("same": this model loaded as its
+        # family's I2V pipeline; None: the family's default, `families.I2V_MODELS`), its option overrides,
+        # whether the request's LoRAs go into it (None: only when it is this model), and the keyframe model.
+        i2v_model: str | None = None
+        i2v_options: dict[str, Any] = Field(default_factory=dict)
+        i2v_lora: bool | None = None
+        keyframe_model: str | None = None  # None: generators.image_diffusers' default
+        keyframe_options: dict[str, Any] = Field(default_factory=dict)
         # Testing the TakeFailed path: fill the latents with NaN after the first step.
         poison_latents: bool = False
 
-        @field_validator("vae_tiling", mode="before")
-        @classmethod
-        def _tiling_bool(cls, value: Any) -> Any:
-            return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
-
-    def __init__(self, options: dict[str, Any] | BaseModel | None = None) -> None:
+    def __init__(self, options: dict[str, Any] | Any = None) -> None:
         super().__init__(options)
-        self.pipe: Any = None
-        self.family: Family | None = None
-        self.offload: Offload = "none"
-        self.device = "cpu"
-        self.dtype: Any = None
-        self.load_count = 0
-        self.load_seconds = 0.0
-        self.setup_notes: list[str] = []
-        self.notes: list[str] = []
-        self.fallbacks: list[str] = []
-        self.text_cache = PromptCache(self.options.text_cache_mb * MiB)
-        self.loras = LoraSet()
-        self._marker_fetched = False
+        self._init_host()
+        self._keyframes: Any = None
 
     # 1. Identity -----------------------------------------------------------------------------
 
     def identity(self) -> dict[str, Any]:
-        """Backend, options, family and model revision: everything that decides the output."""
+        """Backend, options, family and model revision: everything that decides a text-to-video take."""
         o = self.options
         self._fetch_marker()
         return {
             "backend": self.name,
-            "options": o.model_dump(mode="json"),
+            "options": o.model_dump(mode="json", exclude=set(KEYFRAME_OPTIONS)),
             "family": self.family.name if self.family else (o.family or self._family_from_files()),
             "revision": hub.revision_of(o.model, MARKER, o.revision),
         }
+
+    def cache_identity(self, request: ShotRequest) -> tuple[dict[str, Any], set[str]]:
+        """A keyframe-first take depends on the keyframe and image-to-video models and the product image too."""
+        if not self.keyframes.applies(request):
+            return self.identity(), set(T2V_IGNORES)
+        return self.keyframes.identity(), set(self.keyframes.ignores)
 
     def describe(self) -> dict[str, Any]:
         return {**self.identity(), "memory_plan": self.offload, "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."), "load_count": self.load_count}
 
-    def _fetch_marker(self) -> None:
-        """Bring an uncached model's index file (not its weights) so revision and family are known."""
-        if not self._marker_fetched:
-            self._marker_fetched = True
-            hub.fetch_marker(self.options.model, MARKER, self.options.revision)
+    @property
+    def keyframes(self) -> Any:
+        """The keyframe-then-motion path of this backend (models load on first use)."""
+        if self._keyframes is None:
+            from generators.video_keyframe import KeyframeMotion
+
+            self._keyframes = KeyframeMotion(self)
+        return self._keyframes
+
+    def _family_of(self, name: str) -> Family:
+        return get_family(name)
+
+    def _detect_family(self, pipe: Any) -> str:
+        return _detect(pipe)
 
     def _family_from_files(self) -> str | None:
         o = self.options
@@ -159,7 +146,10 @@ class DiffusersVideo(VideoGenerator):
             return "animatediff"
         folder = hub.local_folder(o.model, MARKER, o.revision)
         try:
-            return detect_family_in(folder) if folder else None
+            index = json.loads((folder / MARKER).read_text()) if folder else None
+            if index is not None and o.pipeline:  # loaded as another class: detect it as that class
+                index["_class_name"] = o.pipeline
+            return detect_family(index, _transformer_config(folder)) if index is not None else None
         except (KeyError, OSError, json.JSONDecodeError):
             return None
 
@@ -167,116 +157,33 @@ class DiffusersVideo(VideoGenerator):
 
     def load(self) -> None:
         """Load the pipeline once: weights, scheduler, speed-ups, offload, prompt cache."""
-        torch = require("torch", "ml", self.name)
-        require("diffusers", "ml", self.name)
-        o = self.options
-        self.device = o.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        started = time.perf_counter()
-        self._fetch_marker()
-        guess = o.family or self._family_from_files()
-        dtypes = self._dtypes(get_family(guess) if guess else None)
-        self.dtype = dtypes["default"]
-        self.pipe = self._build(dtypes)
-        self.family = get_family(o.family) if o.family else get_family(_detect(self.pipe))
-        if guess is None:  # family known only now: give components the dtypes its card asks for
-            self._cast_components(self._dtypes(self.family))
-        self._place_lightest_that_loads(self._choose_offload())
-        self.load_seconds = time.perf_counter() - started
-        self.load_count += 1
+        self._load_host()
         self.native_aspect = self.family.any_aspect
         self.loaded = True
 
-    def _dtypes(self, family: Family | None) -> dict[str, Any]:
-        """Per-component dtypes: the model card's on CUDA (with dtype auto), float32 on the CPU."""
-        import torch
-
-        o, cuda = self.options, self.device.startswith("cuda")
-        if o.dtype != "auto":
-            names = {"default": o.dtype, **{k: v for k, v in (family.dtypes if family else {}).items()
-                                            if v == "float32"}}
-        elif cuda and family is not None:
-            names = {"default": family.default_dtype, **family.dtypes}
-        else:
-            names = {"default": "bfloat16" if cuda else "float32"}
-        return {k: getattr(torch, v) for k, v in names.items()}
-
-    def _cast_components(self, dtypes: dict[str, Any]) -> None:
-        for name, dtype in dtypes.items():
-            module = getattr(self.pipe, name, None) if name != "default" else None
-            if module is not None and module.dtype != dtype:
-                module.to(dtype)
-                self.setup_notes.append(f"{name} cast to {str(dtype).removeprefix('torch.')} after loading")
-
-    def _build(self, dtypes: dict[str, Any]) -> Any:
-        """A fresh pipeline from disk with the scheduler, speed-ups and the tiling option applied."""
-        o = self.options
-        pipe = setup.load_pipeline(o.model, o.revision, dtypes, self.name, o.base_model)
-        self.setup_notes = setup.swap_scheduler(pipe, o.scheduler) if o.scheduler else []
-        if o.fp8:
-            setup.enable_fp8(pipe)
-        if o.step_cache:
-            self.setup_notes += setup.enable_step_cache(pipe, o.step_cache_threshold)
-        if o.vae_tiling == "on":
-            setup.set_vae_tiling(pipe, True)
-        pipe.set_progress_bar_config(disable=True)
-        return pipe
-
-    def _rebuild(self) -> None:
-        """Load the pipeline again (group hooks cannot be removed) with every LoRA adapter restored."""
-        with MODEL_LOAD_LOCK:
-            tiled = setup.tiling_on(self.pipe)
-            self.pipe = None
-            empty_cache(self.device)
-            self.pipe = self._build(self._dtypes(self.family))
-            setup.set_vae_tiling(self.pipe, tiled)
-            self.loras.restore(self.pipe, self._compute_dtype(), self._loading)
-            self.load_count += 1
-
-    def _choose_offload(self) -> Offload:
-        if self.options.memory_plan != "auto":
-            return self.options.memory_plan
-        if not self.device.startswith("cuda"):
-            return "none"
-        total, largest = pipeline_sizes(self.pipe)
-        return choose_offload(free_vram(self.device), total, self.family.name, largest)
-
-    def _place(self, offload: Offload) -> None:
-        apply_offload(self.pipe, offload, self.device)
-        self.offload = offload
-        self.text_cache.install(self.pipe)
-        setup.guard_decode(self.pipe, self._decode_oom)
-
-    def _place_lightest_that_loads(self, offload: Offload) -> None:
-        """Place with `offload`; an OOM while placing steps to lighter offloads (load-time OOM)."""
-        while True:
-            try:
-                self._place(offload)
-                return
-            except Exception as exc:
-                if not is_oom(exc):
-                    raise
-                failed, offload = offload, lighter(offload)
-                if offload is None:
-                    raise TakeFailed(f"{self.family.name}: out of memory while placing the model even with "
-                                     f"{failed} on {self.device}", {"memory_fallbacks": list(self.fallbacks)},
-                                     retry=False) from None
-                self.fallbacks.append(f"{failed} -> {offload} (out of memory while placing)")
-                self._undo(failed)
-
-    def _undo(self, offload: Offload) -> None:
-        if not remove_offload(self.pipe, offload):
-            self._rebuild()
-        empty_cache(self.device)
+    @property
+    def needs_image(self) -> bool:
+        """Whether the loaded pipeline animates an image (an image-to-video pipeline)."""
+        return type(self.pipe).__name__ in I2V_CLASSES
 
     # 3. Rendering ----------------------------------------------------------------------------
 
     def render(self, request: ShotRequest, out: Path) -> VideoTake:
-        """Render one take: snap to the family, run the pipeline, check, retime, write."""
-        frames, meta = self.render_frames(request)
+        """Render one take: keyframe first where asked (or where the model needs an image), else text to video;
+        then check, retime, write."""
+        if self.keyframes.applies(request):
+            frames, meta = self.keyframes.render(request)
+        else:
+            frames, meta = self.render_frames(request)
+            if request.keyframe:
+                meta["notes"].append(self.keyframes.why_not())
+        return self._finish(frames, meta, request, out)
+
+    def _finish(self, frames: np.ndarray, meta: dict[str, Any], request: ShotRequest, out: Path) -> VideoTake:
         # 3. check, retime to the request's fps, write
         reason = check_output(frames)
         if reason:
-            raise TakeFailed(f"{self.family.name}: {reason} (seed {request.seed})", meta)
+            raise TakeFailed(f"{meta['family']}: {reason} (seed {request.seed})", meta)
         native_fps, mode = meta["parameters"]["native_fps"], self.options.retime
         clip = retime(_to_uint8(frames), native_fps, request.seconds, request.fps, mode)
         meta["native_frames"] = native_indices(len(frames), native_fps, request.seconds, request.fps)
@@ -288,21 +195,39 @@ class DiffusersVideo(VideoGenerator):
         return VideoTake(path=Path(out), num_frames=count, fps=request.fps, width=w - w % 2,
                          height=h - h % 2, metadata=meta)
 
-    def render_frames(self, request: ShotRequest) -> tuple[np.ndarray, dict[str, Any]]:
-        """The raw clip [N,H,W,3] (floats 0..1, the family's native fps) and its metadata."""
+    def snapped(self, request: ShotRequest) -> Snapped:
+        """Frames, size and fps this pipeline renders `request` at (a fixed-size model's own size)."""
         self.ensure_loaded()
-        # 1. fit the request to the family
         snapped = snap(self.family, request, self.options.max_side, self.options.max_frames)
+        fixed = _fixed_size(self.pipe)
+        if fixed and fixed != (snapped.width, snapped.height):
+            note = (f"size {snapped.width}x{snapped.height} -> {fixed[0]}x{fixed[1]} ({self.family.name}'s learned "
+                    f"positions fix its size)")
+            snapped = snapped._replace(width=fixed[0], height=fixed[1], changes=[*snapped.changes, note])
+        return snapped
+
+    def render_frames(self, request: ShotRequest, image: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """The raw clip [N,H,W,3] (floats 0..1, the family's native fps) and its metadata; `image` (a PIL
+        image at the snapped size) is the first frame of an image-to-video pipeline."""
+        self.ensure_loaded()
+        if self.needs_image != (image is not None):
+            what = "animates an image: the shot needs a keyframe" if image is None else "does not animate an image"
+            raise BackendOptionsError(f"diffusers: {self.options.model} loads as {type(self.pipe).__name__}, which "
+                                      f"{what} (the video options i2v_model and pipeline choose the models)")
+        # 1. fit the request to the family
+        snapped = self.snapped(request)
         changes = list(snapped.changes)
         with device_job(self.device):  # one job per device: its peak and its OOMs are its own
             loras = self.loras.apply(self.pipe, request.lora, self._compute_dtype(), self._loading)
             self.text_cache.salt = self.loras.salt()
             self._plan_decode(snapped, changes)
             kwargs = self._call_kwargs(request, snapped, changes)
+            if image is not None:
+                kwargs["image"] = image
             # 2. denoise and decode
             started = time.perf_counter()
             self._reset_peak()
-            frames = self._call(kwargs, request.seed)
+            frames = np.asarray(self._run(kwargs, request.seed).frames[0], dtype=np.float32)
             render_s = time.perf_counter() - started
             return frames, self._metadata(request, snapped, kwargs, loras, changes, render_s)
 
@@ -317,8 +242,6 @@ class DiffusersVideo(VideoGenerator):
             changes.append(f"VAE tiling on: an untiled decode needs about {need / 2**30:.1f} GiB, more than is free")
 
     def _call_kwargs(self, request: ShotRequest, snapped: Any, changes: list[str]) -> dict[str, Any]:
-        import inspect
-
         o, fam = self.options, self.family
         accepted = inspect.signature(type(self.pipe).__call__).parameters
         kwargs: dict[str, Any] = {
@@ -339,68 +262,7 @@ class DiffusersVideo(VideoGenerator):
             kwargs["callback_on_step_end_tensor_inputs"] = ["latents"]
         return {k: v for k, v in kwargs.items() if k in accepted or "kwargs" in accepted}
 
-    def _call(self, kwargs: dict[str, Any], seed: int) -> np.ndarray:
-        """Run the pipeline with a fresh seeded generator; an OOM this job caused steps to a lighter offload."""
-        import torch
-
-        while True:
-            generator = torch.Generator(device="cpu").manual_seed(seed)
-            others_before = others_bytes(self.device)
-            try:
-                out = self.pipe(generator=generator, **kwargs)
-                return np.asarray(out.frames[0], dtype=np.float32)
-            except Exception as exc:
-                if not is_oom(exc):
-                    raise
-            self._after_oom(others_before)
-
-    def _after_oom(self, others_before: int) -> None:
-        """Step to a lighter offload after an out-of-memory error, or say why the take fails."""
-        empty_cache(self.device)
-        others = others_bytes(self.device)
-        if not oom_attributable(others_before, others):
-            raise TakeFailed(f"{self.family.name}: out of memory while other processes took "
-                             f"{(others - others_before) / 2**30:.1f} GiB more of {self.device}; "
-                             f"offload {self.offload} kept", {"memory_plan": self.offload})
-        nxt = lighter(self.offload)
-        if nxt is None:
-            raise TakeFailed(f"{self.family.name}: out of memory even with {self.offload} and VAE tiling on "
-                             f"{self.device}", {"memory_plan": self.offload, "memory_fallbacks": list(self.fallbacks)},
-                             retry=False)
-        self.fallbacks.append(f"{self.offload} -> {nxt} (out of memory)")
-        setup.set_vae_tiling(self.pipe, True)
-        self._undo(self.offload)
-        self._place(nxt)
-
-    def _decode_oom(self, exc: BaseException) -> bool:
-        """An OOM in the VAE decode: tiling on, the same latents decoded again."""
-        empty_cache(self.device)
-        if not setup.set_vae_tiling(self.pipe, True):
-            return False
-        self.notes.append("VAE decode ran out of memory: decoded again, tiled, from the same latents")
-        return True
-
-    def _compute_dtype(self) -> Any:
-        denoisers = setup.denoisers(self.pipe)
-        return denoisers[0].dtype if denoisers else self.dtype
-
-    def _loading(self, src: str) -> Any:
-        return hub.loading(src, self.name)
-
     # 4. Metadata -----------------------------------------------------------------------------
-
-    def _reset_peak(self) -> None:
-        import torch
-
-        if self.device.startswith("cuda") and torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats(self.device)
-
-    def _peak_memory(self) -> dict[str, int]:
-        import torch
-
-        if self.device.startswith("cuda") and torch.cuda.is_available():
-            return {"peak_vram_bytes": int(torch.cuda.max_memory_allocated(self.device))}
-        return {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
     def _metadata(self, request: ShotRequest, snapped: Any, kwargs: dict[str, Any], loras: list[dict[str, Any]],
                   changes: list[str], render_s: float) -> dict[str, Any]:
@@ -409,7 +271,7 @@ class DiffusersVideo(VideoGenerator):
         return {
             "backend": self.name, "model": o.model, "revision": hub.revision_of(o.model, MARKER, o.revision),
             "family": fam.name, "pipeline": type(self.pipe).__name__, "seed": request.seed,
-            "license": license_of(o.model),
+            "license": license_of(o.model), "mode": "image-to-video" if "image" in kwargs else "text-to-video",
             "parameters": {
                 "steps": steps, "guidance_scale": kwargs.get("guidance_scale"),
                 "true_cfg_scale": kwargs.get("true_cfg_scale"),
@@ -419,19 +281,13 @@ class DiffusersVideo(VideoGenerator):
                 "step_cache": o.step_cache, "vae_tiling": setup.tiling_on(self.pipe),
                 "negative_prompt": request.negative_prompt, "lora": loras,
             },
-            "memory_plan": self.offload, "memory_fallbacks": list(self.fallbacks), "changes": changes,
+            **self._placement(), "changes": changes,
             "notes": self.setup_notes + self.notes, "load_count": self.load_count,
             "text_cache": self.text_cache.stats(),
             "timings": {"load_s": round(self.load_seconds, 4), "render_s": round(render_s, 4),
                         "s_per_step": round(render_s / steps, 4)},
             **self._peak_memory(),
         }
-
-    def _component_dtypes(self) -> dict[str, str]:
-        import torch
-
-        return {name: str(m.dtype).removeprefix("torch.") for name, m in self.pipe.components.items()
-                if isinstance(m, torch.nn.Module) and hasattr(m, "dtype")}
 
 
 # 5. Helpers ----------------------------------------------------------------------------------
@@ -448,6 +304,21 @@ def _detect(pipe: Any) -> str:
     index = {"_class_name": type(pipe).__name__, **dict(pipe.config)}
     transformer = getattr(pipe, "transformer", None)
     return detect_family(index, dict(transformer.config) if transformer is not None else None)
+
+
+def _transformer_config(folder: Path | None) -> dict[str, Any] | None:
+    path = folder / "transformer" / "config.json" if folder else None
+    return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+
+def _fixed_size(pipe: Any) -> tuple[int, int] | None:
+    """The only size a model with learned positional embeddings renders (CogVideoX-5b-I2V), else None."""
+    transformer = getattr(pipe, "transformer", None)
+    config = dict(transformer.config) if transformer is not None else {}
+    if not config.get("use_learned_positional_embeddings") or not config.get("sample_width"):
+        return None
+    scale = getattr(pipe, "vae_scale_factor_spatial", 8)
+    return int(config["sample_width"] * scale), int(config["sample_height"] * scale)
 
 
 def _kv(values: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ class FootageVideo(VideoGenerator):
     name: ClassVar[str] = "footage"
     uses_footage: ClassVar[bool] = True
     thread_safe: ClassVar[bool] = True  # every take opens its own files
-    cache_ignores: ClassVar[set[str]] = {"prompt", "negative_prompt", "title", "lora"}
+    cache_ignores: ClassVar[set[str]] = {"prompt", "negative_prompt", "title", "lora", "keyframe"}
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -196,7 +196,7 @@ class MotionVideo(VideoGenerator):
     draws_caption: ClassVar[bool] = True
     thread_safe: ClassVar[bool] = True  # no shared mutable state: every take builds its own Design
     # Request fields that do not change a motion take (kept out of its cache key).
-    cache_ignores: ClassVar[set[str]] = {"prompt", "negative_prompt", "title", "lora", "footage", "footage_ranking"}
+    cache_ignores: ClassVar[set[str]] = {"prompt", "negative_prompt", "title", "lora", "footage", "footage_ranking", "keyframe"}
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -142,7 +142,7 @@ def test_oom_with_the_lightest_offload_is_a_take_failed_that_no_seed_can_fix(wan
 def test_oom_another_process_caused_keeps_the_plan(wan: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from diffusers import WanTransformer3DModel
 
-    import generators.video_diffusers as vd
+    import generators.diffusers_host as vd
 
     taken = iter([0, 3 * 2**30])  # before the call / after the OOM: others took 3 GiB meanwhile
     monkeypatch.setattr(vd, "others_bytes", lambda device: next(taken))
@@ -154,7 +154,7 @@ def test_oom_another_process_caused_keeps_the_plan(wan: dict[str, Any], monkeypa
 
 
 def test_load_time_oom_falls_back(wan: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    import generators.video_diffusers as vd
+    import generators.diffusers_host as vd
 
     real = vd.apply_offload
 

@@ -14,13 +14,14 @@ from agent.settings import Settings
 from agent.smoke import SMOKE_BACKENDS, build_entry, doctor_smoke, smoke_profile_choices
 from generators.base import BackendPool
 
-NAMES = ["wan", "wan2.2", "ltx", "cogvideox", "mochi", "hunyuan", "animatediff", "audioldm2", "stable-audio",
-         "musicgen", "audiogen"]
+NAMES = ["wan", "wan2.2", "ltx", "cogvideox", "mochi", "hunyuan", "animatediff", "keyframe-sdxl-inpaint",
+         "keyframe-flux", "wan-i2v", "wan2.2-i2v", "wan2.2-ti2v", "ltx-i2v", "ltx-condition", "cogvideox-i2v",
+         "audioldm2", "stable-audio", "musicgen", "audiogen"]
 
 
 def test_smoke_table_names() -> None:
     assert [e.name for e in SMOKE_BACKENDS] == NAMES
-    assert {e.kind for e in SMOKE_BACKENDS} == {"video", "audio"}
+    assert {e.kind for e in SMOKE_BACKENDS} == {"video", "image", "audio"}
 
 
 def test_build_is_cached(smoke_models: dict[str, Any], smoke_cache: Path) -> None:
@@ -41,7 +42,10 @@ def test_doctor_smoke_renders_every_backend(smoke_models: dict[str, Any], smoke_
 
 def test_smoke_profile_choices(smoke_models: dict[str, Any], smoke_cache: Path) -> None:
     choices = smoke_profile_choices(smoke_cache)
-    assert choices["video"] == BackendChoice(backend="diffusers", options=smoke_models["wan"])
+    # tiny Wan 2.1, with its tiny image-to-video and keyframe models for product shots
+    assert choices["video"] == BackendChoice(backend="diffusers", options=smoke_models["wan-i2v"])
+    assert {**smoke_models["wan-i2v"], "i2v_model": None, "keyframe_model": None, "keyframe_options": None} == \
+        {**smoke_models["wan"], "i2v_model": None, "keyframe_model": None, "keyframe_options": None}
     assert choices["audio"] == BackendChoice(backend="musicgen", options=smoke_models["musicgen"])
 
 

@@ -53,7 +53,12 @@ def test_smoke_profile_runs_and_loads_models_once_across_runs(smoke_env: Path, t
         assert info["acodec"] == "aac" and abs(info["audio_s"] - info["video_s"]) <= 1 / 30
     takes = store.takes(first["run_id"], kind="video")
     assert {t["backend"] for t in takes} == {"diffusers"}
-    assert all(t["metadata"].get("family") == "wan" for t in takes)
+    shots = store.latest_plans(first["run_id"])["gamers/v0"]["plan"]["shots"]
+    assert any(s["shows_product"] for s in shots)
+    for take in takes:  # product shots: a keyframe (text-to-image: no reference image), then image-to-video
+        product = shots[take["shot"]]["shows_product"]
+        assert take["metadata"]["family"] == ("wan-i2v" if product else "wan")
+        assert bool(take["metadata"].get("keyframe")) == product
     card = store.cuts(first["run_id"])[0]["scorecard"]
     assert card["shots"][0]["metrics"]["clip_score"] is not None  # the tiny CLIP scored it
 
@@ -105,3 +110,40 @@ def test_nan_takes_fail_with_reason_retry_and_the_run_goes_on(smoke_env: Path, t
     assert all("fell back" in t["metadata"]["retries"][-1] for t in done)
     info = probe_mp4(Path(result["cuts"][0]["path"]))
     assert info["frames"] == 180
+
+
+def test_product_brief_goes_keyframe_then_i2v_and_a_drifting_product_shot_is_rendered_again(
+        smoke_env: Path, tmp_path: Path) -> None:
+    from evaluators.registry import METRICS
+
+    # Only product likeness can make a shot weak here, and no take of tiny random models reaches 1.0.
+    thresholds = {name: 0.0 for name in METRICS.names("shot")} | {"product_consistency": 1.0}
+    path = brief_file(tmp_path, variants=1, shots=3, scoring={"thresholds": thresholds},
+                      product={"name": "Lumen Bottle", "reference_image": str(ROOT / "briefs/assets/lumen-bottle.png")},
+                      refine={"max_rounds": 1, "max_rerenders": 4, "threshold": 0.0})
+    ws = Workspace.at(tmp_path / "ws")
+    result = start_run(path, ws, overrides=SMOKE)
+    assert result["status"] == "done"
+    store = Store(ws.db_path)
+    run_id = result["run_id"]
+    shots = store.latest_plans(run_id)["gamers/v0"]["plan"]["shots"]
+    product = {s["uid"] for s in shots if s["shows_product"]}
+    assert product and len(product) < len(shots)  # hook, product, cta: the hook does not show it
+    takes = [t for t in store.takes(run_id, kind="video") if t["status"] == "done"]
+    for take in takes:  # 1. product shots: the bottle cut out of its flat ground, composed, then animated
+        keyframe = take["metadata"].get("keyframe")
+        assert bool(keyframe) == (take["shot_uid"] in product)
+        if keyframe:
+            assert keyframe["product"]["matte"] == "matte" and Path(keyframe["path"]).is_file()
+            assert Path(keyframe["path"]).is_relative_to(ws.root / "media" / "keyframes")
+            assert take["metadata"]["family"] == "wan-i2v" and keyframe["license"] is None  # a local tiny model
+    # 2. the drifting product shots, and only they, are weak for their product and rendered again
+    weak = [e["data"]["weak"] for e in store.events(run_id) if e["kind"] == "scored"][0]
+    assert {w["uid"] for w in weak} == product and {w["metric"] for w in weak} == {"product_consistency"}
+    again = [t for t in takes if t["round"] == 1]
+    assert {t["shot_uid"] for t in again} == product
+    first = {t["shot_uid"]: t["metadata"]["keyframe"]["cache_key"] for t in takes if t["round"] == 0 and t["shot_uid"] in product}
+    assert all(t["metadata"]["keyframe"]["cache_key"] != first[t["shot_uid"]] for t in again)  # a new keyframe
+    card = store.cuts(run_id)[0]["scorecard"]
+    hook = next(s for s in card["shots"] if shots[s["shot"]]["uid"] not in product)
+    assert hook["not_computed"]["product_consistency"] == "the shot does not show the product"

@@ -52,10 +52,12 @@ def made_with_warnings(takes: list[dict | None]) -> list[dict]:
             warnings.append({"shot": shot, "kind": "missing_glyph", "detail": f"no installed font covers "
                              f"{chars} in the caption the {take['backend']} video sets; install a font for "
                              "them (e.g. the Noto fonts) or set brand.font"})  # fmt: skip
-        lic = meta.get("license") or {}
-        if lic and not lic.get("commercial", True):
-            warnings.append({"shot": shot, "kind": "license", "detail": f"{take['kind']} made with {take['model']}: "
-                             f"{lic['name']}, non-commercial use only ({lic['url']})"})
+        keyframe = meta.get("keyframe") or {}  # a keyframe-first take: the still's model too
+        for what, model, lic in [((take or {}).get("kind"), (take or {}).get("model"), meta.get("license")),
+                                 ("keyframe", keyframe.get("model"), keyframe.get("license"))]:
+            if lic and not lic.get("commercial", True):
+                warnings.append({"shot": shot, "kind": "license", "detail": f"{what} made with {model}: "
+                                 f"{lic['name']}, non-commercial use only ({lic['url']})"})
     return warnings
 
 
