@@ -1,5 +1,9 @@
 """The workspace: where runs live (the store, the graph checkpoints, the media cache, run outputs),
-and the one owner of the open store and checkpointer (each opened once, closed with the workspace)."""
+and the one owner of the open store and checkpointer (each opened once, closed with the workspace).
+
+Nothing is created until something is written: a refused brief leaves no workspace behind. A
+workspace opened `read_only` writes nothing at all (listing runs and writing reports elsewhere work
+on a read-only disk)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.errors import WorkspaceError
 from agent.settings import Settings
-from agent.store import Store
+from agent.store import Store, database_error
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -18,21 +23,22 @@ if TYPE_CHECKING:
 class Workspace:
     """A workspace folder and its open connections. Use it as a context manager, or `close()` it."""
 
-    def __init__(self, root: Path, settings: Settings | None = None) -> None:
+    def __init__(self, root: Path, settings: Settings | None = None, read_only: bool = False) -> None:
         self.root = Path(root)
         self.settings = settings or Settings.from_env(home=self.root)
+        self.read_only = read_only
         self._store: Store | None = None
         self._checkpoints: sqlite3.Connection | None = None
         self._saver: SqliteSaver | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def at(cls, path: str | Path | None = None, settings: Settings | None = None) -> Workspace:
-        """The workspace at `path`, else the settings' home ($BRIEFCUT_HOME, else ./.briefcut), created on first use."""
+    def at(cls, path: str | Path | None = None, settings: Settings | None = None, read_only: bool = False) -> Workspace:
+        """The workspace at `path`, else the settings' home ($BRIEFCUT_HOME, else ./.briefcut), created on
+        first write."""
         settings = settings or Settings.from_env()
         root = Path(path or settings.home).expanduser().resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        return cls(root, settings.model_copy(update={"home": root}))
+        return cls(root, settings.model_copy(update={"home": root}), read_only=read_only)
 
     # 1. what it owns ---------------------------------------------------------------------------
     @property
@@ -40,7 +46,9 @@ class Workspace:
         """The workspace's store, opened on first use and shared by everything in this process."""
         with self._lock:
             if self._store is None:
-                self._store = Store(self.db_path)
+                if self.read_only and not self.db_path.exists():
+                    raise WorkspaceError(f"{self.root}: no briefcut workspace here (no {self.db_path.name})")
+                self._store = Store(self.db_path, read_only=self.read_only)
             return self._store
 
     def checkpointer(self) -> SqliteSaver:
@@ -49,9 +57,18 @@ class Workspace:
 
         with self._lock:
             if self._saver is None:
+                if self.read_only:
+                    raise WorkspaceError(f"{self.root}: opened read-only; runs cannot be driven here")
+                self.root.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.checkpoints_path), check_same_thread=False, timeout=30)
-                conn.execute("PRAGMA journal_mode=WAL")
-                self._checkpoints, self._saver = conn, SqliteSaver(conn)
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    saver = SqliteSaver(conn)
+                    saver.setup()  # a damaged file is found here, named, before the graph runs
+                except sqlite3.DatabaseError as exc:
+                    conn.close()
+                    raise database_error(self.checkpoints_path, exc) from None
+                self._checkpoints, self._saver = conn, saver
             return self._saver
 
     def close(self) -> None:
