@@ -63,8 +63,8 @@ class Scorer:
     def embedder(self) -> tuple[Any, str | None]:
         """The CLIP embedder (loaded once per process through the pool), or (None, why not)."""
         if self._embedder is None:
-            if not self.clip.model:
-                self._embedder = (None, "no CLIP model configured")
+            if not self.clip.model or self.clip.model.lower() == "none":
+                self._embedder = (None, "no CLIP model configured (CLIP metrics off)")
             else:
                 from evaluators.clip import load_embedder
 
