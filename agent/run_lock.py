@@ -20,10 +20,10 @@ from agent.errors import RunBusy, storage_error
 
 
 @contextmanager
-def hold(path: Path, what: str, busy: str) -> Iterator[None]:
-    """Hold the lock at `path` for this block, or raise RunBusy (`busy` + who holds it) at once.
+def hold(path: Path, what: str, busy: str, advice: str) -> Iterator[None]:
+    """Hold the lock at `path` for this block, or raise RunBusy at once: `busy`, who holds it, `advice`.
     The lock file is removed when the block ends."""
-    fd = _locked(path, busy)
+    fd = _locked(path, busy, advice)
     try:
         _write_holder(fd, what)
         yield
@@ -35,7 +35,7 @@ def hold(path: Path, what: str, busy: str) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
-def _locked(path: Path, busy: str) -> int:
+def _locked(path: Path, busy: str, advice: str) -> int:
     """An open, flock-ed descriptor of the file now at `path` (a file removed meanwhile is retried)."""
     while True:
         try:
@@ -48,7 +48,7 @@ def _locked(path: Path, busy: str) -> int:
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            raise RunBusy(f"{busy}{holder}") from None
+            raise RunBusy(f"{busy}{holder}; {advice}") from None
         try:
             if os.fstat(fd).st_ino == os.stat(path).st_ino:
                 return fd
@@ -80,12 +80,9 @@ def _holder(fd: int) -> str:
 def run_locks(locks_dir: Path, run_id: str, out_dir: Path, what: str) -> Iterator[None]:
     """The run's lock and its output folder's lock, for one process's work on the run."""
     with ExitStack() as stack:
-        stack.enter_context(hold(
-            locks_dir / f"{run_id}.lock", what,
-            f"run {run_id} is being worked on by another process; wait for it to finish (or stop it), then try again",
-        ))  # fmt: skip
-        stack.enter_context(hold(
-            out_dir / ".briefcut.lock", f"{what} {run_id}",
-            f"{out_dir} is being written by another run; give this run another --out folder",
-        ))  # fmt: skip
+        stack.enter_context(hold(locks_dir / f"{run_id}.lock", what,
+                                 f"run {run_id} is being worked on by another process",
+                                 "wait for it to finish (or stop it), then try again"))  # fmt: skip
+        stack.enter_context(hold(out_dir / ".briefcut.lock", f"{what} {run_id}",
+                                 f"{out_dir} is being written by another run", "give this run another --out folder"))
         yield

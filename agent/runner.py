@@ -108,6 +108,7 @@ def hold_run(workspace: Workspace, run_id: str, out_dir: Path, what: str) -> Ite
     with run_locks(workspace.root / "locks", run_id, out_dir, what):
         for folder in (out_dir, workspace.root / "media"):
             sweep_leftovers(folder, recursive=folder != out_dir)
+        workspace.reserve_space()
         yield
 
 
@@ -214,8 +215,10 @@ def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
 
 
 def _mark(ctx: RunContext, status: str, error: str) -> None:
-    """Record how the run stopped; when the store itself cannot be written (a full disk), the
-    original error is what the person needs, so this one is dropped."""
+    """Record how the run stopped. A full disk first frees the workspace's reserved room, so the record
+    fits; if the store still cannot be written, the original error is what the person needs."""
+    if "space left" in error or "disk is full" in error:
+        ctx.workspace.release_space()
     try:
         ctx.store.set_run_status(ctx.run_id, status, error)
     except (WorkspaceError, sqlite3.Error, OSError):

@@ -12,9 +12,13 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import WorkspaceError
+from agent.errors import StorageError, WorkspaceError
 from agent.settings import Settings
 from agent.store import Store, database_error
+from generators.atomic import atomic_path
+
+RESERVE_NAME = ".briefcut-reserve"
+RESERVE_BYTES = 2 << 20
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -86,7 +90,24 @@ class Workspace:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # 2. where things go ------------------------------------------------------------------------
+    # 2. room to record a failure -----------------------------------------------------------------
+    def reserve_space(self) -> None:
+        """Keep RESERVE_BYTES on the workspace's disk, so that when the disk fills up mid-run there is
+        room to record why the run stopped (`release_space` frees it just before)."""
+        path = self.root / RESERVE_NAME
+        if path.exists() or self.read_only:
+            return
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(bytes(RESERVE_BYTES))
+        except (StorageError, OSError):
+            pass  # no room even for this: the run will stop at its first write, and say where
+
+    def release_space(self) -> None:
+        """Free the reserved room (the disk is full and a failure must be recorded)."""
+        (self.root / RESERVE_NAME).unlink(missing_ok=True)
+
+    # 3. where things go ------------------------------------------------------------------------
     @property
     def db_path(self) -> Path:
         return self.root / "briefcut.db"

@@ -219,7 +219,7 @@ def run_batch(
     try:
         batch_id = worker.batch_id = resume or create_batch(store, briefs or [], opts, jobs)
         with hold(workspace.root / "locks" / f"{batch_id}.lock", "batch",
-                  f"batch {batch_id} is being run by another process; wait for it to finish (or stop it)"):  # fmt: skip
+                  f"batch {batch_id} is being run by another process", "wait for it to finish (or stop it)"):
             loads, started, todo = _run_jobs(worker, store, batch_id, opts, progress)
     finally:
         worker.executor.close()

@@ -20,6 +20,7 @@ from agent.edit.ops import EditOp, apply_edits
 from agent.edit.parse import NotUnderstood, parse_edit
 from agent.edit.request import EditRequest, picture_notes
 from agent.errors import BriefcutError, PlanError
+from agent.faults import fault_point
 from agent.jobs import load_plans
 from agent.plan import Plan
 from agent.runner import drive, graph_state, hold_run, open_run
@@ -63,6 +64,7 @@ def apply_edit(workspace: Workspace, request: EditRequest, progress: Progress | 
         with ctx.store.transaction():
             ctx.store.record_step(ctx.run_id, f"edit-request:v{version + 1}", payload)
             ctx.store.set_run_status(ctx.run_id, "running")
+        fault_point("after_edit_request")
         return drive(ctx, Command(resume=payload))
 
 
