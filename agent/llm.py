@@ -309,6 +309,9 @@ class LLMClient:
                                      f"({retries + 1} attempts)") from None
                 self._wait(attempt, "timeout", None)
             except openai.APIConnectionError as exc:
+                if _not_http(exc):  # the server is there and answers, but not in HTTP: no retry helps
+                    raise self.error(f"the reply is not HTTP ({_cause(exc)}); is this an "
+                                     "OpenAI-compatible endpoint?") from None  # fmt: skip
                 if attempt == retries:
                     raise self.error(f"cannot connect ({_cause(exc)}); is the server running?") from None
                 self._wait(attempt, "connection error", None)
@@ -423,6 +426,16 @@ def _server_message(exc: openai.APIStatusError) -> str:
         if isinstance(inner, str):
             return inner
     return exc.response.text if exc.response is not None else str(exc)
+
+
+def _not_http(exc: BaseException) -> bool:
+    """Whether a connection error is a reply that is not HTTP (garbage bytes, another protocol)."""
+    link: BaseException | None = exc
+    while link is not None:  # by name: the SDK may bring its own copy of httpx (httpx2)
+        if type(link).__name__ == "RemoteProtocolError" and "illegal" in str(link).lower():
+            return True
+        link = link.__cause__
+    return False
 
 
 def _cause(exc: BaseException) -> str:
