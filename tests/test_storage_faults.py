@@ -11,7 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures.cli import briefcut, error_lines, last_json, only_run, run_status, spawn, tiny_brief, wait_stopped
+from fixtures.cli import (
+    briefcut,
+    error_lines,
+    last_json,
+    only_run,
+    run_status,
+    spawn,
+    tiny_brief,
+    wait_stopped,
+)
 from fixtures.probe import probe_mp4
 
 
