@@ -75,7 +75,7 @@ def test_an_unregistered_metric_is_gone_and_briefs_naming_it_fail_to_load(tmp_pa
     assert load_brief(brief).scoring.weights == {"sharpness": 1.0}
     METRICS.unregister("sharpness")
     try:
-        with pytest.raises(BriefError, match=r"b.yaml:\d+: scoring.weights.sharpness: unknown metric 'sharpness'"):
+        with pytest.raises(BriefError, match=r"b.yaml:\d+:\d+: scoring.weights.sharpness: unknown metric 'sharpness'"):
             load_brief(brief)
         with pytest.raises(UnknownMetric, match="unknown metric 'sharpness'; known: clip_score"):
             METRICS.get("sharpness")
