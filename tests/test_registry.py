@@ -96,5 +96,5 @@ def test_a_brief_with_a_misspelt_metric_stops_at_load_with_its_line_and_a_sugges
     line = text.splitlines().index("    flickr: 0.8") + 1
     with pytest.raises(BriefError) as err:
         load_brief(tmp_path / "b.yaml")
-    assert str(err.value).startswith(f"{tmp_path / 'b.yaml'}:{line}: scoring.thresholds.flickr: unknown metric 'flickr'")
+    assert str(err.value).startswith(f"{tmp_path / 'b.yaml'}:{line}:5: scoring.thresholds.flickr: unknown metric 'flickr'")
     assert "(did you mean 'temporal_flicker'?)" in str(err.value) and err.value.exit_code == 2
