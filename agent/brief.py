@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -17,8 +17,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic import (
+    Strict as StrictType,
+)
 from pydantic_core import PydanticCustomError
 
+from agent.brief_yaml import Places, at, nearest_place, parse_brief_yaml, read_brief_bytes
 from agent.errors import BriefError
 
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:5"]
@@ -29,21 +33,35 @@ MAX_DURATION_S = 180.0
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Brief sections: unknown keys refused, no type coercion (`true` is not 1), no NaN or infinity."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+# A path written as text in the brief (strict mode would want a Path object).
+FilePath = Annotated[Path, StrictType(False)]
+
+
+class FieldProblem(ValueError):
+    """A check of the whole brief that fails at one field: the loader points at that field's line."""
+
+    def __init__(self, loc: tuple, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class Brand(Strict):
     name: str = Field(min_length=1)
     palette: list[HexColour] = Field(default_factory=lambda: ["#111111", "#F5F5F5"], min_length=1)
-    logo: Path | None = None
+    logo: FilePath | None = None
     tone: list[str] = Field(default_factory=list)
-    font: Path | None = None
+    font: FilePath | None = None
 
 
 class Product(Strict):
     name: str = Field(min_length=1)
     description: str = ""
-    reference_image: Path | None = None
+    reference_image: FilePath | None = None
 
 
 class Assets(Strict):
@@ -214,17 +232,17 @@ class Brief(Strict):
     @model_validator(mode="after")
     def _possible(self) -> Brief:
         ids = [s.id for s in self.segments]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"segment ids repeat: {ids}")
+        for i, sid in enumerate(ids):
+            if sid in ids[:i]:
+                raise FieldProblem(("segments", i, "id"), f"segment ids repeat: '{sid}' is also segment {ids.index(sid)}")
+        if self.formats.duration_s < 2.0:
+            raise FieldProblem(("formats", "duration_s"),
+                               f"duration {self.formats.duration_s:g} s is too short for a cut (minimum 2 s)")
         if self.shots is not None:
             need = self.shots * MIN_SHOT_SECONDS + end_card_seconds(self.formats.duration_s)
             if need > self.formats.duration_s:
-                raise ValueError(
-                    f"{self.shots} shots cannot fit {self.formats.duration_s:g} s "
-                    f"(each shot needs at least {MIN_SHOT_SECONDS} s plus the end card)"
-                )
-        if self.formats.duration_s < 2.0:
-            raise ValueError(f"duration {self.formats.duration_s:g} s is too short for a cut (minimum 2 s)")
+                raise FieldProblem(("shots",), f"{self.shots} shots cannot fit {self.formats.duration_s:g} s "
+                                               f"(each shot needs at least {MIN_SHOT_SECONDS} s plus the end card)")
         return self
 
     def segment(self, segment_id: str) -> Segment:
@@ -246,105 +264,97 @@ def brief_hash(brief: Brief) -> str:
 
 # Loading -------------------------------------------------------------------------------------
 
-MAX_BRIEF_BYTES = 1_000_000
+# Every field that names a file or folder on disk, and what it must be. Each is resolved relative to
+# the brief, must lie (after symlinks) inside the brief's folder or an allowed assets root, and is
+# verified as its kind when the brief loads (agent.assets: "image", "font" or "folder"). A new path
+# field is one entry here.
+ASSET_PATHS: dict[tuple[str, ...], str] = {
+    ("brand", "logo"): "image",
+    ("brand", "font"): "font",
+    ("product", "reference_image"): "image",
+    ("assets", "footage"): "folder",
+}
 
 
-MAX_EXPANDED_NODES = 100_000
-
-
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    """Nodes in the document once aliases are expanded (memoised, so a bomb is measured cheaply)."""
-    if id(node) in memo:
-        return memo[id(node)]
-    memo[id(node)] = 1  # guards recursive anchors
-    if isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(v, memo) for v in node.value)
-    else:
-        size = 1
-    memo[id(node)] = size
-    return size
-
-
-def load_brief(path: str | Path, asset_roots: tuple[Path, ...] = ()) -> Brief:
+def load_brief(path: str | Path, assets_roots: Sequence[Path] = ()) -> Brief:
     """Read, validate and resolve a brief file; every failure is a BriefError naming file and place.
-    `asset_roots`: folders besides the brief's own that a footage folder may lie in."""
+
+    Asset paths must lie inside the brief's folder or one of `assets_roots`."""
     path = Path(path)
-    if not path.is_file():
-        raise BriefError(f"{path}: no such brief file")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if len(text) > MAX_BRIEF_BYTES:
-        raise BriefError(f"{path}: brief is larger than {MAX_BRIEF_BYTES} bytes")
-    data, lines = _parse_yaml(path, text)
-    return validate_brief(data, path, lines, asset_roots)
+    data, places = parse_brief_yaml(path, read_brief_bytes(path))
+    return validate_brief(data, path, places, assets_roots=assets_roots)
 
 
-def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None,
-                   asset_roots: tuple[Path, ...] = ()) -> Brief:  # fmt: skip
-    """Validate parsed data as a brief and resolve its file paths relative to `path`."""
+def validate_brief(data: Any, path: Path, places: Places | None = None, *, assets_roots: Sequence[Path] = (),
+                   confine: bool = True) -> Brief:  # fmt: skip
+    """Validate parsed data as a brief and resolve its asset paths relative to `path`.
+
+    `confine=False` is for a brief stored with a run (its paths were confined when it was loaded):
+    they are still checked to exist and be what they claim."""
+    from agent.assets import check_assets
+
+    places = places or {}
     if not isinstance(data, dict):
-        raise BriefError(f"{path}: a brief is a mapping of fields, got {type(data).__name__}")
+        raise BriefError(f"{at(path, places.get(()))}: a brief is a mapping of fields, got {type(data).__name__}")
     try:
         brief = Brief.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if p != "[key]")  # a bad mapping key is located at the key
-        where = _field_path(loc)
-        line = _nearest_line(lines or {}, loc)
-        at = f"{path}:{line}" if line else str(path)
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise BriefError(f"{at}: {where or 'brief'}: {err['msg']}{more}") from None
-    brief = _resolve_paths(brief, path, lines or {}, asset_roots)
+        raise BriefError(_first_error(exc, path, places)) from None
+    check_assets(brief, path, places, assets_roots if confine else None)
     from agent.compliance import check_brief  # (imports this module)
 
-    check_brief(brief, path, lines or {})
+    check_brief(brief, path, places)
     return brief
 
 
-def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple, int]]:
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise BriefError(f"{path}: the brief is empty")
-        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
-            raise BriefError(
-                f"{path}: too many aliases: the brief expands to over {MAX_EXPANDED_NODES} values (an alias bomb?)"
-            )
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = (exc.problem or str(exc)).strip()
-        if "could not determine a constructor" in problem:
-            problem = f"tag not allowed (briefs are plain YAML): {problem.split('tag')[-1].strip()}"
-        raise BriefError(f"{path}{line}: YAML syntax: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise BriefError(f"{path}: YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    return data, _line_index(node)
+def _first_error(exc: ValidationError, path: Path, places: Places) -> str:
+    """One line for the most telling error: an unknown key first (it explains the missing ones)."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    loc = tuple(p for p in err["loc"] if p != "[key]")  # a bad mapping key is located at the key
+    message = err["msg"].removeprefix("Value error, ")
+    problem = (err.get("ctx") or {}).get("error")
+    if isinstance(problem, FieldProblem):  # a whole-brief check that names its field
+        loc, message = (*loc, *problem.loc), str(problem)
+    elif err["type"] == "extra_forbidden":
+        message = f"unknown field{_did_you_mean(loc)}"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{at(path, nearest_place(places, loc))}: {_field_path(loc) or 'brief'}: {message}{more}"
 
 
-def _line_index(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, int]:
-    """Map each field path in the document to its 1-based line, for validation messages."""
-    index = {prefix: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            index[prefix + (key.value,)] = key.start_mark.line + 1
-            index.update({k: v for k, v in _line_index(value, prefix + (key.value,)).items() if k != prefix + (key.value,)})
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            index.update(_line_index(item, prefix + (i,)))
-    return index
+def _did_you_mean(loc: tuple) -> str:
+    """' (did you mean 'x'?); known: a, b, c' for an unknown key, from the model at its place."""
+    import difflib
+
+    model = _model_at(loc[:-1])
+    if model is None:
+        return ""
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{hint}; known: {', '.join(known)}"
 
 
-def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:
-    loc = tuple(str(x) if not isinstance(x, int) else x for x in loc)
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The schema model found at a field path of the brief (list indexes pass through)."""
+    model: type[BaseModel] | None = Brief
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part)) if model else None
+        model = _model_in(field.annotation) if field else None
+        if model is None:
+            return None
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (Optional, list, union, Annotated), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if found := _model_in(arg):
+            return found
     return None
 
 
@@ -353,45 +363,6 @@ def _field_path(loc: tuple) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-# The brief's file and folder fields (where in the brief, what it must be), resolved relative to the brief.
-# A folder is read whole (every clip and still in it), so it must lie inside the brief's folder or an
-# allowed root (BRIEFCUT_ASSET_ROOTS): a brief from elsewhere cannot make a run read the whole disk.
-ASSET_PATHS: list[tuple[tuple[str, str], str]] = [
-    (("brand", "logo"), "file"),
-    (("brand", "font"), "file"),
-    (("product", "reference_image"), "file"),
-    (("assets", "footage"), "folder"),
-]
-
-
-def _resolve_paths(brief: Brief, path: Path, lines: dict[tuple, int], asset_roots: tuple[Path, ...] = ()) -> Brief:
-    base = path.resolve().parent
-    for loc, kind in ASSET_PATHS:
-        owner = getattr(brief, loc[0])
-        value = getattr(owner, loc[1])
-        if value is None:
-            continue
-        resolved = value if value.is_absolute() else (base / value)
-        line = _nearest_line(lines, loc)
-        at = f"{path}:{line}" if line else str(path)
-        if not (resolved.is_dir() if kind == "folder" else resolved.is_file()):
-            raise BriefError(f"{at}: {'.'.join(loc)}: {kind} not found: {resolved}")
-        if kind == "folder":
-            resolved = confined(resolved, (base, *asset_roots), f"{at}: {'.'.join(loc)}")
-        setattr(owner, loc[1], resolved)
-    return brief
-
-
-def confined(folder: Path, roots: tuple[Path, ...], where: str) -> Path:
-    """`folder` with its links resolved, when that lies inside one of `roots`; else a BriefError."""
-    real = folder.resolve()
-    if any(real.is_relative_to(Path(root).resolve()) for root in roots):
-        return real
-    allowed = ", ".join(str(Path(r).resolve()) for r in roots)
-    raise BriefError(f"{where}: {real} is outside the brief's folder and the allowed roots ({allowed}); "
-                     "move it under the brief's folder or add its parent to BRIEFCUT_ASSET_ROOTS")  # fmt: skip
 
 
 def slug(text: str) -> str:

@@ -46,13 +46,32 @@ def main_options(
     State.settings = Settings.from_env(home=workdir)
 
 
-@contextmanager
-def workspace():
-    """The command's workspace: its store and checkpointer are opened once and closed at the end."""
+AssetsRootOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--assets-root", help="A folder the brief's asset paths may point into besides the brief's "
+                                       "own (repeatable) [env BRIEFCUT_ASSETS_ROOT]."),
+]  # fmt: skip
+
+
+def settings(assets_roots: list[Path] | None = None) -> Any:
+    """This command's settings (read once), with the command line's assets roots added."""
     from agent.settings import Settings
+
+    return (State.settings or Settings.from_env()).with_assets_roots(assets_roots)
+
+
+@contextmanager
+def workspace(assets_roots: list[Path] | None = None, reading: bool = False):
+    """The command's workspace: its store and checkpointer are opened once and closed at the end.
+    A command that only reads (`reading`) opens it read-only where it cannot be written."""
+    import os
+
     from agent.workspace import Workspace
 
-    with Workspace.at(settings=State.settings or Settings.from_env()) as ws:
+    ws = Workspace.at(settings=settings(assets_roots))
+    if reading and not (os.access(ws.root, os.W_OK) and (not ws.db_path.exists() or os.access(ws.db_path, os.W_OK))):
+        ws.read_only = True
+    with ws:
         yield ws
 
 
@@ -61,10 +80,13 @@ def cli_errors(fn: Callable) -> Callable:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from agent.errors import BriefcutError
+        from agent.errors import BriefcutError, RunInterrupted, storage_error
 
         try:
             return fn(*args, **kwargs)
+        except RunInterrupted as exc:
+            typer.echo(f"briefcut: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
         except BriefcutError as exc:
             typer.echo(f"briefcut: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
@@ -75,7 +97,8 @@ def cli_errors(fn: Callable) -> Callable:
                        "`briefcut resume RUN` finishes the run", err=True)  # fmt: skip
             raise typer.Exit(130) from None
         except Exception as exc:  # a failure at run time: one line, the run stays resumable
-            typer.echo(f"briefcut: error: {type(exc).__name__}: {exc}", err=True)
+            error = storage_error(exc)
+            typer.echo(f"briefcut: error: {error or f'{type(exc).__name__}: {exc}'}", err=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -106,28 +129,38 @@ def run(
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
                                                    help="Short side in pixels, overriding the brief's (drafts).")] = None,  # fmt: skip
     draft: DraftOpt = False,
+    assets_root: AssetsRootOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
+    from agent.brief import load_brief
     from agent.runner import start_run
     from agent.settings import cli_overrides, draft_video
 
     overrides = cli_overrides(profile=profile, planner=planner, llm_model=llm_model, video=draft_video(draft, video),
                               video_model=video_model, audio=audio, audio_model=audio_model, clip_model=clip_model,
                               resolution=resolution)  # fmt: skip
-    with workspace() as ws, progress_bar(as_json) as bar:
-        result = start_run(brief, ws, overrides=overrides, out=out, progress=bar)
+    loaded = load_brief(brief, settings(assets_root).assets_roots)  # a bad brief stops here: nothing written
+    with workspace(assets_root) as ws, progress_bar(as_json) as bar:
+        result = start_run(brief, ws, overrides=overrides, out=out, progress=bar, brief=loaded)
     emit(result, as_json, print_summary)
 
 
 @app.command()
 @cli_errors
-def resume(run_id: Annotated[str, typer.Argument(help="The run to finish.")], as_json: JsonOpt = False) -> None:
-    """Finish a run whose process stopped; finished takes are not rendered again."""
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to finish.")],
+    llm_url: Annotated[str | None, typer.Option("--llm-url", help="Another LLM endpoint than the one the run "
+                                                   "recorded (e.g. http://127.0.0.1:8080/v1).")] = None,  # fmt: skip
+    llm_model: Annotated[str | None, typer.Option("--llm-model", help="Another LLM model than the recorded one.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Finish a run whose process stopped; finished takes are not rendered again. An LLM-planned run
+    uses the endpoint it recorded (--llm-url / --llm-model choose another)."""
     from agent.runner import resume_run
 
     with workspace() as ws, progress_bar(as_json) as bar:
-        result = resume_run(run_id, ws, progress=bar)
+        result = resume_run(run_id, ws, progress=bar, llm={"base_url": llm_url, "model": llm_model})
     emit(result, as_json, print_summary)
 
 
@@ -211,8 +244,8 @@ def chat(run_id: Annotated[str, typer.Argument(help="A finished run.")], plan: P
 @cli_errors
 def runs_ls(as_json: JsonOpt = False, limit: int = 20) -> None:
     """List recent runs."""
-    with workspace() as ws:
-        rows = ws.store.runs(limit)
+    with workspace(reading=True) as ws:
+        rows = ws.store.runs(limit) if ws.db_path.exists() else []
     items = [{k: r[k] for k in ("id", "status", "profile", "planner", "brief_path", "created_at")} for r in rows]
     if as_json:
         typer.echo(json.dumps({"runs": items}))
@@ -227,7 +260,7 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
     """Show a run: its cuts, scorecards, plans, takes and events."""
     from agent.runs_view import run_details, show_text
 
-    with workspace() as ws:
+    with workspace(reading=True) as ws:
         details = run_details(ws, run_id)
     emit(details, as_json, lambda d: typer.echo(show_text(d)))
 
@@ -295,6 +328,7 @@ def batch(
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
                                                       help="Short side in pixels, overriding the briefs' (drafts).")] = None,  # fmt: skip
     draft: DraftOpt = False,
+    assets_root: AssetsRootOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run briefs x segments x variants as one resumable batch, then write an HTML review report."""
@@ -307,7 +341,7 @@ def batch(
              "formats": formats and formats.split(","), "executor": executor, "address": address,
              "workers": workers, "resolution": resolution, "video": draft_video(draft, None)}  # fmt: skip
     opts = make_options(given, State.settings)
-    with workspace() as ws, progress_bar(as_json) as bar:
+    with workspace(assets_root) as ws, progress_bar(as_json) as bar:
         result = run_batch(ws, briefs, opts, resume=resume_id, progress=bar)
     keys = ("batch_id", "status", "cuts", "report", "jobs", "pool_loads")
     emit({k: result[k] for k in keys}, as_json, lambda r: typer.echo(summary_text(r)))
@@ -325,12 +359,16 @@ def report(
     """Write a static HTML review report (index.html + media) of a run or a batch."""
     from agent.report import report_for
 
-    with workspace() as ws:
+    with workspace(reading=out is not None) as ws:
         path = report_for(ws, ident, out)
     emit({"report": str(path)}, as_json, lambda r: typer.echo(r["report"]))
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM stops a run like Ctrl-C: the run is marked interrupted and temporary files are removed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     app()
 
 

@@ -118,16 +118,16 @@ def brief_violations(brief: Any) -> list[Violation]:
     return found
 
 
-def check_brief(brief: Any, path: Path, lines: dict[tuple, int]) -> list[str]:
-    """Refuse a brief whose own copy has a must-avoid term (BriefError naming file:line, field, term);
+def check_brief(brief: Any, path: Path, places: dict[tuple, tuple[int, int]]) -> list[str]:
+    """Refuse a brief whose own copy has a must-avoid term (BriefError naming file:line:col, field, term);
     with `compliance: warn`, return the findings as notes instead."""
-    from agent.brief import _nearest_line
+    from agent.brief_yaml import at as place_of
+    from agent.brief_yaml import nearest_place
     from agent.errors import BriefError
 
     notes = []
     for v in brief_violations(brief):
-        line = _nearest_line(lines, v.loc)
-        at = f"{path}:{line}" if line else str(path)
+        at = place_of(path, nearest_place(places, v.loc))
         text = f"{v.field}: contains the must-avoid term '{v.term}' ({v.source})"
         if brief.compliance != "warn":
             raise BriefError(f"{at}: {text}; change the copy, or set `compliance: warn` to allow it")

@@ -100,5 +100,6 @@ class RunContext:
     def scorer(self) -> Scorer:
         """The run's scorer: configuration, CLIP choice and reference embedding resolved once."""
         if self._scorer is None:
-            self._scorer = Scorer(self.run_id, self.brief, self.choices.clip, self.store, self.pool)
+            self._scorer = Scorer(self.run_id, self.brief, self.choices.clip, self.store, self.pool,
+                                  warn=self.progress.warn)
         return self._scorer

@@ -7,8 +7,10 @@ from generators.errors import (
     BriefcutError,
     MissingDependency,
     ModelUnavailable,
+    StorageError,
     TakeFailed,
     UnknownBackend,
+    storage_error,
 )
 
 __all__ = [
@@ -19,9 +21,14 @@ __all__ = [
     "MissingDependency",
     "ModelUnavailable",
     "PlanError",
+    "RunBusy",
+    "RunInterrupted",
     "RunNotFound",
+    "StorageError",
     "TakeFailed",
     "UnknownBackend",
+    "WorkspaceError",
+    "storage_error",
 ]
 
 
@@ -43,3 +50,20 @@ class RunNotFound(BriefcutError):
     """A run id that is not in the workspace's store (or a cut of it that has no scorecard)."""
 
     exit_code = 2
+
+
+class WorkspaceError(BriefcutError):
+    """A workspace file that cannot be used: a damaged database, a read-only or full workspace.
+    The message names the file."""
+
+
+class RunBusy(BriefcutError):
+    """A run (or an output folder) that another process is working on right now."""
+
+    exit_code = 2
+
+
+class RunInterrupted(BriefcutError):
+    """Ctrl-C (or SIGTERM) during a run: what was finished is kept, and the run can be resumed."""
+
+    exit_code = 130

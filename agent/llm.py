@@ -10,6 +10,10 @@
 3. 429, 5xx, timeouts and refused connections are retried with bounded exponential backoff
    (Retry-After respected, capped at `max_backoff_s`); anything else is one EndpointError line
    naming the URL and model. The API key never appears in messages, logs or descriptions.
+4. Waiting is bounded: one `ask` (every attempt, backoff and the fix-up retry) ends within
+   `deadline_s` (2 minutes by default) of wall-clock time, also against a server that accepts the
+   connection and then trickles bytes or says nothing: a request still open at the deadline has its
+   connection closed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
@@ -58,7 +64,9 @@ class LLMSettings(BaseModel):
     base_url: str | None = Field(default=None, description=f"default: ${BASE_URL_ENV}, else OpenAI")
     model: str | None = Field(default=None, description=f"default: ${MODEL_ENV}, else the server's only model")
     api_key_env: str = Field(default=KEY_ENV, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # One request may take `timeout_s`; one question (all its attempts and retries) `deadline_s` in all.
     timeout_s: float = Field(default=120.0, gt=0)
+    deadline_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10)
     backoff_s: float = Field(default=0.5, ge=0)
     max_backoff_s: float = Field(default=30.0, ge=0)
@@ -127,10 +135,14 @@ class LLMClient:
         self.settings = settings
         self.endpoint = resolve_endpoint(settings, env)
         self._sleep = sleep
-        self._client = openai.OpenAI(
+        self._local = threading.local()  # the deadline of the question this thread is asking
+        self._client = self._new_client()
+
+    def _new_client(self) -> openai.OpenAI:
+        return openai.OpenAI(
             api_key=self.endpoint.api_key,
             base_url=self.endpoint.url,
-            timeout=settings.timeout_s,
+            timeout=self.settings.timeout_s,
             max_retries=0,  # retries are ours: bounded, logged, and ending in one clear error
         )
 
@@ -157,8 +169,16 @@ class LLMClient:
                 "api_key_env": self.endpoint.key_env}
 
     def ask(self, messages: list[dict[str, str]], schema: type[T]) -> T:
-        """A validated `schema` instance; one retry with the validation errors fed back."""
-        messages = list(messages)
+        """A validated `schema` instance; one retry with the validation errors fed back; all within
+        `deadline_s`."""
+        outer = getattr(self._local, "deadline", None)
+        self._local.deadline = outer or time.monotonic() + self.settings.deadline_s
+        try:
+            return self._ask(list(messages), schema)
+        finally:
+            self._local.deadline = outer
+
+    def _ask(self, messages: list[dict[str, str]], schema: type[T]) -> T:
         problem = ""
         for attempt in range(2):
             try:
@@ -207,10 +227,11 @@ class LLMClient:
         return args
 
     def _parse(self, messages: list[dict[str, str]], schema: type[T]) -> T:
+        common = self._common()  # here, not in the request's thread: it may ask the server for its model
         try:
-            completion = self._client.chat.completions.parse(
-                messages=messages, response_format=schema, **self._common()  # type: ignore[arg-type]
-            )
+            completion = self._bounded(lambda client, timeout: client.chat.completions.parse(
+                messages=messages, response_format=schema, timeout=timeout, **common  # type: ignore[arg-type]
+            ))
         except ValidationError as exc:
             raise _BadAnswer(_validation_summary(exc)) from None
         except openai.LengthFinishReasonError:
@@ -227,10 +248,11 @@ class LLMClient:
     def _json_object(self, messages: list[dict[str, str]], schema: type[T]) -> T:
         schema_text = json.dumps(schema.model_json_schema(), separators=(",", ":"))
         framed = _with_note(messages, "system", render_prompt("json_object", schema=schema_text))
+        common = self._common()
         try:
-            completion = self._client.chat.completions.create(
-                messages=framed, response_format={"type": "json_object"}, **self._common()  # type: ignore[arg-type]
-            )
+            completion = self._bounded(lambda client, timeout: client.chat.completions.create(
+                messages=framed, response_format={"type": "json_object"}, timeout=timeout, **common  # type: ignore[arg-type]
+            ))
         except _NOT_A_COMPLETION as exc:
             raise self._not_a_completion(exc) from None
         content = _first_message(completion).content or ""
@@ -243,23 +265,53 @@ class LLMClient:
         return self.error(f"the reply is not an OpenAI chat completion ({type(exc).__name__}: {_shorten(str(exc), 80)}); "
                           "is the URL an OpenAI-compatible /v1 endpoint?")
 
-    # 3. transport faults ---------------------------------------------------------------------
+    # 3. transport faults, and the deadline -----------------------------------------------------
+
+    def _remaining(self) -> float:
+        """Seconds left of the current question's deadline (a call outside `ask` gets a whole one)."""
+        deadline = getattr(self._local, "deadline", None)
+        return self.settings.deadline_s if deadline is None else deadline - time.monotonic()
+
+    def _bounded(self, call: Callable[[openai.OpenAI, float], T]) -> T:
+        """One request, given at most what is left of the deadline: a request still open then (a
+        server trickling bytes defeats per-read timeouts) has its connection closed."""
+        remaining = self._remaining()
+        if remaining <= 0:
+            raise _DeadlinePassed()
+        client, timeout = self._client, min(self.settings.timeout_s, remaining)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        future = pool.submit(call, client, timeout)
+        try:
+            return future.result(timeout=remaining + 1.0)
+        except FutureTimeout:
+            self._client = self._new_client()
+            client.close()  # the stuck request fails on its closed socket and its thread ends
+            raise _DeadlinePassed() from None
+        finally:
+            pool.shutdown(wait=False)
 
     def _retrying(self, call: Callable[[], T]) -> T:
         retries = self.settings.max_retries
         for attempt in range(retries + 1):
             try:
                 return call()
+            except _DeadlinePassed:
+                raise self._late() from None
             except openai.APIStatusError as exc:
                 if not _transient(exc.status_code) or attempt == retries:
                     raise
                 self._wait(attempt, f"HTTP {exc.status_code}", _retry_after(exc.response.headers))
             except openai.APITimeoutError:
+                if self._remaining() <= 0:
+                    raise self._late() from None
                 if attempt == retries:
                     raise self.error(f"no answer within {self.settings.timeout_s:g} s "
                                      f"({retries + 1} attempts)") from None
                 self._wait(attempt, "timeout", None)
             except openai.APIConnectionError as exc:
+                if _not_http(exc):  # the server is there and answers, but not in HTTP: no retry helps
+                    raise self.error(f"the reply is not HTTP ({_cause(exc)}); is this an "
+                                     "OpenAI-compatible endpoint?") from None  # fmt: skip
                 if attempt == retries:
                     raise self.error(f"cannot connect ({_cause(exc)}); is the server running?") from None
                 self._wait(attempt, "connection error", None)
@@ -267,9 +319,13 @@ class LLMClient:
                 raise self.error(f"unexpected response: {_shorten(str(exc))}") from None
         raise AssertionError("unreachable")
 
+    def _late(self) -> EndpointError:
+        return self.error(f"no answer within {self.settings.deadline_s:g} s in all (deadline_s; the server "
+                          "accepts connections but does not answer)")  # fmt: skip
+
     def _wait(self, attempt: int, why: str, retry_after: float | None) -> None:
         delay = self.settings.backoff_s * (2**attempt) if retry_after is None else retry_after
-        delay = min(max(delay, 0.0), self.settings.max_backoff_s)
+        delay = min(max(delay, 0.0), self.settings.max_backoff_s, max(self._remaining() - 0.1, 0.0))
         log.info("llm %s (%s): %s; retry %d/%d in %.2f s", self.endpoint.url, self.endpoint.model, why,
                     attempt + 1, self.settings.max_retries, delay)
         self._sleep(delay)
@@ -285,7 +341,7 @@ class LLMClient:
 
     def _only_model(self) -> str:
         try:
-            models = self._retrying(lambda: list(self._client.models.list()))
+            models = self._retrying(lambda: self._bounded(lambda client, timeout: list(client.models.list(timeout=timeout))))  # noqa: E501
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         if len(models) != 1:
@@ -297,6 +353,10 @@ class LLMClient:
 
 # What the SDK raises on a 200 whose body is not a chat completion (HTML, another JSON shape).
 _NOT_A_COMPLETION = (json.JSONDecodeError, TypeError, KeyError, AttributeError)
+
+
+class _DeadlinePassed(Exception):
+    """The question's deadline passed (turned into one EndpointError by `_retrying`)."""
 
 
 class _BadAnswer(Exception):
@@ -366,6 +426,16 @@ def _server_message(exc: openai.APIStatusError) -> str:
         if isinstance(inner, str):
             return inner
     return exc.response.text if exc.response is not None else str(exc)
+
+
+def _not_http(exc: BaseException) -> bool:
+    """Whether a connection error is a reply that is not HTTP (garbage bytes, another protocol)."""
+    link: BaseException | None = exc
+    while link is not None:  # by name: the SDK may bring its own copy of httpx (httpx2)
+        if type(link).__name__ == "RemoteProtocolError" and "illegal" in str(link).lower():
+            return True
+        link = link.__cause__
+    return False
 
 
 def _cause(exc: BaseException) -> str:

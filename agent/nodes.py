@@ -3,7 +3,10 @@
 Nodes are plain functions `(state, runtime) -> dict` returning only the keys they change; routers are
 pure functions of the state (and the run's brief) returning the name of the next node. Side effects are
 idempotent (a node re-runs whole after a crash or an interrupt): plans are read back from the store if
-already made, takes come from the media cache, cut and scorecard rows are upserts.
+already made, takes come from the media cache, cut and scorecard rows are upserts. The steps that change
+plans (a refine round, an edit) write them in one transaction with a record of the step and what it
+returned, keyed by the cut version and round: run again, such a step returns its record and changes
+nothing (no edit applied twice, no second revision or LLM call).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from langgraph.types import Send, interrupt
 from agent.assembly.delivery import deliver_cut
 from agent.context import RunContext
 from agent.edit.request import EditRequest, apply_to_plans
+from agent.faults import fault_point
 from agent.jobs import initial_jobs, load_plans, save_plan, stamp_shots, video_jobs
 from agent.render import run_job
 from agent.scoring import weak_shots
@@ -96,9 +100,13 @@ def route_after_score(state: RunState, runtime: Runtime[RunContext]) -> Literal[
 def refine_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Revise each weak shot's prompt from its scorecard reason, then render only those shots."""
     ctx = runtime.context
-    plans = load_plans(ctx)
     round_ = state.get("round", 0) + 1
+    step = f"refine:v{state.get('version', 1)}:r{round_}"
+    if (done := ctx.store.step_result(ctx.run_id, step)) is not None:
+        return done  # revised before a crash: the plans already hold it
+    plans = load_plans(ctx)
     jobs: list[RenderJob] = []
+    revised_plans = {}
     for weak in state["weak"]:
         plan = plans[weak["plan_key"]]
         index = next(i for i, s in enumerate(plan.shots) if s.uid == weak["uid"])
@@ -110,11 +118,17 @@ def refine_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]
                     "seed_offset": plan.shots[index].seed_offset + 1, "lineage": plan.shots[index].lineage}
         )  # fmt: skip
         plan = revised.model_copy(update={"shots": shots})
-        plans[plan.key] = plan
-        save_plan(ctx, plan)
+        plans[plan.key] = revised_plans[plan.key] = plan
         jobs += video_jobs(ctx, plan, [index], round_)
-    ctx.store.event(ctx.run_id, "refined", {"round": round_, "shots": [(w["plan_key"], w["shot"]) for w in state["weak"]]})
-    return {"round": round_, "rerenders_used": state.get("rerenders_used", 0) + len(state["weak"]), "pending": jobs}
+    result = {"round": round_, "rerenders_used": state.get("rerenders_used", 0) + len(state["weak"]), "pending": jobs}
+    with ctx.store.transaction():  # the revised plans and the record of this round: together or not at all
+        for plan in revised_plans.values():
+            save_plan(ctx, plan)
+        ctx.store.event(ctx.run_id, "refined", {"round": round_,
+                                                "shots": [(w["plan_key"], w["shot"]) for w in state["weak"]]})
+        ctx.store.record_step(ctx.run_id, step, result)
+    fault_point("after_refine_write")
+    return result
 
 
 # 5. assemble -----------------------------------------------------------------------------------
@@ -151,11 +165,18 @@ def route_after_review(state: RunState) -> Literal["edit", "__end__"]:
 def edit_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Apply the edit to the plans; render only what it touches; a new cut version follows."""
     ctx = runtime.context
+    version = state.get("version", 1) + 1
+    step = f"edit:v{version}"
+    if (done := ctx.store.step_result(ctx.run_id, step)) is not None:
+        return done  # applied before a crash: applying it again would apply it twice
     request = EditRequest.model_validate(state["edit"])
     changed, jobs, diff = apply_to_plans(ctx, load_plans(ctx), request)
-    for plan in changed.values():
-        save_plan(ctx, plan)
-    ctx.store.set_run_status(ctx.run_id, "running")
-    ctx.store.event(ctx.run_id, "edited", {"message": request.message, "ops": request.model_dump(mode="json")["ops"],
-                                           "diff": diff})  # fmt: skip
-    return {"pending": jobs, "version": state.get("version", 1) + 1, "diff": diff}
+    result = {"pending": jobs, "version": version, "diff": diff}
+    with ctx.store.transaction():  # the edited plans and the record of the edit: together or not at all
+        for plan in changed.values():
+            save_plan(ctx, plan)
+        ctx.store.event(ctx.run_id, "edited", {"message": request.message, "diff": diff,
+                                               "ops": request.model_dump(mode="json")["ops"]})  # fmt: skip
+        ctx.store.record_step(ctx.run_id, step, result)
+    fault_point("after_edit_write")
+    return result

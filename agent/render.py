@@ -19,11 +19,13 @@ from typing import Any
 from agent.assembly.formats import dimensions
 from agent.brief import BackendChoice
 from agent.context import RunContext
+from agent.faults import fault_point
 from agent.plan import Plan, Shot, frame_counts
 from agent.state import RenderJob
 from agent.voices import segment_language, voice_for
 from generators.base import VIDEO, AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
+from generators.media import audio_problem, video_problem
 
 # A video take that fails every seed falls back along this chain (skipping the backend that failed):
 # motion graphics from the brand's assets first (a deliverable shot), the storyboard last.
@@ -140,7 +142,7 @@ def run_job(ctx: RunContext, plan: Plan, job: RenderJob) -> str:
     """Do one render job (from the cache where possible) and return its take id."""
     take_id = hashlib.sha256(f"{ctx.run_id}|{json.dumps(dict(job), sort_keys=True)}".encode()).hexdigest()[:24]
     existing = ctx.store.get("takes", take_id)
-    if existing and existing["status"] == "done" and Path(existing["path"] or "").exists():
+    if existing and existing["status"] == "done" and usable_media(ctx, existing):
         return take_id  # this job finished before a crash or an interrupt: nothing to redo
     if job["kind"] == "video":
         _video(ctx, plan, job, take_id)
@@ -248,17 +250,40 @@ def _render_once(
     asking for the same take at once render it once, and the second reuses the file."""
     with media_lock(ctx.workspace.media_path(key, ".lock")):
         cached = ctx.store.cached_take(key)
-        if cached:
+        if cached and usable_media(ctx, cached):
             ctx.store.write("takes", {**row, **_reuse(cached, meta)}, replace=True)
             return
         started = time.time()
         take = render(ctx.workspace.media_path(key, suffix))
+        made = {"num_frames": take.num_frames} if isinstance(take, VideoTake) else {"seconds": take.seconds}
         ctx.store.write(
             "takes",
-            {**row, "path": str(take.path), "status": "done", "rendered": 1, "metadata": {**take.metadata, **meta},
-             "parameters": backend.describe(), "timings": {"render_s": round(time.time() - started, 3)}},
+            {**row, "path": str(take.path), "status": "done", "rendered": 1,
+             "metadata": {**take.metadata, **made, **meta}, "parameters": backend.describe(),
+             "timings": {"render_s": round(time.time() - started, 3)}},
             replace=True,
         )  # fmt: skip
+    fault_point("after_render_write")
+
+
+def usable_media(ctx: RunContext, take: dict) -> bool:
+    """Whether a finished take's file can be used again: it exists, decodes and has the frames (or
+    length) it was made with. A damaged file (a full disk, a crash mid-copy) is removed with a
+    warning, and the take is rendered again."""
+    path = Path(take["path"] or "")
+    if not take["path"] or not path.exists():
+        return False
+    meta = take.get("metadata") or {}
+    if take["kind"] == "video":
+        problem = video_problem(path, meta.get("num_frames"))
+    else:
+        problem = audio_problem(path, meta.get("seconds"))
+    if problem is None:
+        return True
+    path.unlink(missing_ok=True)
+    ctx.progress.warn(f"{path}: the cached {take['kind']} take {problem}; removed, it will be rendered again")
+    ctx.store.event(ctx.run_id, "media_discarded", {"path": str(path), "take": take["id"], "problem": problem})
+    return False
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from agent.report_checks import checks_html
 from agent.report_variants import variants_html
 from agent.store import Store
 from agent.workspace import Workspace
+from generators.atomic import atomic_path, write_text
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#1d1d1f;background:#fafafa}
@@ -56,7 +57,7 @@ def write_report(workspace: Workspace, run_ids: list[str], out_dir: Path, title:
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = [collect_run(store, run_id, out_dir) for run_id in dict.fromkeys(run_ids)]
     index = out_dir / "index.html"
-    index.write_text(render_page(title, runs), encoding="utf-8")
+    write_text(index, render_page(title, runs))
     return index
 
 
@@ -96,14 +97,12 @@ def link_media(src: str | None, media: Path, out_dir: Path) -> str | None:
     """Hard-link (else copy) a file into the report; its path relative to the report folder."""
     if not src or not Path(src).is_file():
         return None
-    media.mkdir(parents=True, exist_ok=True)
     dst = media / Path(src).name
-    if dst.exists():
-        dst.unlink()
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system
-        shutil.copy2(src, dst)
+    with atomic_path(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:  # another file system (or a read-only one: the workspace can stay read-only)
+            shutil.copyfile(src, tmp)
     return dst.relative_to(out_dir).as_posix()
 
 

@@ -1,14 +1,21 @@
 """Start and resume runs: the one place that builds a RunContext and drives the graph.
 
 A run's configuration is resolved once, here: the brief with the command line's overrides written
-in (`apply_overrides`), then the backends it implies (`resolve_choices`); both are stored with the run.
+in (`apply_overrides`), then the backends it implies (`resolve_choices`), with the LLM endpoint it
+plans with (URL and model, never the key); all are stored with the run, and `resume` uses them.
 The user's edits of a finished run go through the same graph (`agent.edit.session`).
+
+One process at a time works on a run (and on an output folder): `run_locks`. Whatever stops a run
+(an error, a full disk, Ctrl-C) marks it in the store, so it is never left "running".
 """
 
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +23,15 @@ from agent.brief import Brief, brief_hash, load_brief, validate_brief
 from agent.compliance import brief_notes
 from agent.context import Progress, RunContext
 from agent.default_models import preflight
-from agent.errors import BriefcutError
+from agent.errors import BriefcutError, RunInterrupted, WorkspaceError, storage_error
 from agent.graph import compile_graph
 from agent.profiles import Choices, check_choices, resolve_choices
-from agent.settings import Overrides, apply_overrides
-from agent.store import Store
+from agent.run_lock import run_locks
+from agent.settings import Overrides, Settings, apply_overrides
+from agent.store import Store, database_error
 from agent.voices import voice_notes
 from agent.workspace import Workspace
+from generators.atomic import sweep_leftovers
 from generators.base import BackendPool
 
 
@@ -33,13 +42,30 @@ def new_run_id() -> str:
 def prepare_brief(brief_path: Path, workspace: Workspace, overrides: Overrides | None = None,
                   brief: Brief | None = None) -> tuple[Brief, Choices]:  # fmt: skip
     """The run's brief (overrides written in) and its backend choices, checked (names, options, and
-    whether the models can be had) before any work."""
-    brief = apply_overrides(brief or load_brief(brief_path, workspace.settings.asset_roots), overrides)
+    whether the models can be had) before any work, the LLM endpoint recorded in the choices."""
+    brief = apply_overrides(brief or load_brief(brief_path, workspace.settings.assets_roots), overrides)
     choices = resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
     check_choices(choices)
     # a gated or missing model is found before any work
     choices, gated = preflight(choices, keyframes=brief.render.keyframes != "off")
+    choices = record_endpoint(choices, workspace.settings)
     return brief, choices.model_copy(update={"notes": [*choices.notes, *gated]})
+
+
+def record_endpoint(choices: Choices, settings: Settings) -> Choices:
+    """The LLM planner's endpoint (base URL, and the model where one is named) written into its options
+    from the environment, so a resume in another shell talks to the same server. Never the key."""
+    if choices.planner.backend != "openai":
+        return choices
+    from agent.llm import LLMSettings, resolve_endpoint
+
+    options = dict(choices.planner.options)
+    known = {k: v for k, v in options.items() if k in LLMSettings.model_fields}
+    endpoint = resolve_endpoint(LLMSettings.model_validate(known), settings.environ)
+    options["base_url"] = endpoint.url
+    if endpoint.model:
+        options["model"] = endpoint.model
+    return choices.model_copy(update={"planner": choices.planner.model_copy(update={"options": options})})
 
 
 def start_run(
@@ -59,57 +85,145 @@ def start_run(
     brief, choices = prepare_brief(brief_path, workspace, overrides, brief)
     run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)
-    workspace.store.create_run({
-        "id": run_id, "brief_path": str(Path(brief_path).resolve()), "brief": brief.model_dump(mode="json"),
-        "brief_hash": brief_hash(brief), "profile": choices.profile, "planner": choices.planner.backend,
-        "choices": choices.model_dump(mode="json"), "out_dir": str(out_dir), "batch_id": batch_id,
-    })  # fmt: skip
-    for note in choices.notes:
-        workspace.store.event(run_id, "note", {"text": note})
-        if progress:
-            progress.note(note)
-    for note in [*voice_notes(brief), *brief_notes(brief)]:  # stated settings that disagree: always said
-        workspace.store.event(run_id, "warning", {"text": note})
-        (progress or Progress()).warn(note)
-    ctx = RunContext(run_id, brief, choices, workspace, out_dir, pool=pool or BackendPool(),
-                     progress=progress or Progress(), executor=executor)  # fmt: skip
-    return drive(ctx, {"run_id": run_id})
+    with hold_run(workspace, run_id, out_dir, "run"):
+        workspace.store.create_run({
+            "id": run_id, "brief_path": str(Path(brief_path).resolve()), "brief": brief.model_dump(mode="json"),
+            "brief_hash": brief_hash(brief), "profile": choices.profile, "planner": choices.planner.backend,
+            "choices": choices.model_dump(mode="json"), "out_dir": str(out_dir), "batch_id": batch_id,
+        })  # fmt: skip
+        for note in choices.notes:
+            workspace.store.event(run_id, "note", {"text": note})
+            if progress:
+                progress.note(note)
+        for note in [*voice_notes(brief), *brief_notes(brief)]:  # stated settings that disagree: always said
+            workspace.store.event(run_id, "warning", {"text": note})
+            (progress or Progress()).warn(note)
+        ctx = RunContext(run_id, brief, choices, workspace, out_dir, pool=pool or BackendPool(),
+                         progress=progress or Progress(), executor=executor)  # fmt: skip
+        return drive(ctx, {"run_id": run_id})
+
+
+@contextmanager
+def hold_run(workspace: Workspace, run_id: str, out_dir: Path, what: str) -> Iterator[None]:
+    """This process's hold on a run: its locks, and what a killed process left behind cleared first."""
+    with run_locks(workspace.root / "locks", run_id, out_dir, what):
+        for folder in (out_dir, workspace.root / "media"):
+            sweep_leftovers(folder, recursive=folder != out_dir)
+        workspace.reserve_space()
+        yield
 
 
 def open_run(run_id: str, workspace: Workspace, progress: Progress | None = None,
-             pool: BackendPool | None = None, executor: Any = None) -> RunContext:  # fmt: skip
-    """Rebuild the context of a stored run (its brief and backend choices as recorded)."""
+             pool: BackendPool | None = None, executor: Any = None,
+             llm: dict[str, str] | None = None) -> RunContext:  # fmt: skip
+    """Rebuild the context of a stored run (its brief, backend choices and LLM endpoint as recorded;
+    `llm` {"base_url", "model"} overrides the endpoint, with a warning)."""
     row = workspace.store.run(run_id)
-    brief = validate_brief(row["brief"], Path(row["brief_path"]), asset_roots=workspace.settings.asset_roots)
+    brief = validate_brief(row["brief"], Path(row["brief_path"]), confine=False)
     choices = Choices.model_validate(row["choices"])
+    progress = progress or Progress()
+    choices = endpoint_for_resume(run_id, choices, workspace.settings, llm or {}, progress)
     return RunContext(run_id, brief, choices, workspace, Path(row["out_dir"]), pool=pool or BackendPool(),
-                      progress=progress or Progress(), executor=executor)  # fmt: skip
+                      progress=progress, executor=executor)  # fmt: skip
+
+
+def endpoint_for_resume(run_id: str, choices: Choices, settings: Settings, llm: dict[str, str],
+                        progress: Progress) -> Choices:  # fmt: skip
+    """The recorded LLM endpoint, unless the command line names another (said on stderr); an
+    environment that names another is said too, and does not win."""
+    if choices.planner.backend != "openai":
+        return choices
+    options = dict(choices.planner.options)
+    recorded = f"{options.get('model') or 'the server’s model'} at {options.get('base_url')}"
+    given = {k: v for k, v in llm.items() if v and v != options.get(k)}
+    if given:
+        options.update(given)
+        progress.warn(f"run {run_id} was planned with {recorded}; using "
+                      f"{options.get('model') or 'the server’s model'} at {options.get('base_url')} as asked")  # fmt: skip
+    elif settings.llm_base_url and settings.llm_base_url.rstrip("/") != options.get("base_url"):
+        progress.note(f"run {run_id} keeps its LLM endpoint ({recorded}), not $OPENAI_BASE_URL "
+                      f"({settings.llm_base_url}); to change it: briefcut resume {run_id} --llm-url URL")  # fmt: skip
+    return choices.model_copy(update={"planner": choices.planner.model_copy(update={"options": options})})
 
 
 def resume_run(run_id: str, workspace: Workspace, progress: Progress | None = None,
-               pool: BackendPool | None = None, executor: Any = None) -> dict[str, Any]:  # fmt: skip
-    """Finish a run whose process stopped: the graph continues from its last checkpoint."""
-    ctx = open_run(run_id, workspace, progress, pool, executor)
-    if ctx.store.run(run_id)["status"] == "done" and ctx.store.cuts(run_id):
-        return summary(ctx.store, run_id)  # finished already: nothing to do
-    ctx.store.set_run_status(run_id, "running")
-    return drive(ctx, None)
+               pool: BackendPool | None = None, executor: Any = None,
+               llm: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Finish a run whose process stopped: the graph continues from its last checkpoint (an edit
+    that was asked for and not applied is applied)."""
+    row = workspace.store.run(run_id)
+    with hold_run(workspace, run_id, Path(row["out_dir"]), "resume"):
+        ctx = open_run(run_id, workspace, progress, pool, executor, llm)
+        pending = pending_edit(ctx)
+        if pending is None and ctx.store.run(run_id)["status"] == "done" and ctx.store.cuts(run_id):
+            return summary(ctx.store, run_id)  # finished already: nothing to do
+        ctx.store.set_run_status(run_id, "running")
+        if pending is not None:
+            from langgraph.types import Command
+
+            return drive(ctx, Command(resume=pending))
+        return drive(ctx, None)
+
+
+def pending_edit(ctx: RunContext) -> dict | None:
+    """An edit that was asked for (recorded by `apply_edit`) while the graph still waits for one: the
+    process stopped before the graph took it in."""
+    if not graph_waits_for_edit(ctx):
+        return None
+    version = (graph_state(ctx).values or {}).get("version", 1)
+    return ctx.store.step_result(ctx.run_id, f"edit-request:v{version + 1}")
+
+
+def graph_state(ctx: RunContext) -> Any:
+    """The run's graph state at its last checkpoint."""
+    config = {"configurable": {"thread_id": ctx.run_id}}
+    return compile_graph(ctx.workspace.checkpointer()).get_state(config)
+
+
+def graph_waits_for_edit(ctx: RunContext) -> bool:
+    """Whether the run's graph stopped at `review` (finished cuts, waiting for an edit)."""
+    return tuple(graph_state(ctx).next) == ("review",)
 
 
 def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
-    """Run the graph on the run's thread until it ends or waits for an edit; a failure marks the run."""
+    """Run the graph on the run's thread until it ends or waits for an edit; whatever stops it is
+    recorded on the run (failed, or interrupted), and a storage fault names its file."""
     graph = compile_graph(ctx.workspace.checkpointer())
     config = {"configurable": {"thread_id": ctx.run_id}, "max_concurrency": 4, "recursion_limit": 200}
     try:
         graph.invoke(payload, config, context=ctx)
+    except KeyboardInterrupt:
+        _mark(ctx, "interrupted", "stopped by Ctrl-C (or SIGTERM)")
+        raise RunInterrupted(f"interrupted run {ctx.run_id}; finished takes are kept: "
+                             f"`briefcut resume {ctx.run_id}` finishes it") from None  # fmt: skip
     except BriefcutError as exc:
-        ctx.store.set_run_status(ctx.run_id, "failed", str(exc))
+        _mark(ctx, "failed", str(exc))
         raise
+    except sqlite3.DatabaseError as exc:  # the store names its own errors: this is the checkpointer's
+        error = database_error(ctx.workspace.checkpoints_path, exc)
+        _mark(ctx, "failed", str(error))
+        raise error from None
     except Exception as exc:
-        ctx.store.set_run_status(ctx.run_id, "failed", f"{type(exc).__name__}: {exc}")
+        error = storage_error(exc)
+        _mark(ctx, "failed", str(error) if error else f"{type(exc).__name__}: {exc}")
+        if error:
+            raise error from None
         raise
+    if graph_waits_for_edit(ctx) and ctx.store.cuts(ctx.run_id):
+        ctx.store.set_run_status(ctx.run_id, "done")  # an edit taken in and finished, or none to take
     ctx.store.update("runs", ctx.run_id, pool_loads=ctx.pool.loads)
     return summary(ctx.store, ctx.run_id)
+
+
+def _mark(ctx: RunContext, status: str, error: str) -> None:
+    """Record how the run stopped. A full disk first frees the workspace's reserved room, so the record
+    fits; if the store still cannot be written, the original error is what the person needs."""
+    if "space left" in error or "disk is full" in error:
+        ctx.workspace.release_space()
+    try:
+        ctx.store.set_run_status(ctx.run_id, status, error)
+    except (WorkspaceError, sqlite3.Error, OSError):
+        pass
 
 
 def summary(store: Store, run_id: str) -> dict[str, Any]:

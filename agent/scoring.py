@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 from agent.errors import RunNotFound
 from agent.plan import Plan, Shot
 from agent.store import Store
+from generators.atomic import atomic_path, write_text
 from generators.media import read_frames
 
 if TYPE_CHECKING:
@@ -48,8 +47,10 @@ class Scorer:
     """Scoring for one run. `stats` counts the work done (configs built, reference embeddings,
     takes scored or read back, scorecards built), so a run can show it scored each thing once."""
 
-    def __init__(self, run_id: str, brief: Brief, clip: ClipChoice, store: Store, pool: BackendPool) -> None:
+    def __init__(self, run_id: str, brief: Brief, clip: ClipChoice, store: Store, pool: BackendPool,
+                 warn: Callable[[str], None] | None = None) -> None:  # fmt: skip
         self.run_id, self.brief, self.clip, self.store, self.pool = run_id, brief, clip, store, pool
+        self.warn = warn
         self.stats: Counter[str] = Counter()
         self.config = scoring_config(brief)
         self.stats["configs_built"] += 1
@@ -63,8 +64,8 @@ class Scorer:
     def embedder(self) -> tuple[Any, str | None]:
         """The CLIP embedder (loaded once per process through the pool), or (None, why not)."""
         if self._embedder is None:
-            if not self.clip.model:
-                self._embedder = (None, "no CLIP model configured")
+            if not self.clip.model or self.clip.model.lower() == "none":
+                self._embedder = (None, "no CLIP model configured (CLIP metrics off)")
             else:
                 from evaluators.clip import load_embedder
 
@@ -99,14 +100,14 @@ class Scorer:
         return score
 
     def _score_file(self, take: dict, prompt: str, shows_product: bool) -> TakeScore:
-        from evaluators.scorecard import TakeScore, score_take
+        from evaluators.scorecard import score_take
 
         media = Path(take["path"])
         score_file = media.with_name(f"{media.stem}.score-{self.signature}{'' if shows_product else '-np'}.json")
         embeds_file = media.with_name(f"{media.stem}.clip-{self.signature}.npy")
-        if score_file.exists():
+        score = self._cached_score(score_file)
+        if score is not None:
             self.stats["takes_from_file"] += 1
-            score = TakeScore.model_validate_json(score_file.read_text())
         else:
             frames = read_frames(media, max_side=SCORING_MAX_SIDE)
             embedder, reason = self.embedder()
@@ -117,12 +118,26 @@ class Scorer:
             )  # fmt: skip
             self.stats["takes_scored"] += 1
             if embeds is not None:
-                _atomic_write(embeds_file, lambda tmp: np.save(tmp, embeds), ".npy")
-            _atomic_write(score_file, lambda tmp: tmp.write_text(score.model_dump_json()))
-        if embeds_file.exists():
+                with atomic_path(embeds_file) as tmp, open(tmp, "wb") as handle:
+                    np.save(handle, embeds)
+            write_text(score_file, score.model_dump_json())
+        if embeds_file.exists() and load_embeds(embeds_file) is not None:
             self.store.update("takes", take["id"], embeds_path=str(embeds_file))
             take["embeds_path"] = str(embeds_file)
         return score
+
+    def _cached_score(self, score_file: Path) -> TakeScore | None:
+        """The score kept beside a media file, or None; a damaged file (empty after a full disk, cut
+        short) is removed with a warning and the take is scored again."""
+        from evaluators.scorecard import TakeScore
+
+        if not score_file.exists():
+            return None
+        try:
+            return TakeScore.model_validate_json(score_file.read_bytes())
+        except (OSError, ValueError) as exc:
+            discard(score_file, f"unreadable score cache ({_short(exc)})", self.warn)
+            return None
 
     def candidates(self, plan: Plan, shot: Shot, fmt: str) -> list[dict]:
         """Finished takes that may stand for this shot in this format (same shot, current lineage)."""
@@ -156,7 +171,7 @@ class Scorer:
         from evaluators.scorecard import cut_scorecard
 
         chosen, scores = self.choose_takes(plan, fmt)
-        embeds = [np.load(t["embeds_path"]) if t.get("embeds_path") else None for t in chosen]
+        embeds = [load_embeds(Path(t["embeds_path"]), self.warn) if t.get("embeds_path") else None for t in chosen]
         card = cut_scorecard(scores, embeds, self.config)
         for entry, take in zip(card.shots, chosen, strict=True):
             entry.take, entry.seed, entry.backend = take["id"], take["seed"], take["backend"]
@@ -212,11 +227,30 @@ def _same_takes(card: dict, store: Store, plan: Plan, fmt: str) -> bool:
     )
 
 
-def _atomic_write(path: Path, write: Any, suffix: str = "") -> None:
-    """Write through a temporary file and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp{suffix}")
-    write(tmp)
-    tmp.replace(path)
+def load_embeds(path: Path, warn: Callable[[str], None] | None = None) -> np.ndarray | None:
+    """CLIP embeddings kept beside a take, or None; a damaged file is removed (with a warning), so the
+    metrics that need it are computed again or reported as not computed, never a failed run."""
+    try:
+        embeds = np.load(path, allow_pickle=False)
+        if embeds.ndim == 2 and np.isfinite(embeds).all():
+            return embeds
+        raise ValueError(f"shape {embeds.shape}")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, EOFError) as exc:
+        discard(path, f"unreadable embedding cache ({_short(exc)})", warn)
+        return None
+
+
+def discard(path: Path, why: str, warn: Callable[[str], None] | None) -> None:
+    """Remove a damaged cache file and say so."""
+    path.unlink(missing_ok=True)
+    if warn is not None:
+        warn(f"{path}: {why}; removed, it will be made again")
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
 
 
 # 4. advice for the planner -----------------------------------------------------------------------

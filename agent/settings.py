@@ -32,7 +32,14 @@ ENV_VARS = {
     "smoke_dir": "BRIEFCUT_SMOKE_DIR",
     "ray_address": "RAY_ADDRESS",
 }
-ASSET_ROOTS_VAR = "BRIEFCUT_ASSET_ROOTS"  # os.pathsep-separated folders
+
+
+ASSETS_ROOT_ENV = "BRIEFCUT_ASSETS_ROOT"  # one folder, or several separated by os.pathsep
+
+
+def path_list(value: str) -> tuple[Path, ...]:
+    """Folders from an os.pathsep-separated value (empty parts dropped)."""
+    return tuple(Path(p.strip()).expanduser() for p in value.split(os.pathsep) if p.strip())
 
 
 class Settings(BaseModel):
@@ -54,7 +61,8 @@ class Settings(BaseModel):
     clip_model: str | None = None
     smoke_dir: Path | None = None
     ray_address: str | None = None
-    asset_roots: tuple[Path, ...] = ()  # folders besides a brief's own that its footage folder may lie in
+    # Folders besides a brief's own that its asset paths (logo, images, font, footage) may point into.
+    assets_roots: tuple[Path, ...] = ()
     environ: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
     @classmethod
@@ -63,10 +71,15 @@ class Settings(BaseModel):
         env = dict(os.environ if environ is None else environ)
         values: dict[str, Any] = {k: env[v].strip() for k, v in ENV_VARS.items() if env.get(v, "").strip()}
         values["hub_offline"] = env.get("HF_HUB_OFFLINE", "").strip().lower() in TRUE
-        roots = env.get(ASSET_ROOTS_VAR, "").split(os.pathsep)
-        values["asset_roots"] = tuple(Path(r.strip()).expanduser() for r in roots if r.strip())
+        values["assets_roots"] = path_list(env.get(ASSETS_ROOT_ENV, ""))
         values.update({k: v for k, v in given.items() if v is not None})
         return cls(**values, environ=env)
+
+    def with_assets_roots(self, roots: list[Path] | None) -> Settings:
+        """These settings with more allowed assets roots (the command line's `--assets-root`)."""
+        if not roots:
+            return self
+        return self.model_copy(update={"assets_roots": (*self.assets_roots, *(Path(r) for r in roots))})
 
     @property
     def llm_configured(self) -> bool:

@@ -17,11 +17,11 @@ from typing import Any
 
 import sqlite_utils
 
-from agent.errors import RunNotFound
+from agent.errors import RunNotFound, WorkspaceError, storage_error
 
 JSON_COLUMNS = {
     "brief", "choices", "plan", "parameters", "metadata", "timings", "scorecard",
-    "provenance", "data", "metrics", "not_computed", "notes", "diff", "warnings", "pool_loads", "card",
+    "provenance", "data", "metrics", "not_computed", "notes", "diff", "warnings", "pool_loads", "card", "result",
 }  # fmt: skip
 
 
@@ -115,34 +115,68 @@ def m004_scorecards(db: sqlite_utils.Database) -> None:
     db["scores"].add_column("notes", str)
 
 
+def m005_steps(db: sqlite_utils.Database) -> None:
+    """Graph steps whose writes are done (an edit applied, a refine round revised), each with what the
+    step returned, so a step that runs again after a crash finds its record and changes nothing."""
+    db["steps"].create({"id": str, "run_id": str, "step": str, "result": str, "created_at": float}, pk="id")
+    db["steps"].create_index(["run_id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    m001_initial, m002_batches, m003_batch_stats, m004_scorecards,
+    m001_initial, m002_batches, m003_batch_stats, m004_scorecards, m005_steps,
 ]
 
 
 class Store:
-    """The workspace database. Rows come back as dicts with JSON columns decoded."""
+    """The workspace database. Rows come back as dicts with JSON columns decoded.
 
-    def __init__(self, path: Path | str | None = None) -> None:
-        if path is None:
-            self.db = sqlite_utils.Database(memory=True)
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA busy_timeout=30000")
+    `read_only` opens an existing database without writing anything (not even its WAL files), so
+    a read-only workspace can still be listed and reported on. Every SQLite failure becomes a
+    WorkspaceError naming the database file.
+    """
+
+    def __init__(self, path: Path | str | None = None, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._lock = threading.RLock()
-        self._migrate()
+        self._depth = 0  # nesting of `transaction()`
+        with self._errors():
+            if path is None:
+                self.db = sqlite_utils.Database(memory=True)
+            elif read_only:
+                self.db = sqlite_utils.Database(_open_read_only(Path(path)))
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+                self.db = sqlite_utils.Database(conn)
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
 
     def close(self) -> None:
         """Close the connection (the workspace that owns this store does this)."""
         with self._lock:
             self.db.conn.close()
 
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's failures as one WorkspaceError naming the file and what it means."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise database_error(self.path or ":memory:", exc) from None
+        except OSError as exc:
+            raise storage_error(exc, self.path) or exc from None
+
     # 1. migrations ---------------------------------------------------------------------------
     def _migrate(self) -> None:
+        if self.read_only:
+            tables = self.db.table_names()
+            done = {r["name"] for r in self.db["_migrations"].rows} if "_migrations" in tables else set()
+            if not {m.__name__ for m in MIGRATIONS} <= done:
+                raise WorkspaceError(f"{self.path}: made by an older briefcut; open it once where it can be "
+                                     "written, to bring it up to date")  # fmt: skip
+            return
         with self._lock, self._immediate():
             if "_migrations" not in self.db.table_names():
                 self.db["_migrations"].create({"name": str, "applied_at": float}, pk="name")
@@ -154,14 +188,39 @@ class Store:
 
     @contextmanager
     def _immediate(self) -> Iterator[None]:
-        """A write transaction taken up front, so concurrent writers queue on the busy timeout."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        """A write transaction taken up front, so concurrent writers queue on the busy timeout; inside
+        `transaction()` the writes join the open one."""
+        if self._depth:
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            return
+        if self.read_only:
+            raise WorkspaceError(f"{self.path}: opened read-only; nothing can be written")
+        with self._errors():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside happens together or not at all (a crash in between leaves none of them)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            with self._immediate():
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
 
     # 2. generic helpers ----------------------------------------------------------------------
     def write(self, table: str, row: dict[str, Any], pk: str = "id", replace: bool = False) -> None:
@@ -178,16 +237,27 @@ class Store:
             self.db[table].update(pk_value, {k: _encode(v) for k, v in values.items()})
 
     def rows(self, table: str, where: str = "", params: Any = (), order_by: str | None = None) -> list[dict]:
-        with self._lock:
+        with self._lock, self._errors():
             rows = self.db[table].rows_where(where or None, params, order_by=order_by)
             return [_decode(r) for r in rows]
 
     def get(self, table: str, pk_value: str) -> dict | None:
-        with self._lock:
+        with self._lock, self._errors():
             try:
                 return _decode(self.db[table].get(pk_value))
             except sqlite_utils.db.NotFoundError:
                 return None
+
+    # Graph steps done (see m005_steps) ------------------------------------------------------
+    def step_result(self, run_id: str, step: str) -> dict | None:
+        """What a recorded step returned, or None when it has not completed."""
+        row = self.get("steps", f"{run_id}:{step}")
+        return row["result"] if row else None
+
+    def record_step(self, run_id: str, step: str, result: dict) -> None:
+        """Record a step as done with its result (call inside the `transaction()` holding its writes)."""
+        self.write("steps", {"id": f"{run_id}:{step}", "run_id": run_id, "step": step, "result": result,
+                             "created_at": time.time()}, replace=True)  # fmt: skip
 
     # 3. the domain ---------------------------------------------------------------------------
     def create_run(self, run: dict[str, Any]) -> None:
@@ -288,7 +358,45 @@ class Store:
     def render_count(self, run_id: str | None = None) -> int:
         """How many takes were really rendered (not taken from the cache)."""
         where, params = ("rendered = 1", []) if run_id is None else ("rendered = 1 and run_id = ?", [run_id])
-        return self.db["takes"].count_where(where, params)
+        with self._lock, self._errors():
+            return self.db["takes"].count_where(where, params)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that writes nothing: `mode=ro`, else (a read-only folder where SQLite cannot make
+    the WAL index) `immutable=1`, which reads the file as it is."""
+    if not path.is_file():
+        raise WorkspaceError(f"{path}: no workspace database here")
+    uri = path.resolve().as_uri()
+    for flags in ("mode=ro", "immutable=1"):
+        conn = sqlite3.connect(f"{uri}?{flags}", uri=True, timeout=30, check_same_thread=False,
+                               isolation_level=None)  # fmt: skip
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            if flags == "immutable=1":
+                raise
+    raise AssertionError("unreachable")
+
+
+def database_error(path: Path | str, exc: sqlite3.DatabaseError) -> WorkspaceError:
+    """One line naming the database file and what the SQLite error means for the person."""
+    text = str(exc)
+    lowered = text.lower()
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        why = (f"damaged, or not a briefcut database ({text}); move it aside (a new one is made on the next "
+               "run) or restore it from a backup")  # fmt: skip
+    elif "readonly" in lowered or "read-only" in lowered:
+        why = f"cannot be written: the workspace is read-only ({text})"
+    elif "disk is full" in lowered or "disk i/o" in lowered:
+        why = f"cannot be written: {text} (free some space and resume)"
+    elif "unable to open" in lowered:
+        why = f"cannot be opened ({text}): check the folder exists and can be written"
+    else:
+        why = text
+    return WorkspaceError(f"{path}: {why}")
 
 
 def cut_id(run_id: str, plan_key: str, fmt: str, version: int) -> str:

@@ -1,5 +1,9 @@
 """The workspace: where runs live (the store, the graph checkpoints, the media cache, run outputs),
-and the one owner of the open store and checkpointer (each opened once, closed with the workspace)."""
+and the one owner of the open store and checkpointer (each opened once, closed with the workspace).
+
+Nothing is created until something is written: a refused brief leaves no workspace behind. A
+workspace opened `read_only` writes nothing at all (listing runs and writing reports elsewhere work
+on a read-only disk)."""
 
 from __future__ import annotations
 
@@ -8,8 +12,13 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.errors import StorageError, WorkspaceError
 from agent.settings import Settings
-from agent.store import Store
+from agent.store import Store, database_error
+from generators.atomic import atomic_path
+
+RESERVE_NAME = ".briefcut-reserve"
+RESERVE_BYTES = 2 << 20
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -18,21 +27,22 @@ if TYPE_CHECKING:
 class Workspace:
     """A workspace folder and its open connections. Use it as a context manager, or `close()` it."""
 
-    def __init__(self, root: Path, settings: Settings | None = None) -> None:
+    def __init__(self, root: Path, settings: Settings | None = None, read_only: bool = False) -> None:
         self.root = Path(root)
         self.settings = settings or Settings.from_env(home=self.root)
+        self.read_only = read_only
         self._store: Store | None = None
         self._checkpoints: sqlite3.Connection | None = None
         self._saver: SqliteSaver | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def at(cls, path: str | Path | None = None, settings: Settings | None = None) -> Workspace:
-        """The workspace at `path`, else the settings' home ($BRIEFCUT_HOME, else ./.briefcut), created on first use."""
+    def at(cls, path: str | Path | None = None, settings: Settings | None = None, read_only: bool = False) -> Workspace:
+        """The workspace at `path`, else the settings' home ($BRIEFCUT_HOME, else ./.briefcut), created on
+        first write."""
         settings = settings or Settings.from_env()
         root = Path(path or settings.home).expanduser().resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        return cls(root, settings.model_copy(update={"home": root}))
+        return cls(root, settings.model_copy(update={"home": root}), read_only=read_only)
 
     # 1. what it owns ---------------------------------------------------------------------------
     @property
@@ -40,7 +50,9 @@ class Workspace:
         """The workspace's store, opened on first use and shared by everything in this process."""
         with self._lock:
             if self._store is None:
-                self._store = Store(self.db_path)
+                if self.read_only and not self.db_path.exists():
+                    raise WorkspaceError(f"{self.root}: no briefcut workspace here (no {self.db_path.name})")
+                self._store = Store(self.db_path, read_only=self.read_only)
             return self._store
 
     def checkpointer(self) -> SqliteSaver:
@@ -49,9 +61,18 @@ class Workspace:
 
         with self._lock:
             if self._saver is None:
+                if self.read_only:
+                    raise WorkspaceError(f"{self.root}: opened read-only; runs cannot be driven here")
+                self.root.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.checkpoints_path), check_same_thread=False, timeout=30)
-                conn.execute("PRAGMA journal_mode=WAL")
-                self._checkpoints, self._saver = conn, SqliteSaver(conn)
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    saver = SqliteSaver(conn)
+                    saver.setup()  # a damaged file is found here, named, before the graph runs
+                except sqlite3.DatabaseError as exc:
+                    conn.close()
+                    raise database_error(self.checkpoints_path, exc) from None
+                self._checkpoints, self._saver = conn, saver
             return self._saver
 
     def close(self) -> None:
@@ -69,7 +90,24 @@ class Workspace:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # 2. where things go ------------------------------------------------------------------------
+    # 2. room to record a failure -----------------------------------------------------------------
+    def reserve_space(self) -> None:
+        """Keep RESERVE_BYTES on the workspace's disk, so that when the disk fills up mid-run there is
+        room to record why the run stopped (`release_space` frees it just before)."""
+        path = self.root / RESERVE_NAME
+        if path.exists() or self.read_only:
+            return
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(bytes(RESERVE_BYTES))
+        except (StorageError, OSError):
+            pass  # no room even for this: the run will stop at its first write, and say where
+
+    def release_space(self) -> None:
+        """Free the reserved room (the disk is full and a failure must be recorded)."""
+        (self.root / RESERVE_NAME).unlink(missing_ok=True)
+
+    # 3. where things go ------------------------------------------------------------------------
     @property
     def db_path(self) -> Path:
         return self.root / "briefcut.db"

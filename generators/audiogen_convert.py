@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generators.atomic import temp_path, write_text
 from generators.errors import ModelUnavailable
 
 LM_FILE = "state_dict.bin"
@@ -325,7 +325,7 @@ def source_sha256(files: list[Path], cache_dir: Path) -> str:
             memo[key] = _file_sha256(path)
         digest.update(memo[key].encode())
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(memo_path, json.dumps(memo, indent=1))
+    write_text(memo_path, json.dumps(memo, indent=1))
     return digest.hexdigest()
 
 
@@ -344,8 +344,7 @@ def convert_checkpoint(source: Path, cache_dir: Path) -> Converted:
     target = cache_dir / sha[:16]
     if (target / MANIFEST).exists():
         return Converted(target, sha, reused=True)
-    tmp = cache_dir / f".{sha[:16]}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_path(target, "")
     write_converted(files[0], files[1], tmp, sha)
     try:
         tmp.rename(target)
@@ -381,10 +380,5 @@ def write_converted(lm_file: Path, compression_file: Path, out: Path, sha: str) 
     # 3. the manifest last: its presence marks a complete conversion
     manifest = {"format": FORMAT_VERSION, "sha256": sha, "settings": settings,
                 "frame_rate": codec.config.frame_rate, "codec_sample_rate": codec.config.sampling_rate}
-    _write_atomic(out / MANIFEST, json.dumps(manifest, indent=1))
+    write_text(out / MANIFEST, json.dumps(manifest, indent=1))
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -9,6 +9,10 @@ class BriefcutError(Exception):
     exit_code = 1
 
 
+class StorageError(BriefcutError):
+    """A file that cannot be written or read back (disk full, read-only, permission): the message names it."""
+
+
 class UnknownBackend(BriefcutError):
     """A backend name that no registry knows; the message lists the known ones."""
 
@@ -53,3 +57,23 @@ def require(module: str, extra: str, backend: str):
         raise MissingDependency(
             f"backend '{backend}' needs '{module}' ({exc}); install it with: pip install 'briefcut[{extra}]'"
         ) from exc
+
+
+# errno -> what it means to a person writing a file.
+_STORAGE_ERRNOS = {28: "no space left on the device", 30: "the file system is read-only",
+                   13: "permission denied", 1: "operation not permitted", 122: "disk quota exceeded"}
+
+
+def storage_meaning(exc: BaseException) -> str | None:
+    """What an OSError about storage means ("no space left on the device"), else None."""
+    return _STORAGE_ERRNOS.get(exc.errno) if isinstance(exc, OSError) else None  # type: ignore[arg-type]
+
+
+def storage_error(exc: BaseException, path: object = None) -> StorageError | None:
+    """A StorageError naming the file for an OSError that is about storage (disk full, read-only,
+    permission), else None. `path` names the file when the error itself does not."""
+    meaning = storage_meaning(exc)
+    if meaning is None:
+        return None
+    name = getattr(exc, "filename", None) or path
+    return StorageError(f"cannot write {name}: {meaning}" if name else f"cannot write a file: {meaning}")

@@ -7,33 +7,25 @@ from pathlib import Path
 
 import numpy as np
 
+from generators.atomic import atomic_path
+
 # Visually lossless intermediate for takes: H.264 at CRF 12, 4:4:4 so palette colours survive.
 TAKE_CRF = 12
 # Takes are cached intermediates: encode fast, keep quality (the cut is encoded again anyway).
 TAKE_PRESET = "ultrafast"
+# Every H.264 encode (takes and cuts) runs x264 so that the same frames give the same bytes on the same
+# machine: deterministic frame threading, no sliced threads, one lookahead thread.
+X264_PARAMS = "deterministic=1:sliced-threads=0:lookahead-threads=1"
 
 
 def write_frames(
     path: Path, frames: Iterable[np.ndarray], fps: float, crf: int = TAKE_CRF, preset: str = TAKE_PRESET
 ) -> int:
     """Encode uint8 RGB frames [H,W,3] to an MP4 at `fps`; returns the number of frames written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path, ".mp4")
-    try:
-        count = _encode(tmp, frames, fps, crf, preset)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a source that fails mid-way leaves nothing behind
-        raise
-    tmp.replace(path)  # atomic: a crash never leaves a half file under the final name
-    return count
-
-
-def _encode(tmp: Path, frames: Iterable[np.ndarray], fps: float, crf: int, preset: str) -> int:
     import av
 
     count = 0
-    with av.open(str(tmp), "w") as container:
+    with atomic_path(Path(path), ".mp4") as tmp, av.open(str(tmp), "w") as container:
         stream = None
         for frame in frames:
             frame = np.ascontiguousarray(frame, dtype=np.uint8)
@@ -42,13 +34,13 @@ def _encode(tmp: Path, frames: Iterable[np.ndarray], fps: float, crf: int, prese
                 stream = container.add_stream("libx264", rate=_fraction(fps))
                 stream.width, stream.height = w - w % 2, h - h % 2
                 stream.pix_fmt = "yuv444p"
-                stream.options = {"crf": str(crf), "preset": preset}
+                stream.options = {"crf": str(crf), "preset": preset, "x264-params": X264_PARAMS}
             frame = frame[: stream.height, : stream.width]
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
             count += 1
         if stream is None:
-            raise ValueError(f"no frames to write to {tmp.name}")
+            raise ValueError(f"no frames to write to {path}")
         for packet in stream.encode():
             container.mux(packet)
     return count
@@ -79,11 +71,8 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     """Write float samples [N] or [N,C] in -1..1 to a 16-bit PCM WAV, atomically."""
     import soundfile as sf
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path, ".wav")
-    sf.write(str(tmp), np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate, subtype="PCM_16")
-    tmp.replace(path)
+    with atomic_path(Path(path), ".wav") as tmp:
+        sf.write(str(tmp), np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate, subtype="PCM_16")
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -92,6 +81,51 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
     data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     return data, sr
+
+
+def video_problem(path: Path, frames: int | None = None) -> str | None:
+    """Why a video file cannot be reused, or None: it must open, hold every packet it declares (read
+    through to the end, so a file cut short is found), have `frames` frames when given, and decode."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            count, first = 0, None
+            for packet in container.demux(stream):
+                if packet.size:
+                    count += 1
+                    if first is None:
+                        first = packet
+            if first is None:
+                return "has no frames"
+            # The first frame decodes (its packet is a keyframe: nothing before it is needed).
+            decoded = list(stream.codec_context.decode(first)) + list(stream.codec_context.decode(None))
+            if not decoded:
+                return "its first frame does not decode"
+    except (av.error.FFmpegError, OSError, IndexError, ValueError) as exc:
+        return f"cannot be read ({' '.join(str(exc).split())[:160]})"
+    if frames is not None and count != frames:
+        return f"has {count} frames, {frames} expected"
+    return None
+
+
+def audio_problem(path: Path, seconds: float | None = None) -> str | None:
+    """Why a WAV file cannot be reused, or None: it must decode whole and last about `seconds`."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError) as exc:  # soundfile's errors are RuntimeErrors
+        return f"cannot be read ({' '.join(str(exc).split())[:160]})"
+    if len(data) == 0:
+        return "has no samples"
+    if len(data) < info.frames:
+        return f"is cut short ({len(data)} of {info.frames} samples)"
+    if seconds is not None and abs(len(data) / rate - seconds) > 0.1 + 0.05 * seconds:
+        return f"lasts {len(data) / rate:.2f} s, {seconds:.2f} s expected"
+    return None
 
 
 def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
@@ -104,14 +138,6 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
 
     g = gcd(src_rate, dst_rate)
     return resample_poly(samples, dst_rate // g, src_rate // g, axis=0).astype(np.float32)
-
-
-def _temp_name(path: Path, suffix: str) -> Path:
-    """A temporary name beside `path`, unique per process and thread (two writers never collide)."""
-    import os
-    import threading
-
-    return path.with_name(f"{path.stem}.{os.getpid()}-{threading.get_ident()}.part{suffix}")
 
 
 def _fraction(fps: float):

@@ -54,7 +54,7 @@ def test_terms_match_whole_words_in_any_script(text: str, term: str, found: bool
 
 
 @pytest.mark.parametrize(("changes", "where"), [
-    ({"message": "Better than plastic bottles."}, ":{message}: message: contains the must-avoid term 'plastic bottles'"),
+    ({"message": "Better than plastic bottles."}, ":{message}:1: message: contains the must-avoid term 'plastic bottles'"),
     ({"segments": [{"id": "runners", "overrides": {"call_to_action": "Ditch PLASTIC BOTTLES"}}]},
      "segments[0].overrides.call_to_action: contains the must-avoid term 'plastic bottles'"),
     ({"must_include": [{"on_screen": "Plastic bottles not included"}]},
@@ -75,7 +75,7 @@ def test_the_cli_refuses_with_exit_2_and_warn_runs_with_the_check_failed(tmp_pat
     path = brief_file(tmp_path, message="Better than plastic bottles.")
     proc = briefcut("run", str(path), "--resolution", "64", "--json", workdir=tmp_path / "ws")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
-    assert f"{path}:{line_of(path, 'message:')}: message: contains the must-avoid term 'plastic bottles'" in proc.stderr
+    assert f"{path}:{line_of(path, 'message:')}:1: message: contains the must-avoid term 'plastic bottles'" in proc.stderr
     # the same brief with compliance: warn runs; every cut carries the on-screen line and a failed check
     legal = "Offer ends 30 June. Terms apply."
     warned = brief_file(tmp_path, message="Better than plastic bottles.", compliance="warn",

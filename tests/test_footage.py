@@ -182,7 +182,7 @@ def test_the_footage_folder_is_confined_to_the_briefs_folder_or_an_allowed_root(
         load_brief(tmp_path / "b.yaml")
     from agent.settings import Settings
 
-    roots = Settings.from_env({"BRIEFCUT_ASSET_ROOTS": f"{folder.parent}{os.pathsep}/nowhere"}).asset_roots
+    roots = Settings.from_env({"BRIEFCUT_ASSETS_ROOT": f"{folder.parent}{os.pathsep}/nowhere"}).assets_roots
     assert roots == (folder.parent, Path("/nowhere"))
     assert load_brief(tmp_path / "b.yaml", roots).assets.footage == folder.resolve()
     (tmp_path / "escape").symlink_to(folder)  # a link inside the brief's folder to a folder outside it

@@ -83,7 +83,7 @@ def tiny_run(tmp_path: Path, tiny_clip: Path) -> RunContext:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))
     ws = Workspace.at(tmp_path / "ws", Settings.from_env({}))
-    brief = apply_overrides(load_brief(path), Overrides(profile="preview"))
+    brief = apply_overrides(load_brief(path, [ROOT / "briefs"]), Overrides(profile="preview"))  # its image is there
     choices = resolve_choices(brief, ws.settings)
     ws.store.create_run({"id": "tiny", "brief_path": str(path), "brief": brief.model_dump(mode="json"),
                          "choices": choices.model_dump(mode="json"), "out_dir": str(tmp_path / "out")})  # fmt: skip

@@ -75,7 +75,7 @@ def test_an_unregistered_metric_is_gone_and_briefs_naming_it_fail_to_load(tmp_pa
     assert load_brief(brief).scoring.weights == {"sharpness": 1.0}
     METRICS.unregister("sharpness")
     try:
-        with pytest.raises(BriefError, match=r"b.yaml:\d+: scoring.weights.sharpness: unknown metric 'sharpness'"):
+        with pytest.raises(BriefError, match=r"b.yaml:\d+:\d+: scoring.weights.sharpness: unknown metric 'sharpness'"):
             load_brief(brief)
         with pytest.raises(UnknownMetric, match="unknown metric 'sharpness'; known: clip_score"):
             METRICS.get("sharpness")
@@ -96,5 +96,5 @@ def test_a_brief_with_a_misspelt_metric_stops_at_load_with_its_line_and_a_sugges
     line = text.splitlines().index("    flickr: 0.8") + 1
     with pytest.raises(BriefError) as err:
         load_brief(tmp_path / "b.yaml")
-    assert str(err.value).startswith(f"{tmp_path / 'b.yaml'}:{line}: scoring.thresholds.flickr: unknown metric 'flickr'")
+    assert str(err.value).startswith(f"{tmp_path / 'b.yaml'}:{line}:5: scoring.thresholds.flickr: unknown metric 'flickr'")
     assert "(did you mean 'temporal_flicker'?)" in str(err.value) and err.value.exit_code == 2

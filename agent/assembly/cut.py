@@ -32,8 +32,11 @@ from agent.assembly.formats import RATIOS
 from agent.assembly.loudness import hold_after_encoding, remux_command
 from agent.assembly.stills import contact_sheet, save_png, yuv420_to_rgb
 from agent.assembly.timeline import Segment, ShotSource, build_segments, compose
+from agent.faults import fault_point
 from agent.plan import Plan, frame_counts
+from generators.atomic import atomic_path, temp_dir
 from generators.errors import BriefcutError
+from generators.media import X264_PARAMS
 
 
 class AssemblyError(BriefcutError):
@@ -108,9 +111,9 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     paths = {"mp4": base.with_suffix(".mp4"), "srt": base.with_suffix(".srt"),
              "poster": base.with_name(base.name + ".poster.png"), "contact": base.with_name(base.name + ".contact.png")}
     base.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="briefcut-cut-", dir=base.parent) as tmp:
+    with temp_dir(base.parent, "briefcut-cut") as tmp:
         # 2. mix the sound in numpy, sample-exact against the frames
-        wav, warnings = _mix_audio(spec, segments, total, Path(tmp))
+        wav, warnings = _mix_audio(spec, segments, total, tmp)
         report(0.05)
         # 3. lay out captions (shrunk, paged, timed) and draw them and the end card once
         fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, fps, spec.font, spec.language)
@@ -125,19 +128,16 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
                                             spec.logo, spec.font, spec.language, spec.disclosure,
                                             spec.screen_notes, missing))
         warnings += notes + ([missing_glyph_warning(missing, "end card")] if missing else [])
-        # 4. stream composed frames to the encoder, keeping the stills on the way
-        part = paths["mp4"].with_name(paths["mp4"].name + ".part.mp4")
+        # 4. stream composed frames to the encoder, keeping the stills on the way; the file is written
+        #    under a name of this process's own and renamed over the cut only when it is whole
         stills = _still_frames(spec, segments)
-        try:
+        with atomic_path(paths["mp4"]) as part:
             kept = _encode(spec, segments, end_card, wav, part, stills, lambda f: report(0.05 + 0.9 * f / total))
+            fault_point("before_cut_rename")
             # 5. measure the delivered audio; re-master and re-encode it where encoding pushed it out of spec
             loud, notes = hold_after_encoding(part, wav, spec.loudness_lufs, PEAK_CEILING_DB,
                                               lambda mixed: _reencode_audio(spec, part, mixed))
             warnings += notes
-        except BaseException:
-            part.unlink(missing_ok=True)  # never leave a half cut behind
-            raise
-        part.replace(paths["mp4"])
     # 6. subtitles (the caption cues, then the on-screen lines over the end card) and stills
     end = segments[-1]
     screen = [(end.start, end.end, "\n".join(spec.screen_notes))] if spec.screen_notes else []
@@ -204,7 +204,7 @@ def encoder_command(spec: CutSpec, wav: Path, out: Path) -> list[str]:
         "-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{spec.width}x{spec.height}",
         "-framerate", str(spec.fps), "-i", "pipe:0", "-i", str(wav),
         "-map", "0:v:0", "-map", "1:a:0",
-        "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf), "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf), "-x264-params", X264_PARAMS, "-pix_fmt", "yuv420p",
         # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
         "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv",
         *AUDIO_ARGS, "-movflags", "+faststart", *_metadata_args(spec), "-f", "mp4", str(out),
@@ -216,12 +216,11 @@ AUDIO_ARGS = ["-c:a", "aac", "-b:a", "192k", "-ar", str(SAMPLE_RATE)]
 
 def _reencode_audio(spec: CutSpec, mp4: Path, wav: Path) -> None:
     """Replace the cut's audio with `wav` encoded anew; the video stream is copied untouched."""
-    tmp = mp4.with_name(mp4.name + ".audio.mp4")
-    proc = subprocess.run(remux_command(mp4, wav, tmp, AUDIO_ARGS, _metadata_args(spec)), capture_output=True, timeout=600)
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise AssemblyError(f"ffmpeg failed re-encoding the audio: {proc.stderr.decode(errors='replace')[-500:]}")
-    tmp.replace(mp4)
+    with atomic_path(mp4) as tmp:
+        proc = subprocess.run(remux_command(mp4, wav, tmp, AUDIO_ARGS, _metadata_args(spec)), capture_output=True,
+                              timeout=600)  # fmt: skip
+        if proc.returncode != 0:
+            raise AssemblyError(f"ffmpeg failed re-encoding the audio: {proc.stderr.decode(errors='replace')[-500:]}")
 
 
 def provenance_tags(spec: CutSpec) -> dict[str, str]:
@@ -294,9 +293,8 @@ def _pump(proc: subprocess.Popen, frames: Iterable[np.ndarray], wanted: set[int]
 
 
 def _write_srt_atomic(path: Path, cues: list[tuple[int, int, str]], fps: int) -> None:
-    tmp = path.with_name(path.name + ".part")
-    write_srt(tmp, cues, fps)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        write_srt(tmp, cues, fps)
 
 
 # Probing --------------------------------------------------------------------------------------

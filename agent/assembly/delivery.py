@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from agent.render import music_lineage
 from agent.store import cut_id
 from agent.voices import segment_language
 from agent.wording import word
+from generators.atomic import write_text
 
 
 def sound_row(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> dict | None:
@@ -67,17 +67,18 @@ def cut_name(plan: Plan, fmt: str, version: int) -> str:
 
 
 def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any]:
-    """How the cut was made: tool, models, seeds, the brief's hash; plus the AI disclosure."""
+    """How the cut was made: tool, models, seeds, the brief's hash, each shot's media (by content key);
+    plus the AI disclosure. Nothing in it names the run, so the same brief and seed make the same file
+    (the run is named beside it: in the scorecard and the store)."""
     return {
         "tool": "briefcut",
         "version": __version__,
         "disclosure": "AI-generated",
-        "run_id": ctx.run_id,
         "brief_hash": brief_hash(ctx.brief),
         "profile": ctx.choices.profile,
         "planner": plan.planner,
         "video": [
-            {"shot": i, "backend": t["backend"], "model": t["model"], "seed": t["seed"], "take": t["id"]}
+            {"shot": i, "backend": t["backend"], "model": t["model"], "seed": t["seed"], "media": t["cache_key"]}
             for i, t in enumerate(chosen)
         ],
         "audio": ctx.choices.audio.model_dump(),
@@ -128,25 +129,18 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     scorecard = {
         "run_id": ctx.run_id, "segment": plan.segment, "variant": plan.variant, "format": fmt,
         "version": version, "path": str(result.path), "duration_s": result.duration_s,
-        **card.model_dump(mode="json"), "provenance": spec.provenance,
+        **card.model_dump(mode="json"), "provenance": {**spec.provenance, "run_id": ctx.run_id},
     }  # fmt: skip
-    write_atomic(base.with_suffix(".scorecard.json"), json.dumps(scorecard, indent=2, default=str))
+    write_text(base.with_suffix(".scorecard.json"), json.dumps(scorecard, indent=2, default=str))
     row = {
         "id": cut_id(ctx.run_id, plan.key, fmt, version), "run_id": ctx.run_id, "plan_key": plan.key,
         "format": fmt, "version": version, "path": str(result.path), "srt": str(result.srt),
         "poster": str(result.poster), "contact_sheet": str(result.contact_sheet),
-        "duration_s": result.duration_s, "provenance": spec.provenance,
+        "duration_s": result.duration_s, "provenance": {**spec.provenance, "run_id": ctx.run_id},
         "warnings": card.cut.warnings, "diff": diff or [], "created_at": time.time(),
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
     return row | {"scorecard": card}
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a text file through a temporary file and a rename, so no reader sees half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _native(ctx: RunContext, take: dict) -> bool:

@@ -22,9 +22,10 @@ def save_png(path: Path, rgb: np.ndarray) -> None:
     """Write a PNG atomically."""
     from PIL import Image
 
-    tmp = path.with_name(path.name + ".part")
-    Image.fromarray(rgb).save(tmp, format="PNG")
-    tmp.replace(path)
+    from generators.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(rgb).save(tmp, format="PNG")
 
 
 def contact_sheet(thumbs: list[np.ndarray], labels: list[str], scores: list[dict], title: str) -> np.ndarray:

@@ -13,7 +13,6 @@ the audio model can share it), none without GPUs. Other backends' actors ask for
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import threading
 import uuid
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from agent.batch.executors import run_backend
+from generators.atomic import write_bytes
 from generators.base import REGISTRIES, BackendPool
 from generators.errors import BriefcutError, MissingDependency
 
@@ -92,7 +92,7 @@ class RayExecutor:
             take, data = self.ray.get(actor.render.remote(kind, backend, options, request, Path(out).suffix))
         except self.ray.exceptions.RayTaskError as exc:
             raise unwrap(exc) from None
-        write_atomic(Path(out), data)
+        write_bytes(Path(out), data)
         return {**take, "path": str(out)}
 
     def loads(self) -> dict[str, int]:
@@ -122,10 +122,3 @@ def unwrap(exc: BaseException) -> BaseException:
         return cause
     return cause if isinstance(cause, Exception) else exc
 
-
-def write_atomic(out: Path, data: bytes) -> None:
-    """Write a file whole or not at all (a killed driver leaves no half-written take)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)

@@ -29,6 +29,7 @@ from agent.brief import Brief, load_brief
 from agent.context import Progress
 from agent.errors import BriefcutError
 from agent.profiles import resolve_choices
+from agent.run_lock import hold
 from agent.runner import new_run_id, resume_run, start_run, summary
 from agent.settings import Overrides, Settings, apply_overrides
 from agent.store import Store
@@ -89,7 +90,7 @@ def plan_jobs(briefs: list[Path], opts: BatchOptions, settings: Settings, models
     """Every brief x segment as a job, ordered so jobs sharing backends (and loaded models) are adjacent."""
     jobs, seen = [], set()
     for path in dict.fromkeys(Path(b).resolve() for b in briefs):
-        brief = load_brief(path, settings.asset_roots)
+        brief = load_brief(path, settings.assets_roots)
         ids = [s.id for s in brief.segments]
         for segment in [s for s in (opts.segments or ids) if s in ids]:
             seen.add(segment)
@@ -148,10 +149,10 @@ class Worker:
 
     def __init__(self, workspace: Workspace, opts: BatchOptions, batch_id: str | None = None) -> None:
         self.workspace, self.opts, self.batch_id = workspace, opts, batch_id
-        self.store = workspace.store
         self.pool = BackendPool()
         extra = {"address": opts.address} if opts.executor == "ray" else {}
         self.executor = make_executor(opts.executor, self.pool, **extra)
+        self.store = workspace.store
 
     def run(self, job: dict) -> dict:
         """Finish one job: start its run, resume it, or just read it when it is done already."""
@@ -202,29 +203,41 @@ def run_batch(
     resume: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run (or with `resume`, continue) a batch; returns the batch result with every cut and the report."""
-    store, progress = workspace.store, progress or Progress()
+    """Run (or with `resume`, continue) a batch; returns the batch result with every cut and the report.
+
+    A new batch validates every brief (and its jobs) before anything is written: one bad brief
+    refuses the batch and leaves the workspace as it was."""
+    progress = progress or Progress()
     jobs: list[dict] = []
     if resume:
-        opts = load_batch(store, resume)[1].model_copy(update=_overrides(opts))
+        opts = load_batch(workspace.store, resume)[1].model_copy(update=_overrides(opts))
     else:
         opts = opts or BatchOptions()
         jobs = plan_jobs(briefs or [], opts, workspace.settings, workspace.models_dir)
     worker = Worker(workspace, opts)  # before any row: an unknown executor or a missing ray fails cleanly
+    store = workspace.store
     try:
         batch_id = worker.batch_id = resume or create_batch(store, briefs or [], opts, jobs)
-        todo = [j for j in batch_jobs(store, batch_id) if j["status"] != "done"]
-        store.update("batches", batch_id, status="running", executor=opts.executor, updated_at=time.time())
-        progress.begin("batch", len(todo))
-        started = time.time()
-        with ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="batch") as threads:
-            futures = [threads.submit(worker.attempt, job, lambda j: _advance(progress, j)) for job in todo]
-            for future in futures:
-                future.result()  # a failure outside a run (the store itself) stops the batch
-        loads = worker.loads()
+        with hold(workspace.root / "locks" / f"{batch_id}.lock", "batch",
+                  f"batch {batch_id} is being run by another process", "wait for it to finish (or stop it)"):
+            loads, started, todo = _run_jobs(worker, store, batch_id, opts, progress)
     finally:
         worker.executor.close()
     return finish_batch(workspace, batch_id, loads, {"seconds": round(time.time() - started, 3), "jobs": len(todo)})
+
+
+def _run_jobs(worker: Worker, store: Store, batch_id: str, opts: BatchOptions,
+              progress: Progress) -> tuple[dict[str, int], float, list[dict]]:  # fmt: skip
+    """Every job of the batch not done yet, `opts.workers` at once; returns model loads, start, jobs."""
+    todo = [j for j in batch_jobs(store, batch_id) if j["status"] != "done"]
+    store.update("batches", batch_id, status="running", executor=opts.executor, updated_at=time.time())
+    progress.begin("batch", len(todo))
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="batch") as threads:
+        futures = [threads.submit(worker.attempt, job, lambda j: _advance(progress, j)) for job in todo]
+        for future in futures:
+            future.result()  # a failure outside a run (the store itself) stops the batch
+    return worker.loads(), started, todo
 
 
 def _overrides(opts: BatchOptions | None) -> dict[str, Any]:

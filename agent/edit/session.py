@@ -9,6 +9,7 @@ what it cannot read goes to the LLM (`agent.edit.llm_parse`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from langgraph.types import Command
@@ -19,9 +20,10 @@ from agent.edit.ops import EditOp, apply_edits
 from agent.edit.parse import NotUnderstood, parse_edit
 from agent.edit.request import EditRequest, picture_notes
 from agent.errors import BriefcutError, PlanError
+from agent.faults import fault_point
 from agent.jobs import load_plans
 from agent.plan import Plan
-from agent.runner import drive, open_run
+from agent.runner import drive, graph_state, hold_run, open_run
 from agent.workspace import Workspace
 
 
@@ -45,15 +47,26 @@ def prepare_edit(workspace: Workspace, run_id: str, message: str, plan_key: str 
 
 
 def apply_edit(workspace: Workspace, request: EditRequest, progress: Progress | None = None) -> dict[str, Any]:
-    """Apply a confirmed request through the run's graph; returns the run summary of the new version."""
-    ctx = open_run(request.run_id, workspace, progress)
-    check_reviewable(ctx)
-    plans = load_plans(ctx)
-    unknown = sorted(set(request.plan_keys) - set(plans))
-    if unknown:
-        raise PlanError(f"run {ctx.run_id} has no plan {', '.join(unknown)}; plans: {', '.join(sorted(plans))}")
-    dry_run(ctx, {k: plans[k] for k in request.plan_keys}, request.ops)  # a request made elsewhere, checked here too
-    return drive(ctx, Command(resume=request.model_dump(mode="json")))
+    """Apply a confirmed request through the run's graph; returns the run summary of the new version.
+
+    The request is recorded and the run marked running before the graph takes it, so a process that
+    stops anywhere after this leaves a run that `briefcut resume` finishes, with this edit applied once."""
+    row = workspace.store.run(request.run_id)
+    with hold_run(workspace, request.run_id, Path(row["out_dir"]), "edit"):
+        ctx = open_run(request.run_id, workspace, progress)
+        check_reviewable(ctx)
+        plans = load_plans(ctx)
+        unknown = sorted(set(request.plan_keys) - set(plans))
+        if unknown:
+            raise PlanError(f"run {ctx.run_id} has no plan {', '.join(unknown)}; plans: {', '.join(sorted(plans))}")
+        dry_run(ctx, {k: plans[k] for k in request.plan_keys}, request.ops)  # a request made elsewhere, checked too
+        payload = request.model_dump(mode="json")
+        version = (graph_state(ctx).values or {}).get("version", 1)
+        with ctx.store.transaction():
+            ctx.store.record_step(ctx.run_id, f"edit-request:v{version + 1}", payload)
+            ctx.store.set_run_status(ctx.run_id, "running")
+        fault_point("after_edit_request")
+        return drive(ctx, Command(resume=payload))
 
 
 def dry_run(ctx: RunContext, plans: dict[str, Plan], ops: list[EditOp]) -> None:
