@@ -58,7 +58,7 @@ def check_asset(value: Path, kind: str, base: Path, roots: Sequence[Path] | None
     try:
         real = candidate.resolve(strict=True)
     except FileNotFoundError:
-        raise AssetProblem(f"file not found: {candidate}") from None
+        raise AssetProblem(f"{'folder' if kind == 'folder' else 'file'} not found: {candidate}") from None
     except (OSError, RuntimeError) as exc:  # a symlink loop, a permission problem
         raise AssetProblem(f"cannot be resolved: {candidate} ({exc})") from None
     if roots is not None:

@@ -67,7 +67,7 @@ class Product(Strict):
 class Assets(Strict):
     """The brand's own media for the pictures: a folder of clips and stills (resolved like every path)."""
 
-    footage: Path | None = None
+    footage: FilePath | None = None
 
 
 class OnScreen(Strict):

@@ -110,6 +110,23 @@ def edge_matte(rgb: np.ndarray, backdrop: np.ndarray, solid: np.ndarray, rim: np
     return alpha, colours
 
 
+def feather(rgba: Any, sigma: float) -> Any:
+    """`rgba` (PIL RGBA) with its alpha edge softened inward by a Gaussian of `sigma` pixels: alpha
+    becomes min(alpha, blurred alpha), so the edge ramps over about 2 sigma but never grows outward
+    (where the colours are the old backdrop's, which would show as a halo). Specks below 1% go."""
+    from PIL import Image
+    from scipy import ndimage
+
+    if sigma <= 0:
+        return rgba
+    alpha = np.asarray(rgba.getchannel("A"), np.float32)
+    soft = np.minimum(alpha, ndimage.gaussian_filter(alpha, sigma, mode="constant"))
+    soft[soft < 2.55] = 0.0
+    out = rgba.copy()
+    out.putalpha(Image.fromarray(soft.round().astype(np.uint8), "L"))
+    return out
+
+
 def fit_backdrop(rgb: np.ndarray, band: float = 0.03) -> tuple[np.ndarray, float]:
     """A quadratic surface per channel fitted to the border band, and the fit's RMS residual (levels)."""
     h, w = rgb.shape[:2]

@@ -178,7 +178,7 @@ def test_the_footage_folder_is_confined_to_the_briefs_folder_or_an_allowed_root(
 
     text = (ROOT / "briefs" / "bumper.yaml").read_text()
     (tmp_path / "b.yaml").write_text(text.replace("message:", f"assets: {{footage: {folder}}}\nmessage:"))
-    with pytest.raises(BriefError, match=r"b\.yaml:\d+: assets\.footage: .* is outside the brief's folder"):
+    with pytest.raises(BriefError, match=r"b\.yaml:\d+:\d+: assets\.footage: .* is outside the brief's folder"):
         load_brief(tmp_path / "b.yaml")
     from agent.settings import Settings
 

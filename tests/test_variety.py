@@ -4,6 +4,7 @@ each plan names its own audience and records what its variant varies."""
 from __future__ import annotations
 
 import itertools
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,8 @@ seed: 3
 
 def test_segments_times_variants_cuts_all_differ(tmp_path: Path) -> None:
     brief = tmp_path / "brief.yaml"
-    brief.write_text(BRIEF.format(assets=ROOT / "briefs" / "assets"))
+    shutil.copytree(ROOT / "briefs" / "assets", tmp_path / "assets")  # assets lie beside their brief
+    brief.write_text(BRIEF.format(assets="assets"))
     ws = Workspace.at(tmp_path / "ws")
     result = run_batch(ws, [brief], BatchOptions())
     assert result["status"] == "done", result["jobs"]
