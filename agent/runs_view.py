@@ -58,7 +58,7 @@ def show_text(details: dict[str, Any]) -> str:
             lines.append(format_table(cut["scorecard"]))
             for w in (cut["scorecard"].get("cut") or {}).get("warnings") or []:
                 lines.append(f"  warning: shot {w['shot'] + 1 if isinstance(w.get('shot'), int) else '-'}: {w.get('kind')}: {w.get('detail')}")
-            lines += [_check_line(name, c) for name, c in (cut["scorecard"].get("checks") or {}).items()]
+            lines += [_check_line(c) for c in cut["scorecard"].get("checks") or []]
     if not details["cuts"]:
         lines.append("no cuts yet" + ("" if details["status"] == "done" else f" (briefcut resume {details['run_id']})"))
     return "\n".join(lines)
@@ -99,10 +99,11 @@ def _cut_line(cut: dict[str, Any]) -> str:
     return f"cut: score {cut['composite']:.2f}{values}" + "".join(f"; {r}" for r in cut.get("reasons", []))
 
 
-def _check_line(name: str, check: dict[str, Any]) -> str:
-    verdict = {True: "passed", False: "FAILED", None: "not checked"}[check.get("ok")]
-    value = f" {check['value']:.2f}" if isinstance(check.get("value"), (int, float)) else ""
-    return f"  check {name}: {verdict}{value}" + (f": {check['detail']}" if check.get("detail") else "")
+def _check_line(check: dict[str, Any]) -> str:
+    verdict = {True: "passed", False: "FAILED", None: "not checked"}[check.get("pass")]
+    value = f" {check['value']:.2f}{check.get('unit') or ''}" if isinstance(check.get("value"), (int, float)) else ""
+    limit = f" (must be {check['op']} {check['threshold']:g})" if check.get("op") and check.get("threshold") is not None else ""
+    return f"  check {check['name']}: {verdict}{value}{limit}" + (f": {check['detail']}" if check.get("detail") else "")
 
 
 def _not_computed(card: dict[str, Any]) -> dict[str, str]:

@@ -133,10 +133,11 @@ def test_render_score_refine_assemble_and_edit(tiny_run: RunContext) -> None:
     assert Path(out["cuts"][0]["path"]).exists() and tiny_run.store.run("tiny")["status"] == "done"
     assert tiny_run.scorer.stats["reference_embeds"] == 1
     # another judge adds a per-cut check where delivery, reports and views read the card
-    add_check(tiny_run.store, "tiny", ("gamers/v0", "1:1", 1), "audience",
-              CutCheck(ok=False, value=0.41, detail="students prefer v1", source="audience"))  # fmt: skip
+    add_check(tiny_run.store, "tiny", ("gamers/v0", "1:1", 1),
+              CutCheck(name="audience", passed=False, value=0.41, detail="students prefer v1", source="audience"))  # fmt: skip
     details = run_details(tiny_run.workspace, "tiny")
-    assert details["cuts"][0]["scorecard"]["checks"]["audience"]["ok"] is False
+    checks = {c["name"]: c for c in details["cuts"][0]["scorecard"]["checks"]}
+    assert checks["audience"]["pass"] is False and checks["compliance"]["pass"] is True
     assert "check audience: FAILED 0.41: students prefer v1" in show_text(details)
     # edit: a caption renders nothing; a new version with its diff
     request = EditRequest(run_id="tiny", message="caption 1: Hi", plan_keys=["gamers/v0"], ops=parse_edit("caption 1: Hi"))
