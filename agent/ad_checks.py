@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.ad_evidence import CutEvidence, end_card_box, end_card_shown, logo_first_seen
+from agent.ad_evidence import END_CARD_MATCH, CutEvidence, end_card_box, end_card_shown, logo_first_seen
 from agent.assembly.cut import CutResult, CutSpec
 from evaluators.detect import picture_changes, trailing_static
 from evaluators.scorecard import CutCheck
@@ -75,19 +75,23 @@ def contains_words(text: str, phrase: str) -> float:
 
 # 1. Branding: the brand on screen within the first 5 s --------------------------------------------
 def brand_early(ev: CutEvidence) -> CutCheck:
-    """The first second the logo is found in the frames, or a caption with the brand name is seen."""
+    """The first second the logo is found in the frames, a caption with the brand name is seen, or the
+    end card (which draws the brand's name) is on screen."""
     spec = ev.spec
     logo_at, best = logo_first_seen(ev, spec.logo)
     name_at = next((ev.seconds(c.cue.start) for c in ev.cues
                     if c.seen and contains_words(c.cue.text, spec.brand_name) >= 1.0), None)  # fmt: skip
-    seen = [t for t in (logo_at, name_at) if t is not None]
+    card_start = ev.seconds(ev.segments[-1].start)
+    card_at = card_start if card_start <= BRAND_WINDOW_S and end_card_shown(ev) >= END_CARD_MATCH else None
+    seen = [t for t in (logo_at, name_at, card_at) if t is not None]
     first = min(seen) if seen else None
-    how = (f"logo found at {logo_at:.1f} s" if logo_at is not None else
+    how = [f"logo found at {logo_at:.1f} s" if logo_at is not None else
            ("no logo in the brief" if spec.logo is None else f"logo not found in the first {BRAND_WINDOW_S:g} s "
-            f"(best match {best:.2f})"))  # fmt: skip
-    how += f"; brand name in a caption at {name_at:.1f} s" if name_at is not None else "; brand name in no caption"
+            f"(best match {best:.2f})"),
+           f"brand name in a caption at {name_at:.1f} s" if name_at is not None else "brand name in no caption",
+           f"end card (brand name) from {card_start:.1f} s"]  # fmt: skip
     return _check("brand_in_first_5s", first is not None and first <= BRAND_WINDOW_S, first, BRAND_WINDOW_S, "<=", "s",
-                  f"{ABCD}: Branding, show up early; {ABCD_GUIDE}: brand in the first five seconds", how)
+                  f"{ABCD}: Branding, show up early; {ABCD_GUIDE}: brand in the first five seconds", "; ".join(how))
 
 
 # 2. Branding: the product on screen ---------------------------------------------------------------
@@ -116,7 +120,7 @@ def cta_on_screen(ev: CutEvidence) -> CutCheck:
     cta = ev.spec.plan.end_card.call_to_action.strip()
     card = end_card_shown(ev) if cta else 0.0
     in_caption = next((c for c in ev.cues if c.seen and cta and contains_words(c.cue.text, cta) >= CTA_WORD_SHARE), None)
-    on_card = bool(cta) and card >= 0.9
+    on_card = bool(cta) and card >= END_CARD_MATCH
     if not cta:
         detail = "the plan's end card has no call to action"
     else:

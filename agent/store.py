@@ -21,7 +21,7 @@ from agent.errors import RunNotFound
 
 JSON_COLUMNS = {
     "brief", "choices", "plan", "parameters", "metadata", "timings", "scorecard",
-    "provenance", "data", "metrics", "not_computed", "notes", "diff", "warnings", "pool_loads", "card",
+    "provenance", "data", "metrics", "not_computed", "notes", "diff", "warnings", "pool_loads", "card", "result",
 }  # fmt: skip
 
 
@@ -115,8 +115,17 @@ def m004_scorecards(db: sqlite_utils.Database) -> None:
     db["scores"].add_column("notes", str)
 
 
+def m005_audience(db: sqlite_utils.Database) -> None:
+    """The persona panel's result per run, segment and cut version (computed or not, and why)."""
+    db["audience"].create(
+        {"id": str, "run_id": str, "segment": str, "version": int, "result": str, "created_at": float},
+        pk="id",
+    )  # fmt: skip
+    db["audience"].create_index(["run_id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    m001_initial, m002_batches, m003_batch_stats, m004_scorecards,
+    m001_initial, m002_batches, m003_batch_stats, m004_scorecards, m005_audience,
 ]
 
 
@@ -278,6 +287,16 @@ class Store:
         """The stored scorecard of one cut version, or None."""
         row = self.get("scorecards", cut_id(run_id, plan_key, fmt, version))
         return row["card"] if row else None
+
+    def save_audience(self, run_id: str, segment: str, version: int, result: dict[str, Any]) -> None:
+        """The persona panel's result for one segment and cut version, replacing an earlier one."""
+        self.write("audience", {"id": f"{run_id}:{segment}:{version}", "run_id": run_id, "segment": segment,
+                                "version": version, "result": result, "created_at": time.time()}, replace=True)  # fmt: skip
+
+    def audience(self, run_id: str, version: int | None = None) -> dict[str, dict]:
+        """The panel's results by segment, for `version` (default: each segment's latest)."""
+        where, params = ("run_id = ?", [run_id]) if version is None else ("run_id = ? and version = ?", [run_id, version])
+        return {r["segment"]: r["result"] for r in self.rows("audience", where, params, order_by="version")}
 
     def cuts(self, run_id: str) -> list[dict]:
         """The run's cuts, oldest version first, each with its stored `scorecard` (None if it has none)."""
