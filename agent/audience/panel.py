@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from agent.audience.aggregate import bootstrap_means, rank
-from agent.audience.rendition import image_part, rendition, variant_differences
+from agent.audience.rendition import rendition, variant_differences
 from agent.brief import Brief, Persona, Segment
 from agent.errors import EndpointError
 from agent.llm import LLMClient, LLMSettings, render_prompt
@@ -29,7 +29,7 @@ from agent.plan import Plan
 from agent.voices import segment_language
 
 if TYPE_CHECKING:
-    from agent.context import RunContext
+    pass
 
 HEURISTIC = "a heuristic: LLM personas, not people; check it against real results (briefcut audience calibrate)"
 PANEL_DEFAULTS = {"max_tokens": 400, "temperature": 0.9}
