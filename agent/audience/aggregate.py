@@ -11,6 +11,8 @@ says "no clear winner" (overlapping intervals are a conservative test, on purpos
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from pydantic import BaseModel
 
@@ -57,7 +59,8 @@ def bootstrap_means(scores: dict[str, np.ndarray], n_boot: int = BOOTSTRAP, seed
             out[key] = VariantScore(variant=key, mean=None, low=None, high=None, answers=0)
             continue
         drawn = m[who[..., None], which]  # (n_boot, personas, samples)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # a replicate that drew only missing answers is dropped below
+            warnings.simplefilter("ignore", RuntimeWarning)
             reps = np.nanmean(drawn.reshape(n_boot, -1), axis=1)
         reps = reps[np.isfinite(reps)]
         low, high = np.quantile(reps, [alpha, 1 - alpha]) if len(reps) else (np.nan, np.nan)

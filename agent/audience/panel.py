@@ -89,9 +89,9 @@ def personas_for(client: LLMClient, brief: Brief, segment: Segment) -> tuple[lis
 def watch(client: LLMClient, persona: Persona, text: str, duration: float, lang: str, seed: int,
           image: dict | None = None) -> PanelAnswer:  # fmt: skip
     """One persona's answer to one cut (the seed makes repeated samples differ, and runs repeatable)."""
-    system = render_prompt("panel_system", name=persona.name, description=persona.description,
+    system = render_prompt("panel_system", persona=persona.name, description=persona.description,
                            language=language_name(lang))  # fmt: skip
-    user = render_prompt("panel_user", rendition=text, name=persona.name, duration=f"{duration:.1f}")
+    user = render_prompt("panel_user", rendition=text, persona=persona.name, duration=f"{duration:.1f}")
     content: Any = user if image is None else [{"type": "text", "text": user}, image]
     client.settings = client.settings.model_copy(update={"seed": seed})
     answer = client.ask([{"role": "system", "content": system}, {"role": "user", "content": content}], PanelAnswer)
