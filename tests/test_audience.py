@@ -12,8 +12,8 @@ from agent.audience.aggregate import bootstrap_means, rank
 from agent.audience.panel import HEURISTIC, PanelAnswer, panel_client, segment_panel, summarise
 from agent.audience.rendition import rendition, variant_differences
 from agent.brief import load_brief
-from agent.planners.template import TemplatePlanner
 from agent.planners.base import PlanRequest
+from agent.planners.template import TemplatePlanner
 
 ROOT = Path(__file__).parents[1]
 
