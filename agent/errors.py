@@ -15,6 +15,7 @@ __all__ = [
     "BackendOptionsError",
     "BriefError",
     "BriefcutError",
+    "CalibrationError",
     "EndpointError",
     "MissingDependency",
     "ModelUnavailable",
@@ -41,5 +42,11 @@ class EndpointError(BriefcutError):
 
 class RunNotFound(BriefcutError):
     """A run id that is not in the workspace's store (or a cut of it that has no scorecard)."""
+
+    exit_code = 2
+
+
+class CalibrationError(BriefcutError):
+    """A results file for `audience calibrate` that cannot be read or matched to the run; names file and line."""
 
     exit_code = 2
