@@ -117,7 +117,7 @@ def results_run(store: Store, path: Path, given: str | None, metric: str | None)
 def panel_matrices(store: Store, run_id: str) -> dict[str, np.ndarray]:
     """{plan key: personas x samples matrix of intent} from each segment's latest computed panel."""
     out = {}
-    for segment, result in store.audience(run_id).items():
+    for result in store.audience(run_id).values():
         if result.get("computed"):
             for key, rows in (result.get("answers") or {}).items():
                 out[key] = np.array([[np.nan if a is None else a["intent"] for a in row] for row in rows], np.float64)
