@@ -3,6 +3,7 @@ llama-server (schema answers, aggregation, stored and shown), plus "not computed
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from agent.audience.rendition import rendition, variant_differences
 from agent.brief import load_brief
 from agent.planners.base import PlanRequest
 from agent.planners.template import TemplatePlanner
+from agent.report_audience import ranking_table
 
 ROOT = Path(__file__).parents[1]
 
@@ -68,6 +70,9 @@ def test_summary_ranks_by_intent_and_reports_the_other_measures():
     assert out["winner"] == plans[1].key and top["mean"] == 6.0 and top["watch_share"]["mean"] == 1.0
     assert top["brand_recall"]["mean"] == 0.5 and top["reasons"] == ["louder music"]
     assert out["ranking"][1]["reasons"] == ["Show the price"] and out["label"] == HEURISTIC
+    html = ranking_table(out)
+    assert f"<td class='best'>{plans[1].key}</td>" in html and "6.00 <span class='muted'>[6.00, 6.00]" in html
+    assert "<li>louder music</li>" in html and escape(out["verdict"]) in html
 
 
 # 2. what the personas watch ---------------------------------------------------------------------------
