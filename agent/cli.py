@@ -233,6 +233,22 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
 
 
 # audience ----------------------------------------------------------------------------------------
+@audience_app.command("panel")
+@cli_errors
+def audience_panel(
+    run_id: Annotated[str, typer.Argument(help="A finished run.")],
+    again: Annotated[bool, typer.Option("--again", help="Ask again where the panel was computed already.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the persona panel on a finished run's latest cuts, for segments where it was not computed
+    (e.g. no endpoint was configured then). A heuristic: check it with `audience calibrate`."""
+    from agent.audience.run import audience_for_run, audience_text
+
+    with workspace() as ws, progress_bar(as_json) as bar:
+        result = audience_for_run(ws, run_id, again=again, progress=bar)
+    emit(result, as_json, lambda r: typer.echo(audience_text(r)))
+
+
 @audience_app.command("calibrate")
 @cli_errors
 def audience_calibrate(

@@ -157,3 +157,9 @@ def test_without_an_endpoint_the_panel_is_not_computed_with_its_reason(tmp_path:
     audience_node({"run_id": "r", "version": 2}, runtime)
     assert "audience.panel: off" in ws.store.audience("r", 2)["gamers"]["reason"]
     ws.close()
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    early = CliRunner().invoke(app, ["--workdir", str(tmp_path / "ws"), "audience", "panel", "r"])
+    assert early.exit_code == 2 and "run r has no cuts yet" in early.output

@@ -29,10 +29,11 @@ def why_not(ctx: RunContext) -> str | None:
     return None
 
 
-def run_audience(ctx: RunContext, version: int) -> dict[str, dict]:
-    """Each segment's panel result for this cut version, computed where not stored yet."""
+def run_audience(ctx: RunContext, version: int, retry: bool = False) -> dict[str, dict]:
+    """Each segment's panel result for this cut version, computed where none is stored (with `retry`, also
+    where it was not computed, e.g. before an endpoint was configured)."""
     stored = ctx.store.audience(ctx.run_id, version)
-    todo = [s for s in ctx.brief.segments if s.id not in stored]
+    todo = [s for s in ctx.brief.segments if s.id not in stored or (retry and not stored[s.id].get("computed"))]
     if not todo:
         return stored
     reason = why_not(ctx)
@@ -56,10 +57,17 @@ def _personas_asked(ctx: RunContext) -> int:
 def _segment(ctx: RunContext, segment: Any, plans: list, version: int) -> dict[str, Any]:
     planner = ctx.choices.planner
     options = planner.options if planner.backend == "openai" else {}
+    images = _contact_sheets(ctx, plans, version) if ctx.brief.audience.images else None
+    tick = lambda: ctx.progress.advance("audience")  # noqa: E731
     try:
         client = panel_client(ctx.brief, options, ctx.settings.environ)
-        images = _contact_sheets(ctx, plans, version) if ctx.brief.audience.images else None
-        result = segment_panel(client, ctx.brief, segment, plans, images, tick=lambda: ctx.progress.advance("audience"))
+        try:
+            result = segment_panel(client, ctx.brief, segment, plans, images, tick=tick)
+        except EndpointError as exc:
+            if not images:
+                raise
+            ctx.progress.warn(f"audience panel for {segment.id}: the endpoint refused images ({exc}); text only")
+            result = segment_panel(client, ctx.brief, segment, plans, None, tick=tick) | {"images": f"refused: {exc}"}
         if result.get("computed"):
             result["endpoint"] = client.describe()
         return result
@@ -91,3 +99,35 @@ def audience_summary(store: Any, run_id: str, segments: list[str], version: int)
     stored = store.audience(run_id, version)
     return {s: public(stored[s]) if s in stored else not_computed("the panel has not run for this cut version")
             for s in segments}  # fmt: skip
+
+
+def audience_for_run(workspace: Any, run_id: str, again: bool = False, progress: Any = None) -> dict[str, Any]:
+    """The panel on a stored run's latest cut version (computed where it was not, or all with `again`)."""
+    from agent.runner import open_run
+
+    ctx = open_run(run_id, workspace, progress)
+    version = max((c["version"] for c in ctx.store.cuts(run_id)), default=0)
+    if version == 0:
+        from agent.errors import RunNotFound
+
+        raise RunNotFound(f"run {run_id} has no cuts yet; finish it first (briefcut resume {run_id})")
+    if again:
+        for segment in ctx.brief.segments:
+            ctx.store.save_audience(run_id, segment.id, version, not_computed("asked again"))
+    run_audience(ctx, version, retry=True)
+    segments = [s.id for s in ctx.brief.segments]
+    return {"run_id": run_id, "version": version, "audience": audience_summary(ctx.store, run_id, segments, version)}
+
+
+def audience_text(result: dict[str, Any]) -> str:
+    """The panel's rankings as a few lines per segment."""
+    lines = [f"run {result['run_id']} version {result['version']}: audience panel ({not_computed('')['label']})"]
+    for segment, r in result["audience"].items():
+        if not r.get("computed"):
+            lines.append(f"  {segment}: not computed: {r.get('reason')}")
+            continue
+        lines.append(f"  {segment}: {r['verdict']}")
+        for row in r["ranking"]:
+            mean = "-" if row["mean"] is None else f"{row['mean']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
+            lines.append(f"    {row['variant']}: intent {mean}" + (f"; change: {row['reasons'][0]}" if row["reasons"] else ""))
+    return "\n".join(lines)
