@@ -78,11 +78,12 @@ def brand_early(ev: CutEvidence) -> CutCheck:
     """The first second the logo is found in the frames, a caption with the brand name is seen, or the
     end card (which draws the brand's name) is on screen."""
     spec = ev.spec
-    logo_at, best = logo_first_seen(ev, spec.logo)
     name_at = next((ev.seconds(c.cue.start) for c in ev.cues
                     if c.seen and contains_words(c.cue.text, spec.brand_name) >= 1.0), None)  # fmt: skip
     card_start = ev.seconds(ev.segments[-1].start)
     card_at = card_start if card_start <= BRAND_WINDOW_S and end_card_shown(ev) >= END_CARD_MATCH else None
+    # The logo search (the costly part) only looks before the brand is on screen by other means.
+    logo_at, best = logo_first_seen(ev, spec.logo, min((t for t in (name_at, card_at) if t is not None), default=None))
     seen = [t for t in (logo_at, name_at, card_at) if t is not None]
     first = min(seen) if seen else None
     how = [f"logo found at {logo_at:.1f} s" if logo_at is not None else

@@ -20,11 +20,11 @@ from agent.plan import frame_counts
 from evaluators.detect import find_template, gray, region_ncc
 
 SMALL_SIDE = 96  # grey thumbnails of every frame (pacing, the end card's length)
-SEARCH_SIDE = 256  # frames searched for the logo are scaled to this long side
+SEARCH_SIDE = 160  # frames searched for the logo are scaled to this long side (logos under ~9% of the short side are not searched)
 LOGO_MATCH = 0.85  # masked NCC at or over this: the logo is on screen
 CAPTION_MATCH = 0.5  # NCC of the drawn caption against the delivered frame: the caption is on screen
 END_CARD_MATCH = 0.9  # NCC of the drawn end card against the delivered last frame
-SEARCH_FPS = 2.0  # frames per second searched for the logo
+SEARCH_FPS = 1.0  # frames per second searched for the logo
 
 
 @dataclass
@@ -139,9 +139,9 @@ def _seen(cue: Cue, frame: np.ndarray | None) -> SeenCue:
     return SeenCue(cue, box, region_ncc(frame, drawn, box, mask=alpha > 128))
 
 
-def logo_first_seen(evidence: CutEvidence, logo: Path | None) -> tuple[float | None, float]:
-    """The first searched second at which the brand's logo is on screen (None: not found), and the best
-    match score seen."""
+def logo_first_seen(evidence: CutEvidence, logo: Path | None, before_s: float | None = None) -> tuple[float | None, float]:
+    """The first searched second (before `before_s`, when given) at which the brand's logo is on screen
+    (None: not found), and the best match score seen."""
     if logo is None or not Path(logo).is_file():
         return None, 0.0
     from PIL import Image
@@ -149,6 +149,8 @@ def logo_first_seen(evidence: CutEvidence, logo: Path | None) -> tuple[float | N
     template = np.asarray(Image.open(logo).convert("RGBA"))
     best = 0.0
     for index in sorted(evidence.searched):
+        if before_s is not None and evidence.seconds(index) >= before_s:
+            break
         score, _ = find_template(evidence.searched[index], template)
         best = max(best, score)
         if score >= LOGO_MATCH:

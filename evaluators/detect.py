@@ -43,11 +43,14 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _correlate(image: np.ndarray, kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Valid-mode cross-correlation of `image` with `kernel` through the FFT."""
+    """Valid-mode cross-correlation of `image` with `kernel` through the FFT (float32, fast sizes)."""
+    from scipy import fft
+
     kh, kw = kernel.shape
     ih, iw = image.shape
-    full = np.fft.irfft2(np.fft.rfft2(image, shape) * np.fft.rfft2(kernel[::-1, ::-1], shape), shape)
-    return full[kh - 1 : ih, kw - 1 : iw]
+    shape = (fft.next_fast_len(shape[0], real=True), fft.next_fast_len(shape[1], real=True))
+    spectrum = fft.rfft2(image.astype(np.float32), shape) * fft.rfft2(kernel[::-1, ::-1].astype(np.float32), shape)
+    return fft.irfft2(spectrum, shape)[kh - 1 : ih, kw - 1 : iw].astype(np.float64)
 
 
 def masked_ncc(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -83,35 +86,68 @@ def find_template(frame: np.ndarray, template_rgba: np.ndarray, low: float = 0.0
                   steps: int = 12) -> tuple[float, tuple[int, int, int, int] | None]:
     """The best masked-NCC score of an RGBA (or RGB) template in an RGB frame, and where (x, y, w, h).
 
-    Template heights run from `low` to `high` of the frame's short side in `steps` geometric steps, then
-    +-4% and +-8% around the best; both pictures are blurred in proportion to the template's size, which
-    widens the score's peak over scale (an unblurred logo 3% off its size scores ~0.6, blurred ~0.9)."""
-    frame_g = gray(frame)
+    1. grey NCC at template heights from `low` to `high` of the frame's short side in `steps` geometric
+       steps, then +-4% and +-8% around the best; both pictures are blurred in proportion to the
+       template's size, which widens the score's peak over scale (unblurred, a logo 3% off its size
+       scored ~0.6; blurred, ~0.9);
+    2. at the best size, the colours must agree too (mean per-channel NCC >= COLOUR_AGREE), else that is
+       the score: grey alone matched a plain white square on red to a gold-and-white logo at 0.84, colour
+       at 0.42. Colour is a veto, not the score, because 4:2:0 video halves the colour resolution: the
+       same logo 18 px tall in an encoded frame scored 0.73 in colour and over 0.9 in grey."""
+    frame = np.asarray(frame)
     tpl = np.asarray(template_rgba)
     alpha = tpl[..., 3] if tpl.ndim == 3 and tpl.shape[2] == 4 else np.full(tpl.shape[:2], 255, np.uint8)
-    tpl_g = gray(tpl)
+    frame_g, tpl_g = gray(frame), gray(tpl)
     short = min(frame_g.shape)
 
-    def at(rel: float) -> tuple[float, tuple[int, int, int, int] | None]:
+    def sized(rel: float) -> tuple[int, int, np.ndarray] | None:
         h = round(short * rel)
         w = round(h * tpl.shape[1] / tpl.shape[0])
         if min(h, w) < MIN_TEMPLATE_PX or h > frame_g.shape[0] or w > frame_g.shape[1]:
-            return -1.0, None
-        t, m = resize(tpl_g, h, w), resize(alpha.astype(np.float32), h, w) > 127
+            return None
+        return h, w, resize(alpha.astype(np.float32), h, w) > 127
+
+    def grey_at(rel: float) -> float:
+        size = sized(rel)
+        if size is None:
+            return -1.0
+        h, w, m = size
+        t = resize(tpl_g, h, w)
         if template_std(t, m) < MIN_TEMPLATE_STD:
-            return -1.0, None
+            return -1.0
         sigma = max(1.0, h / 12)
         scores = masked_ncc(_blur(frame_g, sigma), _blur(t, sigma), m)
-        if not scores.size:
-            return -1.0, None
-        y, x = np.unravel_index(int(scores.argmax()), scores.shape)
-        return float(scores.max()), (int(x), int(y), w, h)
+        return float(scores.max()) if scores.size else -1.0
 
-    coarse = {rel: at(rel) for rel in np.geomspace(low, high, steps)}
-    best_rel = max(coarse, key=lambda r: coarse[r][0])
-    fine = {rel: at(rel) for rel in best_rel * np.array([0.92, 0.96, 1.04, 1.08])}
-    score, where = max([*coarse.values(), *fine.values()], key=lambda sw: sw[0])
-    return max(score, 0.0), where
+    coarse = {rel: grey_at(rel) for rel in np.geomspace(low, high, steps)}
+    best = max(coarse, key=lambda r: coarse[r])
+    scores = coarse | {rel: grey_at(rel) for rel in best * np.array([0.92, 0.96, 1.04, 1.08])}
+    best = max(scores, key=lambda r: scores[r])
+    if scores[best] < COLOUR_AGREE:
+        return max(scores[best], 0.0), None
+    colour, where = _colour_score(frame, tpl, sized(best))
+    return (scores[best], where) if colour >= COLOUR_AGREE else (colour, where)
+
+
+COLOUR_AGREE = 0.6  # the per-channel NCC a grey match needs to count (and the grey score worth checking)
+
+
+def _colour_score(frame: np.ndarray, tpl: np.ndarray, size: tuple[int, int, np.ndarray] | None) -> tuple[float, tuple[int, int, int, int] | None]:
+    """The mean per-channel masked NCC at one template size (channels flat in the template are left out)."""
+    if size is None:
+        return 0.0, None
+    h, w, m = size
+    sigma = max(1.0, h / 12)
+    maps = []
+    for c in range(3):
+        t = resize(tpl[..., c].astype(np.float32), h, w)
+        if template_std(t, m) >= MIN_TEMPLATE_STD:
+            maps.append(masked_ncc(_blur(frame[..., c].astype(np.float32), sigma), _blur(t, sigma), m))
+    if not maps or not maps[0].size:
+        return 0.0, None
+    scores = np.mean(maps, axis=0)
+    y, x = np.unravel_index(int(scores.argmax()), scores.shape)
+    return max(float(scores.max()), 0.0), (int(x), int(y), w, h)
 
 
 def _blur(image: np.ndarray, sigma: float) -> np.ndarray:

@@ -141,5 +141,14 @@ def test_masked_ncc_finds_a_template_and_ignores_noise():
     assert masked_ncc(image, other).max() < 0.6
     frame = np.zeros((90, 160, 3), np.uint8)
     assert find_template(frame, np.asarray(Image.open(LOGO).convert("RGBA")))[0] == 0.0  # flat: no match
+    square = np.full((90, 160, 3), (200, 40, 40), np.uint8)
+    square[34:56, 21:43] = 255  # a bright blob matches the logo's grey shape; its colours veto it
+    assert find_template(square, np.asarray(Image.open(LOGO).convert("RGBA")))[0] < 0.6
+    canvas = Image.fromarray(square)
+    logo = Image.open(LOGO).convert("RGBA")
+    logo = logo.resize((round(logo.width * 17 / logo.height), 17), Image.LANCZOS)
+    canvas.paste(logo, (90, 10), logo)
+    score, where = find_template(np.asarray(canvas), np.asarray(Image.open(LOGO).convert("RGBA")))
+    assert score > 0.9 and abs(where[0] - 90) <= 2 and abs(where[1] - 10) <= 2
     clip = np.concatenate([np.full((5, 4, 4, 3), v, np.uint8) for v in (10, 200)])
     assert trailing_static(clip) == 5
