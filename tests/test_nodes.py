@@ -155,11 +155,11 @@ def test_the_tiny_graph_runs_plan_to_review_then_applies_an_edit(tiny_run: RunCo
                                                               stream_mode="updates")]  # fmt: skip
     order = [s for i, s in enumerate(steps) if s != "render" or steps[i - 1] != "render"]
     assert order[0] == "plan" and order[1] == "render" and "score" in order
-    assert order[-2:] == ["assemble", "__interrupt__"]
+    assert order[-3:] == ["assemble", "audience", "__interrupt__"]
     request = EditRequest(run_id="tiny", message="music: calm", plan_keys=["gamers/v0"], ops=parse_edit("music: calm"))
     steps = [next(iter(u)) for u in graph.stream(Command(resume=request.model_dump(mode="json")), config,
                                                    context=tiny_run, stream_mode="updates")]  # fmt: skip
-    assert steps == ["review", "edit", "render", "score", "assemble", "__interrupt__"]  # only the music renders
+    assert steps == ["review", "edit", "render", "score", "assemble", "audience", "__interrupt__"]  # only the music renders
     assert {c["version"] for c in tiny_run.store.cuts("tiny")} == {1, 2}
 
 

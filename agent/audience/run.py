@@ -74,6 +74,9 @@ def _segment(ctx: RunContext, segment: Any, plans: list, version: int) -> dict[s
     except EndpointError as exc:
         ctx.progress.warn(f"audience panel for {segment.id}: not computed: {exc}")
         return not_computed(str(exc))
+    except Exception as exc:  # a heuristic add-on never fails a run whose cuts are delivered
+        ctx.progress.warn(f"audience panel for {segment.id}: failed: {type(exc).__name__}: {exc}")
+        return not_computed(f"the panel failed: {type(exc).__name__}: {exc}")
 
 
 def _contact_sheets(ctx: RunContext, plans: list, version: int) -> dict[str, dict]:
