@@ -162,6 +162,6 @@ def summarise(brief: Brief, plans: list[Plan], personas: list[Persona], origin: 
 
 
 def top_reasons(rows: list[list[dict | None]]) -> list[str]:
-    """The changes personas asked for most often (case- and space-folded), most frequent first."""
+    """The changes personas asked for most often (spaces and a final full stop folded), most frequent first."""
     said = Counter(" ".join(a["change"].split()).rstrip(".").strip() for row in rows for a in row if a and a["change"].strip())
     return [text for text, _ in said.most_common(TOP_REASONS)]
