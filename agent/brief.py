@@ -170,6 +170,15 @@ class Audience(Strict):
     # LLM options for the panel (model, base_url, max_tokens, temperature, ...); the planner's when unset.
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("options")
+    @classmethod
+    def _llm_options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:
+            from agent.llm import LLMSettings  # (only a brief that sets options pays for the import)
+
+            LLMSettings.model_validate(v)
+        return v
+
 
 class Brief(Strict):
     """A creative brief. Paths are resolved relative to the brief file by `load_brief`."""

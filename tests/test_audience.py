@@ -163,3 +163,18 @@ def test_without_an_endpoint_the_panel_is_not_computed_with_its_reason(tmp_path:
 
     early = CliRunner().invoke(app, ["--workdir", str(tmp_path / "ws"), "audience", "panel", "r"])
     assert early.exit_code == 2 and "run r has no cuts yet" in early.output
+
+
+def test_bad_audience_settings_are_brief_errors_naming_the_field(tmp_path: Path):
+    from agent.errors import BriefError
+
+    base = ("brand: {name: X}\nproduct: {name: Y}\nmessage: Hi there.\ncall_to_action: Buy\nsegments: [{id: a}]\n"
+            "formats: {duration_s: 6}\naudience:\n")
+    cases = {"  options: {temprature: 0.5}\n": ":8: audience.options.temprature: Extra inputs are not permitted",
+             "  samples: 0\n": ":8: audience.samples: Input should be greater than or equal to 1",
+             "  personas: {b: [{name: A, description: x}]}\n": "audience.personas names segments the brief does not have: ['b']"}
+    for text, message in cases.items():
+        path = tmp_path / "b.yaml"
+        path.write_text(base + text)
+        with pytest.raises(BriefError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            load_brief(path)
