@@ -207,6 +207,36 @@ class Refine(Strict):
     threshold: float = Field(default=0.6, ge=0.0, le=1.0)
 
 
+class Persona(Strict):
+    """One simulated viewer: a name and who they are (age, habits, what they care about)."""
+
+    name: str = Field(min_length=1, max_length=80)
+    description: str = Field(min_length=1, max_length=600)
+
+
+class Audience(Strict):
+    """The persona panel: simulated viewers per segment (an LLM heuristic) that rank the variants."""
+
+    # auto: when an LLM endpoint is configured; on: always (no endpoint: "not computed", with why); off: never.
+    panel: Literal["auto", "on", "off"] = "auto"
+    # Given personas per segment id; a segment without any gets `personas_per_segment` written by the LLM.
+    personas: dict[str, list[Persona]] = Field(default_factory=dict)
+    personas_per_segment: int = Field(default=4, ge=1, le=20)
+    samples: int = Field(default=2, ge=1, le=10)  # answers per persona and variant (temperature varies them)
+    images: bool = False  # send each cut's contact sheet (one image per shot) to endpoints that accept images
+    # LLM options for the panel (model, base_url, max_tokens, temperature, ...); the planner's when unset.
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _llm_options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:
+            from agent.llm import LLMSettings  # (only a brief that sets options pays for the import)
+
+            LLMSettings.model_validate(v)
+        return v
+
+
 class Brief(Strict):
     """A creative brief. Paths are resolved relative to the brief file by `load_brief`."""
 
@@ -227,6 +257,7 @@ class Brief(Strict):
     render: Render = Field(default_factory=Render)
     scoring: Scoring = Field(default_factory=Scoring)
     refine: Refine = Field(default_factory=Refine)
+    audience: Audience = Field(default_factory=Audience)
     seed: int = Field(default=0, ge=0, lt=2**31)
 
     @model_validator(mode="after")
@@ -243,6 +274,13 @@ class Brief(Strict):
             if need > self.formats.duration_s:
                 raise FieldProblem(("shots",), f"{self.shots} shots cannot fit {self.formats.duration_s:g} s "
                                                f"(each shot needs at least {MIN_SHOT_SECONDS} s plus the end card)")
+        unknown = sorted(set(self.audience.personas) - set(ids))
+        if unknown:
+            raise FieldProblem(("audience", "personas"), f"names segments the brief does not have: {unknown}; "
+                                                         f"segments: {ids}")
+        if self.formats.duration_s < 2.0:
+            raise FieldProblem(("formats", "duration_s"), f"duration {self.formats.duration_s:g} s is too short "
+                                                          "for a cut (minimum 2 s)")
         return self
 
     def segment(self, segment_id: str) -> Segment:

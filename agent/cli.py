@@ -20,6 +20,9 @@ app = typer.Typer(help="A creative brief in, scored and finished ad cuts out.", 
                   pretty_exceptions_enable=False, add_completion=False)  # fmt: skip
 runs_app = typer.Typer(help="Inspect runs in the workspace.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
+audience_app = typer.Typer(help="The persona panel (a heuristic) and its check against real results.",
+                           no_args_is_help=True)
+app.add_typer(audience_app, name="audience")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")]
 DraftOpt = Annotated[bool, typer.Option("--draft", help="A storyboard draft (the animatic video): fast, to check "
@@ -263,6 +266,43 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
     with workspace(reading=True) as ws:
         details = run_details(ws, run_id)
     emit(details, as_json, lambda d: typer.echo(show_text(d)))
+
+
+# audience ----------------------------------------------------------------------------------------
+@audience_app.command("panel")
+@cli_errors
+def audience_panel(
+    run_id: Annotated[str, typer.Argument(help="A finished run.")],
+    again: Annotated[bool, typer.Option("--again", help="Ask again where the panel was computed already.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the persona panel on a finished run's latest cuts, for segments where it was not computed
+    (e.g. no endpoint was configured then). A heuristic: check it with `audience calibrate`."""
+    from agent.audience.run import audience_for_run, audience_text
+
+    with workspace() as ws, progress_bar(as_json) as bar:
+        result = audience_for_run(ws, run_id, again=again, progress=bar)
+    emit(result, as_json, lambda r: typer.echo(audience_text(r)))
+
+
+@audience_app.command("calibrate")
+@cli_errors
+def audience_calibrate(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS.csv", help="Real A/B results: variant, impressions, "
+                                            "clicks or view_through (optional: segment, run).")],  # fmt: skip
+    run_id: Annotated[str | None, typer.Option("--run", help="The run the results belong to (default: the CSV's "
+                                               "run column, else the newest run with a computed panel).")] = None,  # fmt: skip
+    metric: Annotated[str | None, typer.Option("--metric", help="clicks | view_through, when the CSV has both.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """How well the panel's ranking predicted real results: rank correlation with its bootstrap interval."""
+    from agent.audience.calibrate import calibrate, calibration_text, results_run
+
+    with workspace() as ws:
+        run = results_run(ws.store, results, run_id, metric)
+        result = calibrate(ws.store, run, results, metric)
+        ws.store.event(run, "audience_calibrated", result)
+    emit(result, as_json, lambda r: typer.echo(calibration_text(r)))
 
 
 # schema / backends / doctor ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ __all__ = [
     "BackendOptionsError",
     "BriefError",
     "BriefcutError",
+    "CalibrationError",
     "EndpointError",
     "MissingDependency",
     "ModelUnavailable",
@@ -67,3 +68,9 @@ class RunInterrupted(BriefcutError):
     """Ctrl-C (or SIGTERM) during a run: what was finished is kept, and the run can be resumed."""
 
     exit_code = 130
+
+
+class CalibrationError(BriefcutError):
+    """A results file for `audience calibrate` that cannot be read or matched to the run; names file and line."""
+
+    exit_code = 2

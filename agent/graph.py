@@ -1,7 +1,7 @@
 """The agent graph, wired in one function and compiled with a SQLite checkpointer.
 
-plan -> render (one Send per job) -> score -> refine -> render ... -> assemble -> review
-review waits (interrupt) for the person's edit -> edit -> render -> score -> assemble -> review ...
+plan -> render (one Send per job) -> score -> refine -> render ... -> assemble -> audience -> review
+review waits (interrupt) for the person's edit -> edit -> render -> score -> assemble -> audience -> review ...
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.context import RunContext
 from agent.nodes import (
     assemble_node,
+    audience_node,
     edit_node,
     fan_out,
     plan_node,
@@ -34,6 +35,7 @@ def build_graph() -> StateGraph:
     graph.add_node("score", score_node)
     graph.add_node("refine", refine_node)
     graph.add_node("assemble", assemble_node)
+    graph.add_node("audience", audience_node)
     graph.add_node("review", review_node)
     graph.add_node("edit", edit_node)
     graph.add_edge(START, "plan")
@@ -41,7 +43,8 @@ def build_graph() -> StateGraph:
         graph.add_conditional_edges(source, fan_out, ["render", "score"])
     graph.add_edge("render", "score")
     graph.add_conditional_edges("score", route_after_score, ["refine", "assemble"])
-    graph.add_edge("assemble", "review")
+    graph.add_edge("assemble", "audience")
+    graph.add_edge("audience", "review")
     graph.add_conditional_edges("review", route_after_review, ["edit", END])
     return graph
 

@@ -370,7 +370,10 @@ def _with_note(messages: list[dict[str, str]], role: str, note: str) -> list[dic
     out = [dict(m) for m in messages]
     for m in reversed(out):
         if m["role"] == role:
-            m["content"] = f"{m['content']}\n\n{note}"
+            if isinstance(m["content"], list):  # content parts (text and images): the note is one more part
+                m["content"] = [*m["content"], {"type": "text", "text": note}]
+            else:
+                m["content"] = f"{m['content']}\n\n{note}"
             return out
     return [{"role": role, "content": note}, *out] if role == "system" else [*out, {"role": role, "content": note}]
 

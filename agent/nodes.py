@@ -150,7 +150,16 @@ def assemble_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
     return {"cuts": cuts, "edit": None}
 
 
-# 6. review and edit (the user's edits) -----------------------------------------------------------
+# 6. audience (the persona panel, a heuristic; "not computed" with its reason without an endpoint) ------
+def audience_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Each segment's persona panel ranks its variants for this cut version (stored; state unchanged)."""
+    from agent.audience.run import run_audience
+
+    run_audience(runtime.context, state.get("version", 1))
+    return {}
+
+
+# 7. review and edit (the user's edits) -----------------------------------------------------------
 def review_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Wait for the person's edit of the finished cuts; the resume value is an EditRequest as JSON."""
     request = interrupt({"run_id": state["run_id"], "version": state.get("version", 1), "cuts": state.get("cuts")})

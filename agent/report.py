@@ -16,6 +16,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from agent.audience.run import audience_summary
+from agent.report_audience import audience_section
 from agent.report_checks import checks_html
 from agent.report_variants import variants_html
 from agent.store import Store
@@ -72,6 +74,8 @@ def collect_run(store: Store, run_id: str, out_dir: Path) -> dict[str, Any]:
         "profile": run["profile"], "planner": run["planner"],
         "cuts": [collect_cut(c, media, out_dir) for c in cuts if c["version"] == latest],
         "plans": {key: row["plan"] for key, row in store.latest_plans(run_id).items()},
+        "audience": audience_summary(store, run_id, [s["id"] for s in (run.get("brief") or {}).get("segments", [])],
+                                     latest),
     }  # fmt: skip
 
 
@@ -115,6 +119,7 @@ def render_page(title: str, runs: list[dict]) -> str:
         f"<p class='muted'>{len(runs)} run(s), {len(cuts)} cut(s); written {time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
         failures_section(runs), "<h2 id='compare'>Per-segment comparison</h2>", compare_table(cuts),
         variants_html(runs, cuts),
+        "<h2 id='audience'>Audience panel (a heuristic)</h2>", audience_section(runs),
         "<h2 id='distributions'>Score distributions</h2>", distribution_svg(cuts),
         "<h2 id='cuts'>Cuts</h2>", *[cut_section(run, cut) for run, cut in cuts],
         "<h2 id='plans'>Plans and prompts</h2>", *[plans_section(run) for run in runs],

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agent.audience.run import audience_summary
 from agent.brief import Brief, brief_hash, load_brief, validate_brief
 from agent.compliance import brief_notes
 from agent.context import Progress, RunContext
@@ -245,5 +246,6 @@ def summary(store: Store, run_id: str) -> dict[str, Any]:
             "scorecard": str(Path(c["path"]).with_suffix(".scorecard.json")),
         }
     status = run["status"] if run["status"] in ("done", "failed") else "failed"
+    segments = [s["id"] for s in (run.get("brief") or {}).get("segments", [])]
     return {"run_id": run_id, "status": status, "version": latest, "planner": run["planner"],
-            "cuts": rows, "scorecard": card}  # fmt: skip
+            "cuts": rows, "scorecard": card, "audience": audience_summary(store, run_id, segments, latest)}  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.audience.run import audience_summary
 from agent.workspace import Workspace
 
 
@@ -36,6 +37,8 @@ def run_details(workspace: Workspace, run_id: str) -> dict[str, Any]:
              "duration_s": c["duration_s"], "scorecard": c["scorecard"], "diff": c["diff"]}
             for c in cuts
         ],  # fmt: skip
+        "audience": audience_summary(store, run_id, [s["id"] for s in (run.get("brief") or {}).get("segments", [])],
+                                     max((c["version"] for c in cuts), default=0)),
         "events": [{"kind": e["kind"], "ts": e["ts"], "data": e["data"]} for e in store.events(run_id)][-30:],
     }
 
@@ -58,7 +61,9 @@ def show_text(details: dict[str, Any]) -> str:
             lines.append(format_table(cut["scorecard"]))
             for w in (cut["scorecard"].get("cut") or {}).get("warnings") or []:
                 lines.append(f"  warning: shot {w['shot'] + 1 if isinstance(w.get('shot'), int) else '-'}: {w.get('kind')}: {w.get('detail')}")
-            lines += [_check_line(name, c) for name, c in (cut["scorecard"].get("checks") or {}).items()]
+            lines += [_check_line(c) for c in cut["scorecard"].get("checks") or []]
+    for segment, panel in (details.get("audience") or {}).items():
+        lines.append(f"audience {segment}: " + (panel["verdict"] if panel.get("computed") else f"not computed: {panel.get('reason')}"))
     if not details["cuts"]:
         lines.append("no cuts yet" + ("" if details["status"] == "done" else f" (briefcut resume {details['run_id']})"))
     return "\n".join(lines)
@@ -99,10 +104,11 @@ def _cut_line(cut: dict[str, Any]) -> str:
     return f"cut: score {cut['composite']:.2f}{values}" + "".join(f"; {r}" for r in cut.get("reasons", []))
 
 
-def _check_line(name: str, check: dict[str, Any]) -> str:
-    verdict = {True: "passed", False: "FAILED", None: "not checked"}[check.get("ok")]
-    value = f" {check['value']:.2f}" if isinstance(check.get("value"), (int, float)) else ""
-    return f"  check {name}: {verdict}{value}" + (f": {check['detail']}" if check.get("detail") else "")
+def _check_line(check: dict[str, Any]) -> str:
+    verdict = {True: "passed", False: "FAILED", None: "not checked"}[check.get("pass")]
+    value = f" {check['value']:.2f}{check.get('unit') or ''}" if isinstance(check.get("value"), (int, float)) else ""
+    limit = f" (must be {check['op']} {check['threshold']:g})" if check.get("op") and check.get("threshold") is not None else ""
+    return f"  check {check['name']}: {verdict}{value}{limit}" + (f": {check['detail']}" if check.get("detail") else "")
 
 
 def _not_computed(card: dict[str, Any]) -> dict[str, str]:

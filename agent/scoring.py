@@ -202,9 +202,9 @@ class Scorer:
         return card
 
 
-def add_check(store: Store, run_id: str, cut: tuple[str, str, int], name: str, check: CutCheck) -> CutScorecard:
-    """Add (or replace) one per-cut check on a stored scorecard: how another judge (an audience panel,
-    a provenance verifier) records its verdict where delivery, reports and views already look.
+def add_check(store: Store, run_id: str, cut: tuple[str, str, int], check: CutCheck) -> CutScorecard:
+    """Add (or replace, by name) one per-cut check on a stored scorecard: how another judge (an audience
+    panel, a provenance verifier) records its verdict where delivery, reports and views already look.
     `cut` is (plan key, format, version)."""
     from evaluators.scorecard import CutScorecard
 
@@ -213,7 +213,7 @@ def add_check(store: Store, run_id: str, cut: tuple[str, str, int], name: str, c
     if row is None:
         raise RunNotFound(f"run {run_id} has no scorecard for {plan_key} {fmt} version {version}")
     card = CutScorecard.model_validate(row)
-    card.checks[name] = check
+    card.set_check(check)
     store.save_scorecard(run_id, plan_key, fmt, version, card.model_dump(mode="json"))
     return card
 

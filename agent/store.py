@@ -122,8 +122,17 @@ def m005_steps(db: sqlite_utils.Database) -> None:
     db["steps"].create_index(["run_id"])
 
 
+def m006_audience(db: sqlite_utils.Database) -> None:
+    """The persona panel's result per run, segment and cut version (computed or not, and why)."""
+    db["audience"].create(
+        {"id": str, "run_id": str, "segment": str, "version": int, "result": str, "created_at": float},
+        pk="id",
+    )  # fmt: skip
+    db["audience"].create_index(["run_id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    m001_initial, m002_batches, m003_batch_stats, m004_scorecards, m005_steps,
+    m001_initial, m002_batches, m003_batch_stats, m004_scorecards, m005_steps, m006_audience,
 ]
 
 
@@ -348,6 +357,16 @@ class Store:
         """The stored scorecard of one cut version, or None."""
         row = self.get("scorecards", cut_id(run_id, plan_key, fmt, version))
         return row["card"] if row else None
+
+    def save_audience(self, run_id: str, segment: str, version: int, result: dict[str, Any]) -> None:
+        """The persona panel's result for one segment and cut version, replacing an earlier one."""
+        self.write("audience", {"id": f"{run_id}:{segment}:{version}", "run_id": run_id, "segment": segment,
+                                "version": version, "result": result, "created_at": time.time()}, replace=True)  # fmt: skip
+
+    def audience(self, run_id: str, version: int | None = None) -> dict[str, dict]:
+        """The panel's results by segment, for `version` (default: each segment's latest)."""
+        where, params = ("run_id = ?", [run_id]) if version is None else ("run_id = ? and version = ?", [run_id, version])
+        return {r["segment"]: r["result"] for r in self.rows("audience", where, params, order_by="version")}
 
     def cuts(self, run_id: str) -> list[dict]:
         """The run's cuts, oldest version first, each with its stored `scorecard` (None if it has none)."""

@@ -9,16 +9,17 @@ only to some takes (flicker: near-static ones); see the registry.
 
 A cut's scorecard is a typed, JSON-able result (`CutScorecard`): per-shot metrics with weak flags and
 reasons, the cut's composite blended with the cut-level metrics, the weights and thresholds used, and a
-`checks` section where other judges (an audience panel, provenance verification) add per-cut checks.
+`checks` list where other judges (the ad-effectiveness checks, compliance, an audience panel) add per-cut
+checks, each with its value, threshold and source.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from evaluators.registry import METRICS, CutInputs, Metric, TakeInputs
 
@@ -92,13 +93,27 @@ class CutSummary(BaseModel):
 
 
 class CutCheck(BaseModel):
-    """One per-cut check added by another judge: whether it passed, a value, and why."""
+    """One per-cut check: its name, whether it passed (`pass` in JSON; None: could not be checked), the
+    value measured, the threshold it is held to (`op`: the value must be <= or >= it), and its source."""
 
-    model_config = ConfigDict(extra="forbid")
-    ok: bool | None  # None: could not be checked
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    name: str
+    passed: bool | None = Field(default=None, alias="pass")
     value: float | None = None
+    threshold: float | None = None
+    op: Literal["<=", ">=", ""] = ""
+    unit: str = ""
     detail: str = ""
-    source: str = ""  # who checked (e.g. "audience", "provenance")
+    source: str = ""  # who checked, or the guidance the check comes from (with its address)
+    kind: str = ""  # the judge: "ad" (ad-effectiveness), "compliance", "audience", ...
+
+
+def _checks_list(value: Any) -> Any:
+    """Checks as a list; a card stored before checks were a list held them by name with `ok`."""
+    if isinstance(value, dict):
+        return [{"name": k, "pass": v.get("ok"), **{f: v[f] for f in ("value", "detail", "source") if f in v}}
+                for k, v in value.items()]  # fmt: skip
+    return value
 
 
 class CutScorecard(BaseModel):
@@ -108,12 +123,24 @@ class CutScorecard(BaseModel):
     cut: CutSummary
     weights: dict[str, float]
     thresholds: dict[str, float]  # includes "composite", the refine threshold
-    checks: dict[str, CutCheck] = Field(default_factory=dict)
+    checks: Annotated[list[CutCheck], BeforeValidator(_checks_list)] = Field(default_factory=list)
     # The brief's copy rules checked on the delivered cut (agent.compliance): status, mode, reasons.
     compliance: dict[str, Any] | None = None
 
     def weak_shots(self) -> list[int]:
         return [s.shot for s in self.shots if s.weak]
+
+    def check(self, name: str) -> CutCheck | None:
+        """The check called `name`, or None."""
+        return next((c for c in self.checks if c.name == name), None)
+
+    def set_check(self, check: CutCheck) -> None:
+        """Add a check, replacing one of the same name in place (the list keeps its order)."""
+        names = [c.name for c in self.checks]
+        if check.name in names:
+            self.checks[names.index(check.name)] = check
+        else:
+            self.checks.append(check)
 
 
 class WeakShot(BaseModel):

@@ -14,6 +14,13 @@ import pytest
 pytestmark = pytest.mark.llm
 ROOT = Path(__file__).parents[1]
 KEY = "sk-briefcut-test-0123456789abcdefSECRET"
+PANEL = """
+audience:
+  personas:
+    gamers: [{name: Ana, description: plays shooters every evening}]
+  samples: 1
+  options: {max_tokens: 700}
+"""
 
 
 def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -26,11 +33,14 @@ def test_llm_planned_run_and_chat_edit_leave_no_key(llama_server: str, tmp_path:
     env = {**os.environ, "BRIEFCUT_HOME": str(ws), "OPENAI_BASE_URL": llama_server, "OPENAI_API_KEY": KEY,
            "BRIEFCUT_LLM_MODEL": "tiny", "OMP_NUM_THREADS": "1"}  # fmt: skip
     brief = tmp_path / "b.yaml"
-    brief.write_text((ROOT / "briefs" / "bumper.yaml").read_text().replace("variants: 2", "variants: 1"))
+    brief.write_text((ROOT / "briefs" / "bumper.yaml").read_text().replace("variants: 2", "variants: 1") + PANEL)
     run = cli("run", str(brief), "--resolution", "64", "--out", str(out), "--json", env=env)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["status"] == "done" and result["planner"] == "openai"
+    panel = result["audience"]["gamers"]  # one persona, one answer: the panel ran on the same endpoint
+    assert panel["computed"] is True and panel["ranking"][0]["variant"] == "gamers/v0", panel
+    assert panel["personas"] == [{"name": "Ana", "description": "plays shooters every evening", "from": "brief"}]
 
     edit = cli("edit", result["run_id"], "-m", "music: calm; cta: Listen now", "--json", env=env)
     assert edit.returncode == 0, edit.stderr

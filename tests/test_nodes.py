@@ -133,10 +133,11 @@ def test_render_score_refine_assemble_and_edit(tiny_run: RunContext) -> None:
     assert Path(out["cuts"][0]["path"]).exists() and tiny_run.store.run("tiny")["status"] == "done"
     assert tiny_run.scorer.stats["reference_embeds"] == 1
     # another judge adds a per-cut check where delivery, reports and views read the card
-    add_check(tiny_run.store, "tiny", ("gamers/v0", "1:1", 1), "audience",
-              CutCheck(ok=False, value=0.41, detail="students prefer v1", source="audience"))  # fmt: skip
+    add_check(tiny_run.store, "tiny", ("gamers/v0", "1:1", 1),
+              CutCheck(name="audience", passed=False, value=0.41, detail="students prefer v1", source="audience"))  # fmt: skip
     details = run_details(tiny_run.workspace, "tiny")
-    assert details["cuts"][0]["scorecard"]["checks"]["audience"]["ok"] is False
+    checks = {c["name"]: c for c in details["cuts"][0]["scorecard"]["checks"]}
+    assert checks["audience"]["pass"] is False and checks["compliance"]["pass"] is True
     assert "check audience: FAILED 0.41: students prefer v1" in show_text(details)
     # edit: a caption renders only the shot whose picture sets it (motion draws its caption), no music;
     # a new version with its diff
@@ -157,11 +158,11 @@ def test_the_tiny_graph_runs_plan_to_review_then_applies_an_edit(tiny_run: RunCo
                                                               stream_mode="updates")]  # fmt: skip
     order = [s for i, s in enumerate(steps) if s != "render" or steps[i - 1] != "render"]
     assert order[0] == "plan" and order[1] == "render" and "score" in order
-    assert order[-2:] == ["assemble", "__interrupt__"]
+    assert order[-3:] == ["assemble", "audience", "__interrupt__"]
     request = EditRequest(run_id="tiny", message="music: calm", plan_keys=["gamers/v0"], ops=parse_edit("music: calm"))
     steps = [next(iter(u)) for u in graph.stream(Command(resume=request.model_dump(mode="json")), config,
                                                    context=tiny_run, stream_mode="updates")]  # fmt: skip
-    assert steps == ["review", "edit", "render", "score", "assemble", "__interrupt__"]  # only the music renders
+    assert steps == ["review", "edit", "render", "score", "assemble", "audience", "__interrupt__"]  # only the music renders
     assert {c["version"] for c in tiny_run.store.cuts("tiny")} == {1, 2}
 
 

@@ -118,6 +118,9 @@ def test_report_is_self_contained_and_marks_weak_shots(finished_run) -> None:
     assert html.count("<circle class='dot'") >= 2 * 2 * 3  # a dot per shot and metric
     plan = next(iter(Store(ws.db_path).latest_plans(run_id).values()))["plan"]
     assert all(escape(s["prompt"]) in html for s in plan["shots"])
+    # every cut's ad checks with value, threshold and source; the panel says why it was not computed
+    assert html.count("data-check='brand_in_first_5s'") == 2 and "ABCDs of effective video ads" in html
+    assert "Audience panel (a heuristic)" in html and "not computed: no LLM endpoint is configured" in html
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make sysdeps: apt-get install chromium)")

@@ -80,11 +80,13 @@ def fit_voice(voice: np.ndarray, room: int, shot: int, fps: int) -> tuple[np.nda
     fitted = time_stretch(voice, min(factor, MAX_SPEEDUP))
     if factor <= MAX_SPEEDUP:
         detail = f"voice line {seconds:.2f} s sped up {factor:.2f}x to fit {available:.2f} s"
-        return _fit_length(fitted, room), [{"shot": shot, "kind": "voice_sped_up", "detail": detail}]
+        return _fit_length(fitted, room), [{"shot": shot, "kind": "voice_sped_up", "detail": detail,
+                                            "factor": round(factor, 4)}]
     cut = len(fitted) - room
     detail = (f"voice line {seconds:.2f} s does not fit {available:.2f} s even at {MAX_SPEEDUP}x: "
               f"last {cut / SAMPLE_RATE:.2f} s trimmed")
-    return _fit_length(fitted, room), [{"shot": shot, "kind": "voice_overflow", "detail": detail}]
+    return _fit_length(fitted, room), [{"shot": shot, "kind": "voice_overflow", "detail": detail,
+                                        "factor": MAX_SPEEDUP}]
 
 
 def _fit_length(sig: np.ndarray, n: int) -> np.ndarray:

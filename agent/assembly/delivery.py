@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.ad_checks import ad_checks
 from agent.assembly.formats import dimensions, label
 from agent.brief import brief_hash
 from agent.compliance import compliance_check, segment_screen_lines
@@ -119,9 +120,11 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     result = assemble_cut(spec, base)
     card.cut.warnings = result.warnings + made_with_warnings([*chosen, music, *effects])
     card.cut.loudness = result.loudness
+    for check in ad_checks(spec, result, product_confirmed(card.shots, card.thresholds)):
+        card.set_check(check)
     card.compliance = compliance_check(ctx.brief, segment, plan, result.srt.read_text(encoding="utf-8"))
-    card.checks["compliance"] = CutCheck(ok=card.compliance["status"] == "pass", source="compliance",
-                                         detail="; ".join(card.compliance["reasons"]))  # fmt: skip
+    card.set_check(CutCheck(name="compliance", passed=card.compliance["status"] == "pass", source="the brief's "
+                            "must_avoid / must_include", kind="compliance", detail="; ".join(card.compliance["reasons"])))
     ctx.store.save_scorecard(ctx.run_id, plan.key, fmt, version, card.model_dump(mode="json"))
     for warning in card.cut.warnings:  # on stderr too, not only in the JSON (a small speed-up is no problem)
         if warning["kind"] != "voice_sped_up":
@@ -141,6 +144,14 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
     return row | {"scorecard": card}
+
+
+def product_confirmed(shots: list, thresholds: dict[str, float]) -> list[bool | None]:
+    """Per shot, whether its frames look like the product (CLIP's product consistency over its threshold),
+    or None where that was not computed."""
+    limit = thresholds.get("product_consistency")
+    values = [s.metrics.get("product_consistency") for s in shots]
+    return [None if v is None or limit is None else v >= limit for v in values]
 
 
 def _native(ctx: RunContext, take: dict) -> bool:

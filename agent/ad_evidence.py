@@ -1,0 +1,186 @@
+"""What the ad checks read from a delivered cut: its frames, where its captions are, its end card.
+
+Everything here is measured on the encoded MP4 (decoded again), against what assembly meant to draw:
+the timeline and caption layout are rebuilt with assembly's own functions from the same CutSpec, so
+"the caption is on screen" means the drawn caption was found at its place in the delivered frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from agent.assembly.caption_track import CaptionFormat, Cue, caption_cues
+from agent.assembly.captions import end_card_image
+from agent.assembly.cut import CutResult, CutSpec
+from agent.assembly.timeline import Segment, build_segments
+from agent.plan import frame_counts
+from evaluators.detect import find_template, gray, region_ncc
+
+SMALL_SIDE = 96  # grey thumbnails of every frame (pacing, the end card's length)
+SEARCH_SIDE = 160  # frames searched for the logo are scaled to this long side (logos under ~9% of the short side are not searched)
+LOGO_MATCH = 0.85  # masked NCC at or over this: the logo is on screen
+CAPTION_MATCH = 0.5  # NCC of the drawn caption against the delivered frame: the caption is on screen
+END_CARD_MATCH = 0.9  # NCC of the drawn end card against the delivered last frame
+SEARCH_FPS = 1.0  # frames per second searched for the logo
+
+
+@dataclass
+class SeenCue:
+    """A caption page on the timeline, and whether the delivered frames show it (NCC at its place)."""
+
+    cue: Cue
+    box: tuple[int, int, int, int]  # x, y, w, h in cut pixels
+    score: float
+
+    @property
+    def seen(self) -> bool:
+        return self.score >= CAPTION_MATCH
+
+
+@dataclass
+class CutEvidence:
+    """The delivered cut, read once: grey thumbnails of every frame, full frames where needed."""
+
+    spec: CutSpec
+    fps: int
+    segments: list[Segment]
+    cues: list[SeenCue]
+    thumbs: np.ndarray  # [N, h, w] float32 grey
+    searched: dict[int, np.ndarray]  # frame index -> RGB at SEARCH_SIDE (the logo search)
+    last: np.ndarray  # the last frame, RGB at full size
+    end_card: np.ndarray  # the end card assembly draws for this cut, RGB at full size
+    voice: list[Path | None] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
+
+    @property
+    def body_frames(self) -> int:
+        return self.segments[-1].start
+
+    def seconds(self, frame: int) -> float:
+        return frame / self.fps
+
+
+def timeline(spec: CutSpec) -> list[Segment]:
+    """The cut's segments, as assembly lays them out."""
+    plan = spec.plan
+    counts = frame_counts([s.seconds for s in plan.shots] + [plan.end_card.seconds], spec.fps)
+    return build_segments(counts, [s.transition for s in plan.shots] + ["cut"], spec.fps)
+
+
+def planned_cues(spec: CutSpec, segments: list[Segment]) -> list[Cue]:
+    """The caption pages assembly draws (same layout code, same inputs)."""
+    fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, spec.fps, spec.font, spec.language)
+    cues, _ = caption_cues([s.caption for s in spec.plan.shots], [(s.start, s.end) for s in segments[:-1]], fmt)
+    return cues
+
+
+def drawn_end_card(spec: CutSpec) -> np.ndarray:
+    """The end card as assembly draws it for this cut (RGB)."""
+    card = spec.plan.end_card
+    return end_card_image(spec.brand_name, card.headline, card.call_to_action, spec.palette, spec.aspect_ratio,
+                          spec.width, spec.height, spec.logo, spec.font, spec.language, spec.disclosure,
+                          spec.screen_notes)  # fmt: skip
+
+
+def read_evidence(spec: CutSpec, result: CutResult, window_s: float) -> CutEvidence:
+    """Decode the delivered cut once, keeping what the checks need."""
+    segments = timeline(spec)
+    cues = planned_cues(spec, segments)
+    mids = {(c.start + c.end - 1) // 2 for c in cues if c.overlay is not None}
+    step = max(1, round(spec.fps / SEARCH_FPS))
+    search = set(range(0, min(round(window_s * spec.fps) + 1, result.frames), step))
+    thumbs, searched, full = _decode(result.path, mids, search)
+    seen = [_seen(cue, full.get((cue.start + cue.end - 1) // 2)) for cue in cues if cue.overlay is not None]
+    last = full.get(-1)
+    return CutEvidence(spec=spec, fps=spec.fps, segments=segments, cues=seen, thumbs=thumbs, searched=searched,
+                       last=last if last is not None else np.zeros((spec.height, spec.width, 3), np.uint8),
+                       end_card=drawn_end_card(spec), voice=list(spec.shot_voice), warnings=result.warnings)  # fmt: skip
+
+
+def _decode(path: Path, full_at: set[int], search_at: set[int]) -> tuple[np.ndarray, dict, dict]:
+    """One pass over the MP4: grey thumbnails of all frames, RGB frames at `search_at` (small) and
+    `full_at` (full size), and the last frame at full size under key -1."""
+    import av
+
+    thumbs, searched, full = [], {}, {}
+    last = None
+    with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(video=0)):
+            thumbs.append(_luma_thumb(frame, SMALL_SIDE))
+            if i in search_at:
+                searched[i] = _scaled(frame, SEARCH_SIDE)
+            if i in full_at:
+                full[i] = frame.to_ndarray(format="rgb24")
+            last = frame
+    if last is not None:
+        full[-1] = last.to_ndarray(format="rgb24")
+    return (np.stack(thumbs) if thumbs else np.zeros((0, 1, 1), np.float32)), searched, full
+
+
+def _luma_thumb(frame, side: int) -> np.ndarray:
+    """Every k-th pixel of the frame's luma plane (no colour conversion, no scaling: ~free per frame)."""
+    plane = frame.planes[0]
+    y = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    k = max(1, -(-max(frame.width, frame.height) // side))
+    return y[::k, ::k].astype(np.float32)
+
+
+def _scaled(frame, side: int) -> np.ndarray:
+    scale = min(1.0, side / max(frame.width, frame.height))
+    return frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
+                            height=max(2, round(frame.height * scale)))  # fmt: skip
+
+
+def _seen(cue: Cue, frame: np.ndarray | None) -> SeenCue:
+    """Compare the caption's drawn luma (where it is opaque) with the delivered frame at its place."""
+    overlay = cue.overlay
+    h, w = overlay.y_pm.shape
+    box = (overlay.x, overlay.y, w, h)
+    if frame is None:
+        return SeenCue(cue, box, 0.0)
+    alpha = 256 - overlay.inv_a.astype(np.float32)
+    drawn = overlay.y_pm.astype(np.float32) / np.maximum(alpha, 1.0)
+    return SeenCue(cue, box, region_ncc(frame, drawn, box, mask=alpha > 128))
+
+
+def logo_first_seen(evidence: CutEvidence, logo: Path | None, before_s: float | None = None) -> tuple[float | None, float]:
+    """The first searched second (before `before_s`, when given) at which the brand's logo is on screen
+    (None: not found), and the best match score seen."""
+    if logo is None or not Path(logo).is_file():
+        return None, 0.0
+    from PIL import Image
+
+    template = np.asarray(Image.open(logo).convert("RGBA"))
+    best = 0.0
+    for index in sorted(evidence.searched):
+        if before_s is not None and evidence.seconds(index) >= before_s:
+            break
+        score, _ = find_template(evidence.searched[index], template)
+        best = max(best, score)
+        if score >= LOGO_MATCH:
+            return evidence.seconds(index), best
+    return None, best
+
+
+def end_card_shown(evidence: CutEvidence) -> float:
+    """NCC between the end card assembly draws and the delivered last frame (1.0: the same picture)."""
+    h, w = evidence.end_card.shape[:2]
+    return region_ncc(evidence.last, evidence.end_card, (0, 0, w, h))
+
+
+def end_card_box(evidence: CutEvidence, tolerance: float = 40.0) -> tuple[int, int, int, int] | None:
+    """The box (x, y, w, h) around everything drawn on the delivered end card over its background."""
+    from agent.assembly.captions import _gradient, hex_rgb
+
+    palette = evidence.spec.palette
+    bg = hex_rgb(palette[0]) if palette else (17, 17, 17)
+    plain = _gradient(bg, evidence.spec.width, evidence.spec.height)
+    ink = np.abs(gray(evidence.last) - gray(plain)) > tolerance
+    rows, cols = np.flatnonzero(ink.sum(axis=1) >= 2), np.flatnonzero(ink.sum(axis=0) >= 2)
+    if not len(rows) or not len(cols):
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
