@@ -232,15 +232,22 @@ def load_brief(path: str | Path) -> Brief:
     path = Path(path)
     if not path.is_file():
         raise BriefError(f"{path}: no such brief file")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if len(text) > MAX_BRIEF_BYTES:
+    return load_brief_text(path.read_text(encoding="utf-8", errors="replace"), path)
+
+
+def load_brief_text(text: str, path: Path, assets_root: Path | None = None) -> Brief:
+    """A brief given as text (an upload) that reads as the file at `path`: errors name `path`, and
+    relative asset paths resolve beside it; with `assets_root`, every asset path must lie inside it."""
+    if len(text.encode("utf-8")) > MAX_BRIEF_BYTES:
         raise BriefError(f"{path}: brief is larger than {MAX_BRIEF_BYTES} bytes")
     data, lines = _parse_yaml(path, text)
-    return validate_brief(data, path, lines)
+    return validate_brief(data, path, lines, assets_root)
 
 
-def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None) -> Brief:
-    """Validate parsed data as a brief and resolve its file paths relative to `path`."""
+def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None,
+                   assets_root: Path | None = None) -> Brief:  # fmt: skip
+    """Validate parsed data as a brief and resolve its file paths relative to `path` (inside
+    `assets_root` when one is given)."""
     if not isinstance(data, dict):
         raise BriefError(f"{path}: a brief is a mapping of fields, got {type(data).__name__}")
     try:
@@ -253,7 +260,7 @@ def validate_brief(data: Any, path: Path, lines: dict[tuple, int] | None = None)
         at = f"{path}:{line}" if line else str(path)
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise BriefError(f"{at}: {where or 'brief'}: {err['msg']}{more}") from None
-    brief = _resolve_paths(brief, path, lines or {})
+    brief = _resolve_paths(brief, path, lines or {}, assets_root)
     from agent.compliance import check_brief  # (imports this module)
 
     check_brief(brief, path, lines or {})
@@ -313,7 +320,7 @@ def _field_path(loc: tuple) -> str:
     return out
 
 
-def _resolve_paths(brief: Brief, path: Path, lines: dict[tuple, int]) -> Brief:
+def _resolve_paths(brief: Brief, path: Path, lines: dict[tuple, int], root: Path | None = None) -> Brief:
     base = path.resolve().parent
     fields = [
         (("brand", "logo"), brief.brand, "logo"),
@@ -325,9 +332,11 @@ def _resolve_paths(brief: Brief, path: Path, lines: dict[tuple, int]) -> Brief:
         if value is None:
             continue
         resolved = value if value.is_absolute() else (base / value)
+        line = _nearest_line(lines, loc)
+        at = f"{path}:{line}" if line else str(path)
+        if root is not None and not resolved.resolve().is_relative_to(root.resolve()):  # after symlinks
+            raise BriefError(f"{at}: {'.'.join(loc)}: {value} is outside the asset folder {root}")
         if not resolved.is_file():
-            line = _nearest_line(lines, loc)
-            at = f"{path}:{line}" if line else str(path)
             raise BriefError(f"{at}: {'.'.join(loc)}: file not found: {resolved}")
         setattr(owner, attr, resolved)
     return brief
