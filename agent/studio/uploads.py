@@ -62,7 +62,8 @@ def check_upload(root: Path, name: str | None, body: bytes) -> tuple[Path, Brief
     try:
         return path, load_brief_text(text, path, assets_root=root), text
     except BriefError as exc:  # errors name the brief as the person knows it, not the server's folders
-        raise BriefError(str(exc).replace(f"{root}/", "")) from None
+        message = str(exc).replace(f"the asset folder {root}", "the studio's brief folder")
+        raise BriefError(message.replace(f"{root}/", "")) from None
 
 
 def keep_text(workspace_root: Path, text: str) -> Path:
