@@ -16,9 +16,11 @@ from agent.errors import BriefcutError
 from agent.jobs import load_plans
 from agent.plan import Plan
 from agent.runner import open_run
+from agent.store import Store
+from agent.studio.worker import CONFIRMED
 from agent.workspace import Workspace
 
-PROPOSED, CONFIRMED = "edit_proposed", "edit_confirmed"
+PROPOSED = "edit_proposed"
 
 
 class EditConflict(BriefcutError):
@@ -32,7 +34,7 @@ def propose(workspace: Workspace, run_id: str, message: str, plan_key: str | Non
     request = prepare_edit(workspace, run_id, message, plan_key)
     ctx = open_run(run_id, workspace)
     plans = {k: p for k, p in load_plans(ctx).items() if k in request.plan_keys}
-    version = max((c["version"] for c in workspace.store.cuts(run_id)), default=0)
+    version = current_version(workspace.store, run_id)
     dry = {"ops": request.describe().splitlines(), "notes": request.notes,
            "plans": {k: what_renders(p, request, ctx.brief.formats.duration_s, len(ctx.brief.formats.aspect_ratios),
                                      ctx.brief.render.takes) for k, p in plans.items()}}  # fmt: skip
@@ -65,11 +67,24 @@ def confirmable(workspace: Workspace, run_id: str, edit_id: str) -> EditRequest:
         raise EditConflict(f"run {run_id} has no proposed edit '{edit_id}'")
     if any(e["kind"] == CONFIRMED and e["data"]["edit_id"] == edit_id for e in events):
         raise EditConflict(f"edit {edit_id} was confirmed already")
-    version = max((c["version"] for c in store.cuts(run_id)), default=0)
-    if proposal["version"] != version:
+    if proposal["version"] != current_version(store, run_id):
         raise EditConflict(f"edit {edit_id} was made on version {proposal['version']}; the run is at version "
-                           f"{version} now: send the message again")  # fmt: skip
+                           f"{current_version(store, run_id)} now: send the message again")  # fmt: skip
     return EditRequest.model_validate(proposal["request"])
+
+
+def pending_request(store: Store, run_id: str, edit_id: str) -> EditRequest | None:
+    """A confirmed edit's request while the run is still at the version it was made on (not applied yet)."""
+    rows = store.rows("events", "run_id = ? and kind = ?", [run_id, PROPOSED], order_by="id")
+    proposal = next((e["data"] for e in rows if e["data"]["edit_id"] == edit_id), None)
+    if proposal is None or proposal["version"] != current_version(store, run_id):
+        return None
+    return EditRequest.model_validate(proposal["request"])
+
+
+def current_version(store: Store, run_id: str) -> int:
+    """The run's latest cut version (0 before its first cuts)."""
+    return max((c["version"] for c in store.cuts(run_id)), default=0)
 
 
 def mark_confirmed(workspace: Workspace, run_id: str, edit_id: str) -> None:

@@ -12,7 +12,7 @@ from agent.plan import Plan
 from agent.runner import summary
 from agent.store import Store, cut_id
 from agent.studio.security import media_url
-from agent.studio.worker import FAILED, QUEUED
+from agent.studio.worker import CONFIRMED, FAILED, QUEUED
 from agent.workspace import Workspace
 
 STAGES = ("plan", "render", "score", "assemble")
@@ -137,7 +137,7 @@ def variants(store: Store, run_id: str) -> list[dict[str, Any]]:
 # 3. edits and approvals ----------------------------------------------------------------------------
 def edits(events: list[dict]) -> list[dict[str, Any]]:
     """The edits proposed in the studio (their dry runs), which were confirmed, and each applied edit."""
-    confirmed = {e["data"]["edit_id"] for e in events if e["kind"] == "edit_confirmed"}
+    confirmed = {e["data"]["edit_id"] for e in events if e["kind"] == CONFIRMED}
     out = []
     for e in events:
         if e["kind"] == "edit_proposed":

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from agent.context import Progress
@@ -24,6 +25,7 @@ from generators.base import BackendPool
 log = logging.getLogger("briefcut.studio")
 QUEUED = "studio_queued"  # event: a run the studio took on (its brief path and overrides)
 FAILED = "studio_failed"  # event: queued work that failed before its run existed
+CONFIRMED = "edit_confirmed"  # event: an edit confirmed in the studio (agent.studio.edits)
 
 
 class StoreProgress(Progress):
@@ -82,26 +84,21 @@ class Worker:
 
     def apply_edit(self, request: Any) -> None:
         """Queue a confirmed edit (an agent.edit.request.EditRequest) of a finished run."""
-        from agent.edit.session import apply_edit
-
-        progress = StoreProgress(self.workspace.store, request.run_id)
-        self._put(request.run_id, lambda: apply_edit(self.workspace, request, progress=progress))
+        self._put(request.run_id, lambda: self._edit(request))
 
     def resume_unfinished(self) -> list[str]:
-        """Queue every run this studio took on that has not finished: resumed, or started if it never began."""
-        store = self.workspace.store
+        """Queue what an earlier studio left unfinished (see `unfinished`); returns the runs taken up."""
         taken: list[str] = []
-        for event in store.rows("events", "kind = ?", [QUEUED], order_by="id"):
-            run_id, row = event["run_id"], store.get("runs", event["run_id"])
-            if self.busy(run_id) or (row is None and self._failed_early(run_id)):
+        for event in self.workspace.store.rows("events", "kind in (?, ?)", [QUEUED, CONFIRMED], order_by="id"):
+            run_id = event["run_id"]
+            found = None if run_id in taken or self.busy(run_id) else unfinished(self.workspace.store, event)
+            if found is None:
                 continue
-            if row is None:
-                upload, overrides = Upload.model_validate(event["data"]), Overrides.model_validate(event["data"]["overrides"])
-                self._put(run_id, lambda r=run_id, u=upload, o=overrides: self._run(r, u, o))
-            elif row["status"] == "running":
-                self._put(run_id, lambda r=run_id: self._resume(r))
+            kind, arg = found
+            if kind == "start":
+                self._put(run_id, partial(self._run, run_id, *arg))
             else:
-                continue
+                self._put(run_id, partial(self._resume, run_id) if kind == "resume" else partial(self._edit, arg))
             taken.append(run_id)
         return taken
 
@@ -114,13 +111,15 @@ class Worker:
         start_run(upload.kept, self.workspace, overrides=overrides, brief=brief,
                   progress=StoreProgress(self.workspace.store, run_id), pool=self.backends, run_id=run_id)  # fmt: skip
 
+    def _edit(self, request: Any) -> None:
+        from agent.edit.session import apply_edit
+
+        apply_edit(self.workspace, request, progress=StoreProgress(self.workspace.store, request.run_id))
+
     def _resume(self, run_id: str) -> None:
         from agent.runner import resume_run
 
         resume_run(run_id, self.workspace, progress=StoreProgress(self.workspace.store, run_id), pool=self.backends)
-
-    def _failed_early(self, run_id: str) -> bool:
-        return bool(self.workspace.store.rows("events", "run_id = ? and kind = ?", [run_id, FAILED]))
 
     def _put(self, run_id: str, work: Callable[[], Any]) -> None:
         with self._lock:
@@ -139,3 +138,24 @@ class Worker:
             finally:
                 with self._lock:
                     self._busy.discard(run_id)
+
+
+def unfinished(store: Store, event: dict[str, Any]) -> tuple[str, Any] | None:
+    """What finishes the work a studio event began: ("start", (upload, overrides)) for a queued run that
+    never began, ("resume", None) for a run left running, ("edit", request) for a confirmed edit never
+    applied; None when it finished (or failed)."""
+    from agent.studio.edits import pending_request
+
+    run_id = event["run_id"]
+    row = store.get("runs", run_id)
+    if row is None:
+        if event["kind"] != QUEUED or store.rows("events", "run_id = ? and kind = ?", [run_id, FAILED]):
+            return None
+        return "start", (Upload.model_validate(event["data"]), Overrides.model_validate(event["data"]["overrides"]))
+    if row["status"] == "running":
+        return "resume", None
+    if row["status"] == "done" and event["kind"] == CONFIRMED:
+        request = pending_request(store, run_id, event["data"]["edit_id"])
+        return ("edit", request) if request is not None else None
+    return None
+

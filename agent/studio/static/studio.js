@@ -59,8 +59,6 @@ let editorReady = false;
 async function openEditor() {
   if (editorReady) return;
   editorReady = true;
-  const { briefs } = await api("/api/briefs");
-  $("#brief-pick").append(...briefs.map((b) => h("option", { value: b }, b)));
   $("#brief-pick").addEventListener("change", async (e) => {
     if (!e.target.value) return;
     $("#brief-text").value = await api(`/api/briefs/${e.target.value}`);
@@ -77,6 +75,8 @@ async function openEditor() {
   $("#brief-text").addEventListener("input", () => validateSoon());
   $("#brief-name").addEventListener("input", () => validateSoon());
   $("#start").addEventListener("click", startRun);
+  const { briefs } = await api("/api/briefs");  // after the handlers: a file chosen meanwhile is not lost
+  $("#brief-pick").append(...briefs.map((b) => h("option", { value: b }, b)));
 }
 
 function validateSoon(ms = 400) {
@@ -193,7 +193,7 @@ function showReview(run) {
   $("#variants tbody").replaceChildren(...run.variants.flatMap((g) => g.variants.map((v) => h("tr", {},
     h("th", { scope: "row" }, g.segment), h("td", {}, `v${v.variant}`),
     h("td", {}, Object.entries(v.scores).map(([f, s]) => `${f}: ${num(s)}`).join(", ")),
-    h("td", {}, v.varies.length ? v.varies.join("; ") : (v.variant === 0 ? "the reference" : "nothing in the plan")))));
+    h("td", {}, v.varies.length ? v.varies.join("; ") : (v.variant === 0 ? "the reference" : "nothing in the plan"))))));
   const options = run.versions.map((v) => h("option", { value: v.version }, `version ${v.version}`));
   $("#cmp-a").replaceChildren(...options.map((o) => o.cloneNode(true)));
   $("#cmp-b").replaceChildren(...options);
@@ -233,6 +233,10 @@ function showCompare(run) {
   const pick = (sel) => run.versions.find((v) => String(v.version) === $(sel).value);
   const a = pick("#cmp-a"), b = pick("#cmp-b");
   if (!a || !b) return;
+  if (run.versions.length < 2) {
+    $("#compare").replaceChildren(h("p", { class: "muted" }, "One version so far: an edit below makes the next."));
+    return;
+  }
   const rows = a.cuts.map((ca) => [ca, b.cuts.find((cb) => cb.plan_key === ca.plan_key && cb.format === ca.format)]);
   $("#compare").replaceChildren(...rows.map(([ca, cb]) => h("div", { class: "plan" },
     h("h4", {}, `${ca.plan_key} ${ca.format}`, b.diff[ca.plan_key] ? h("span", { class: "muted" }, ` — v${b.version} changed: ${b.diff[ca.plan_key].join("; ")}`) : ""),
