@@ -186,8 +186,10 @@ def api_routes() -> Any:
     @api.post("/runs/{run_id}/edits", summary="A chat edit's dry run: what will render again and what will not")
     def propose_edit(request: Request, run_id: str, edit: EditMessage) -> dict[str, Any]:
         from agent.edit.parse import HelpRequested
-        from agent.studio.edits import propose
+        from agent.studio.edits import EditConflict, propose
 
+        if request.app.state.worker.busy(run_id):
+            raise EditConflict(f"run {run_id} is busy; send the edit when it is done")
         try:
             return propose(cfg(request).workspace, run_id, edit.message, edit.plan)
         except HelpRequested as exc:

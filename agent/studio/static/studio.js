@@ -161,7 +161,11 @@ async function refresh(id) {
   $("#run-error").textContent = run.error || "";
   showProgress(run);
   const signature = `${run.version}|${run.status}|${run.busy}|${run.versions.length}`;
-  if (signature !== state.shown) { state.shown = signature; showReview(run); }
+  if (signature !== state.shown) {
+    state.shown = signature;
+    showReview(run);
+    if (!run.busy && $("#dry-run .ok")) $("#dry-run").replaceChildren();  // "version N is rendering" is over
+  }
   showEdits(run);
 }
 
