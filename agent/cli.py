@@ -332,9 +332,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (another than loopback needs --token).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
     token: Annotated[str | None, typer.Option("--token", envvar="BRIEFCUT_STUDIO_TOKEN",
-                                              help="Access token every request must carry [env BRIEFCUT_STUDIO_TOKEN].")] = None,  # fmt: skip
+                                              help="Access token every request must carry.")] = None,  # fmt: skip
     briefs: Annotated[Path | None, typer.Option("--briefs", help="Folder briefs are opened from and whose "
-                                                   "assets they may use [the current folder].")] = None,  # fmt: skip
+                                                   "assets they may use (default: the current folder).")] = None,  # fmt: skip
     threads: Annotated[int, typer.Option("--threads", min=1, max=8, help="Runs rendered at once.")] = 1,
 ) -> None:
     """Open the studio: a local web app to write briefs, watch runs, review, edit by chat and export."""
