@@ -42,7 +42,7 @@ def finished(studio: Studio) -> tuple[httpx.Client, str, dict]:
     return client, run_id, studio.wait_run(client, run_id)
 
 
-def sse_kinds(studio: Studio, run_id: str, until: str, after: int = 0, timeout: float = 240) -> list[str]:
+def sse_kinds(studio: Studio, run_id: str, until: str, after: int = 0, timeout: float = 600) -> list[str]:
     """The event kinds the stream sends, read until `until` arrives."""
     kinds: list[str] = []
     with httpx.stream("GET", f"{studio.url}/api/runs/{run_id}/events", params={"after": after},

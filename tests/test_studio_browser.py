@@ -15,7 +15,7 @@ from fixtures.studio import CHROMIUM, TINY_BRIEF, Studio
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make sysdeps: apt-get install chromium)")
 TWO_FORMATS = TINY_BRIEF.replace('aspect_ratios: ["1:1"]', 'aspect_ratios: ["1:1", "9:16"]')
-LONG = 240_000  # ms: a run on a loaded machine
+LONG = 600_000  # ms: a run on a loaded machine
 
 
 @pytest.fixture()

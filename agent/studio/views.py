@@ -23,10 +23,9 @@ def list_runs(workspace: Workspace, limit: int = 50) -> list[dict[str, Any]]:
     """Recent runs as `runs ls --json` lists them, with the studio's queued ones (not begun yet) first."""
     store = workspace.store
     rows = [{k: r[k] for k in LIST_KEYS} for r in store.runs(limit)]
-    known = {r["id"] for r in rows}
-    queued = [e for e in store.rows("events", "kind = ?", [QUEUED], order_by="id desc") if e["run_id"] not in known]
+    waiting = store.rows("events", "kind = ? and run_id not in (select id from runs)", [QUEUED], order_by="id desc")
     early = [{"id": e["run_id"], "status": _early_status(store, e["run_id"]), "profile": None, "planner": None,
-              "brief_path": e["data"].get("name"), "created_at": e["ts"]} for e in queued if store.get("runs", e["run_id"]) is None]  # fmt: skip
+              "brief_path": e["data"].get("name"), "created_at": e["ts"]} for e in waiting]  # fmt: skip
     return (early + rows)[:limit]
 
 
