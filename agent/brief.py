@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from agent.brief_yaml import Places, at, nearest_place, parse_brief_yaml, read_brief_bytes
+from agent.brief_yaml import MAX_BRIEF_BYTES, Places, at, nearest_place, parse_brief_yaml, read_brief_bytes
 from agent.errors import BriefError
 
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:5"]
@@ -321,6 +321,17 @@ def load_brief(path: str | Path, assets_roots: Sequence[Path] = ()) -> Brief:
     path = Path(path)
     data, places = parse_brief_yaml(path, read_brief_bytes(path))
     return validate_brief(data, path, places, assets_roots=assets_roots)
+
+
+
+def load_brief_text(text: str, path: Path, assets_root: Path | None = None) -> Brief:
+    """A brief given as text (an upload) that reads as the file at `path`: errors name `path`, and
+    relative asset paths resolve beside it; with `assets_root`, asset paths may lie anywhere inside it."""
+    raw = text.encode("utf-8")
+    if len(raw) > MAX_BRIEF_BYTES:
+        raise BriefError(f"{path}: the brief is over the limit of {MAX_BRIEF_BYTES} bytes")
+    data, places = parse_brief_yaml(path, raw)
+    return validate_brief(data, path, places, assets_roots=[assets_root] if assets_root else [])
 
 
 def validate_brief(data: Any, path: Path, places: Places | None = None, *, assets_roots: Sequence[Path] = (),

@@ -404,6 +404,28 @@ def report(
     emit({"report": str(path)}, as_json, lambda r: typer.echo(r["report"]))
 
 
+# serve -------------------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (another than loopback needs --token).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
+    token: Annotated[str | None, typer.Option("--token", envvar="BRIEFCUT_STUDIO_TOKEN",
+                                              help="Access token every request must carry.")] = None,  # fmt: skip
+    briefs: Annotated[Path | None, typer.Option("--briefs", help="Folder briefs are opened from and whose "
+                                                   "assets they may use (default: the current folder).")] = None,  # fmt: skip
+    threads: Annotated[int, typer.Option("--threads", min=1, max=8, help="Runs rendered at once.")] = 1,
+) -> None:
+    """Open the studio: a local web app to write briefs, watch runs, review, edit by chat and export."""
+    from agent.studio.security import check_bind
+    from agent.studio.server import serve_studio
+
+    check_bind(host, token)
+    with workspace() as ws:
+        serve_studio(ws, host=host, port=port, token=token, briefs_root=(briefs or Path.cwd()).resolve(),
+                     threads=threads)  # fmt: skip
+
+
 def main() -> None:
     import signal
 
