@@ -138,6 +138,16 @@ def wants_keyframe(mode: str, shot: Shot) -> bool:
     return mode == "always" or (mode == "auto" and shot.shows_product)
 
 
+def video_cached(ctx: RunContext, plan: Plan, shot: Shot, fmt: str, take_no: int) -> bool:
+    """Whether a shot's take is in the cache already (a dry run's question: would this render?)."""
+    choice = ctx.choices.video
+    footage = getattr(VIDEO.get(choice.backend), "uses_footage", False)
+    request = video_request(ctx, plan, shot, fmt, take_no, 0, footage)
+    identity, ignored = ctx.pool.instance("video", choice.backend, choice.options).cache_identity(request)
+    cached = ctx.store.cached_take(cache_key("video", identity, keyed_request(request, ignored)))
+    return bool(cached) and usable_media(ctx, cached)
+
+
 def run_job(ctx: RunContext, plan: Plan, job: RenderJob) -> str:
     """Do one render job (from the cache where possible) and return its take id."""
     take_id = hashlib.sha256(f"{ctx.run_id}|{json.dumps(dict(job), sort_keys=True)}".encode()).hexdigest()[:24]

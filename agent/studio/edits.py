@@ -9,12 +9,14 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from agent.context import RunContext
 from agent.edit.ops import apply_edits, plan_diff
 from agent.edit.request import EditRequest
 from agent.edit.session import prepare_edit
 from agent.errors import BriefcutError
 from agent.jobs import load_plans
 from agent.plan import Plan
+from agent.render import video_cached
 from agent.runner import open_run
 from agent.store import Store
 from agent.studio.worker import CONFIRMED
@@ -36,23 +38,28 @@ def propose(workspace: Workspace, run_id: str, message: str, plan_key: str | Non
     plans = {k: p for k, p in load_plans(ctx).items() if k in request.plan_keys}
     version = current_version(workspace.store, run_id)
     dry = {"ops": request.describe().splitlines(), "notes": request.notes,
-           "plans": {k: what_renders(p, request, ctx.brief.formats.duration_s, len(ctx.brief.formats.aspect_ratios),
-                                     ctx.brief.render.takes) for k, p in plans.items()}}  # fmt: skip
+           "plans": {k: what_renders(ctx, p, request) for k, p in plans.items()}}
     edit_id = secrets.token_hex(6)
     workspace.store.event(run_id, PROPOSED, {"edit_id": edit_id, "request": request.model_dump(mode="json"),
                                              "dry_run": dry, "version": version})  # fmt: skip
     return {"edit_id": edit_id, "run_id": run_id, "message": message, "version": version, "dry_run": dry}
 
 
-def what_renders(plan: Plan, request: EditRequest, duration_s: float, formats: int, takes: int) -> dict[str, Any]:
+def what_renders(ctx: RunContext, plan: Plan, request: EditRequest) -> dict[str, Any]:
     """For one plan: the shots (1-based) whose picture renders again, the sounds that do, whether the
-    music does, the shots kept as they are, and the plan's diff."""
-    new, rerender = apply_edits(plan, request.ops, duration_s)
+    music does, the shots kept as they are, and the plan's diff. A picture renders again where the
+    edit asks for it or where the new shot's take is not in the cache (a backend that draws the copy
+    into the picture renders the shot whose caption changed)."""
+    brief = ctx.brief
+    new, asked = apply_edits(plan, request.ops, brief.formats.duration_s)
+    formats, takes = brief.formats.aspect_ratios, brief.render.takes
+    rerender = sorted(set(asked) | {i for i, shot in enumerate(new.shots) if not all(
+        video_cached(ctx, new, shot, fmt, t) for fmt in formats for t in range(takes))})  # fmt: skip
     before = {s.uid: s for s in plan.shots}
     sounds = [i + 1 for i, s in enumerate(new.shots) if i in rerender or before.get(s.uid) is None
               or (before[s.uid].voice_line, before[s.uid].sound) != (s.voice_line, s.sound)]  # fmt: skip
     pictures = sorted(i + 1 for i in rerender)
-    return {"video_shots": pictures, "video_takes": len(pictures) * formats * takes,
+    return {"video_shots": pictures, "video_takes": len(pictures) * len(formats) * takes,
             "sound_shots": [n for n in sounds if new.shots[n - 1].voice_line or new.shots[n - 1].sound],
             "music": new.music != plan.music, "kept_shots": [i + 1 for i in range(len(new.shots)) if i not in rerender],
             "diff": plan_diff(plan, new)}  # fmt: skip

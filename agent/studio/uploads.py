@@ -20,7 +20,7 @@ from agent.brief import MAX_BRIEF_BYTES, Brief, load_brief_text
 from agent.errors import BriefError
 
 NAME = re.compile(r"^[\w.-]+(/[\w.-]+)*\.ya?ml$")
-ERROR_LINE = re.compile(r"^(?P<file>.*?):(?P<line>\d+): (?P<field>[\w.\[\]]+): (?P<message>.*)$")
+ERROR_LINE = re.compile(r"^(?P<file>.*?):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<field>[\w.\[\]]+): (?P<message>.*)$")
 LISTED_BRIEFS = 200
 
 
@@ -55,8 +55,9 @@ def decode(body: bytes, name: str) -> str:
         raise BriefError(f"{name}: not UTF-8 text (byte {exc.start})") from None
 
 
-# What the loader tells a CLI user about an asset outside the allowed folders; an upload gets its own hint.
-OUTSIDE_HINT = "; move it next to the brief, or allow its folder with --assets-root DIR (or BRIEFCUT_ASSETS_ROOT)"
+# The loader's words for an asset outside the allowed folders (agent.assets.confine): an upload gets the
+# studio's rule instead, without the server's folders.
+OUTSIDE = re.compile(r"^(?P<where>.*?: [\w.]+: )(?P<given>.+?)(?: \(it resolves to .*?\))? is outside the brief's folder ")
 
 
 def check_upload(root: Path, name: str | None, body: bytes) -> tuple[Path, Brief, str]:
@@ -66,8 +67,15 @@ def check_upload(root: Path, name: str | None, body: bytes) -> tuple[Path, Brief
     try:
         return path, load_brief_text(text, path, assets_root=root), text
     except BriefError as exc:  # errors name the brief as the person knows it, not the server's folders
-        message = str(exc).replace(OUTSIDE_HINT, "; put it in the studio's brief folder")
-        raise BriefError(message.replace(f"{root}/", "").replace(str(root), "the studio's brief folder")) from None
+        raise BriefError(upload_message(str(exc), root)) from None
+
+
+def upload_message(message: str, root: Path) -> str:
+    """A loader error as the person who uploaded knows the brief: no server folders, the studio's rule."""
+    outside = OUTSIDE.match(message)
+    if outside:
+        message = f"{outside['where']}{outside['given']} is outside the studio's brief folder"
+    return message.replace(f"{root}/", "").replace(str(root), "the studio's brief folder")
 
 
 def keep_text(workspace_root: Path, text: str) -> Path:

@@ -75,6 +75,7 @@ def progress(events: list[dict]) -> dict[str, Any]:
             stages[current] = {"total": e["data"]["total"], "done": 0}
         elif e["kind"] == "advance" and e["data"]["stage"] in stages:
             stages[e["data"]["stage"]]["done"] += e["data"].get("n", 1)
+    stages = {s: v for s, v in stages.items() if v["total"] > 0}  # a stage with nothing to do is not shown
     order = [s for s in STAGES if s in stages] + [s for s in stages if s not in STAGES]
     return {"stage": current, "stages": [{"stage": s, **stages[s]} for s in order],
             "last_event": events[-1]["id"] if events else 0}  # fmt: skip
