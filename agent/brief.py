@@ -170,6 +170,11 @@ class Brief(Strict):
     scoring: Scoring = Field(default_factory=Scoring)
     refine: Refine = Field(default_factory=Refine)
     seed: int = Field(default=0, ge=0, lt=2**31)
+    # How the cuts will be used; a run whose models' licenses forbid it is refused before it renders.
+    # commercial (the default: an ad tool's cuts are ads) | non-commercial | internal (inside an organisation).
+    usage: Literal["commercial", "non-commercial", "internal"] = "commercial"
+    # Models (hub ids or paths) whose license you accept for this usage anyway; recorded in the provenance.
+    accept_licenses: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _possible(self) -> Brief:

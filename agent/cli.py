@@ -25,6 +25,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as 
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="preview | smoke | gpu (default: gpu with CUDA, else preview).")
 ]
+AcceptOpt = Annotated[list[str] | None, typer.Option(
+    "--accept-license", metavar="MODEL",
+    help="Use MODEL although its license forbids the brief's `usage` (repeatable); recorded in the provenance.")]
 
 
 class State:
@@ -103,6 +106,7 @@ def run(
     clip_model: Annotated[str | None, typer.Option("--clip-model", help="CLIP model id or path for scoring.")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
                                                    help="Short side in pixels, overriding the brief's (drafts).")] = None,  # fmt: skip
+    accept_license: AcceptOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
@@ -111,7 +115,7 @@ def run(
 
     overrides = cli_overrides(profile=profile, planner=planner, llm_model=llm_model, video=video,
                               video_model=video_model, audio=audio, audio_model=audio_model, clip_model=clip_model,
-                              resolution=resolution)  # fmt: skip
+                              resolution=resolution, accept_licenses=accept_license)  # fmt: skip
     with workspace() as ws, progress_bar(as_json) as bar:
         result = start_run(brief, ws, overrides=overrides, out=out, progress=bar)
     emit(result, as_json, print_summary)
@@ -291,6 +295,7 @@ def batch(
     resume_id: Annotated[str | None, typer.Option("--resume", help="Continue this batch.")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
                                                       help="Short side in pixels, overriding the briefs' (drafts).")] = None,  # fmt: skip
+    accept_license: AcceptOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run briefs x segments x variants as one resumable batch, then write an HTML review report."""
@@ -300,7 +305,7 @@ def batch(
         raise BatchError("give brief files, or --resume BATCH")
     given = {"segments": segments and segments.split(","), "variants": variants, "profile": profile,
              "formats": formats and formats.split(","), "executor": executor, "address": address,
-             "workers": workers, "resolution": resolution}  # fmt: skip
+             "workers": workers, "resolution": resolution, "accept_licenses": accept_license}  # fmt: skip
     opts = make_options(given, State.settings)
     with workspace() as ws, progress_bar(as_json) as bar:
         result = run_batch(ws, briefs, opts, resume=resume_id, progress=bar)

@@ -16,6 +16,7 @@ __all__ = [
     "BriefError",
     "BriefcutError",
     "EndpointError",
+    "LicenseRefused",
     "MissingDependency",
     "ModelUnavailable",
     "PlanError",
@@ -37,6 +38,12 @@ class PlanError(BriefcutError):
 
 class EndpointError(BriefcutError):
     """An LLM endpoint that is down, answers with an unknown model, or answers unusably."""
+
+
+class LicenseRefused(BriefcutError):
+    """A run whose models' licenses forbid the brief's usage, refused before anything renders."""
+
+    exit_code = 2
 
 
 class RunNotFound(BriefcutError):

@@ -18,6 +18,7 @@ from agent.context import Progress, RunContext
 from agent.default_models import preflight
 from agent.errors import BriefcutError
 from agent.graph import compile_graph
+from agent.licensing import check_licenses
 from agent.profiles import Choices, check_choices, resolve_choices
 from agent.settings import Overrides, apply_overrides
 from agent.store import Store
@@ -37,8 +38,9 @@ def prepare_brief(brief_path: Path, workspace: Workspace, overrides: Overrides |
     brief = apply_overrides(brief or load_brief(brief_path), overrides)
     choices = resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
     check_choices(choices)
+    licensed = check_licenses(brief, choices)  # a model whose license forbids the brief's usage: refused here
     choices, gated = preflight(choices)  # a gated or missing model is found before any work
-    return brief, choices.model_copy(update={"notes": [*choices.notes, *gated]})
+    return brief, choices.model_copy(update={"notes": [*choices.notes, *gated, *licensed]})
 
 
 def start_run(

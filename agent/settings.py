@@ -88,6 +88,7 @@ class Overrides(BaseModel):
     formats: list[AspectRatio] | None = Field(default=None, min_length=1)
     variants: int | None = Field(default=None, ge=1, le=20)
     segments: list[str] | None = Field(default=None, min_length=1)
+    accept_licenses: list[str] | None = None
 
 
 def cli_overrides(**values: Any) -> Overrides:
@@ -120,6 +121,8 @@ def apply_overrides(brief: Brief, overrides: Overrides | None) -> Brief:
     data["variants"] = o.variants or data["variants"]
     if o.segments:
         data["segments"] = [brief.segment(s).model_dump() for s in dict.fromkeys(o.segments)]
+    if o.accept_licenses:
+        data["accept_licenses"] = list(dict.fromkeys([*data["accept_licenses"], *o.accept_licenses]))
     try:
         return Brief.model_validate(data)
     except ValidationError as exc:

@@ -35,7 +35,7 @@ from generators.families import (
     retime,
     snap,
 )
-from generators.licenses import license_of
+from generators.licenses import declared, license_of, lookup
 from generators.media import write_frames
 from generators.memory import (
     OFFLOADS,
@@ -146,6 +146,11 @@ class DiffusersVideo(VideoGenerator):
     def describe(self) -> dict[str, Any]:
         return {**self.identity(), "memory_plan": self.offload, "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."), "load_count": self.load_count}
+
+    def licenses(self, voices: list[str] | None = None) -> list[dict[str, Any]]:
+        """The licenses of the weights: the model, and for AnimateDiff the SD 1.5 base it runs on."""
+        models = [self.options.model, *([self.options.base_model] if self.options.base_model else [])]
+        return [declared(m, "weights", lookup(m)) for m in models]
 
     def _fetch_marker(self) -> None:
         """Bring an uncached model's index file (not its weights) so revision and family are known."""

@@ -13,6 +13,7 @@ from agent.assembly.formats import dimensions, label
 from agent.brief import brief_hash
 from agent.compliance import compliance_check, segment_screen_lines
 from agent.context import RunContext
+from agent.licensing import provenance_licenses
 from agent.plan import Plan
 from agent.render import music_lineage
 from agent.store import cut_id
@@ -48,7 +49,7 @@ def made_with_warnings(takes: list[dict | None]) -> list[dict]:
             warnings.append({"shot": shot, "kind": "sound_fallback",
                              "detail": f"{take['kind']} made by {take['backend']} after {failure}"})
         lic = meta.get("license") or {}
-        if lic and not lic.get("commercial", True):
+        if lic and lic.get("commercial") is False:
             warnings.append({"shot": shot, "kind": "license", "detail": f"{take['kind']} made with {take['model']}: "
                              f"{lic['name']}, non-commercial use only ({lic['url']})"})
     return warnings
@@ -76,6 +77,7 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
         "audio": ctx.choices.audio.model_dump(),
         "voice": ctx.choices.voice.model_dump() if ctx.choices.voice else None,
         "clip": ctx.choices.clip.model_dump(),
+        **provenance_licenses(ctx.brief, ctx.choices),
     }
 
 
