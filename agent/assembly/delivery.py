@@ -55,6 +55,15 @@ def made_with_warnings(takes: list[dict | None]) -> list[dict]:
     return warnings
 
 
+def watermark_key(ctx: RunContext, plan: Plan, fmt: str, version: int, chosen: list[dict]) -> str:
+    """The cut's key in its watermark: from what the cut is made of (the brief, plan, format, version and
+    its takes' content keys), not from the run, so the same brief and seed mark the same frames."""
+    from agent.provenance.watermark import cut_key
+
+    made_of = [brief_hash(ctx.brief), plan.key, fmt, version, [t["cache_key"] for t in chosen]]
+    return cut_key(json.dumps(made_of, sort_keys=True))
+
+
 def cut_name(plan: Plan, fmt: str, version: int) -> str:
     suffix = f"_r{version}" if version > 1 else ""
     return f"{plan.segment}_v{plan.variant}_{label(fmt)}{suffix}"
@@ -92,6 +101,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
     effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
+    key = watermark_key(ctx, plan, fmt, version, chosen)
     segment = ctx.brief.segment(plan.segment)
     lang = segment_language(ctx.brief, segment)
     spec = CutSpec(
@@ -105,7 +115,8 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
         loudness_lufs=ctx.brief.audio.loudness_lufs,
         language=lang, screen_notes=segment_screen_lines(ctx.brief, segment), disclosure=word("ai_generated", lang),
-        provenance=provenance(ctx, plan, chosen),
+        provenance=provenance(ctx, plan, chosen) | {"watermark": key},
+        watermark=key,
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
