@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -e ".[ml,dev,ray,voice]"
+	$(PIP) install -q -e ".[ml,dev,ray,voice,provenance]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -175,6 +175,8 @@ class Brief(Strict):
     usage: Literal["commercial", "non-commercial", "internal"] = "commercial"
     # Models (hub ids or paths) whose license you accept for this usage anyway; recorded in the provenance.
     accept_licenses: list[str] = Field(default_factory=list)
+    # An invisible watermark in every frame carrying the cut's key (`briefcut verify` reads it).
+    watermark: bool = True
 
     @model_validator(mode="after")
     def _possible(self) -> Brief:

@@ -40,11 +40,15 @@ def main_options(
         Path | None,
         typer.Option("--workdir", help="Workspace: database + media cache [env BRIEFCUT_HOME, else ./.briefcut]."),
     ] = None,
+    sign_cert: Annotated[Path | None, typer.Option(
+        "--sign-cert", help="Sign delivered cuts with C2PA: a PEM certificate chain [env BRIEFCUT_SIGN_CERT].")] = None,
+    sign_key: Annotated[Path | None, typer.Option(
+        "--sign-key", help="The PEM private key of --sign-cert [env BRIEFCUT_SIGN_KEY].")] = None,
 ) -> None:
     """briefcut: turn a creative brief into finished, scored ad cuts."""
     from agent.settings import Settings
 
-    State.settings = Settings.from_env(home=workdir)
+    State.settings = Settings.from_env(home=workdir, sign_cert=sign_cert, sign_key=sign_key)
 
 
 @contextmanager
@@ -328,6 +332,82 @@ def report(
     with workspace() as ws:
         path = report_for(ws, ident, out)
     emit({"report": str(path)}, as_json, lambda r: typer.echo(r["report"]))
+
+
+# verify / reproduce ------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def verify(
+    file: Annotated[Path, typer.Argument(help="A cut (MP4) to check.")],
+    workspace_dir: Annotated[Path | None, typer.Option("--workspace", help="The producer's workspace: find the run "
+                                                       "and cut the file came from.")] = None,  # fmt: skip
+    trust: Annotated[Path | None, typer.Option("--trust-anchors", help="PEM CA certificates to check the signer "
+                                               "against [env BRIEFCUT_TRUST_ANCHORS].",
+                                               envvar="BRIEFCUT_TRUST_ANCHORS")] = None,  # fmt: skip
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a cut: its C2PA manifest (valid, invalid, absent), provenance tags, watermark and, with
+    --workspace, the run and cut it came from. Exit 0 verified, 1 tampered or unverifiable, 2 bad input."""
+    from agent.provenance.verify import NotAVideo, verify_file
+    from agent.workspace import Workspace
+
+    if workspace_dir is not None and not (workspace_dir / "briefcut.db").is_file():
+        raise NotAVideo(f"--workspace {workspace_dir}: no briefcut workspace there (no briefcut.db)")
+    if workspace_dir is None:
+        report = verify_file(file, None, trust)
+    else:
+        with Workspace.at(workspace_dir, settings=State.settings) as ws:
+            report = verify_file(file, ws, trust)
+    emit(report, as_json, print_verification)
+    if not report["verified"]:
+        raise typer.Exit(1)
+
+
+def print_verification(r: dict) -> None:
+    c2pa, mark, tags = r["c2pa"], r["watermark"], r["provenance"]
+    signer = c2pa.get("signer") or {}
+    typer.echo(f"{r['file']}: {r['verdict']}")
+    typer.echo(f"  c2pa        {c2pa['status']}" + (f" ({c2pa.get('state')}; signed by {signer.get('common_name') or '?'}, "
+               f"issuer {signer.get('issuer') or '?'})" if c2pa["status"] in ("valid", "invalid") else ""))  # fmt: skip
+    for failure in c2pa.get("failures") or []:
+        typer.echo(f"              {failure}")
+    typer.echo(f"  provenance  {'briefcut tags' if tags['found'] else 'none'}"
+               + (f": brief {tags['data'].get('brief_hash')}, usage {tags['data'].get('usage')}" if tags["found"] else ""))
+    typer.echo(f"  watermark   {mark['payload'] if mark['found'] else 'not found'}"
+               + (f" (scale {mark['scale']:g})" if mark["found"] else ""))
+    for origin in r["origin"] or []:
+        same = "same bytes" if origin["same_bytes"] else "same watermark"
+        typer.echo(f"  came from   run {origin['run_id']}, cut {origin['cut']} ({same})")
+    if r["origin"] == []:
+        typer.echo("  came from   no cut in the workspace matches")
+
+
+@app.command()
+@cli_errors
+def reproduce(
+    cut: Annotated[str, typer.Argument(help="A cut id (RUN:PLAN:FORMAT:VERSION, see `runs show --json`) or a cut's path.")],
+    into: Annotated[Path | None, typer.Option("--into", help="A new, empty folder for the fresh workspace "
+                                              "[a temporary folder].")] = None,  # fmt: skip
+    as_json: JsonOpt = False,
+) -> None:
+    """Render a cut again from its recorded provenance in a fresh workspace and compare: frames and sound
+    decoded, and the bytes. Exit 0 when the frames are identical, 1 when they differ."""
+    from agent.provenance.reproduce import reproduce as run_reproduce
+
+    with workspace() as ws, progress_bar(as_json):
+        result = run_reproduce(ws, cut, into)
+    emit(result, as_json, print_reproduction)
+    if not result["frames"]["equal"]:
+        raise typer.Exit(1)
+
+
+def print_reproduction(r: dict) -> None:
+    f, b = r["frames"], r["bytes"]
+    typer.echo(f"cut {r['cut']} reproduced in {r['workspace']}: {r['reproduced']}")
+    typer.echo(f"  frames  {'identical' if f['equal'] else 'DIFFERENT'}: {f['identical']} of {f['original']} "
+               f"identical ({f['reproduced']} reproduced)" + ("" if f["equal"] else f", lowest PSNR {f['min_psnr_db']} dB"))
+    typer.echo(f"  sound   {'identical' if r['audio_equal'] else 'different'}")
+    typer.echo(f"  bytes   {'identical' if b['identical'] else 'different'} (against the media before signing)")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from agent.errors import BriefcutError
 from agent.graph import compile_graph
 from agent.licensing import check_licenses
 from agent.profiles import Choices, check_choices, resolve_choices
+from agent.provenance.credentials import signing_key
 from agent.settings import Overrides, apply_overrides
 from agent.store import Store
 from agent.voices import voice_notes
@@ -32,12 +33,13 @@ def new_run_id() -> str:
 
 
 def prepare_brief(brief_path: Path, workspace: Workspace, overrides: Overrides | None = None,
-                  brief: Brief | None = None) -> tuple[Brief, Choices]:  # fmt: skip
-    """The run's brief (overrides written in) and its backend choices, checked (names, options, and
-    whether the models can be had) before any work."""
+                  brief: Brief | None = None, choices: Choices | None = None) -> tuple[Brief, Choices]:  # fmt: skip
+    """The run's brief (overrides written in) and its backend choices (resolved, or as a stored run
+    recorded them), checked (names, options, licenses, whether the models can be had) before any work."""
     brief = apply_overrides(brief or load_brief(brief_path), overrides)
-    choices = resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
+    choices = choices or resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
     check_choices(choices)
+    signing_key(workspace.settings)  # a signing key that cannot sign: refused before any work
     licensed = check_licenses(brief, choices)  # a model whose license forbids the brief's usage: refused here
     choices, gated = preflight(choices)  # a gated or missing model is found before any work
     return brief, choices.model_copy(update={"notes": [*choices.notes, *gated, *licensed]})
@@ -55,9 +57,10 @@ def start_run(
     batch_id: str | None = None,
     executor: Any = None,
     run_id: str | None = None,
+    choices: Choices | None = None,
 ) -> dict[str, Any]:
     """Plan, render, score, refine and assemble a brief; returns the run summary."""
-    brief, choices = prepare_brief(brief_path, workspace, overrides, brief)
+    brief, choices = prepare_brief(brief_path, workspace, overrides, brief, choices)
     run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)
     workspace.store.create_run({

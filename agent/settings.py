@@ -31,6 +31,9 @@ ENV_VARS = {
     "clip_model": "BRIEFCUT_CLIP_MODEL",
     "smoke_dir": "BRIEFCUT_SMOKE_DIR",
     "ray_address": "RAY_ADDRESS",
+    "sign_cert": "BRIEFCUT_SIGN_CERT",
+    "sign_key": "BRIEFCUT_SIGN_KEY",
+    "sign_tsa": "BRIEFCUT_SIGN_TSA",
 }
 
 
@@ -53,6 +56,11 @@ class Settings(BaseModel):
     clip_model: str | None = None
     smoke_dir: Path | None = None
     ray_address: str | None = None
+    # C2PA signing of delivered cuts: a PEM certificate chain and its PEM private key (paths; the key's
+    # contents are read when a cut is signed and never stored), and an optional timestamp authority URL.
+    sign_cert: Path | None = None
+    sign_key: Path | None = None
+    sign_tsa: str | None = None
     environ: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
     @classmethod

@@ -35,15 +35,17 @@ def ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def source_video(tmp: Path, seconds: float) -> Path:
-    """A real cut from the preview profile (the bumper brief, 640 px), unmarked."""
+def source_video(tmp: Path, seconds: float, resolution: int) -> Path:
+    """A real cut from the preview profile (the bumper brief, 16:9), unmarked."""
+    from agent.brief import load_brief
     from agent.runner import start_run
     from agent.settings import Overrides
     from agent.workspace import Workspace
 
+    brief = load_brief(ROOT / "briefs" / "bumper.yaml").model_copy(update={"watermark": False})
     with Workspace.at(tmp / "ws") as ws:
-        result = start_run(ROOT / "briefs" / "bumper.yaml", ws, overrides=Overrides(
-            profile="preview", resolution=360, formats=["16:9"], variants=1), out=tmp / "cut")
+        result = start_run(ROOT / "briefs" / "bumper.yaml", ws, brief=brief, overrides=Overrides(
+            profile="preview", resolution=resolution, formats=["16:9"], variants=1), out=tmp / "cut")
     cut = Path(result["cuts"][0]["path"])
     out = tmp / "source.mp4"
     run([ffmpeg(), "-y", "-loglevel", "error", "-i", str(cut), "-t", str(seconds), "-an", "-c:v", "libx264",
@@ -97,10 +99,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--resolution", type=int, default=360, help="short side of the preview cut")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="briefcut-wm-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        src = args.video or source_video(tmp, args.seconds)
+        src = args.video or source_video(tmp, args.seconds, args.resolution)
         frames, w, h, fps = decode_yuv(src)
         marked = list(wm.embed(frames, KEY, w, h))
         delivered = tmp / "delivered.mp4"

@@ -15,6 +15,7 @@ from agent.compliance import compliance_check, segment_screen_lines
 from agent.context import RunContext
 from agent.licensing import provenance_licenses
 from agent.plan import Plan
+from agent.provenance.credentials import seal, signing_key
 from agent.render import music_lineage
 from agent.store import cut_id
 from agent.voices import segment_language
@@ -80,7 +81,8 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
         "profile": ctx.choices.profile,
         "planner": plan.planner,
         "video": [
-            {"shot": i, "backend": t["backend"], "model": t["model"], "seed": t["seed"], "take": t["id"]}
+            {"shot": i, "backend": t["backend"], "model": t["model"], "seed": t["seed"], "take": t["id"],
+             "revision": (t.get("metadata") or {}).get("revision")}
             for i, t in enumerate(chosen)
         ],
         "audio": ctx.choices.audio.model_dump(),
@@ -101,7 +103,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
     effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
-    key = watermark_key(ctx, plan, fmt, version, chosen)
+    key = watermark_key(ctx, plan, fmt, version, chosen) if ctx.brief.watermark else None
     segment = ctx.brief.segment(plan.segment)
     lang = segment_language(ctx.brief, segment)
     spec = CutSpec(
@@ -116,11 +118,12 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         loudness_lufs=ctx.brief.audio.loudness_lufs,
         language=lang, screen_notes=segment_screen_lines(ctx.brief, segment), disclosure=word("ai_generated", lang),
         provenance=provenance(ctx, plan, chosen) | {"watermark": key},
-        watermark=key,
+        watermark=key if ctx.brief.watermark else None,
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
     result = assemble_cut(spec, base)
+    sealed = seal(result.path, signing_key(ctx.workspace.settings), spec.provenance, diff or [])
     card.cut.warnings = result.warnings + made_with_warnings([*chosen, music, *effects])
     card.cut.loudness = result.loudness
     card.compliance = compliance_check(ctx.brief, segment, plan, result.srt.read_text(encoding="utf-8"))
@@ -133,14 +136,14 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     scorecard = {
         "run_id": ctx.run_id, "segment": plan.segment, "variant": plan.variant, "format": fmt,
         "version": version, "path": str(result.path), "duration_s": result.duration_s,
-        **card.model_dump(mode="json"), "provenance": spec.provenance,
+        **card.model_dump(mode="json"), "provenance": spec.provenance | {"delivered": sealed},
     }  # fmt: skip
     write_atomic(base.with_suffix(".scorecard.json"), json.dumps(scorecard, indent=2, default=str))
     row = {
         "id": cut_id(ctx.run_id, plan.key, fmt, version), "run_id": ctx.run_id, "plan_key": plan.key,
         "format": fmt, "version": version, "path": str(result.path), "srt": str(result.srt),
         "poster": str(result.poster), "contact_sheet": str(result.contact_sheet),
-        "duration_s": result.duration_s, "provenance": spec.provenance,
+        "duration_s": result.duration_s, "provenance": spec.provenance | {"delivered": sealed},
         "warnings": card.cut.warnings, "diff": diff or [], "created_at": time.time(),
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
