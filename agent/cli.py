@@ -348,7 +348,7 @@ def verify(
 ) -> None:
     """Check a cut: its C2PA manifest (valid, invalid, absent), provenance tags, watermark and, with
     --workspace, the run and cut it came from. Exit 0 verified, 1 tampered or unverifiable, 2 bad input."""
-    from agent.provenance.verify import NotAVideo, verify_file
+    from agent.provenance.verify import NotAVideo, verification_text, verify_file
     from agent.workspace import Workspace
 
     if workspace_dir is not None and not (workspace_dir / "briefcut.db").is_file():
@@ -358,28 +358,9 @@ def verify(
     else:
         with Workspace.at(workspace_dir, settings=State.settings) as ws:
             report = verify_file(file, ws, trust)
-    emit(report, as_json, print_verification)
+    emit(report, as_json, lambda r: typer.echo(verification_text(r)))
     if not report["verified"]:
         raise typer.Exit(1)
-
-
-def print_verification(r: dict) -> None:
-    c2pa, mark, tags = r["c2pa"], r["watermark"], r["provenance"]
-    signer = c2pa.get("signer") or {}
-    typer.echo(f"{r['file']}: {r['verdict']}")
-    typer.echo(f"  c2pa        {c2pa['status']}" + (f" ({c2pa.get('state')}; signed by {signer.get('common_name') or '?'}, "
-               f"issuer {signer.get('issuer') or '?'})" if c2pa["status"] in ("valid", "invalid") else ""))  # fmt: skip
-    for failure in c2pa.get("failures") or []:
-        typer.echo(f"              {failure}")
-    typer.echo(f"  provenance  {'briefcut tags' if tags['found'] else 'none'}"
-               + (f": brief {tags['data'].get('brief_hash')}, usage {tags['data'].get('usage')}" if tags["found"] else ""))
-    typer.echo(f"  watermark   {mark['payload'] if mark['found'] else 'not found'}"
-               + (f" (scale {mark['scale']:g})" if mark["found"] else ""))
-    for origin in r["origin"] or []:
-        same = "same bytes" if origin["same_bytes"] else "same watermark"
-        typer.echo(f"  came from   run {origin['run_id']}, cut {origin['cut']} ({same})")
-    if r["origin"] == []:
-        typer.echo("  came from   no cut in the workspace matches")
 
 
 @app.command()
@@ -393,21 +374,13 @@ def reproduce(
     """Render a cut again from its recorded provenance in a fresh workspace and compare: frames and sound
     decoded, and the bytes. Exit 0 when the frames are identical, 1 when they differ."""
     from agent.provenance.reproduce import reproduce as run_reproduce
+    from agent.provenance.reproduce import reproduction_text
 
     with workspace() as ws, progress_bar(as_json):
         result = run_reproduce(ws, cut, into)
-    emit(result, as_json, print_reproduction)
+    emit(result, as_json, lambda r: typer.echo(reproduction_text(r)))
     if not result["frames"]["equal"]:
         raise typer.Exit(1)
-
-
-def print_reproduction(r: dict) -> None:
-    f, b = r["frames"], r["bytes"]
-    typer.echo(f"cut {r['cut']} reproduced in {r['workspace']}: {r['reproduced']}")
-    typer.echo(f"  frames  {'identical' if f['equal'] else 'DIFFERENT'}: {f['identical']} of {f['original']} "
-               f"identical ({f['reproduced']} reproduced)" + ("" if f["equal"] else f", lowest PSNR {f['min_psnr_db']} dB"))
-    typer.echo(f"  sound   {'identical' if r['audio_equal'] else 'different'}")
-    typer.echo(f"  bytes   {'identical' if b['identical'] else 'different'} (against the media before signing)")
 
 
 def main() -> None:

@@ -122,6 +122,11 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
     assert cli("verify", str(text), "--workspace", str(tmp_path)).exit_code == 2
 
 
+def test_reproduce_names_what_it_cannot_find(tmp_path: Path) -> None:
+    result = cli("--workdir", str(tmp_path / "ws"), "reproduce", "no-such-run:a/v0:1:1:1")
+    assert result.exit_code == 2 and "no cut 'no-such-run:a/v0:1:1:1'" in result.stderr
+
+
 def test_a_half_pair_or_a_self_signed_certificate_is_refused_before_any_work(tmp_path: Path, signing_pair: dict) -> None:
     brief = str(ROOT / "briefs" / "bumper.yaml")
     half = cli("--workdir", str(tmp_path / "a"), "--sign-cert", str(signing_pair["chain"]), "run", brief)

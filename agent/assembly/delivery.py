@@ -118,7 +118,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         loudness_lufs=ctx.brief.audio.loudness_lufs,
         language=lang, screen_notes=segment_screen_lines(ctx.brief, segment), disclosure=word("ai_generated", lang),
         provenance=provenance(ctx, plan, chosen) | {"watermark": key},
-        watermark=key if ctx.brief.watermark else None,
+        watermark=key,
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)

@@ -10,6 +10,7 @@ provenance in the MP4's tags only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -144,7 +145,14 @@ def signing_key(settings: Any) -> SigningKey | None:
     for what, path in (("certificate", cert), ("key", key)):
         if not Path(path).is_file():
             raise SigningError(f"signing {what} not found: {path}")
-    found = SigningKey(Path(cert), Path(key), settings.sign_tsa)
+    stamp = (Path(cert).stat().st_mtime_ns, Path(key).stat().st_mtime_ns)
+    return _checked(str(cert), str(key), settings.sign_tsa, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _checked(cert: str, key: str, tsa: str | None, stamp: tuple[int, int]) -> SigningKey:
+    """A signing key that has made a trial signature (once per files and their modification times)."""
+    found = SigningKey(Path(cert), Path(key), tsa)
     _trial_signature(found)  # a key or certificate C2PA refuses fails now, not after rendering
     return found
 

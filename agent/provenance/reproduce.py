@@ -94,3 +94,16 @@ def _psnr(x: np.ndarray, y: np.ndarray) -> float:
         return 0.0
     mse = float(np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def reproduction_text(r: dict[str, Any]) -> str:
+    """The comparison for a person: frames, sound, bytes."""
+    f, b = r["frames"], r["bytes"]
+    frames = f"{f['identical']} of {f['original']} identical ({f['reproduced']} reproduced)"
+    return "\n".join([
+        f"cut {r['cut']} reproduced in {r['workspace']}: {r['reproduced']}",
+        f"  frames  {'identical' if f['equal'] else 'DIFFERENT'}: {frames}"
+        + ("" if f["equal"] else f", lowest PSNR {f['min_psnr_db']} dB"),
+        f"  sound   {'identical' if r['audio_equal'] else 'different'}",
+        f"  bytes   {'identical' if b['identical'] else 'different'} (against the original's media before signing)",
+    ])

@@ -85,3 +85,24 @@ def _verdict(report: dict[str, Any]) -> tuple[bool, str]:
     why = "c2pa-python is not installed" if status == "unavailable" else "no C2PA manifest"
     hint = "" if report["origin"] is not None else "; give --workspace to look the file up"
     return False, f"unverifiable: {why}{hint}"
+
+
+def verification_text(r: dict[str, Any]) -> str:
+    """The report for a person: the verdict, then one line per thing checked."""
+    c2pa, mark, tags = r["c2pa"], r["watermark"], r["provenance"]
+    signer = c2pa.get("signer") or {}
+    lines = [f"{r['file']}: {r['verdict']}", f"  c2pa        {c2pa['status']}" + (
+        f" ({c2pa.get('state')}; signed by {signer.get('common_name') or '?'}, issuer {signer.get('issuer') or '?'})"
+        if c2pa["status"] in ("valid", "invalid") else "")]
+    lines += [f"              {failure}" for failure in c2pa.get("failures") or []]
+    data = tags["data"] or {}
+    lines.append(f"  provenance  {'briefcut tags' if tags['found'] else 'none'}"
+                 + (f": brief {data.get('brief_hash')}, usage {data.get('usage')}" if tags["found"] else ""))
+    lines.append(f"  watermark   {mark['payload'] if mark['found'] else 'not found'}"
+                 + (f" (scale {mark['scale']:g})" if mark["found"] else ""))
+    for origin in r["origin"] or []:
+        lines.append(f"  came from   run {origin['run_id']}, cut {origin['cut']} "
+                     f"({'same bytes' if origin['same_bytes'] else 'same watermark'})")
+    if r["origin"] == []:
+        lines.append("  came from   no cut in the workspace matches")
+    return "\n".join(lines)

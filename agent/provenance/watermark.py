@@ -103,13 +103,23 @@ def embed(frames: Iterable[np.ndarray], key_hex: str, width: int, height: int) -
 # Reading --------------------------------------------------------------------------------------
 
 
-def _residual(luma: np.ndarray) -> np.ndarray:
-    """The picture's fine detail: luma minus its local mean, clipped so edges do not drown the mark."""
-    from scipy.ndimage import uniform_filter
+class _Frames:
+    """The luma planes of a video being read, high-passed once per filter size (the costly part): at the
+    file's own size, with a window matched to the chip size at the trial scale, then rescaled per scale."""
 
-    y = luma.astype(np.float32)
-    r = y - uniform_filter(y, size=2 * CHIP + 1, mode="reflect")
-    return np.clip(r, -8 * AMPLITUDE, 8 * AMPLITUDE)
+    def __init__(self, lumas: list[np.ndarray]) -> None:
+        self.lumas = [y.astype(np.float32) for y in lumas]
+        self._residuals: dict[int, list[np.ndarray]] = {}
+
+    def residuals(self, scale: float) -> list[np.ndarray]:
+        """Luma minus its local mean (a window of about two chips), clipped so edges do not drown the mark."""
+        from scipy.ndimage import uniform_filter
+
+        size = max(3, int(round(2 * CHIP * scale)) | 1)
+        if size not in self._residuals:
+            self._residuals[size] = [np.clip(y - uniform_filter(y, size=size, mode="reflect"),
+                                             -8 * AMPLITUDE, 8 * AMPLITUDE) for y in self.lumas]
+        return self._residuals[size]
 
 
 def _rescale(luma: np.ndarray, factor: float) -> np.ndarray:
@@ -170,47 +180,48 @@ def read(lumas: list[np.ndarray], search: bool = True) -> Reading:
     scales are tried first; then a fine grid is probed on a few frames and its three best scales decoded."""
     if not lumas:
         return Reading(False, None, [], 1.0, (0, 0), 0.0, 0)
-    # High-passed once at the file's own size, then rescaled per trial scale (the filter is the costly part).
-    lumas = [_residual(y) for y in lumas]
-    probe = lumas[:: max(1, len(lumas) // 3)][:3]
+    frames = _Frames(lumas)
     tried: list[Reading] = []
-    for scale in _candidates(probe, search):
-        tried.append(_decode_some(lumas, scale))
+    for scale in _candidates(frames, search):
+        tried.append(_decode_some(frames, scale))
         if tried[-1].found:
             return tried[-1]
     return max(tried, key=lambda r: r.peak_z)
 
 
-def _candidates(probe: list[np.ndarray], search: bool) -> Iterator[float]:
+def _candidates(frames: _Frames, search: bool) -> Iterator[float]:
     """Scales to decode at, cheapest guesses first: as marked; then each common scale whose probe hints
     at a mark (a probe sees few tiles); then the fine grid's three best by probe."""
     yield 1.0
     if not search:
         return
-    yield from (s for s in COMMON_SCALES[1:] if _probe(probe, s) >= PEAK_Z / 2)
-    yield from sorted(_scales()[len(COMMON_SCALES):], key=lambda s: -_probe(probe[:2], s, tiles=2))[:3]
+    yield from (s for s in COMMON_SCALES[1:] if _probe(frames, s) >= PEAK_Z / 2)
+    yield from sorted(_scales()[len(COMMON_SCALES):], key=lambda s: -_probe(frames, s, count=2, tiles=2))[:3]
 
 
-def _decode_some(lumas: list[np.ndarray], scale: float) -> Reading:
+def _decode_some(frames: _Frames, scale: float) -> Reading:
     """Decode on a quarter of the frames first; on all of them only where that shows a mark."""
-    some = _decode(lumas[::4], scale) if len(lumas) >= 16 else None
+    some = _decode(frames, scale, 4) if len(frames.lumas) >= 16 else None
     if some is not None and (some.found or some.peak_z < PEAK_Z * 0.75):
         return some
-    return _decode(lumas, scale)
+    return _decode(frames, scale)
 
 
-def _probe(lumas: list[np.ndarray], scale: float, tiles: int = 3) -> float:
-    """The correlation peak's z-score at one scale, on the middle of a few frames (`tiles` tiles square)."""
+def _probe(frames: _Frames, scale: float, count: int = 3, tiles: int = 3) -> float:
+    """The correlation peak's z-score at one scale, on the middle of `count` frames (`tiles` tiles square)."""
+    residuals = frames.residuals(scale)
     side = int(tiles * TILE * scale)
-    crops = [y[max(0, (y.shape[0] - side) // 2):][:side, max(0, (y.shape[1] - side) // 2):][:, :side] for y in lumas]
+    crops = [y[max(0, (y.shape[0] - side) // 2):][:side, max(0, (y.shape[1] - side) // 2):][:, :side]
+             for y in residuals[:: max(1, len(residuals) // count)][:count]]
     return _correlate(_fold([_rescale(y, 1 / scale) for y in crops]), bits=12)[2]
 
 
-def _decode(lumas: list[np.ndarray], scale: float) -> Reading:
-    """Read the bits at one scale. Where the CRC fails, the least reliable bits are flipped (up to two of
-    the eight weakest: 37 tries, so a random read passes the 16-bit CRC about once in 1,800) before
-    giving up: a soft-decision use of the CRC that rescues reads with a few weak bits."""
-    corr, offset, z = _correlate(_fold([_rescale(y, 1 / scale) for y in lumas]))
+def _decode(frames: _Frames, scale: float, every: int = 1) -> Reading:
+    """Read the bits at one scale (from every `every`-th frame). Where the CRC fails, the least reliable
+    bits are flipped (up to two of the eight weakest: 37 tries, so a random read passes the 16-bit CRC
+    about once in 1,800) before giving up: a soft-decision use of the CRC that rescues a few weak bits."""
+    residuals = frames.residuals(scale)[::every]
+    corr, offset, z = _correlate(_fold([_rescale(y, 1 / scale) for y in residuals]))
     bits = (corr > 0).astype(np.uint8)
     weak = np.argsort(np.abs(corr))[:8]
     flips = [()] + [(i,) for i in weak] + [(i, j) for n, i in enumerate(weak) for j in weak[n + 1 :]]
@@ -219,8 +230,8 @@ def _decode(lumas: list[np.ndarray], scale: float) -> Reading:
         trial[list(flip)] ^= 1
         raw = np.packbits(trial).tobytes()
         if binascii.crc_hqx(raw[:K], 0) == int.from_bytes(raw[K:], "big"):
-            return Reading(True, raw[:K].hex(), bits.tolist(), round(scale, 4), offset, round(z, 2), len(lumas))
-    return Reading(False, None, bits.tolist(), round(scale, 4), offset, round(z, 2), len(lumas))
+            return Reading(True, raw[:K].hex(), bits.tolist(), round(scale, 4), offset, round(z, 2), len(residuals))
+    return Reading(False, None, bits.tolist(), round(scale, 4), offset, round(z, 2), len(residuals))
 
 
 def read_video(path: str, max_frames: int = 96) -> Reading:
