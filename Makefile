@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -e ".[ml,dev,ray,voice,studio]"
+	$(PIP) install -q -e ".[ml,dev,ray,voice,studio,provenance]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -259,6 +259,13 @@ class Brief(Strict):
     refine: Refine = Field(default_factory=Refine)
     audience: Audience = Field(default_factory=Audience)
     seed: int = Field(default=0, ge=0, lt=2**31)
+    # How the cuts will be used; a run whose models' licenses forbid it is refused before it renders.
+    # commercial (the default: an ad tool's cuts are ads) | non-commercial | internal (inside an organisation).
+    usage: Literal["commercial", "non-commercial", "internal"] = "commercial"
+    # Models (hub ids or paths) whose license you accept for this usage anyway; recorded in the provenance.
+    accept_licenses: list[str] = Field(default_factory=list)
+    # An invisible watermark in every frame carrying the cut's key (`briefcut verify` reads it).
+    watermark: bool = True
 
     @model_validator(mode="after")
     def _possible(self) -> Brief:

@@ -30,6 +30,9 @@ DraftOpt = Annotated[bool, typer.Option("--draft", help="A storyboard draft (the
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="preview | smoke | gpu (default: gpu with CUDA, else preview).")
 ]
+AcceptOpt = Annotated[list[str] | None, typer.Option(
+    "--accept-license", metavar="MODEL",
+    help="Use MODEL although its license forbids the brief's `usage` (repeatable); recorded in the provenance.")]
 
 
 class State:
@@ -42,11 +45,15 @@ def main_options(
         Path | None,
         typer.Option("--workdir", help="Workspace: database + media cache [env BRIEFCUT_HOME, else ./.briefcut]."),
     ] = None,
+    sign_cert: Annotated[Path | None, typer.Option(
+        "--sign-cert", help="Sign delivered cuts with C2PA: a PEM certificate chain [env BRIEFCUT_SIGN_CERT].")] = None,
+    sign_key: Annotated[Path | None, typer.Option(
+        "--sign-key", help="The PEM private key of --sign-cert [env BRIEFCUT_SIGN_KEY].")] = None,
 ) -> None:
     """briefcut: turn a creative brief into finished, scored ad cuts."""
     from agent.settings import Settings
 
-    State.settings = Settings.from_env(home=workdir)
+    State.settings = Settings.from_env(home=workdir, sign_cert=sign_cert, sign_key=sign_key)
 
 
 AssetsRootOpt = Annotated[
@@ -133,6 +140,7 @@ def run(
                                                    help="Short side in pixels, overriding the brief's (drafts).")] = None,  # fmt: skip
     draft: DraftOpt = False,
     assets_root: AssetsRootOpt = None,
+    accept_license: AcceptOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
@@ -142,7 +150,7 @@ def run(
 
     overrides = cli_overrides(profile=profile, planner=planner, llm_model=llm_model, video=draft_video(draft, video),
                               video_model=video_model, audio=audio, audio_model=audio_model, clip_model=clip_model,
-                              resolution=resolution)  # fmt: skip
+                              resolution=resolution, accept_licenses=accept_license)  # fmt: skip
     loaded = load_brief(brief, settings(assets_root).assets_roots)  # a bad brief stops here: nothing written
     with workspace(assets_root) as ws, progress_bar(as_json) as bar:
         result = start_run(brief, ws, overrides=overrides, out=out, progress=bar, brief=loaded)
@@ -369,6 +377,7 @@ def batch(
                                                       help="Short side in pixels, overriding the briefs' (drafts).")] = None,  # fmt: skip
     draft: DraftOpt = False,
     assets_root: AssetsRootOpt = None,
+    accept_license: AcceptOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run briefs x segments x variants as one resumable batch, then write an HTML review report."""
@@ -379,7 +388,8 @@ def batch(
         raise BatchError("give brief files, or --resume BATCH")
     given = {"segments": segments and segments.split(","), "variants": variants, "profile": profile,
              "formats": formats and formats.split(","), "executor": executor, "address": address,
-             "workers": workers, "resolution": resolution, "video": draft_video(draft, None)}  # fmt: skip
+             "workers": workers, "resolution": resolution, "video": draft_video(draft, None),
+             "accept_licenses": accept_license}  # fmt: skip
     opts = make_options(given, State.settings)
     with workspace(assets_root) as ws, progress_bar(as_json) as bar:
         result = run_batch(ws, briefs, opts, resume=resume_id, progress=bar)
@@ -424,6 +434,55 @@ def serve(
     with workspace() as ws:
         serve_studio(ws, host=host, port=port, token=token, briefs_root=(briefs or Path.cwd()).resolve(),
                      threads=threads)  # fmt: skip
+
+
+# verify / reproduce ------------------------------------------------------------------------------
+@app.command()
+@cli_errors
+def verify(
+    file: Annotated[Path, typer.Argument(help="A cut (MP4) to check.")],
+    workspace_dir: Annotated[Path | None, typer.Option("--workspace", help="The producer's workspace: find the run "
+                                                       "and cut the file came from.")] = None,  # fmt: skip
+    trust: Annotated[Path | None, typer.Option("--trust-anchors", help="PEM CA certificates to check the signer "
+                                               "against [env BRIEFCUT_TRUST_ANCHORS].",
+                                               envvar="BRIEFCUT_TRUST_ANCHORS")] = None,  # fmt: skip
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a cut: its C2PA manifest (valid, invalid, absent), provenance tags, watermark and, with
+    --workspace, the run and cut it came from. Exit 0 verified, 1 tampered or unverifiable, 2 bad input."""
+    from agent.provenance.verify import NotAVideo, verification_text, verify_file
+    from agent.workspace import Workspace
+
+    if workspace_dir is not None and not (workspace_dir / "briefcut.db").is_file():
+        raise NotAVideo(f"--workspace {workspace_dir}: no briefcut workspace there (no briefcut.db)")
+    if workspace_dir is None:
+        report = verify_file(file, None, trust)
+    else:
+        with Workspace.at(workspace_dir, settings=State.settings) as ws:
+            report = verify_file(file, ws, trust)
+    emit(report, as_json, lambda r: typer.echo(verification_text(r)))
+    if not report["verified"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+@cli_errors
+def reproduce(
+    cut: Annotated[str, typer.Argument(help="A cut id (RUN:PLAN:FORMAT:VERSION, see `runs show --json`) or a cut's path.")],
+    into: Annotated[Path | None, typer.Option("--into", help="A new, empty folder for the fresh workspace "
+                                              "[a temporary folder].")] = None,  # fmt: skip
+    as_json: JsonOpt = False,
+) -> None:
+    """Render a cut again from its recorded provenance in a fresh workspace and compare: frames and sound
+    decoded, and the bytes. Exit 0 when the frames are identical, 1 when they differ."""
+    from agent.provenance.reproduce import reproduce as run_reproduce
+    from agent.provenance.reproduce import reproduction_text
+
+    with workspace() as ws, progress_bar(as_json):
+        result = run_reproduce(ws, cut, into)
+    emit(result, as_json, lambda r: typer.echo(reproduction_text(r)))
+    if not result["frames"]["equal"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "BriefcutError",
     "CalibrationError",
     "EndpointError",
+    "LicenseRefused",
     "MissingDependency",
     "ModelUnavailable",
     "PlanError",
@@ -45,6 +46,12 @@ class PlanError(BriefcutError):
 
 class EndpointError(BriefcutError):
     """An LLM endpoint that is down, answers with an unknown model, or answers unusably."""
+
+
+class LicenseRefused(BriefcutError):
+    """A run whose models' licenses forbid the brief's usage, refused before anything renders."""
+
+    exit_code = 2
 
 
 class RunNotFound(BriefcutError):

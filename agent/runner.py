@@ -26,7 +26,9 @@ from agent.context import Progress, RunContext
 from agent.default_models import preflight
 from agent.errors import BriefcutError, RunInterrupted, WorkspaceError, storage_error
 from agent.graph import compile_graph
+from agent.licensing import check_licenses
 from agent.profiles import Choices, check_choices, resolve_choices
+from agent.provenance.credentials import signing_key
 from agent.run_lock import run_locks
 from agent.settings import Overrides, Settings, apply_overrides
 from agent.store import Store, database_error
@@ -41,16 +43,19 @@ def new_run_id() -> str:
 
 
 def prepare_brief(brief_path: Path, workspace: Workspace, overrides: Overrides | None = None,
-                  brief: Brief | None = None) -> tuple[Brief, Choices]:  # fmt: skip
-    """The run's brief (overrides written in) and its backend choices, checked (names, options, and
-    whether the models can be had) before any work, the LLM endpoint recorded in the choices."""
+                  brief: Brief | None = None, choices: Choices | None = None) -> tuple[Brief, Choices]:  # fmt: skip
+    """The run's brief (overrides written in) and its backend choices (resolved, or as a stored run
+    recorded them), checked (names, options, licenses, whether the models can be had) before any work,
+    the LLM endpoint recorded in the choices."""
     brief = apply_overrides(brief or load_brief(brief_path, workspace.settings.assets_roots), overrides)
-    choices = resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
+    choices = choices or resolve_choices(brief, workspace.settings, models_dir=workspace.models_dir)
     check_choices(choices)
+    signing_key(workspace.settings)  # a signing key that cannot sign: refused before any work
+    licensed = check_licenses(brief, choices)  # a model whose license forbids the brief's usage: refused here
     # a gated or missing model is found before any work
     choices, gated = preflight(choices, keyframes=brief.render.keyframes != "off")
     choices = record_endpoint(choices, workspace.settings)
-    return brief, choices.model_copy(update={"notes": [*choices.notes, *gated]})
+    return brief, choices.model_copy(update={"notes": [*choices.notes, *gated, *licensed]})
 
 
 def record_endpoint(choices: Choices, settings: Settings) -> Choices:
@@ -81,9 +86,10 @@ def start_run(
     batch_id: str | None = None,
     executor: Any = None,
     run_id: str | None = None,
+    choices: Choices | None = None,
 ) -> dict[str, Any]:
     """Plan, render, score, refine and assemble a brief; returns the run summary."""
-    brief, choices = prepare_brief(brief_path, workspace, overrides, brief)
+    brief, choices = prepare_brief(brief_path, workspace, overrides, brief, choices)
     run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)
     with hold_run(workspace, run_id, out_dir, "run"):

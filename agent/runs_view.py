@@ -33,7 +33,7 @@ def run_details(workspace: Workspace, run_id: str) -> dict[str, Any]:
             "failed": sum(1 for t in takes if t["status"] == "failed"),
         },
         "cuts": [
-            {"plan_key": c["plan_key"], "format": c["format"], "version": c["version"], "path": c["path"],
+            {"id": c["id"], "plan_key": c["plan_key"], "format": c["format"], "version": c["version"], "path": c["path"],
              "duration_s": c["duration_s"], "scorecard": c["scorecard"], "diff": c["diff"]}
             for c in cuts
         ],  # fmt: skip

@@ -31,6 +31,9 @@ ENV_VARS = {
     "clip_model": "BRIEFCUT_CLIP_MODEL",
     "smoke_dir": "BRIEFCUT_SMOKE_DIR",
     "ray_address": "RAY_ADDRESS",
+    "sign_cert": "BRIEFCUT_SIGN_CERT",
+    "sign_key": "BRIEFCUT_SIGN_KEY",
+    "sign_tsa": "BRIEFCUT_SIGN_TSA",
 }
 
 
@@ -63,6 +66,11 @@ class Settings(BaseModel):
     ray_address: str | None = None
     # Folders besides a brief's own that its asset paths (logo, images, font, footage) may point into.
     assets_roots: tuple[Path, ...] = ()
+    # C2PA signing of delivered cuts: a PEM certificate chain and its PEM private key (paths; the key's
+    # contents are read when a cut is signed and never stored), and an optional timestamp authority URL.
+    sign_cert: Path | None = None
+    sign_key: Path | None = None
+    sign_tsa: str | None = None
     environ: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
     @classmethod
@@ -105,6 +113,7 @@ class Overrides(BaseModel):
     formats: list[AspectRatio] | None = Field(default=None, min_length=1)
     variants: int | None = Field(default=None, ge=1, le=20)
     segments: list[str] | None = Field(default=None, min_length=1)
+    accept_licenses: list[str] | None = None
 
 
 def cli_overrides(**values: Any) -> Overrides:
@@ -148,6 +157,8 @@ def apply_overrides(brief: Brief, overrides: Overrides | None) -> Brief:
         data["variants"]["count"] = o.variants
     if o.segments:
         data["segments"] = [brief.segment(s).model_dump() for s in dict.fromkeys(o.segments)]
+    if o.accept_licenses:
+        data["accept_licenses"] = list(dict.fromkeys([*data["accept_licenses"], *o.accept_licenses]))
     try:
         return Brief.model_validate(data)
     except ValidationError as exc:

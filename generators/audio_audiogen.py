@@ -31,7 +31,7 @@ class AudioGenAudio(AudioGenerator):
     name: ClassVar[str] = "audiogen"
     extra: ClassVar[str | None] = "ml"
     marker: ClassVar[str] = CHECKPOINT_FILES[0]  # the file whose presence says the model is cached
-    license: ClassVar[str] = "CC-BY-NC-4.0"
+    license: ClassVar[str] = "CC-BY-NC-4.0"  # facebook/audiogen-medium's model card
     license_url: ClassVar[str] = "https://creativecommons.org/licenses/by-nc/4.0/"
 
     class Options(BaseModel):
@@ -103,6 +103,14 @@ class AudioGenAudio(AudioGenerator):
         """Provenance plus the weights' license (shown by `briefcut doctor`)."""
         return {**super().describe(), "model": self.options.model, "license": self.license,
                 "license_url": self.license_url}
+
+    def licenses(self, voices: list[str] | None = None) -> list[dict[str, Any]]:
+        """The weights' license: facebook/audiogen-medium's by id, else a local card's, else the
+        published checkpoint's (a folder holding the converted files is still AudioGen's weights)."""
+        from generators.licenses import declared, lookup
+
+        model = self.options.model
+        return [declared(model, "weights", lookup(model) or lookup(DEFAULT_MODEL))]
 
     # 2. rendering -------------------------------------------------------------------------------
 

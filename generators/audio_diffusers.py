@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from generators import hub
 from generators.base import AudioGenerator, AudioTake, SoundRequest
 from generators.errors import TakeFailed, require
-from generators.licenses import license_of
+from generators.licenses import declared, license_of, lookup
 from generators.media import resample, write_wav
 from generators.memory import device_job
 
@@ -130,6 +130,10 @@ class HubAudio(AudioGenerator):
         o = self.options
         return {"backend": self.name, "options": o.model_dump(mode="json"),
                 "revision": hub.revision_of(o.model, self.marker, o.revision)}
+
+    def licenses(self, voices: list[str] | None = None) -> list[dict[str, Any]]:
+        """The license of the weights this backend renders with."""
+        return [declared(self.options.model, "weights", lookup(self.options.model))]
 
 
 class _DiffusersAudio(HubAudio):

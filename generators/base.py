@@ -198,6 +198,14 @@ class Backend(ABC):
         """Provenance recorded with every take: backend, model, options."""
         return self.identity()
 
+    def licenses(self, voices: list[str] | None = None) -> list[dict[str, Any]]:
+        """The licenses of what this backend renders with, with these options (`generators.licenses.
+        declared`): by default briefcut's own code and no weights. Backends with weights override it;
+        a voice backend is told the voices a run will speak with."""
+        from generators.licenses import BRIEFCUT_CODE, declared
+
+        return [declared(f"briefcut {self.name}", "code", BRIEFCUT_CODE)]
+
 
 class VideoGenerator(Backend):
     kind: ClassVar[str] = "video"

@@ -297,12 +297,22 @@ VIDEO_BUILDERS: dict[str, Callable[[str | None], Any]] = {
 def save_once(path: Path, build: Callable[[], Any], marker: str = "model_index.json") -> Path:
     """Build and `save_pretrained` into `path` unless a finished build is already there."""
     path = Path(path)
-    if (path / marker).exists() and (path / ".complete").exists():
-        return path
-    path.mkdir(parents=True, exist_ok=True)
-    build().save_pretrained(str(path))
-    (path / ".complete").write_text(TINY_VERSION)
+    if not ((path / marker).exists() and (path / ".complete").exists()):
+        path.mkdir(parents=True, exist_ok=True)
+        build().save_pretrained(str(path))
+        (path / ".complete").write_text(TINY_VERSION)
+    card = path / "README.md"
+    if not card.exists():  # a model card like the hub's, so the license lookup reads these as briefcut's own
+        card.write_text(TINY_CARD)
     return path
+
+
+TINY_CARD = """---
+license: apache-2.0
+---
+Tiny random weights built locally by briefcut's smoke builder (generators/tiny.py): no training data,
+no one else's weights; briefcut's own license applies.
+"""
 
 
 def build_video(cache_dir: Path, family: str, variant: str | None = None) -> Path:

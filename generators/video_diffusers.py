@@ -39,7 +39,7 @@ from generators.families import (
     retime,
     snap,
 )
-from generators.licenses import license_of
+from generators.licenses import declared, license_of, lookup
 from generators.media import write_frames
 from generators.memory import OFFLOADS, decode_bytes, device_job, free_bytes
 from generators.prompt_cache import PromptCache
@@ -139,6 +139,18 @@ class DiffusersVideo(PipelineHost, VideoGenerator):
 
     def _detect_family(self, pipe: Any) -> str:
         return _detect(pipe)
+
+    def licenses(self, voices: list[str] | None = None) -> list[dict[str, Any]]:
+        """The licenses of the weights: the model, and for AnimateDiff the SD 1.5 base it runs on."""
+        models = [self.options.model, *([self.options.base_model] if self.options.base_model else [])]
+        return [declared(m, "weights", lookup(m)) for m in models]
+
+    def keyframe_licenses(self) -> list[dict[str, Any]]:
+        """The licenses of the keyframe path's weights: the text-to-image model and the image-to-video one."""
+        from generators.image_diffusers import DEFAULT_KEYFRAME_MODEL
+
+        models = [self.options.keyframe_model or DEFAULT_KEYFRAME_MODEL, self.keyframes.target()]
+        return [declared(m, "keyframe weights", lookup(m)) for m in models if m]
 
     def _family_from_files(self) -> str | None:
         o = self.options

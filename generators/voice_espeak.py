@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,12 @@ class EspeakVoice(Voice):
         speed: int = Field(default=165, ge=80, le=450, description="words per minute")
         pitch: int = Field(default=50, ge=0, le=99)
         binary: str = "espeak-ng"
+
+    def licenses(self, voices: list[str] | None = None) -> list[dict[str, Any]]:
+        """The engine's license (a separate program; its voices are rules in its data, same license)."""
+        from generators.licenses import ESPEAK_NG, declared
+
+        return [declared("espeak-ng", "engine", ESPEAK_NG)]
 
     def load(self) -> None:
         """Find the binary; a missing one is a MissingDependency with an install hint."""

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,6 +90,21 @@ class PiperVoice(Voice):
                                   "how": "piper runs as a separate process; briefcut does not link it"},
                       "timings": {"total_s": round(time.perf_counter() - started, 4)}},
         )  # fmt: skip
+
+    def licenses(self, voices: list[str] | None = None) -> list[dict[str, Any]]:
+        """The engine's license and each voice model's, as the voice's card states it. A voice that
+        cannot be found is left to `speak` (which names the installed voices)."""
+        from generators.licenses import PIPER_ENGINE, by_id, declared
+
+        found = []
+        for voice in voices or [""]:
+            try:
+                model = self.find_model(voice)
+            except ModelUnavailable:
+                continue
+            found.append(declared(model.name, "voice", by_id(model.license, str(model.path.parent / "MODEL_CARD"))
+                                  if model.license != "unknown" else None))
+        return [declared("piper-tts", "engine", PIPER_ENGINE), *found]
 
     def find_model(self, voice: str) -> PiperModel:
         """The voice model for `voice`; an unknown one is ModelUnavailable naming the installed voices."""

@@ -97,7 +97,9 @@ def test_the_chain_tries_the_next_model_before_synth(failing_run: dict, smoke_mo
     take = ctx.store.get("takes", run_job(ctx, plan, job))
     assert take["backend"] == "stable-audio" and take["status"] == "done"
     assert take["metadata"]["sound_fallbacks"][0].startswith("audioldm2 (")
-    assert take["metadata"]["license"] is None  # a local model: its license is the user's to know
+    # a local model's license is what its card's front matter says (the tiny model's: briefcut's own)
+    assert take["metadata"]["license"]["name"] == "Apache-2.0"
+    assert take["metadata"]["license"]["source"].endswith("README.md")
 
 
 def test_an_oom_no_seed_can_fix_goes_straight_to_the_fallback(failing_run: dict, smoke_models: dict) -> None:

@@ -72,6 +72,8 @@ class CutSpec(BaseModel):
     screen_notes: list[str] = Field(default_factory=list)
     disclosure: str = "AI-generated"
     provenance: dict = Field(default_factory=dict)
+    # The key the invisible watermark carries in every frame (agent.provenance.watermark); None: no mark.
+    watermark: str | None = None
     shot_scores: list[dict] = Field(default_factory=list)
     # Encoder settings; the same ones the bench gives its ffmpeg reference.
     crf: int = 20
@@ -246,6 +248,10 @@ def _encode(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, wav: P
         err = stack.enter_context(tempfile.TemporaryFile())
         proc = subprocess.Popen(encoder_command(spec, wav, out), stdin=subprocess.PIPE, stderr=err)
         frames = compose(segments, sources, end_card, spec.width, spec.height)
+        if spec.watermark:
+            from agent.provenance.watermark import embed
+
+            frames = embed(frames, spec.watermark, spec.width, spec.height)
         try:
             count = _pump(proc, frames, wanted, kept, tick)
         finally:

@@ -13,7 +13,9 @@ from agent.assembly.formats import dimensions, label
 from agent.brief import brief_hash
 from agent.compliance import compliance_check, segment_screen_lines
 from agent.context import RunContext
+from agent.licensing import provenance_licenses
 from agent.plan import Plan
+from agent.provenance.credentials import seal, signing_key
 from agent.render import music_lineage
 from agent.store import cut_id
 from agent.voices import segment_language
@@ -56,10 +58,19 @@ def made_with_warnings(takes: list[dict | None]) -> list[dict]:
         keyframe = meta.get("keyframe") or {}  # a keyframe-first take: the still's model too
         for what, model, lic in [((take or {}).get("kind"), (take or {}).get("model"), meta.get("license")),
                                  ("keyframe", keyframe.get("model"), keyframe.get("license"))]:
-            if lic and not lic.get("commercial", True):
+            if lic and lic.get("commercial") is False:
                 warnings.append({"shot": shot, "kind": "license", "detail": f"{what} made with {model}: "
                                  f"{lic['name']}, non-commercial use only ({lic['url']})"})
     return warnings
+
+
+def watermark_key(ctx: RunContext, plan: Plan, fmt: str, version: int, chosen: list[dict]) -> str:
+    """The cut's key in its watermark: from what the cut is made of (the brief, plan, format, version and
+    its takes' content keys), not from the run, so the same brief and seed mark the same frames."""
+    from agent.provenance.watermark import cut_key
+
+    made_of = [brief_hash(ctx.brief), plan.key, fmt, version, [t["cache_key"] for t in chosen]]
+    return cut_key(json.dumps(made_of, sort_keys=True))
 
 
 def cut_name(plan: Plan, fmt: str, version: int) -> str:
@@ -79,12 +90,14 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
         "profile": ctx.choices.profile,
         "planner": plan.planner,
         "video": [
-            {"shot": i, "backend": t["backend"], "model": t["model"], "seed": t["seed"], "media": t["cache_key"]}
+            {"shot": i, "backend": t["backend"], "model": t["model"], "seed": t["seed"], "media": t["cache_key"],
+             "take": t["id"], "revision": (t.get("metadata") or {}).get("revision")}
             for i, t in enumerate(chosen)
         ],
         "audio": ctx.choices.audio.model_dump(),
         "voice": ctx.choices.voice.model_dump() if ctx.choices.voice else None,
         "clip": ctx.choices.clip.model_dump(),
+        **provenance_licenses(ctx.brief, ctx.choices),
     }
 
 
@@ -99,6 +112,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
     effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
+    key = watermark_key(ctx, plan, fmt, version, chosen) if ctx.brief.watermark else None
     segment = ctx.brief.segment(plan.segment)
     lang = segment_language(ctx.brief, segment)
     spec = CutSpec(
@@ -113,11 +127,13 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
         loudness_lufs=ctx.brief.audio.loudness_lufs,
         language=lang, screen_notes=segment_screen_lines(ctx.brief, segment), disclosure=word("ai_generated", lang),
-        provenance=provenance(ctx, plan, chosen),
+        provenance=provenance(ctx, plan, chosen) | {"watermark": key},
+        watermark=key,
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
     result = assemble_cut(spec, base)
+    sealed = seal(result.path, signing_key(ctx.workspace.settings), spec.provenance, diff or [])
     card.cut.warnings = result.warnings + made_with_warnings([*chosen, music, *effects])
     card.cut.loudness = result.loudness
     for check in ad_checks(spec, result, product_confirmed(card.shots, card.thresholds)):
@@ -132,14 +148,14 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     scorecard = {
         "run_id": ctx.run_id, "segment": plan.segment, "variant": plan.variant, "format": fmt,
         "version": version, "path": str(result.path), "duration_s": result.duration_s,
-        **card.model_dump(mode="json"), "provenance": {**spec.provenance, "run_id": ctx.run_id},
+        **card.model_dump(mode="json"), "provenance": {**spec.provenance, "run_id": ctx.run_id, "delivered": sealed},
     }  # fmt: skip
     write_text(base.with_suffix(".scorecard.json"), json.dumps(scorecard, indent=2, default=str))
     row = {
         "id": cut_id(ctx.run_id, plan.key, fmt, version), "run_id": ctx.run_id, "plan_key": plan.key,
         "format": fmt, "version": version, "path": str(result.path), "srt": str(result.srt),
         "poster": str(result.poster), "contact_sheet": str(result.contact_sheet),
-        "duration_s": result.duration_s, "provenance": {**spec.provenance, "run_id": ctx.run_id},
+        "duration_s": result.duration_s, "provenance": {**spec.provenance, "run_id": ctx.run_id, "delivered": sealed},
         "warnings": card.cut.warnings, "diff": diff or [], "created_at": time.time(),
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
