@@ -122,8 +122,13 @@ class Variants(Strict):
     @model_validator(mode="before")
     @classmethod
     def _plain_count(cls, data: Any) -> Any:
-        """`variants: 3` means three variants on the default axes."""
-        return {"count": data} if isinstance(data, int) and not isinstance(data, bool) else data
+        """`variants: 3` means three variants on the default axes; another scalar (true, 2.5) is refused."""
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"count": data}
+        if not isinstance(data, dict | Variants):
+            raise PydanticCustomError("int_type", "Input should be a valid integer (a count), or a mapping with "
+                                                  "count and vary")  # fmt: skip
+        return data
 
     @field_validator("vary")
     @classmethod

@@ -16,11 +16,15 @@ from generators.licenses import declared, lookup
 
 
 def run_licenses(brief: Any, choices: Any) -> list[dict[str, Any]]:
-    """Every license a run's media could be made under: each backend's (the sound fallback chain and the
+    """Every license a run's media could be made under: each backend's (the video and sound fallback chains and the
     voices the segments speak with included), and the LoRA adapters the brief names; deduplicated."""
+    from agent.brief import BackendChoice
+    from agent.render import FALLBACK_VIDEO
     from generators.base import REGISTRIES
 
-    picked = [("video", choices.video), ("audio", choices.audio), *[("audio", c) for c in choices.audio_fallbacks]]
+    fallbacks = [("video", BackendChoice(backend=b)) for b in FALLBACK_VIDEO if b != choices.video.backend]
+    picked = [("video", choices.video), *fallbacks, ("audio", choices.audio),
+              *[("audio", c) for c in choices.audio_fallbacks]]  # fmt: skip
     if choices.voice is not None and brief.audio.voice_over:
         picked.append(("voice", choices.voice))
     voices = sorted({voice_for(brief, s)[0] for s in brief.segments})

@@ -79,7 +79,10 @@ def test_a_japanese_brief_with_emoji_end_to_end(tmp_path: Path) -> None:
     srt = cut.with_suffix(".srt").read_text(encoding="utf-8")
     texts = [block.split("\n", 2)[2].replace("\n", "") for block in srt.strip().split("\n\n")]
     assert texts[0] == "Runnersのために。"  # the hook speaks to the segment (named by its id: it has no description)
-    assert texts[1:4] == ["24時間冷たいまま。", "どんなランにも軽い。", "金色のキャップが目印です。"]
+    # the message's sentences follow whole, in order (two may share a shot's caption: the hook took a shot)
+    sentences = ["24時間冷たいまま。", "どんなランにも軽い。", "金色のキャップが目印です。"]
+    assert "".join(texts[1:]).startswith("".join(sentences))
+    assert all(any(t.startswith(s) or t.endswith(s) or t == s for s in sentences) for t in texts[1:3])
     assert texts[-1] == "春の新作をチェック"
     card = json.loads(cut.with_suffix(".scorecard.json").read_text())
     missing = [w for w in card["cut"]["warnings"] if w["kind"] == "missing_glyph"]

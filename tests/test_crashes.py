@@ -86,7 +86,8 @@ def test_an_edit_killed_before_the_graph_took_it_is_applied_by_resume(finished: 
 
 def llm_plan(prompts: list[str]) -> dict:
     shots = [{"role": "product", "description": f"shot {i}", "prompt": p, "negative_prompt": "", "seconds": 1,
-              "camera": "static", "sound": "", "caption": "", "voice_line": "", "transition": "cut"}
+              "camera": "static", "sound": "", "caption": "", "voice_line": "", "transition": "cut",
+              "shows_product": True}
              for i, p in enumerate(prompts)]  # fmt: skip
     return {"shots": shots, "music_prompt": "soft synth"}
 

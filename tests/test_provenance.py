@@ -53,7 +53,7 @@ def test_a_signed_cut_verifies_with_its_manifest_watermark_and_origin(signed_run
     assert actions[0]["action"] == "c2pa.created" and actions[0]["digitalSourceType"].endswith("trainedAlgorithmicMedia")
     signed = report["c2pa"]["briefcut"]
     assert signed["brief_hash"] and signed["video"][0]["seed"] is not None and signed["usage"] == "commercial"
-    assert signed["accepted"] == ["someone/else"] and any(x["backend"] == "animatic" for x in signed["licenses"])
+    assert signed["accepted"] == ["someone/else"] and any(x["backend"] == "motion" for x in signed["licenses"])
     assert report["provenance"]["found"] and report["provenance"]["data"]["watermark"] == signed["watermark"]
     assert report["watermark"] == {**report["watermark"], "found": True, "payload": signed["watermark"]}
     assert [o["run_id"] for o in report["origin"]] == [signed_run["run_id"]] and report["origin"][0]["same_bytes"]

@@ -83,7 +83,7 @@ def test_a_batch_on_ray_matches_the_local_batch(ray_session, tmp_path: Path) -> 
     for _, result in results.values():
         assert result["status"] == "done" and len(result["cuts"]) == 1
     loads = results["ray"][1]["pool_loads"]
-    assert {k: v for k, v in loads.items() if not k.startswith("clip:")} == {"video:animatic": 1, "audio:synth": 1}
+    assert {k: v for k, v in loads.items() if not k.startswith("clip:")} == {"video:motion": 1, "audio:synth": 1}
     # counted on the actors; the driver scores, so its CLIP (attempt) is counted once too
 
     def video_takes(ws: Workspace) -> dict[str, Path]:

@@ -3,6 +3,7 @@ probed, models load once across runs, and the refine loop re-renders only the we
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,7 @@ def test_nan_takes_fail_with_reason_retry_and_the_run_goes_on(smoke_env: Path, t
     assert all("NaN" in t["reason"] for t in failed)
     assert len({t["seed"] for t in failed}) == len(failed)  # each retry has a new seed
     done = [t for t in videos if t["status"] == "done"]
-    assert {t["backend"] for t in done} == {"animatic"}  # the fallback, and it says so
+    assert {t["backend"] for t in done} == {"motion"}  # the fallback (motion design from the brand's assets), said
     assert all("fell back" in t["metadata"]["retries"][-1] for t in done)
     info = probe_mp4(Path(result["cuts"][0]["path"]))
     assert info["frames"] == 180
@@ -118,8 +119,10 @@ def test_product_brief_goes_keyframe_then_i2v_and_a_drifting_product_shot_is_ren
 
     # Only product likeness can make a shot weak here, and no take of tiny random models reaches 1.0.
     thresholds = {name: 0.0 for name in METRICS.names("shot")} | {"product_consistency": 1.0}
+    bottle = tmp_path / "lumen-bottle.png"  # assets lie beside their brief
+    shutil.copy(ROOT / "briefs/assets/lumen-bottle.png", bottle)
     path = brief_file(tmp_path, variants=1, shots=3, scoring={"thresholds": thresholds},
-                      product={"name": "Lumen Bottle", "reference_image": str(ROOT / "briefs/assets/lumen-bottle.png")},
+                      product={"name": "Lumen Bottle", "reference_image": str(bottle)},
                       refine={"max_rounds": 1, "max_rerenders": 4, "threshold": 0.0})
     ws = Workspace.at(tmp_path / "ws")
     result = start_run(path, ws, overrides=SMOKE)

@@ -121,7 +121,7 @@ def test_an_oom_no_seed_can_fix_goes_straight_to_the_fallback(failing_run: dict,
         take = ctx.store.get("takes", run_job(ctx, plan, job))
     finally:
         handle.remove()
-    assert take["backend"] == "animatic"
+    assert take["backend"] == "motion"  # the first of the video fallback chain
     reasons = take["metadata"]["retries"]
     assert len(reasons) == 2  # one try, not max_failed_retries + 1: a new seed cannot make memory
     assert "out of memory even with sequential_offload" in reasons[0] and "fell back" in reasons[1]

@@ -76,9 +76,11 @@ def run_cli(tmp_path: Path, path: Path) -> tuple[dict, str, Store]:
 
 @needs_espeak
 def test_audio_voice_es_is_spoken_long_lines_are_shortened_and_what_cannot_be_is_warned(tmp_path: Path) -> None:
-    # one run, two segments: a long sentence the planner can shorten; one long word it cannot
+    # one run, two segments: a long sentence the planner can shorten; one long word it cannot (the call to
+    # action: the message's shot also carries the audience hook, a sentence the planner keeps instead)
     word_ = "Supercalifragilisticoespialidoso" * 3
-    path = write_brief(tmp_path, segments=[{"id": "corredores"}, {"id": "palabra", "overrides": {"message": word_}}],
+    path = write_brief(tmp_path, segments=[{"id": "corredores"},
+                                           {"id": "palabra", "overrides": {"message": word_, "call_to_action": word_}}],
                        render={"voice": {"backend": "espeak-ng", "options": {"speed": 120}}})
     result, stderr, store = run_cli(tmp_path, path)
     run_id = result["run_id"]

@@ -91,7 +91,7 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
         "planner": plan.planner,
         "video": [
             {"shot": i, "backend": t["backend"], "model": t["model"], "seed": t["seed"], "media": t["cache_key"],
-             "take": t["id"], "revision": (t.get("metadata") or {}).get("revision")}
+             "revision": (t.get("metadata") or {}).get("revision")}
             for i, t in enumerate(chosen)
         ],
         "audio": ctx.choices.audio.model_dump(),
