@@ -139,7 +139,8 @@ def test_product_brief_goes_keyframe_then_i2v_and_a_drifting_product_shot_is_ren
         if keyframe:
             assert keyframe["product"]["matte"] == "matte" and Path(keyframe["path"]).is_file()
             assert Path(keyframe["path"]).is_relative_to(ws.root / "media" / "keyframes")
-            assert take["metadata"]["family"] == "wan-i2v" and keyframe["license"] is None  # a local tiny model
+            # a local tiny model: its license is read from its model card
+            assert take["metadata"]["family"] == "wan-i2v" and keyframe["license"]["name"] == "Apache-2.0"
     # 2. the drifting product shots, and only they, are weak for their product and rendered again
     weak = [e["data"]["weak"] for e in store.events(run_id) if e["kind"] == "scored"][0]
     assert {w["uid"] for w in weak} == product and {w["metric"] for w in weak} == {"product_consistency"}

@@ -54,7 +54,7 @@ def test_brief_to_approved_bundle_in_a_browser(studio: Studio, page, tmp_path: P
     editor.fill(TWO_FORMATS.replace("duration_s: 4", "duration_s: -4"))
     page.wait_for_function("document.querySelector('#validation').className === 'error'")
     line = TWO_FORMATS.splitlines().index("  duration_s: 4") + 1
-    assert f"two-formats.yaml:{line}: formats.duration_s:" in page.inner_text("#validation")
+    assert f"two-formats.yaml:{line}:3: formats.duration_s:" in page.inner_text("#validation")
     assert editor.get_attribute("aria-invalid") == "true"
     page.get_by_role("button", name=f"Go to line {line}").focus()
     page.keyboard.press("Enter")
