@@ -71,15 +71,18 @@ def time_batch(root: Path, label: str, briefs: list[Path], **opts: Any) -> dict[
 def instant_backend(template: Path) -> type:
     """A registered video backend that copies a ready file: rendering costs ~nothing, the rest is overhead."""
     from generators.base import ShotRequest, VideoGenerator, VideoTake
+    from generators.media import read_frames
 
     class InstantVideo(VideoGenerator):  # defined in a function: Ray ships it to actors by value
         name: ClassVar[str] = "instant"
         source: ClassVar[bytes] = template.read_bytes()
+        frames: ClassVar[int] = len(read_frames(template))  # what the file holds: a cache hit checks it
 
         def render(self, request: ShotRequest, out: Path) -> VideoTake:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(self.source)
-            return VideoTake(path=out, num_frames=12, fps=request.fps, width=request.width, height=request.height)
+            return VideoTake(path=out, num_frames=self.frames, fps=request.fps, width=request.width,
+                             height=request.height)
 
     return InstantVideo
 

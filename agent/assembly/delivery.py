@@ -104,7 +104,7 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
 def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
     """Assemble one cut from the takes its stored scorecard chose, add what assembly had to do to the
     scorecard, write scorecard.json, record the cut in the store; returns the cut row."""
-    from agent.assembly.cut import CutSpec, assemble_cut
+    from agent.assembly.cut import CutSpec
     from evaluators.scorecard import CutCheck
 
     card = ctx.scorer.stored_card(plan, fmt, version)
@@ -132,7 +132,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
-    result = assemble_cut(spec, base)
+    result = cached_or_assembled(ctx, spec, base)
     sealed = seal(result.path, signing_key(ctx.workspace.settings), spec.provenance, diff or [])
     card.cut.warnings = result.warnings + made_with_warnings([*chosen, music, *effects])
     card.cut.loudness = result.loudness
@@ -160,6 +160,21 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
     return row | {"scorecard": card}
+
+
+def cached_or_assembled(ctx: RunContext, spec: Any, base: Path) -> Any:
+    """The cut from the cut cache (copied, with this run's tags) or assembled now and kept there."""
+    from agent.assembly.cut import assemble_cut
+    from agent.assembly.cut_cache import cut_key, keep, restore
+
+    entry = ctx.workspace.root / "cut-cache" / cut_key(spec)
+    result = restore(spec, entry, base)
+    if result is not None:
+        ctx.store.event(ctx.run_id, "cut_reused", {"cut": base.name, "entry": entry.name})
+        return result
+    result = assemble_cut(spec, base)
+    keep(result, entry)
+    return result
 
 
 def product_confirmed(shots: list, thresholds: dict[str, float]) -> list[bool | None]:
