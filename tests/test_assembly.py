@@ -239,6 +239,12 @@ def test_cut_cache_keeps_a_cut_and_restores_it_frame_exact_with_new_tags(cut169,
     assert again.srt.read_bytes() == result.srt.read_bytes() and again.poster.exists() and again.contact_sheet.exists()
     assert (again.duration_s, again.frames, again.loudness, again.warnings) == \
         (result.duration_s, result.frames, result.loudness, result.warnings)  # fmt: skip
-    # 3. an entry cut short (no result.json) is not read
+    # 3. the ad checks (they decode the cut) are kept too: read back, they need no cut file at all
+    from agent.assembly.cut_cache import kept_ad_checks
+
+    checks = kept_ad_checks(run2, again, [None] * 3, entry)
+    again.path.unlink()
+    assert kept_ad_checks(run2, again, [None] * 3, entry) == checks and len(checks) >= 5
+    # 4. an entry cut short (no result.json) is not read
     (entry / "result.json").unlink()
     assert restore(run2, entry, tmp_path / "run3" / "cut") is None

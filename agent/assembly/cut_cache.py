@@ -81,6 +81,23 @@ def keep(result: CutResult, entry: Path) -> None:
     write_text(entry / "result.json", json.dumps({"files": files, "result": data}, sort_keys=True))
 
 
+def kept_ad_checks(spec: CutSpec, result: CutResult, confirmed: list[bool | None], entry: Path) -> list[Any]:
+    """The ad checks of a cut, kept in its entry: they read only the cut and what its key covers, plus which
+    shots CLIP confirmed show the product (part of the file name)."""
+    from agent.ad_checks import ad_checks
+    from evaluators.scorecard import CutCheck
+
+    tag = hashlib.sha256(json.dumps(confirmed).encode()).hexdigest()[:12]
+    file = entry / f"ad-checks-{tag}.json"
+    try:
+        return [CutCheck.model_validate(c) for c in json.loads(file.read_text(encoding="utf-8"))]
+    except (OSError, ValueError):
+        pass
+    checks = ad_checks(spec, result, confirmed)
+    write_text(file, json.dumps([c.model_dump(mode="json") for c in checks]))
+    return checks
+
+
 def retag(source: Path, out: Path, metadata: list[str]) -> None:
     """Copy an MP4's streams as they are (no re-encode: frame-exact) with new container tags."""
     import imageio_ffmpeg
