@@ -22,6 +22,7 @@ from typing import Any
 
 from agent.assembly.cut import AssemblyError, CutResult, CutSpec, cut_paths, metadata_args
 from generators.atomic import atomic_path, write_text
+from generators.errors import StorageError
 
 # Raise when assembly changes what it makes from the same inputs: older entries are then not reused.
 CACHE_FORMAT = 1
@@ -94,7 +95,10 @@ def kept_ad_checks(spec: CutSpec, result: CutResult, confirmed: list[bool | None
     except (OSError, ValueError):
         pass
     checks = ad_checks(spec, result, confirmed)
-    write_text(file, json.dumps([c.model_dump(mode="json") for c in checks]))
+    try:
+        write_text(file, json.dumps([c.model_dump(mode="json") for c in checks]))
+    except (OSError, StorageError):  # not kept: they are checked again next time, nothing else is lost
+        pass
     return checks
 
 

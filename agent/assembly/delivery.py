@@ -20,6 +20,7 @@ from agent.store import cut_id
 from agent.voices import segment_language
 from agent.wording import word
 from generators.atomic import write_text
+from generators.errors import StorageError
 
 
 def sound_row(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> dict | None:
@@ -173,7 +174,10 @@ def cached_or_assembled(ctx: RunContext, spec: Any, base: Path, entry: Path) -> 
         ctx.store.event(ctx.run_id, "cut_reused", {"cut": base.name, "entry": entry.name})
         return result
     result = assemble_cut(spec, base)
-    keep(result, entry)
+    try:
+        keep(result, entry)
+    except (OSError, StorageError) as exc:  # a cut not kept for reuse costs time later, not this run
+        ctx.progress.warn(f"{result.path.name}: not kept in the cut cache ({exc}); it will be assembled again next time")
     return result
 
 
