@@ -30,12 +30,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.errors import EndpointError
+
+if TYPE_CHECKING:  # the SDK loads with the first client (~1 s): runs with no endpoint never pay for it
+    import openai
 
 log = logging.getLogger("briefcut.llm")
 
@@ -139,6 +141,8 @@ class LLMClient:
         self._client = self._new_client()
 
     def _new_client(self) -> openai.OpenAI:
+        import openai
+
         return openai.OpenAI(
             api_key=self.endpoint.api_key,
             base_url=self.endpoint.url,
@@ -205,6 +209,8 @@ class LLMClient:
         return self.endpoint.url
 
     def _complete(self, messages: list[dict[str, str]], schema: type[T]) -> T:
+        import openai
+
         mode = self.mode
         try:
             if mode == "json_schema":
@@ -227,6 +233,8 @@ class LLMClient:
         return args
 
     def _parse(self, messages: list[dict[str, str]], schema: type[T]) -> T:
+        import openai
+
         common = self._common()  # here, not in the request's thread: it may ask the server for its model
         try:
             completion = self._bounded(lambda client, timeout: client.chat.completions.parse(
@@ -291,6 +299,8 @@ class LLMClient:
             pool.shutdown(wait=False)
 
     def _retrying(self, call: Callable[[], T]) -> T:
+        import openai
+
         retries = self.settings.max_retries
         for attempt in range(retries + 1):
             try:
@@ -340,6 +350,8 @@ class LLMClient:
         return self.error(f"HTTP {code}: {detail}")
 
     def _only_model(self) -> str:
+        import openai
+
         try:
             models = self._retrying(lambda: self._bounded(lambda client, timeout: list(client.models.list(timeout=timeout))))  # noqa: E501
         except openai.APIStatusError as exc:

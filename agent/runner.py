@@ -11,6 +11,7 @@ One process at a time works on a run (and on an output folder): `run_locks`. Wha
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import time
@@ -192,11 +193,20 @@ def graph_waits_for_edit(ctx: RunContext) -> bool:
     return tuple(graph_state(ctx).next) == ("review",)
 
 
+def render_workers(cores: int | None = None) -> int:
+    """How many render jobs run at once: one per usable core (at least 2, at most 8). Thread-safe
+    backends (storyboard, motion, synth, footage) render in parallel; others take one take at a time."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(2, min(8, cores))
+
+
 def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
     """Run the graph on the run's thread until it ends or waits for an edit; whatever stops it is
     recorded on the run (failed, or interrupted), and a storage fault names its file."""
     graph = compile_graph(ctx.workspace.checkpointer())
-    config = {"configurable": {"thread_id": ctx.run_id}, "max_concurrency": 4, "recursion_limit": 200}
+    config = {"configurable": {"thread_id": ctx.run_id}, "max_concurrency": render_workers(),
+              "recursion_limit": 200}
     try:
         graph.invoke(payload, config, context=ctx)
     except KeyboardInterrupt:

@@ -2,9 +2,12 @@
 the overhead per take (scheduling + store) with a trivially fast backend and with cache hits.
 
 Same small batch for every executor (2 briefs x 2 segments x 2 variants, preview profile, 64 px,
-fresh workspace each, so every take really renders). Ray runs on a local loopback cluster.
+fresh workspace each). Ray runs on a local loopback cluster. `shots` counts distinct shots (distinct
+video cache keys): takes of one shot shared by two cuts are one shot rendered once and found once in the
+cache, not two. Each executor runs --repeat times, in a rotated order each round; the table gives the
+median and spread (min-max) of wall time and shots per minute.
 
-    .venv/bin/python bench/batch.py [--takes 200] [--no-ray]
+    .venv/bin/python bench/batch.py [--takes 200] [--repeat 3] [--no-ray]
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -46,7 +50,7 @@ def write_briefs(folder: Path) -> list[Path]:
 
 
 def time_batch(root: Path, label: str, briefs: list[Path], **opts: Any) -> dict[str, Any]:
-    """One batch in a fresh workspace: wall time, shots (video takes) and shots per minute."""
+    """One batch in a fresh workspace: wall time, distinct shots (video cache keys), renders, shots per minute."""
     from agent.batch.queue import BatchOptions, run_batch
     from agent.store import Store
     from agent.workspace import Workspace
@@ -56,8 +60,9 @@ def time_batch(root: Path, label: str, briefs: list[Path], **opts: Any) -> dict[
     result = run_batch(ws, briefs, BatchOptions(**opts))
     seconds = time.perf_counter() - started
     store = Store(ws.db_path)
-    shots = store.db["takes"].count_where("kind = 'video' and status = 'done'")
-    rendered = store.db["takes"].count_where("kind = 'video' and rendered = 1")
+    distinct = "select count(distinct cache_key) from takes where kind = 'video' and status = 'done'"
+    shots = store.db.execute(distinct).fetchone()[0]
+    rendered = store.db["takes"].count_where("kind = 'video' and rendered = 1 and status = 'done'")
     assert result["status"] == "done", result["jobs"]
     return {"label": label, "seconds": seconds, "shots": shots, "rendered": rendered,
             "per_min": 60 * shots / seconds, "loads": result["pool_loads"], "ws": ws}  # fmt: skip
@@ -66,15 +71,18 @@ def time_batch(root: Path, label: str, briefs: list[Path], **opts: Any) -> dict[
 def instant_backend(template: Path) -> type:
     """A registered video backend that copies a ready file: rendering costs ~nothing, the rest is overhead."""
     from generators.base import ShotRequest, VideoGenerator, VideoTake
+    from generators.media import read_frames
 
     class InstantVideo(VideoGenerator):  # defined in a function: Ray ships it to actors by value
         name: ClassVar[str] = "instant"
         source: ClassVar[bytes] = template.read_bytes()
+        frames: ClassVar[int] = len(read_frames(template))  # what the file holds: a cache hit checks it
 
         def render(self, request: ShotRequest, out: Path) -> VideoTake:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(self.source)
-            return VideoTake(path=out, num_frames=12, fps=request.fps, width=request.width, height=request.height)
+            return VideoTake(path=out, num_frames=self.frames, fps=request.fps, width=request.width,
+                             height=request.height)
 
     return InstantVideo
 
@@ -109,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--takes", type=int, default=200, help="takes for the per-take overhead")
     parser.add_argument("--no-ray", action="store_true", help="local only")
+    parser.add_argument("--repeat", type=int, default=3, help="batches per executor (median and spread)")
     args = parser.parse_args()
     from agent.batch.executors import LocalExecutor
     from generators.base import VIDEO, BackendPool
@@ -116,8 +125,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="briefcut-bench-"))
     briefs = write_briefs(root)
     time_batch(root, "warm-up", briefs[:1], segments=["early"], variants=1)  # imports and CLIP probe, once
-    rows = [time_batch(root, "local, 1 run in flight", briefs, workers=1),
-            time_batch(root, "local, 2 runs in flight", briefs, workers=2)]  # fmt: skip
+    configs = {"local, 1 run in flight": {"workers": 1}, "local, 2 runs in flight": {"workers": 2}}
     ray_init = None
     if not args.no_ray:
         import ray
@@ -125,14 +133,22 @@ def main() -> None:
         started = time.perf_counter()
         ray.init(address=None, num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
         ray_init = time.perf_counter() - started
-        rows.append(time_batch(root, "ray, 2 runs in flight", briefs, workers=2, executor="ray"))
+        configs["ray, 2 runs in flight"] = {"workers": 2, "executor": "ray"}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in configs}
+    labels = list(configs)
+    for r in range(args.repeat):
+        for label in labels[r % len(labels):] + labels[: r % len(labels)]:  # rotated: no config always first
+            runs[label].append(time_batch(root, f"{label} #{r}", briefs, **configs[label]))
 
-    print("\nbatch: 2 briefs x 2 segments x 2 variants, preview profile, 64 px, 4 s cuts (8 cuts, fresh workspace)")
-    print(f"{'executor':<26}{'wall s':>8}{'shots':>7}{'rendered':>10}{'shots/min':>11}  loads")
-    for r in rows:
-        print(f"{r['label']:<26}{r['seconds']:>8.1f}{r['shots']:>7}{r['rendered']:>10}{r['per_min']:>11.1f}  {r['loads']}")
+    print(f"\nbatch: 2 briefs x 2 segments x 2 variants, preview profile, 64 px, 4 s cuts (8 cuts, fresh workspace), "
+          f"median (min-max) of {args.repeat}")
+    print(f"{'executor':<26}{'wall s':>20}{'shots':>7}{'rendered':>10}{'shots/min':>22}  loads")
+    for label, rs in runs.items():
+        print(f"{label:<26}{spread([r['seconds'] for r in rs], '.1f'):>20}{rs[0]['shots']:>7}{rs[0]['rendered']:>10}"
+              f"{spread([r['per_min'] for r in rs], '.1f'):>22}  {rs[0]['loads']}")
     if ray_init is not None:
         print(f"(ray cluster start, not counted above: {ray_init:.1f} s)")
+    rows = runs[labels[0]]
 
     ws = rows[0]["ws"]
     run_id = first_run(ws)
@@ -150,6 +166,11 @@ def main() -> None:
         print(f"  {executor.name:<6} fresh render {fresh:6.1f} ms/take   cache hit {hits:6.1f} ms/take   (target < 50 ms)")
         executor.close()
     shutil.rmtree(root, ignore_errors=True)
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """'median (min-max)' of `values`."""
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
 
 def first_run(ws: Any) -> str:

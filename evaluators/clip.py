@@ -18,6 +18,8 @@ Dtype = Literal["auto", "fp32", "bf16", "int8"]
 DTYPES = ("auto", "fp32", "bf16", "int8")
 # CPU flags under which bf16 matmuls run natively; elsewhere bf16 is emulated and slower (bench/scoring.py).
 _BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# The files whose presence in the HF cache means a model's weights can load offline (any one of them).
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def cpu_has_fast_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -249,19 +251,47 @@ def load_embedder(
     model_id_or_path: str | Path = DEFAULT_CLIP, **opts: Any
 ) -> tuple[ClipEmbedder | None, str | None]:
     """(embedder, None), or (None, why) when the model cannot be had offline; CLIP metrics then skip."""
+    if opts.get("dtype", "auto") not in DTYPES:
+        raise ValueError(f"unknown dtype {opts['dtype']!r}; expected one of {', '.join(map(repr, DTYPES))}")
+    if opts.get("dtype") == "int8" and opts.get("device", "auto") not in ("auto", "cpu"):
+        raise ValueError(f"dtype 'int8' runs on the CPU only, not on {opts['device']!r}")
+    # Weights that are not on this machine cannot load offline: say so before importing torch and
+    # transformers (seconds and ~300 MiB spent only to fail the load).
+    absent = None if opts.get("local_files_only") is False else weights_absent(model_id_or_path)
+    if absent is not None:
+        return None, _unavailable_reason(model_id_or_path, FileNotFoundError(absent))
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as err:
         return None, f"{err.name or 'transformers'} is not installed (pip install 'briefcut[ml]')"
-    if opts.get("dtype", "auto") not in DTYPES:
-        raise ValueError(f"unknown dtype {opts['dtype']!r}; expected one of {', '.join(map(repr, DTYPES))}")
-    if opts.get("dtype") == "int8" and opts.get("device", "auto") not in ("auto", "cpu"):
-        raise ValueError(f"dtype 'int8' runs on the CPU only, not on {opts['device']!r}")
     try:
         return ClipEmbedder.load(model_id_or_path, **opts), None
     except (OSError, ValueError) as err:
         return None, _unavailable_reason(model_id_or_path, err)
+
+
+def weights_absent(model_id_or_path: str | Path) -> str | None:
+    """Why a CLIP model's weights are certainly not on this machine, or None where they may be: a folder
+    that does not exist, or a hub id whose config or weights are not in the local HF cache."""
+    source = str(model_id_or_path)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return None  # the load names whatever is wrong inside a folder
+    if source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source:
+        return f"no folder {source}"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        config = try_to_load_from_cache(source, "config.json")
+        weights = [try_to_load_from_cache(source, name) for name in WEIGHT_FILES]
+    except Exception:  # not a valid repo name: nothing of it is cached
+        return f"{source} is not a valid model id"
+    if not isinstance(config, str) or not any(isinstance(w, str) for w in weights):
+        return f"{source} is not in the local HF cache"
+    return None
 
 
 def _unavailable_reason(model_id_or_path: str | Path, err: Exception) -> str:

@@ -339,6 +339,7 @@ class SynthAudio(AudioGenerator):
     """Music beds and effects by additive synthesis: offline, instant, deterministic per seed."""
 
     name: ClassVar[str] = "synth"
+    thread_safe: ClassVar[bool] = True  # pure functions of the request: every take seeds its own generators
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")

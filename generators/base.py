@@ -155,6 +155,9 @@ class Backend(ABC):
     kind: ClassVar[str]
     # Extra names a `pip install briefcut[extra]` brings, shown when a dependency is missing.
     extra: ClassVar[str | None] = None
+    # True when one instance may render several takes at once from different threads (no shared mutable
+    # state, no model whose calls must not overlap): the local executor then renders them in parallel.
+    thread_safe: ClassVar[bool] = False
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -219,8 +222,6 @@ class VideoGenerator(Backend):
     # True when the backend sets the shot's caption into the picture itself (assembly then does not burn
     # it in again, and a caption edit renders the shot again).
     draws_caption: ClassVar[bool] = False
-    # True when one instance may render several takes at once from different threads.
-    thread_safe: ClassVar[bool] = False
     # True when the backend cuts the brand's own footage (the agent then ranks it into `footage`).
     uses_footage: ClassVar[bool] = False
 

@@ -237,6 +237,7 @@ class AnimaticVideo(VideoGenerator):
     name: ClassVar[str] = "animatic"
     follows_prompt: ClassVar[bool] = False  # it writes the prompt on a card; the look stays the same
     picture_note: ClassVar[str] = "draws the prompt as a storyboard card"
+    thread_safe: ClassVar[bool] = True  # every take draws on its own canvas; fonts are kept per thread
     # What a storyboard card does not show: the brand's assets and copy are for other backends.
     cache_ignores: ClassVar[set[str]] = {"caption", "caption_enters", "role", "shows_product", "product_name",
                                          "product_image", "brand_name", "logo", "language", "font", "lora",

@@ -55,3 +55,53 @@ def test_metadata_describes_the_take(tmp_path):
     meta = take.metadata
     assert meta["backend"] == "animatic" and meta["model"] == "animatic" and meta["seed"] == 3
     assert meta["parameters"]["move"] == "pan_right" and meta["timings"]["per_frame_ms"] > 0
+
+
+def test_light_backends_render_in_parallel_with_the_serial_outputs(tmp_path):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.batch.executors import LocalExecutor
+    from agent.render import cache_key
+    from agent.runner import render_workers
+    from generators.base import BackendPool, SoundRequest
+    from generators.media import read_wav
+
+    shots = [request(seed=s, seconds=0.5, camera=c).model_dump(mode="json")
+             for s, c in zip(range(4), ["static", "push in", "pan left", "orbit"], strict=True)]  # fmt: skip
+    sounds = [SoundRequest(prompt=p, seconds=1.0, kind=k, seed=s).model_dump(mode="json")
+              for p, k, s in (("bed", "music", 1), ("whoosh", "effect", 2), ("click", "effect", 3))]  # fmt: skip
+    jobs = [("video", "animatic", r, ".mp4") for r in shots] + [("audio", "synth", r, ".wav") for r in sounds]
+
+    def render_all(folder, workers):
+        executor, spans, guard = LocalExecutor(BackendPool()), [], threading.Lock()
+
+        def one(i):
+            kind, name, req, ext = jobs[i]
+            start = time.perf_counter()
+            executor.render(kind, name, {}, req, folder / f"{i}{ext}")
+            with guard:
+                spans.append((kind, start, time.perf_counter()))
+            backend = executor.pool.instance(kind, name, {})
+            identity = backend.cache_identity(ShotRequest.model_validate(req))[0] if kind == "video" else backend.identity()
+            return cache_key(kind, identity, req)
+
+        folder.mkdir()
+        with ThreadPoolExecutor(workers) as pool:
+            keys = list(pool.map(one, range(len(jobs))))
+        return keys, spans, executor
+
+    serial_keys, _, _ = render_all(tmp_path / "serial", 1)
+    parallel_keys, spans, executor = render_all(tmp_path / "parallel", 4)
+    # 1. no take waited for another: the executor took no per-backend lock; the graph runs a worker per core
+    assert executor._locks == {} and len(spans) == len(jobs)
+    assert render_workers(1) == 2 and render_workers(2) == 2 and render_workers(64) == 8
+    # 2. the same cache keys, the same frames and samples as one at a time
+    assert parallel_keys == serial_keys
+    for i, (_, _, _, ext) in enumerate(jobs):
+        a, b = tmp_path / "serial" / f"{i}{ext}", tmp_path / "parallel" / f"{i}{ext}"
+        if ext == ".mp4":
+            assert np.array_equal(read_frames(a), read_frames(b)), i
+        else:
+            assert np.array_equal(read_wav(a)[0], read_wav(b)[0]), i

@@ -211,3 +211,40 @@ def test_missing_media_is_a_clear_error(tiny_media, tmp_path):
     spec.shot_videos = [tmp_path / "nope.mp4", *spec.shot_videos[1:]]
     with pytest.raises(AssemblyError, match="nope.mp4"):
         assemble_cut(spec, tmp_path / "x")
+
+
+def test_cut_cache_keeps_a_cut_and_restores_it_frame_exact_with_new_tags(cut169, tiny_media, tmp_path):
+    from agent.assembly.cut_cache import cut_key, keep, restore
+
+    spec, result, _ = cut169
+    run2 = spec.model_copy(update={"provenance": {**spec.provenance, "video": [{"shot": 0, "take": "run2-take"}]}})
+    first = spec.model_copy(update={"provenance": {**spec.provenance, "video": [{"shot": 0, "take": "run1-take"}]}})
+    # 1. the key: the same cut made in another run (other take ids) is the same key; its text or files are not
+    assert cut_key(run2) == cut_key(first)
+    shots = [s.model_copy(update={"caption": "Other words"}) if s.index == 0 else s for s in spec.plan.shots]
+    assert cut_key(spec.model_copy(update={"plan": spec.plan.model_copy(update={"shots": shots})})) != cut_key(spec)
+    swapped = list(reversed(tiny_media["takes"]))
+    assert cut_key(spec.model_copy(update={"shot_videos": swapped})) != cut_key(spec)
+    assert cut_key(spec.model_copy(update={"crf": 23})) != cut_key(spec)
+    # 2. nothing kept yet: no entry; kept, the copy has the same frames and sound and this run's tags
+    entry = tmp_path / "cuts" / cut_key(spec)
+    assert restore(run2, entry, tmp_path / "run2" / "cut") is None
+    keep(result, entry)
+    again = restore(run2, entry, tmp_path / "run2" / "cut")
+    assert again is not None and again.path == tmp_path / "run2" / "cut.mp4"
+    assert np.array_equal(decode_video(again.path), decode_video(result.path))
+    (samples, rate), (samples0, rate0) = decode_audio(again.path), decode_audio(result.path)
+    assert rate == rate0 and np.array_equal(samples, samples0)
+    assert json.loads(probe(again.path)["metadata"]["comment"])["video"] == [{"shot": 0, "take": "run2-take"}]
+    assert again.srt.read_bytes() == result.srt.read_bytes() and again.poster.exists() and again.contact_sheet.exists()
+    assert (again.duration_s, again.frames, again.loudness, again.warnings) == \
+        (result.duration_s, result.frames, result.loudness, result.warnings)  # fmt: skip
+    # 3. the ad checks (they decode the cut) are kept too: read back, they need no cut file at all
+    from agent.assembly.cut_cache import kept_ad_checks
+
+    checks = kept_ad_checks(run2, again, [None] * 3, entry)
+    again.path.unlink()
+    assert kept_ad_checks(run2, again, [None] * 3, entry) == checks and len(checks) >= 5
+    # 4. an entry cut short (no result.json) is not read
+    (entry / "result.json").unlink()
+    assert restore(run2, entry, tmp_path / "run3" / "cut") is None

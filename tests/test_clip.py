@@ -230,3 +230,78 @@ def test_frame_consistency_matches_torchmetrics_image_pairs(embedder, frames, tm
     with torch.no_grad():
         reference = float(tm_clipscore(src, tgt)) / 100
     assert metrics.frame_consistency(e) == pytest.approx(reference, abs=1e-5)
+
+
+# lean scoring: no torch/transformers unless the CLIP weights are on this machine ---------------------
+
+SCORE_ONE_TAKE = """
+import json, sys
+from pathlib import Path
+from agent.brief import load_brief
+from agent.profiles import ClipChoice
+from agent.scoring import Scorer
+from agent.store import Store
+from generators.base import BackendPool
+
+model, media, db, brief = sys.argv[1:5]
+store = Store(Path(db))
+take = {"id": "take-1", "path": media, "metadata": {}}
+store.write("takes", take)
+scorer = Scorer("run-1", load_brief(Path(brief)), ClipChoice(model=model, dtype="fp32"), store, BackendPool())
+score = scorer.take_score(take, "earbuds on a desk")
+heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "score": score.model_dump(mode="json")}))
+"""
+
+
+def _score_in_fresh_process(tmp_path: Path, model: str, hf_home: Path, media: Path) -> dict:
+    import json
+    import os
+    import subprocess
+
+    root = Path(__file__).parents[1]
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    db = tmp_path / f"{hf_home.name}.db"
+    proc = subprocess.run([sys.executable, "-c", SCORE_ONE_TAKE, model, str(media), str(db),
+                           str(root / "briefs" / "bumper.yaml")], capture_output=True, text=True, env=env,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _cache_as_hub_id(folder: Path, hf_home: Path, repo: str) -> None:
+    """Lay `folder` out as the HF cache's snapshot of hub repo `repo` (what `hf download` leaves)."""
+    import shutil
+
+    cached = hf_home / "hub" / f"models--{repo.replace('/', '--')}"
+    shutil.copytree(folder, cached / "snapshots" / "0123abcd")
+    (cached / "refs").mkdir()
+    (cached / "refs" / "main").write_text("0123abcd")
+
+
+def test_scoring_without_clip_weights_imports_no_torch(tmp_path: Path, tiny_clip: Path) -> None:
+    from agent.brief import load_brief
+    from agent.scoring import SCORING_MAX_SIDE, scoring_config
+    from evaluators.scorecard import score_take
+    from generators.media import read_frames, write_frames
+
+    media = tmp_path / "take.mp4"
+    rng = np.random.default_rng(0)
+    write_frames(media, [np.roll(rng.integers(0, 255, (48, 64, 3), np.uint8), 3 * t, axis=1) for t in range(8)], 24)
+    # 1. the default hub id, not in an empty cache: the take is scored without torch or transformers
+    lean = _score_in_fresh_process(tmp_path, "openai/clip-vit-base-patch32", tmp_path / "empty-hf", media)
+    assert lean["heavy"] == []
+    assert "clip-vit-base-patch32" in lean["score"]["not_computed"]["clip_score"]
+    # ... and the weight-free metrics are what scoring the same frames with no embedder gives
+    config = scoring_config(load_brief(Path(__file__).parents[1] / "briefs" / "bumper.yaml"))
+    expected, _ = score_take(read_frames(media, max_side=SCORING_MAX_SIDE), prompt="earbuds on a desk",
+                             palette=["#111111", "#FF3366", "#FFFFFF"], config=config)  # fmt: skip
+    for name in ("temporal_flicker", "motion", "palette_adherence", "not_black", "not_frozen"):
+        assert lean["score"]["metrics"][name] == expected.metrics[name], name
+    # 2. the same hub id with its weights in the cache: CLIP loads and scores
+    _cache_as_hub_id(tiny_clip, tmp_path / "full-hf", "openai/clip-vit-base-patch32")
+    other = media.with_name("other.mp4")  # a file of its own: not the CLIP-less score kept beside `media`
+    other.write_bytes(media.read_bytes())
+    full = _score_in_fresh_process(tmp_path, "openai/clip-vit-base-patch32", tmp_path / "full-hf", other)
+    assert full["heavy"] == ["torch", "transformers"]
+    assert full["score"]["metrics"]["clip_score"] is not None and "clip_score" not in full["score"]["not_computed"]

@@ -10,11 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fixtures.probe import probe_mp4
 
+from agent.assembly.cut import probe
 from agent.brief import load_brief
 from agent.store import Store
+from generators.media import read_frames
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = sorted((ROOT / "briefs").glob("*.yaml"))
@@ -129,3 +132,12 @@ def test_repeated_run_renders_nothing_new(tmp_path: Path) -> None:
     assert store.render_count(last_json(first.stdout)["run_id"]) > 0
     assert store.render_count(run2) == 0
     assert all(t["status"] == "done" for t in store.takes(run2))
+    # every cut came from the cut cache: the same frames, tagged with the second run's own takes
+    cuts1, cuts2 = (last_json(p.stdout)["cuts"] for p in (first, second))
+    assert sum(e["kind"] == "cut_reused" for e in store.events(run2)) == len(cuts2) == len(cuts1) > 0
+    assert not any(e["kind"] == "cut_reused" for e in store.events(last_json(first.stdout)["run_id"]))
+    for a, b in zip(cuts1, cuts2, strict=True):
+        assert np.array_equal(read_frames(Path(a["path"])), read_frames(Path(b["path"])))
+        tagged = json.loads(probe(Path(b["path"]))["metadata"]["comment"])
+        row = next(r for r in store.rows("cuts", "run_id = ?", [run2]) if r["path"] == b["path"])
+        assert tagged["video"] == row["provenance"]["video"]  # the second run's own record

@@ -110,8 +110,7 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     segments = build_segments(counts, [s.transition for s in plan.shots] + ["cut"], fps)
     total = sum(counts)
     base = Path(out_base).with_suffix("")
-    paths = {"mp4": base.with_suffix(".mp4"), "srt": base.with_suffix(".srt"),
-             "poster": base.with_name(base.name + ".poster.png"), "contact": base.with_name(base.name + ".contact.png")}
+    paths = cut_paths(base)
     base.parent.mkdir(parents=True, exist_ok=True)
     with temp_dir(base.parent, "briefcut-cut") as tmp:
         # 2. mix the sound in numpy, sample-exact against the frames
@@ -152,6 +151,13 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     report(1.0)
     return CutResult(path=paths["mp4"], srt=paths["srt"], poster=paths["poster"], contact_sheet=paths["contact"],
                      duration_s=total / fps, frames=total, warnings=warnings, loudness=loud)
+
+
+def cut_paths(out_base: Path) -> dict[str, Path]:
+    """The files of a cut at `out_base`: the MP4, its subtitles, poster and contact sheet."""
+    base = Path(out_base).with_suffix("")
+    return {"mp4": base.with_suffix(".mp4"), "srt": base.with_suffix(".srt"),
+            "poster": base.with_name(base.name + ".poster.png"), "contact": base.with_name(base.name + ".contact.png")}
 
 
 def _check(spec: CutSpec) -> None:
@@ -209,7 +215,7 @@ def encoder_command(spec: CutSpec, wav: Path, out: Path) -> list[str]:
         "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf), "-x264-params", X264_PARAMS, "-pix_fmt", "yuv420p",
         # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
         "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv",
-        *AUDIO_ARGS, "-movflags", "+faststart", *_metadata_args(spec), "-f", "mp4", str(out),
+        *AUDIO_ARGS, "-movflags", "+faststart", *metadata_args(spec), "-f", "mp4", str(out),
     ]
 
 
@@ -219,7 +225,7 @@ AUDIO_ARGS = ["-c:a", "aac", "-b:a", "192k", "-ar", str(SAMPLE_RATE)]
 def _reencode_audio(spec: CutSpec, mp4: Path, wav: Path) -> None:
     """Replace the cut's audio with `wav` encoded anew; the video stream is copied untouched."""
     with atomic_path(mp4) as tmp:
-        proc = subprocess.run(remux_command(mp4, wav, tmp, AUDIO_ARGS, _metadata_args(spec)), capture_output=True,
+        proc = subprocess.run(remux_command(mp4, wav, tmp, AUDIO_ARGS, metadata_args(spec)), capture_output=True,
                               timeout=600)  # fmt: skip
         if proc.returncode != 0:
             raise AssemblyError(f"ffmpeg failed re-encoding the audio: {proc.stderr.decode(errors='replace')[-500:]}")
@@ -234,7 +240,8 @@ def provenance_tags(spec: CutSpec) -> dict[str, str]:
             "title": f"{spec.brand_name} {spec.plan.key} {spec.aspect_ratio}"}
 
 
-def _metadata_args(spec: CutSpec) -> list[str]:
+def metadata_args(spec: CutSpec) -> list[str]:
+    """ffmpeg's -metadata arguments for the cut's tags (`provenance_tags`)."""
     return [arg for key, value in provenance_tags(spec).items() for arg in ("-metadata", f"{key}={value}")]
 
 

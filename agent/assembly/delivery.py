@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.ad_checks import ad_checks
 from agent.assembly.formats import dimensions, label
 from agent.brief import brief_hash
 from agent.compliance import compliance_check, segment_screen_lines
@@ -21,6 +20,7 @@ from agent.store import cut_id
 from agent.voices import segment_language
 from agent.wording import word
 from generators.atomic import write_text
+from generators.errors import StorageError
 
 
 def sound_row(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> dict | None:
@@ -104,7 +104,8 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
 def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
     """Assemble one cut from the takes its stored scorecard chose, add what assembly had to do to the
     scorecard, write scorecard.json, record the cut in the store; returns the cut row."""
-    from agent.assembly.cut import CutSpec, assemble_cut
+    from agent.assembly.cut import CutSpec
+    from agent.assembly.cut_cache import cut_key, kept_ad_checks
     from evaluators.scorecard import CutCheck
 
     card = ctx.scorer.stored_card(plan, fmt, version)
@@ -132,11 +133,12 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     base = ctx.out_dir / cut_name(plan, fmt, version)
-    result = assemble_cut(spec, base)
+    entry = ctx.workspace.root / "cut-cache" / cut_key(spec)
+    result = cached_or_assembled(ctx, spec, base, entry)
     sealed = seal(result.path, signing_key(ctx.workspace.settings), spec.provenance, diff or [])
     card.cut.warnings = result.warnings + made_with_warnings([*chosen, music, *effects])
     card.cut.loudness = result.loudness
-    for check in ad_checks(spec, result, product_confirmed(card.shots, card.thresholds)):
+    for check in kept_ad_checks(spec, result, product_confirmed(card.shots, card.thresholds), entry):
         card.set_check(check)
     card.compliance = compliance_check(ctx.brief, segment, plan, result.srt.read_text(encoding="utf-8"))
     card.set_check(CutCheck(name="compliance", passed=card.compliance["status"] == "pass", source="the brief's "
@@ -160,6 +162,23 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
     return row | {"scorecard": card}
+
+
+def cached_or_assembled(ctx: RunContext, spec: Any, base: Path, entry: Path) -> Any:
+    """The cut from its cut-cache entry (copied, with this run's tags) or assembled now and kept there."""
+    from agent.assembly.cut import assemble_cut
+    from agent.assembly.cut_cache import keep, restore
+
+    result = restore(spec, entry, base)
+    if result is not None:
+        ctx.store.event(ctx.run_id, "cut_reused", {"cut": base.name, "entry": entry.name})
+        return result
+    result = assemble_cut(spec, base)
+    try:
+        keep(result, entry)
+    except (OSError, StorageError) as exc:  # a cut not kept for reuse costs time later, not this run
+        ctx.progress.warn(f"{result.path.name}: not kept in the cut cache ({exc}); it will be assembled again next time")
+    return result
 
 
 def product_confirmed(shots: list, thresholds: dict[str, float]) -> list[bool | None]:

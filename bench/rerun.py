@@ -1,0 +1,86 @@
+"""Bench: what a run costs when nothing (or only text) changed, as ratios of the first run, side by side.
+
+Each round starts a fresh workspace and times, through the CLI as a person runs it (imports included):
+  first   `briefcut run BRIEF`                      everything rendered, scored and assembled
+  repeat  `briefcut run BRIEF` again                 every take is a cache hit
+  caption `briefcut edit RUN -m "caption 1: ..."`   one shot's on-screen text
+  cta     `briefcut edit RUN -m "change the cta to ..."`  the end card's call to action
+The three follow-ups run in a different order each round (alternated), so no one of them always meets a
+warmer page cache. Reported: the median and spread (min-max) over rounds of seconds and of each ratio to
+that round's first run. Targets (issue 19): repeat <= 0.05, caption/CTA edit <= 0.15.
+
+    .venv/bin/python bench/rerun.py [--brief briefs/bumper.yaml] [--resolution 240] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLLOW_UPS = {
+    "repeat": lambda brief, run, res: ["run", brief, "--resolution", res, "--json"],
+    "caption": lambda brief, run, res: ["edit", run, "-m", "caption 1: Ready when you are", "--json"],
+    "cta": lambda brief, run, res: ["edit", run, "-m", "change the cta to Get yours today", "--json"],
+}
+TARGETS = {"repeat": 0.05, "caption": 0.15, "cta": 0.15}
+
+
+def briefcut(args: list[str], home: Path) -> tuple[float, dict]:
+    """Run the CLI once in workspace `home`: (wall seconds, the JSON summary it printed)."""
+    env = {**os.environ, "BRIEFCUT_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_HOME": str(home / "hf"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env.pop("OPENAI_BASE_URL", None)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"briefcut {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def one_round(brief: str, resolution: str, order: list[str]) -> dict[str, float]:
+    """Seconds of the first run and of each follow-up, in `order`, in a fresh workspace."""
+    with tempfile.TemporaryDirectory(prefix="briefcut-rerun-") as tmp:
+        home = Path(tmp)
+        first, summary = briefcut(["run", brief, "--resolution", resolution, "--json"], home)
+        times = {"first": first}
+        for name in order:
+            times[name], _ = briefcut(FOLLOW_UPS[name](brief, summary["run_id"], resolution), home)
+    return times
+
+
+def spread(values: list[float], fmt: str) -> str:
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--brief", default=str(ROOT / "briefs" / "bumper.yaml"))
+    parser.add_argument("--resolution", default="240", help="short side in pixels")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    names = list(FOLLOW_UPS)
+    rounds = []
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[: r % len(names)]  # rotate: each follow-up takes each place
+        rounds.append(one_round(args.brief, args.resolution, order))
+        print(f"round {r + 1}: " + "  ".join(f"{k} {v:.2f} s" for k, v in rounds[-1].items()), flush=True)
+    print(f"\n{Path(args.brief).name} at {args.resolution} px, {args.rounds} rounds: median (min-max)")
+    print(f"{'':<9}{'seconds':>22}{'ratio to first':>26}{'target':>9}")
+    print(f"{'first':<9}{spread([t['first'] for t in rounds], '.2f'):>22}")
+    for name in names:
+        ratios = [t[name] / t["first"] for t in rounds]
+        print(f"{name:<9}{spread([t[name] for t in rounds], '.2f'):>22}{spread(ratios, '.3f'):>26}"
+              f"{TARGETS[name]:>9.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
