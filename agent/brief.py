@@ -232,6 +232,12 @@ class Audience(Strict):
     # LLM options for the panel (model, base_url, max_tokens, temperature, ...); the planner's when unset.
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("panel", mode="before")
+    @classmethod
+    def _yaml_switch(cls, v: Any) -> Any:
+        """YAML reads a bare `off` / `on` as a boolean: take it as the word meant."""
+        return {False: "off", True: "on"}.get(v, v) if isinstance(v, bool) else v
+
     @field_validator("options")
     @classmethod
     def _llm_options(cls, v: dict[str, Any]) -> dict[str, Any]:

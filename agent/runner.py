@@ -196,6 +196,9 @@ def graph_waits_for_edit(ctx: RunContext) -> bool:
 def render_workers(cores: int | None = None) -> int:
     """How many render jobs run at once: one per usable core (at least 2, at most 8). Thread-safe
     backends (storyboard, motion, synth, footage) render in parallel; others take one take at a time."""
+    given = os.environ.get("BRIEFCUT_RENDER_WORKERS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return min(8, int(given))  # the user's cap (1: one take at a time)
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
     return max(2, min(8, cores))

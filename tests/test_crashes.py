@@ -96,7 +96,7 @@ def test_a_refine_round_killed_after_its_writes_revises_once(tmp_path: Path, fak
     ws, brief = tmp_path / "ws", tiny_brief(tmp_path)
     # every shot is under a threshold of 1: one re-render, the weakest shot
     brief.write_text(brief.read_text().replace("refine: {max_rounds: 0}", "refine: {max_rounds: 1, max_rerenders: 1, "
-                                                                          "threshold: 1.0}"))  # fmt: skip
+                                                                          "threshold: 1.0}\naudience: {panel: off}"))  # fmt: skip
     fake_llm.replies = [ok(llm_plan(["a Tiny Lamp on a desk", "a Tiny Lamp by a window", "a Tiny Lamp at night"])),
                         ok({"prompt": "a Tiny Lamp glowing on a desk", "negative_prompt": "blur"})]  # fmt: skip
     llm = {"OPENAI_BASE_URL": fake_llm.url, "BRIEFCUT_LLM_MODEL": MODEL}
@@ -124,7 +124,9 @@ def last_plan(ws: Path, run_id: str) -> dict:
 def test_a_second_resume_is_refused_while_a_stale_lock_is_not(tmp_path: Path) -> None:
     ws, out = tmp_path / "ws", tmp_path / "shared-out"
     brief = tiny_brief(tmp_path)
-    first = spawn(ws, "run", str(brief), "--out", str(out), BRIEFCUT_FAULT="after_render_write:stop")
+    # one take at a time: stopped at the fault point, the process holds no write transaction of another thread
+    first = spawn(ws, "run", str(brief), "--out", str(out), BRIEFCUT_FAULT="after_render_write:stop",
+                  BRIEFCUT_RENDER_WORKERS="1")
     try:
         wait_stopped(first)
         run_id = only_run(ws)
