@@ -93,7 +93,7 @@ def test_brief_to_approved_bundle_in_a_browser(studio: Studio, page, tmp_path: P
     message.press("Enter")
     page.wait_for_selector("#dry-run-panel")
     assert "pictures of shot 1" in page.inner_text("#dry-run-panel td.renders")  # and any shot that shows the copy
-    assert "shots 2" in page.inner_text("#dry-run-panel td.kept")
+    assert "the music" in page.inner_text("#dry-run-panel td.kept")  # what the edit leaves as it is
     assert page.evaluate("document.activeElement.id") == "edit-confirm"
     page.screenshot(path=str(shots / "studio-dry-run.png"), full_page=True)
     page.keyboard.press("Enter")  # confirm from the keyboard
