@@ -12,7 +12,6 @@ ranked files in the shot request.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import threading
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from generators.media import file_sha256
 
 VIDEO_EXTS = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
 STILL_EXTS = {".png", ".jpg", ".jpeg", ".webp"}
@@ -78,7 +79,7 @@ def catalogue(folder: Path) -> list[Footage]:
         rel = path.relative_to(folder)
         words = terms(" ".join([*rel.parent.parts, path.stem, caption]))
         kind = "video" if path.suffix.lower() in VIDEO_EXTS else "still"
-        out.append(Footage(path, kind, frozenset(words), caption, _digest(path)))
+        out.append(Footage(path, kind, frozenset(words), caption, file_sha256(path)))
     return out
 
 
@@ -95,12 +96,6 @@ def _sidecar(path: Path) -> str:
     return ""
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # 1. Ranking ---------------------------------------------------------------------------------------

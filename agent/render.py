@@ -25,7 +25,7 @@ from agent.state import RenderJob
 from agent.voices import segment_language, voice_for
 from generators.base import VIDEO, AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
-from generators.media import audio_problem, video_problem
+from generators.media import audio_problem, file_sha256, video_problem
 
 # A video take that fails every seed falls back along this chain (skipping the backend that failed):
 # motion graphics from the brand's assets first (a deliverable shot), the storyboard last.
@@ -58,7 +58,7 @@ def keyed_request(request: ShotRequest, ignored: set[str]) -> dict[str, Any]:
 def file_digest(path: Path) -> str:
     """sha256 of a file's bytes ("missing:<name>" when it is gone, so the key still forms)."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return file_sha256(path)
     except OSError:
         return f"missing:{path.name}"
 

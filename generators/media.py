@@ -46,6 +46,17 @@ def write_frames(
     return count
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks (footage and cuts can be large)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]:
     """Decode a video file to uint8 RGB frames [H,W,3], scaled down to `max_side` if given."""
     import av

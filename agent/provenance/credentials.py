@@ -11,7 +11,6 @@ provenance in the MP4's tags only.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from agent import __version__
 from agent.errors import BriefcutError, MissingDependency
+from generators.media import file_sha256
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 ASSERTION = "org.briefcut.provenance"
@@ -175,7 +175,7 @@ def seal(path: Path, key: SigningKey | None, provenance: dict[str, Any], edits: 
     """Sign a finished cut in place (through a temporary file and a rename) when a key is given; returns
     what the store records: the media's SHA-256 before signing (what `reproduce` compares), the file's
     after, and whether it is signed."""
-    record: dict[str, Any] = {"media_sha256": sha256(path), "signed": False}
+    record: dict[str, Any] = {"media_sha256": file_sha256(path), "signed": False}
     if key is not None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.c2pa.mp4")
         try:
@@ -184,14 +184,7 @@ def seal(path: Path, key: SigningKey | None, provenance: dict[str, Any], edits: 
         finally:
             tmp.unlink(missing_ok=True)
         record["signed"] = True
-    record["sha256"] = sha256(path)
+    record["sha256"] = file_sha256(path)
     return record
 
 
-def sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

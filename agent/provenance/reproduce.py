@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from agent.errors import BriefcutError, RunNotFound
-from agent.provenance.credentials import sha256
+from generators.media import file_sha256
 
 
 class CannotReproduce(BriefcutError):
@@ -62,14 +62,14 @@ def compare(original: Path, again: Path, delivered: dict[str, Any]) -> dict[str,
     a, b = _frames(original), _frames(again)
     same = sum(1 for x, y in zip(a, b, strict=False) if np.array_equal(x, y))
     worst = min((_psnr(x, y) for x, y in zip(a, b, strict=False)), default=float("inf"))
-    media = delivered.get("media_sha256") or sha256(original)
+    media = delivered.get("media_sha256") or file_sha256(original)
     sound_a, sound_b = _sound(original), _sound(again)
     return {
         "frames": {"original": len(a), "reproduced": len(b), "identical": same,
                    "equal": len(a) == len(b) == same, "min_psnr_db": None if worst == float("inf") else round(worst, 2)},
         "audio_equal": sound_a.shape == sound_b.shape and bool(np.array_equal(sound_a, sound_b)),
-        "bytes": {"identical": sha256(again) == media, "original_media_sha256": media,
-                  "reproduced_sha256": sha256(again), "original_signed": bool(delivered.get("signed"))},
+        "bytes": {"identical": file_sha256(again) == media, "original_media_sha256": media,
+                  "reproduced_sha256": file_sha256(again), "original_signed": bool(delivered.get("signed"))},
     }
 
 

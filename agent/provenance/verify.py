@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import BriefcutError
-from agent.provenance.credentials import read_credentials, sha256
+from agent.provenance.credentials import read_credentials
+from generators.media import file_sha256
 
 
 class NotAVideo(BriefcutError):
@@ -38,7 +39,7 @@ def verify_file(path: Path, workspace: Any = None, trust_anchors: Path | None = 
     c2pa = read_credentials(path, trust_anchors)
     tags = _tags(info["metadata"])
     mark = read_video(str(path))
-    report = {"file": str(path), "sha256": sha256(path), "c2pa": c2pa, "provenance": tags,
+    report = {"file": str(path), "sha256": file_sha256(path), "c2pa": c2pa, "provenance": tags,
               "watermark": {"found": mark.found, "payload": mark.payload, "scale": mark.scale, "peak_z": mark.peak_z}}
     report["origin"] = _origin(workspace, report) if workspace is not None else None
     report["verified"], report["verdict"] = _verdict(report)
