@@ -5,6 +5,7 @@ from __future__ import annotations
 from generators.errors import (
     BackendOptionsError,
     BriefcutError,
+    DiskFull,
     MissingDependency,
     ModelUnavailable,
     StorageError,
@@ -18,6 +19,7 @@ __all__ = [
     "BriefError",
     "BriefcutError",
     "CalibrationError",
+    "DiskFull",
     "EndpointError",
     "LicenseRefused",
     "MissingDependency",

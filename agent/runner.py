@@ -25,7 +25,7 @@ from agent.brief import Brief, brief_hash, load_brief, validate_brief
 from agent.compliance import brief_notes
 from agent.context import Progress, RunContext
 from agent.default_models import preflight
-from agent.errors import BriefcutError, RunInterrupted, WorkspaceError, storage_error
+from agent.errors import BriefcutError, DiskFull, RunInterrupted, storage_error
 from agent.graph import compile_graph
 from agent.licensing import check_licenses
 from agent.profiles import Choices, check_choices, resolve_choices
@@ -217,15 +217,15 @@ def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
         raise RunInterrupted(f"interrupted run {ctx.run_id}; finished takes are kept: "
                              f"`briefcut resume {ctx.run_id}` finishes it") from None  # fmt: skip
     except BriefcutError as exc:
-        _mark(ctx, "failed", str(exc))
+        _mark(ctx, "failed", exc)
         raise
     except sqlite3.DatabaseError as exc:  # the store names its own errors: this is the checkpointer's
         error = database_error(ctx.workspace.checkpoints_path, exc)
-        _mark(ctx, "failed", str(error))
+        _mark(ctx, "failed", error)
         raise error from None
     except Exception as exc:
         error = storage_error(exc)
-        _mark(ctx, "failed", str(error) if error else f"{type(exc).__name__}: {exc}")
+        _mark(ctx, "failed", error or exc)
         if error:
             raise error from None
         raise
@@ -235,14 +235,17 @@ def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
     return summary(ctx.store, ctx.run_id)
 
 
-def _mark(ctx: RunContext, status: str, error: str) -> None:
-    """Record how the run stopped. A full disk first frees the workspace's reserved room, so the record
-    fits; if the store still cannot be written, the original error is what the person needs."""
-    if "space left" in error or "disk is full" in error:
+def _mark(ctx: RunContext, status: str, error: str | BaseException) -> None:
+    """Record how the run stopped. A full disk (DiskFull, from a media file or the database alike)
+    first frees the workspace's reserved room, so the record fits; if the store still cannot be
+    written, the original error is what the person needs."""
+    if isinstance(error, DiskFull):
         ctx.workspace.release_space()
+    if isinstance(error, BaseException) and not isinstance(error, BriefcutError):
+        error = f"{type(error).__name__}: {error}"
     try:
-        ctx.store.set_run_status(ctx.run_id, status, error)
-    except (WorkspaceError, sqlite3.Error, OSError):
+        ctx.store.set_run_status(ctx.run_id, status, str(error))
+    except (BriefcutError, sqlite3.Error, OSError):
         pass
 
 

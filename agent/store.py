@@ -17,7 +17,8 @@ from typing import Any
 
 import sqlite_utils
 
-from agent.errors import RunNotFound, WorkspaceError, storage_error
+from agent.errors import DiskFull, RunNotFound, WorkspaceError, storage_error
+from generators.errors import NO_SPACE
 
 JSON_COLUMNS = {
     "brief", "choices", "plan", "parameters", "metadata", "timings", "scorecard",
@@ -209,7 +210,8 @@ class Store:
             try:
                 yield
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.conn.in_transaction:  # SQLite itself rolls back on a full disk or I/O error
+                    self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
 
@@ -400,17 +402,20 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     raise AssertionError("unreachable")
 
 
-def database_error(path: Path | str, exc: sqlite3.DatabaseError) -> WorkspaceError:
-    """One line naming the database file and what the SQLite error means for the person."""
+def database_error(path: Path | str, exc: sqlite3.DatabaseError) -> WorkspaceError | DiskFull:
+    """One line naming the database file and what the SQLite error means for the person. A full disk
+    reads the same as a media file's ("no space left on the device") and is the same type, DiskFull."""
     text = str(exc)
     lowered = text.lower()
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in lowered:
+        return DiskFull(f"{path}: cannot be written: {NO_SPACE} (SQLite: {text}); free some space and resume")
     if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
         why = (f"damaged, or not a briefcut database ({text}); move it aside (a new one is made on the next "
                "run) or restore it from a backup")  # fmt: skip
     elif "readonly" in lowered or "read-only" in lowered:
         why = f"cannot be written: the workspace is read-only ({text})"
-    elif "disk is full" in lowered or "disk i/o" in lowered:
-        why = f"cannot be written: {text} (free some space and resume)"
+    elif "disk i/o" in lowered:
+        why = f"cannot be written: {text} (check the disk and its free space, then resume)"
     elif "unable to open" in lowered:
         why = f"cannot be opened ({text}): check the folder exists and can be written"
     else:

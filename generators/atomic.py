@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from generators.errors import StorageError, storage_error, storage_meaning
+from generators.errors import NO_SPACE, DiskFull, StorageError, storage_error, storage_kind, storage_meaning
 
 # .<name>.<pid>-<token>.part<suffix> for files, .<prefix>.<pid>-<token>.part for folders.
 _TEMP = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.part(\.[A-Za-z0-9]+)?$")
@@ -94,13 +94,13 @@ def write_error(exc: BaseException, path: Path) -> StorageError | None:
     """A StorageError naming `path` when `exc` is about storage, or when a library's own error hides
     a full disk (the folder has no space left)."""
     if meaning := storage_meaning(exc):
-        return StorageError(f"cannot write {path}: {meaning}")
+        return storage_kind(exc)(f"cannot write {path}: {meaning}")
     try:
         full = shutil.disk_usage(path.parent).free < LOW_SPACE_BYTES
     except OSError:
         full = False
     if full:
-        return StorageError(f"cannot write {path}: no space left on the device ({type(exc).__name__}: {exc})")
+        return DiskFull(f"cannot write {path}: {NO_SPACE} ({type(exc).__name__}: {exc})")
     return None
 
 

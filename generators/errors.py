@@ -13,6 +13,14 @@ class StorageError(BriefcutError):
     """A file that cannot be written or read back (disk full, read-only, permission): the message names it."""
 
 
+NO_SPACE = "no space left on the device"
+
+
+class DiskFull(StorageError):
+    """A write the disk (or the quota) had no room for, whether a media file or the database: the message
+    names the file and says "no space left on the device"; freeing space and resuming finishes the run."""
+
+
 class UnknownBackend(BriefcutError):
     """A backend name that no registry knows; the message lists the known ones."""
 
@@ -60,8 +68,10 @@ def require(module: str, extra: str, backend: str):
 
 
 # errno -> what it means to a person writing a file.
-_STORAGE_ERRNOS = {28: "no space left on the device", 30: "the file system is read-only",
+_STORAGE_ERRNOS = {28: NO_SPACE, 30: "the file system is read-only",
                    13: "permission denied", 1: "operation not permitted", 122: "disk quota exceeded"}
+
+_FULL_ERRNOS = {28, 122}  # ENOSPC, EDQUOT: freeing space (or quota) and resuming finishes the run
 
 
 def storage_meaning(exc: BaseException) -> str | None:
@@ -76,4 +86,9 @@ def storage_error(exc: BaseException, path: object = None) -> StorageError | Non
     if meaning is None:
         return None
     name = getattr(exc, "filename", None) or path
-    return StorageError(f"cannot write {name}: {meaning}" if name else f"cannot write a file: {meaning}")
+    return storage_kind(exc)(f"cannot write {name}: {meaning}" if name else f"cannot write a file: {meaning}")
+
+
+def storage_kind(exc: BaseException) -> type[StorageError]:
+    """DiskFull for a full disk or quota, else StorageError."""
+    return DiskFull if getattr(exc, "errno", None) in _FULL_ERRNOS else StorageError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import RunNotFound
+from agent.errors import DiskFull, RunNotFound
 from agent.store import MIGRATIONS, Store
 
 
@@ -92,3 +92,20 @@ def test_a_take_score_keeps_its_notes(fresh_db: Store) -> None:
     fresh_db.save_score("t1", {"metrics": {"motion": 0.1}, "not_computed": {}, "composite": 0.4,
                                "notes": {"temporal_flicker": "weighted by stillness"}})  # fmt: skip
     assert fresh_db.score("t1")["notes"] == {"temporal_flicker": "weighted by stillness"}
+
+
+def test_a_full_database_reads_like_any_full_disk(tmp_path: Path) -> None:
+    """SQLite's own "database or disk is full" (here a real page limit, as a full disk gives) is a
+    DiskFull naming the file in the same words a media write uses, so the runner frees its reserved
+    room and the person reads one message whichever file the disk filled on."""
+    path = tmp_path / "small.db"
+    store = Store(path)
+    store.create_run({"id": "r1", "brief": {}, "choices": {}})
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages + 1}")
+    with pytest.raises(DiskFull) as raised:
+        for i in range(200):
+            store.event("r1", "tick", {"pad": "x" * 4000, "i": i})
+    message = str(raised.value)
+    assert str(path) in message and "no space left on the device" in message
+    assert store.run("r1")["status"] == "running"  # what was written before is still there
