@@ -1,33 +1,51 @@
-"""Bench: `assemble_cut` against one hand-written ffmpeg filter graph making the same cut.
+"""Bench: `assemble_cut` against one ffmpeg filter graph making the same cut, or the preview target.
 
-    python bench/assembly.py            # 30 s at 1080p (inputs cached under out/bench-assembly)
-    python bench/assembly.py --quick    # 8 s at 720p
+The preview target (issue 19): a 30 s 9:16 720p cut's assembly realtime factor, with the colour path
+before and now, side by side.
 
-Inputs (animatic takes, synth music and effects, espeak voice when installed) are made before the
-timed part. Both sides get the same takes, captions, end card text, sounds and encoder settings
-(libx264 veryfast CRF 20, AAC 192k, +faststart); the reference uses concat + drawtext captions +
-a drawtext end card + amix + loudnorm. The issue's target: assemble_cut <= 2x the reference.
+    python bench/assembly.py               # 30 s at 1080p 16:9 against the ffmpeg graph (target <= 2x)
+    python bench/assembly.py --quick       # 8 s at 720p
+    python bench/assembly.py --preview     # 30 s 9:16 720p from motion takes: colour path before and now
+
+Inputs (animatic or motion takes, synth music and effects) are made before the timed part. Against the
+reference both sides get the same takes, captions, end card text, sounds and encoder settings (libx264
+veryfast CRF 20, AAC 192k, +faststart); the reference uses concat + drawtext captions + a drawtext end card
++ amix + loudnorm. --preview makes the cut the preview profile makes: motion takes at the cut's size that
+draw their own captions, the invisible watermark on; "before" is the colour path this bench keeps below
+(a bicubic whole-frame swscale per frame, through yuv444p when reframing), "now" is the code's.
+
+Every side runs --repeat times (default 3), in a rotated order each round, each a whole assembly into a
+scratch folder (no chunk reused). Printed: the median and spread (min-max) of wall seconds, of the realtime
+factor (seconds of cut per second of assembly), of CPU seconds (this process and its ffmpeg children) and
+of the ratio to the first side in the same round; the load average before and after (the cores are shared).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
+import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.assembly.captions import load_font, safe_box, wrap  # noqa: E402
 from agent.assembly.cut import CutSpec, assemble_cut, dimensions, probe  # noqa: E402
+from agent.assembly.timeline import ShotSource  # noqa: E402
 from agent.plan import EndCard, Music, Plan, Shot, frame_counts  # noqa: E402
+from agent.provenance.watermark import cut_key  # noqa: E402
 from generators.audio_synth import SynthAudio  # noqa: E402
-from generators.base import ShotRequest, SoundRequest  # noqa: E402
+from generators.base import VIDEO, ShotRequest, SoundRequest  # noqa: E402
 from generators.fonts import default_face  # noqa: E402
-from generators.video_animatic import AnimaticVideo  # noqa: E402
 
+ASSETS = Path(__file__).resolve().parents[1] / "briefs" / "assets"
 FONT = default_face(True).path  # the face the captions use (fontconfig's bold sans-serif)
 PALETTE = ["#0B3C5D", "#F2C14E", "#F78154", "#4D9078"]
 CAMERAS = ["push in", "pan left", "orbit", "tilt up", "pull out", "static"]
@@ -49,17 +67,16 @@ def make_plan(seconds: float, shots: int) -> Plan:
                 end_card=EndCard(seconds=end, headline="Sparkle every day", call_to_action="Shop now"))
 
 
-def make_inputs(plan: Plan, width: int, height: int, fps: int, folder: Path) -> dict:
-    """Render (or reuse) one animatic take and one effect per shot, and the music bed."""
+def make_inputs(plan: Plan, width: int, height: int, fps: int, folder: Path, backend: str = "animatic") -> dict:
+    """Render (or reuse) one take per shot with `backend` (animatic or motion), one effect per shot, and the
+    music bed."""
     folder.mkdir(parents=True, exist_ok=True)
-    video, audio = AnimaticVideo(), SynthAudio()
+    video, audio = VIDEO.create(backend), SynthAudio()
     takes, effects = [], []
     for shot in plan.shots:
-        take = folder / f"shot{shot.index}_{width}x{height}_{shot.seconds}.mp4"
+        take = folder / f"{backend}{shot.index}_{width}x{height}_{shot.seconds}.mp4"
         if not take.exists():
-            video.render(ShotRequest(prompt=shot.prompt, seconds=shot.seconds, fps=fps, width=width, height=height,
-                                     seed=shot.index, camera=shot.camera, title=shot.description, palette=PALETTE,
-                                     shot_index=shot.index), take)
+            video.render(shot_request(shot, width, height, fps, backend), take)
         fx = folder / f"fx{shot.index}_{shot.seconds}.wav"
         audio.render(SoundRequest(prompt=shot.sound, seconds=shot.seconds, kind="effect", seed=shot.index), fx)
         takes.append(take)
@@ -68,6 +85,18 @@ def make_inputs(plan: Plan, width: int, height: int, fps: int, folder: Path) -> 
     music = folder / f"music_{plan.seconds}.wav"
     audio.render(SoundRequest(prompt="bed", seconds=plan.seconds, mood="uplifting", cut_points=cuts), music)
     return {"takes": takes, "effects": effects, "music": music}
+
+
+def shot_request(shot: Shot, width: int, height: int, fps: int, backend: str) -> ShotRequest:
+    """What the take is rendered from; the motion backend also gets the brand's assets and the caption,
+    which it sets as kinetic type (so assembly does not burn it in)."""
+    brand: dict[str, Any] = {}
+    if backend == "motion":
+        brand = {"role": shot.role, "caption": shot.caption, "shows_product": shot.role == "product",
+                 "product_name": "Fizzo Sparkling", "product_image": ASSETS / "lumen-bottle.png",
+                 "brand_name": "Fizzo", "logo": ASSETS / "lumen-logo.png"}  # fmt: skip
+    return ShotRequest(prompt=shot.prompt, seconds=shot.seconds, fps=fps, width=width, height=height, seed=shot.index,
+                       camera=shot.camera, title=shot.description, palette=PALETTE, shot_index=shot.index, **brand)
 
 
 def reference_command(plan: Plan, inputs: dict, width: int, height: int, fps: int, out: Path,
@@ -115,51 +144,156 @@ def reference_command(plan: Plan, inputs: dict, width: int, height: int, fps: in
                    "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-movflags", "+faststart", str(out)]
 
 
-def time_reference(cmd: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    return time.perf_counter() - started
+# The colour path before issue 19, kept as the reference of --preview -------------------------------
 
 
-def time_assembly(spec: CutSpec, base: Path) -> float:
-    started = time.perf_counter()
-    assemble_cut(spec, base)
-    return time.perf_counter() - started
+def before_convert(source: ShotSource, frame: Any) -> Any:
+    """A take frame as the cut's yuv420p buffer the way assembly made it before: cropped through a yuv444p
+    round trip, then one bicubic swscale of the whole frame by a new scaler (and its threads) per frame."""
+    import av
+    import numpy as np
+
+    if source.crop is not None:
+        x, y, w, h = source.crop
+        planes = frame.reformat(format="yuv444p").to_ndarray()
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes[:, y : y + h, x : x + w]), format="yuv444p")
+    return frame.reformat(source.width, source.height, "yuv420p", interpolation="BICUBIC").to_ndarray()
+
+
+@contextmanager
+def colour_path(before: bool) -> Iterator[None]:
+    """Assemble with the colour path before (this bench's copy) or the code's own."""
+    if not before:
+        yield
+        return
+    own = ShotSource._convert
+    ShotSource._convert = before_convert  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ShotSource._convert = own  # type: ignore[method-assign]
+
+
+# Timing ----------------------------------------------------------------------------------------------
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its waited-for children (the ffmpeg encoders)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(work: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    work()
+    return time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def rounds(sides: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[tuple[float, float]]]:
+    """Every side `repeat` times, the order rotated each round so no side always runs first (or warmest)."""
+    names, runs = list(sides), {name: [] for name in sides}
+    for r in range(repeat):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            runs[name].append(timed(sides[name]))
+        print(f"round {r + 1}: " + "  ".join(f"{n} {runs[n][-1][0]:.2f} s" for n in names), flush=True)
+    return runs
+
+
+def spread(values: list[float], fmt: str) -> str:
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def report(runs: dict[str, list[tuple[float, float]]], seconds: float) -> dict[str, float]:
+    """Print each side's wall s, realtime factor, CPU s and ratio to the first side (per round); return the
+    median ratio of each side to the first."""
+    first = next(iter(runs))
+    print(f"\nmedian (min-max) of {len(runs[first])} rounds")
+    print(f"{'':<16}{'wall s':>22}{'x realtime':>22}{'cpu s':>22}{'ratio to ' + first:>26}")
+    ratios = {}
+    for name, values in runs.items():
+        walls, cpus = [w for w, _ in values], [c for _, c in values]
+        per_round = [w / f for (w, _), (f, _) in zip(values, runs[first], strict=True)]
+        ratios[name] = statistics.median(per_round)
+        print(f"{name:<16}{spread(walls, '.2f'):>22}{spread([seconds / w for w in walls], '.2f'):>22}"
+              f"{spread(cpus, '.1f'):>22}{spread(per_round, '.2f'):>26}")  # fmt: skip
+    return ratios
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} cpus"
+
+
+# Modes -----------------------------------------------------------------------------------------------
+
+
+def spec_for(plan: Plan, inputs: dict, aspect: str, width: int, height: int, fps: int, preview: bool) -> CutSpec:
+    """The cut both sides make; --preview: the takes draw their captions and the watermark is on."""
+    shots = len(plan.shots)
+    return CutSpec(plan=plan, aspect_ratio=aspect, width=width, height=height, fps=fps,
+                   shot_videos=inputs["takes"], shot_native=[True] * shots, shot_effects=inputs["effects"],
+                   shot_voice=[None] * shots, shot_draws_caption=[preview] * shots, music=inputs["music"],
+                   brand_name="Fizzo", palette=PALETTE, provenance={"bench": True},
+                   watermark=cut_key("bench") if preview else None)  # fmt: skip
+
+
+def against_reference(plan: Plan, inputs: dict, spec: CutSpec, out: Path, repeat: int) -> None:
+    """assemble_cut against one ffmpeg filter graph making the same cut (target <= 2x its time)."""
+    ref_out = out / "reference.mp4"
+    cmd = reference_command(plan, inputs, spec.width, spec.height, spec.fps, ref_out, out)
+    runs = rounds({"ffmpeg graph": lambda: subprocess.run(cmd, check=True),
+                   "assemble_cut": lambda: assemble_cut(spec, out / "briefcut")}, repeat)  # fmt: skip
+    a, r = probe(out / "briefcut.mp4"), probe(ref_out)
+    print(f"reference: {r['video_frames']} frames, audio {r['audio_duration_s']:.3f} s; "
+          f"assemble_cut: {a['video_frames']} frames, audio {a['audio_duration_s']:.3f} s")
+    ratio = report(runs, plan.seconds)["assemble_cut"]
+    print(f"ratio assemble_cut / ffmpeg = {ratio:.2f}x  (target <= 2.00x: {'met' if ratio <= 2 else 'MISSED'})")
+
+
+def preview_target(spec: CutSpec, out: Path, repeat: int) -> None:
+    """The preview cut assembled with the colour path before and now (target: now >= 3x realtime)."""
+
+    def assemble(before: bool) -> None:
+        with colour_path(before):
+            assemble_cut(spec, out / ("before" if before else "now"))
+
+    runs = rounds({"colour before": lambda: assemble(True), "colour now": lambda: assemble(False)}, repeat)
+    seconds = spec.plan.seconds
+    ratios = report(runs, seconds)
+    rtf = statistics.median(seconds / w for w, _ in runs["colour now"])
+    print(f"now / before wall = {ratios['colour now']:.2f}; preview realtime factor now {rtf:.2f}x "
+          f"(target >= 3.00x on 2 cores: {'met' if rtf >= 3 else 'MISSED'})")
 
 
 def main() -> None:
-    """Time both ways side by side and print realtime factors and their ratio."""
+    """Time the sides alternately and print medians, spreads and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 s at 720p instead of 30 s at 1080p")
-    parser.add_argument("--repeat", type=int, default=1, help="alternate runs per side; the best is kept")
+    parser.add_argument("--preview", action="store_true", help="the preview target: 30 s 9:16 720p, colour path "
+                        "before and now")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; every side runs once per round")
+    parser.add_argument("--preset", default=CutSpec.model_fields["preset"].default,
+                        help="x264 preset of assemble_cut's chunks (the reference graph keeps veryfast)")
     parser.add_argument("--out", type=Path, default=Path("out/bench-assembly"))
     args = parser.parse_args()
     seconds, resolution, shots, fps = (8.0, 720, 3, 24) if args.quick else (30.0, 1080, 6, 24)
-    width, height = dimensions("16:9", resolution)
+    aspect, backend = ("9:16", "motion") if args.preview else ("16:9", "animatic")
+    if args.preview:
+        seconds, resolution, shots = 30.0, 720, 6
+    width, height = dimensions(aspect, resolution)
     plan = make_plan(seconds, shots)
-    print(f"cut: {seconds:g} s, {width}x{height} @ {fps} fps, {shots} shots + end card", flush=True)
+    print(f"cut: {seconds:g} s, {aspect} {width}x{height} @ {fps} fps, {shots} {backend} shots + end card; "
+          f"x264 {args.preset}", flush=True)
     started = time.perf_counter()
-    inputs = make_inputs(plan, width, height, fps, args.out / "inputs")
-    print(f"inputs ready in {time.perf_counter() - started:.1f} s (not timed)", flush=True)
-    spec = CutSpec(plan=plan, aspect_ratio="16:9", width=width, height=height, fps=fps,
-                   shot_videos=inputs["takes"], shot_native=[True] * shots, shot_effects=inputs["effects"],
-                   shot_voice=[None] * shots, music=inputs["music"], brand_name="Fizzo", palette=PALETTE,
-                   provenance={"bench": True})
-    ref_out = args.out / "reference.mp4"
-    cmd = reference_command(plan, inputs, width, height, fps, ref_out, args.out)
-    ours, ref = [], []
-    for _ in range(args.repeat):
-        ref.append(time_reference(cmd))
-        ours.append(time_assembly(spec, args.out / "briefcut"))
-    a, r = probe(args.out / "briefcut.mp4"), probe(ref_out)
-    print(f"reference ffmpeg graph: {min(ref):6.2f} s  ({seconds / min(ref):.2f}x realtime)  "
-          f"{r['video_frames']} frames, audio {r['audio_duration_s']:.3f} s")
-    print(f"assemble_cut:           {min(ours):6.2f} s  ({seconds / min(ours):.2f}x realtime)  "
-          f"{a['video_frames']} frames, audio {a['audio_duration_s']:.3f} s")
-    ratio = min(ours) / min(ref)
-    print(f"ratio assemble_cut / ffmpeg = {ratio:.2f}x  (target <= 2.00x: {'met' if ratio <= 2 else 'MISSED'})")
-    if shutil.which("nproc"):
-        print(f"cpus: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()}")
+    inputs = make_inputs(plan, width, height, fps, args.out / "inputs", backend)
+    print(f"inputs ready in {time.perf_counter() - started:.1f} s (not timed); {load()}", flush=True)
+    spec = spec_for(plan, inputs, aspect, width, height, fps, args.preview).model_copy(update={"preset": args.preset})
+    if args.preview:
+        preview_target(spec, args.out, args.repeat)
+    else:
+        against_reference(plan, inputs, spec, args.out, args.repeat)
+    print(load())
 
 
 if __name__ == "__main__":
