@@ -23,7 +23,7 @@ from agent.errors import RunNotFound
 from agent.plan import Plan, Shot
 from agent.store import Store
 from generators.atomic import atomic_path, write_text
-from generators.media import read_frames
+from generators.media import count_frames, iter_frames
 
 if TYPE_CHECKING:
     from agent.brief import Brief
@@ -100,8 +100,6 @@ class Scorer:
         return score
 
     def _score_file(self, take: dict, prompt: str, shows_product: bool) -> TakeScore:
-        from evaluators.scorecard import score_take
-
         media = Path(take["path"])
         score_file = media.with_name(f"{media.stem}.score-{self.signature}{'' if shows_product else '-np'}.json")
         embeds_file = media.with_name(f"{media.stem}.clip-{self.signature}.npy")
@@ -109,13 +107,7 @@ class Scorer:
         if score is not None:
             self.stats["takes_from_file"] += 1
         else:
-            frames = read_frames(media, max_side=SCORING_MAX_SIDE)
-            embedder, reason = self.embedder()
-            score, embeds = score_take(
-                frames, prompt=prompt, palette=self.brief.brand.palette, config=self.config,
-                embedder=embedder, embedder_reason=reason, reference_embed=self.reference_embed(),
-                native_indices=(take.get("metadata") or {}).get("native_frames"), shows_product=shows_product,
-            )  # fmt: skip
+            score, embeds = self._stream_score(media, take, prompt, shows_product)
             self.stats["takes_scored"] += 1
             if embeds is not None:
                 with atomic_path(embeds_file) as tmp, open(tmp, "wb") as handle:
@@ -125,6 +117,20 @@ class Scorer:
             self.store.update("takes", take["id"], embeds_path=str(embeds_file))
             take["embeds_path"] = str(embeds_file)
         return score
+
+    def _stream_score(self, media: Path, take: dict, prompt: str, shows_product: bool) -> tuple[TakeScore, np.ndarray | None]:
+        """Score a take's file in one decoding pass (frames scaled down, never all held at once)."""
+        from evaluators.scorecard import FrameCountChanged, score_frames
+
+        embedder, reason = self.embedder()
+        options = dict(prompt=prompt, palette=self.brief.brand.palette, config=self.config, embedder=embedder,
+                       embedder_reason=reason, reference_embed=self.reference_embed(), shows_product=shows_product,
+                       native_indices=(take.get("metadata") or {}).get("native_frames"))  # fmt: skip
+        count = count_frames(media)
+        try:
+            return score_frames(iter_frames(media, max_side=SCORING_MAX_SIDE), count, **options)
+        except FrameCountChanged as changed:  # a packet that decodes to no frame: sample what decodes
+            return score_frames(iter_frames(media, max_side=SCORING_MAX_SIDE), changed.counted, **options)
 
     def _cached_score(self, score_file: Path) -> TakeScore | None:
         """The score kept beside a media file, or None; a damaged file (empty after a full disk, cut
