@@ -19,7 +19,7 @@ import numpy as np
 
 from agent.ad_evidence import END_CARD_MATCH, CutEvidence, end_card_box, end_card_shown, logo_first_seen
 from agent.assembly.cut import CutResult, CutSpec
-from evaluators.detect import picture_changes, trailing_static
+from evaluators.detect import picture_changes
 from evaluators.scorecard import CutCheck
 
 ABCD = "Google Ads Help, About the ABCDs of effective video ads (support.google.com/google-ads/answer/14783551)"
@@ -163,9 +163,9 @@ def early_pacing(ev: CutEvidence) -> CutCheck:
     """Shots seen in the first 5 s: planned cuts there at which the delivered picture really changes."""
     window = min(round(BRAND_WINDOW_S * ev.fps), ev.body_frames)
     starts = [seg for seg in ev.segments[1:-1] if seg.start < window]
-    changes = picture_changes(ev.thumbs[: window + 1])
+    changes = picture_changes(ev.head[: window + 1])
     typical = float(np.median(changes)) if len(changes) else 0.0
-    seen = [seg for seg in starts if _changes_at(ev.thumbs, seg.start, max(1, seg.fade_in)) > max(PICTURE_CHANGE, 3 * typical)]
+    seen = [seg for seg in starts if _changes_at(ev.head, seg.start, max(1, seg.fade_in)) > max(PICTURE_CHANGE, 3 * typical)]
     count = 1 + len(seen)
     lengths = ", ".join(f"{seg.frames / ev.fps:.1f}" for seg in ev.segments[:-1] if seg.start < window)
     detail = f"{count} shot(s) in the first {window / ev.fps:.1f} s (shot lengths {lengths} s)"
@@ -240,10 +240,10 @@ def speech_seconds(path: Path, floor_db: float = -35.0, window_s: float = 0.02) 
 
 def end_card_length(ev: CutEvidence) -> CutCheck:
     """The end card's time on screen, measured as the still frames that close the delivered cut."""
-    seconds = trailing_static(ev.thumbs) / ev.fps
+    seconds = ev.static_tail / ev.fps
     card = ev.spec.plan.end_card
     needed = max(MIN_END_CARD_S, len(words(f"{card.headline} {card.call_to_action}")) / READ_WORDS_PER_S)
-    longest = MAX_END_CARD_SHARE * len(ev.thumbs) / ev.fps
+    longest = MAX_END_CARD_SHARE * ev.frame_count / ev.fps
     ok = needed - 0.5 / ev.fps <= seconds <= max(longest, needed) + 0.5 / ev.fps
     return _check("end_card_seconds", ok, seconds, round(needed, 2), ">=", "s",
                   f"{ABCD}: Direction; time to read the headline and CTA at {READ_WORDS_PER_S:g} words/s (BBC subtitle "
