@@ -1,9 +1,11 @@
 """Scoring streams a take: the same metric values as the whole-array formulas, with peak memory that
-does not grow with the take's length (frames decoded one at a time, running totals, a bounded sample)."""
+does not grow with the take's length (frames decoded one at a time, running totals, a bounded sample);
+takes scored in threads score as one at a time."""
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -152,3 +154,40 @@ def test_peak_memory_of_scoring_is_flat_in_take_length(tmp_path: Path) -> None:
     held = 8 * fps * SCORING_MAX_SIDE**2 * 3  # the long take's frames at scoring size, held whole as before
     assert peaks["long"] < 1.3 * peaks["short"], peaks
     assert peaks["long"] < held / 8, peaks
+
+
+def test_takes_scored_in_threads_score_as_one_at_a_time(tmp_path: Path, tiny_clip: Path, monkeypatch) -> None:
+    from agent.plan import EndCard, Music, Plan, Shot
+
+    shots = [Shot(index=i, uid=f"s{i}", description=f"s{i}", prompt=f"a bottle, view {i}", seconds=0.5,
+                  shows_product=i % 2 == 0) for i in range(3)]  # fmt: skip
+    plan = Plan(segment="t", shots=shots, music=Music(mood="calm"), end_card=EndCard(seconds=1, headline="h",
+                call_to_action="c"))  # fmt: skip
+    renders = {}
+    for shot, take in [(s, k) for s in shots for k in range(2)]:  # two candidate takes per shot
+        request = ShotRequest(prompt=shot.prompt, seconds=0.5, fps=12, width=64, height=48, seed=10 * shot.index + take,
+                              camera="pan left", palette=PALETTE)  # fmt: skip
+        renders[f"{shot.uid}-{take}"] = VIDEO.create("animatic").render(request, tmp_path / f"{shot.uid}-{take}.mp4").path
+    cards, threads, stream = {}, set(), Scorer._stream_score
+
+    def on_a_thread(self: Scorer, *args):  # which threads decoded takes
+        threads.add(threading.current_thread().name)
+        return stream(self, *args)
+
+    monkeypatch.setattr(Scorer, "_stream_score", on_a_thread)
+    for workers in ("1", "2"):
+        threads.clear()
+        monkeypatch.setenv("BRIEFCUT_RENDER_WORKERS", workers)
+        folder = tmp_path / f"workers-{workers}"
+        folder.mkdir()
+        s = scorer(folder, clip=str(tiny_clip))
+        for name, path in renders.items():  # each its own copy: no score kept beside the media is reused
+            copy = folder / path.name
+            copy.write_bytes(path.read_bytes())
+            s.store.write("takes", {"id": name, "run_id": "run-1", "kind": "video", "plan_key": plan.key,
+                                    "shot_uid": name.split("-")[0], "format": "1:1", "lineage": 0, "status": "done",
+                                    "path": str(copy), "seed": 0, "backend": "animatic", "created_at": name})  # fmt: skip
+        cards[workers] = s.score_cuts({plan.key: plan}, ["1:1"], 1)[(plan.key, "1:1")].model_dump(mode="json")
+        assert s.stats["takes_scored"] == len(renders)
+        assert len(threads) == int(workers) and (workers == "1") == (threads == {"MainThread"}), threads
+    assert cards["1"] == cards["2"] and cards["1"]["shots"][0]["metrics"]["clip_score"] is not None
