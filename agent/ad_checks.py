@@ -19,6 +19,7 @@ import numpy as np
 
 from agent.ad_evidence import END_CARD_MATCH, CutEvidence, end_card_box, end_card_shown, logo_first_seen
 from agent.assembly.cut import CutResult, CutSpec
+from agent.assembly.formats import TEXT_ZONES
 from evaluators.detect import picture_changes
 from evaluators.scorecard import CutCheck
 
@@ -33,14 +34,7 @@ READ_WORDS_PER_S = 3.0  # time to read the end card's headline and CTA, at least
 MIN_END_CARD_S, MAX_END_CARD_SHARE = 1.0, 0.25
 CTA_WORD_SHARE = 0.6  # the CTA counts as said or shown when this share of its words is there
 PICTURE_CHANGE = 6.0  # grey levels: a planned cut must change the picture at least this much
-# Where text may sit, as (left, top, right, bottom) margins, fractions of width and height.
-SAFE_ZONES = {
-    "9:16": ((0.06, 0.14, 0.06, 0.35), "Meta Reels safe zone: no text in the top 14%, bottom 35%, sides 6% "
-             "(Meta Business Help Center)"),
-    "16:9": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
-    "1:1": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
-    "4:5": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
-}  # fmt: skip
+SAFE_ZONES = TEXT_ZONES  # where text may sit per format, and the rule (agent.assembly.formats)
 Check = Callable[[CutEvidence], CutCheck]
 
 

@@ -180,13 +180,17 @@ class Store:
 
     # 1. migrations ---------------------------------------------------------------------------
     def _migrate(self) -> None:
-        if self.read_only:
+        """Apply the migrations this database lacks. An up-to-date database is only read, so opening a
+        workspace never waits on another process's write (a process stopped mid-write holds SQLite's
+        write lock; `resume` must still reach the run lock and say who holds it)."""
+        with self._lock, self._errors():
             tables = self.db.table_names()
             done = {r["name"] for r in self.db["_migrations"].rows} if "_migrations" in tables else set()
-            if not {m.__name__ for m in MIGRATIONS} <= done:
-                raise WorkspaceError(f"{self.path}: made by an older briefcut; open it once where it can be "
-                                     "written, to bring it up to date")  # fmt: skip
+        if {m.__name__ for m in MIGRATIONS} <= done:
             return
+        if self.read_only:
+            raise WorkspaceError(f"{self.path}: made by an older briefcut; open it once where it can be "
+                                 "written, to bring it up to date")  # fmt: skip
         with self._lock, self._immediate():
             if "_migrations" not in self.db.table_names():
                 self.db["_migrations"].create({"name": str, "applied_at": float}, pk="name")

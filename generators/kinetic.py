@@ -85,12 +85,8 @@ class Kinetic:
         hw, hh = (x1 - x0) / 2 * s, (y1 - y0) / 2 * s
         place(frame, sprite, (cx - hw, cy - hh, cx + hw, cy + hh))
 
-    def _compose(self, size: tuple[int, int]) -> tuple[Any, Box]:
-        """Plate, lines and bar in place, as one padded sprite and its box on the frame."""
-        from PIL import Image, ImageDraw
-
-        from generators.motion_layers import padded
-
+    def _bounds(self) -> tuple[int, int, int, int]:
+        """The settled block's box on the frame: lines (with their shadow), plate and bar."""
         boxes = [(ln.x, ln.y, ln.x + ln.sprite.width, ln.y + ln.sprite.height) for ln in self.lines]
         if self.plate is not None:
             px, py = self.plate[1]
@@ -98,7 +94,24 @@ class Kinetic:
         if self.bar is not None:
             boxes.append(self.bar[0])
         x0, y0 = int(min(b[0] for b in boxes)), int(min(b[1] for b in boxes))
-        x1, y1 = int(max(b[2] for b in boxes)) + 1, int(max(b[3] for b in boxes)) + 1
+        return x0, y0, int(max(b[2] for b in boxes)) + 1, int(max(b[3] for b in boxes)) + 1
+
+    def extent(self, seconds: float, drift: float = 0.0) -> Box:
+        """Where the settled caption sits from the moment it settles to `seconds` (it grows and lifts with
+        `drift`): the union of its first and last boxes, in frame pixels."""
+        x0, y0, x1, y1 = self._bounds()
+        grow = max(0.0, seconds - self.settled_s) * drift
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - grow * (y1 - y0) * 0.5
+        hw, hh = (x1 - x0) / 2 * (1 + grow), (y1 - y0) / 2 * (1 + grow)
+        return min(x0, cx - hw), min(y0, cy - hh), max(x1, cx + hw), max(y1, cy + hh)
+
+    def _compose(self, size: tuple[int, int]) -> tuple[Any, Box]:
+        """Plate, lines and bar in place, as one padded sprite and its box on the frame."""
+        from PIL import Image, ImageDraw
+
+        from generators.motion_layers import padded
+
+        x0, y0, x1, y1 = self._bounds()
         block = Image.new("RGBA", (x1 - x0, y1 - y0), (0, 0, 0, 0))
         if self.plate is not None:
             block.alpha_composite(self.plate[0], (self.plate[1][0] - x0, self.plate[1][1] - y0))

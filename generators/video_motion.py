@@ -175,6 +175,16 @@ class Design:
 
         paste(img, piece, at, e)
 
+    def caption_box(self) -> list[float] | None:
+        """Where the settled caption sits over the shot, as fractions of the frame (x0, y0, x1, y1):
+        assembly's checks look for it there in the delivered cut. None: no caption."""
+        if self.kinetic is None:
+            return None
+        r = self.request
+        x0, y0, x1, y1 = self.kinetic.extent(r.seconds, TYPE_DRIFT)
+        return [round(max(0.0, x0) / r.width, 4), round(max(0.0, y0) / r.height, 4),
+                round(min(r.width, x1) / r.width, 4), round(min(r.height, y1) / r.height, 4)]  # fmt: skip
+
     def describe(self) -> dict[str, Any]:
         """The design choices, for the take's provenance."""
         c = self.colours
@@ -225,6 +235,7 @@ class MotionVideo(VideoGenerator):
             metadata={
                 "backend": self.name, "model": "motion", "seed": request.seed, "license": LICENSE,
                 "draws_caption": design.kinetic is not None, "missing_glyphs": missing,
+                "caption_box": design.caption_box(),
                 "parameters": {"camera": request.camera, "role": request.role, "frames": total, "fps": request.fps,
                                "width": request.width, "height": request.height, "crf": self.options.crf,
                                **design.describe()},

@@ -14,6 +14,7 @@ from fixtures.media import make_take, tone_track
 from PIL import Image
 
 from agent.ad_checks import ad_checks, contains_words, unspaced, words
+from agent.assembly.captions import SAFE_MARGINS
 from agent.assembly.cut import CutSpec, assemble_cut, dimensions
 from agent.plan import EndCard, Music, Plan, Shot
 from evaluators.detect import find_template, masked_ncc, trailing_static
@@ -110,7 +111,7 @@ def test_captions_off_fails_sound_off_viewing(cuts):
     assert cuts["bare"]["brand_in_first_5s"].passed is True  # the logo in shot 1 still counts
 
 
-def test_the_9x16_safe_zone_and_a_missing_voice_over(tmp_path):
+def test_the_9x16_safe_zone_and_a_missing_voice_over(tmp_path, monkeypatch):
     plan = plan_for([1.5, 1.5, 1.5, 2.0], voice_cta=False).model_copy()
     plan.shots[-1].voice_line = ""
     width, height = dimensions("9:16", 160)
@@ -120,8 +121,14 @@ def test_the_9x16_safe_zone_and_a_missing_voice_over(tmp_path):
                    shot_native=[True] * 4, shot_effects=[None] * 4, shot_voice=[None] * 4, music=None,
                    brand_name="Lumen", palette=["#0B1F3A", "#F2C14E"])  # fmt: skip
     checks = by_name(spec, assemble_cut(spec, tmp_path / "vertical"))
-    # briefcut's 9:16 captions sit above the bottom 17%: inside Meta's bottom 35% Reels zone
-    assert checks["text_in_safe_area"].passed is False and "caption" in checks["text_in_safe_area"].detail
+    # 9:16 captions and the end card are laid out inside Meta's Reels zone (not in the bottom 35%)
+    safe = checks["text_in_safe_area"]
+    assert safe.passed is True and "Reels" in safe.source and "inside" in safe.detail, safe.detail
+    assert checks["captions_on_screen"].passed is True  # the captions were found, so they were checked
+    # laid out with a 17% bottom margin instead (as briefcut did), the captions fall in the zone: refused
+    monkeypatch.setitem(SAFE_MARGINS, "9:16", (0.06, 0.08, 0.06, 0.17))
+    low = by_name(spec, assemble_cut(spec, tmp_path / "low"))["text_in_safe_area"]
+    assert low.passed is False and "caption" in low.detail, low.detail
     assert checks["voice_words_per_second"].passed is None and "no voice-over" in checks["voice_words_per_second"].detail
     assert checks["brand_in_first_5s"].passed is False and "no logo in the brief" in checks["brand_in_first_5s"].detail
 

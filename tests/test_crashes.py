@@ -145,6 +145,30 @@ def test_a_second_resume_is_refused_while_a_stale_lock_is_not(tmp_path: Path) ->
     assert not (ws / "locks" / f"{run_id}.lock").exists() and not (out / ".briefcut.lock").exists()
 
 
+def test_a_second_resume_is_refused_at_once_while_the_holder_is_stopped_inside_a_write(tmp_path: Path) -> None:
+    """A process stopped while one of its threads holds SQLite's write lock: `resume` only reads the store
+    before it reaches the run lock, so it names the holder at once instead of waiting out the busy
+    timeout and failing with "database is locked"."""
+    ws = tmp_path / "ws"
+    first = spawn(ws, "run", str(tiny_brief(tmp_path)), BRIEFCUT_FAULT="after_render_write:stop")
+    writer = None
+    try:
+        wait_stopped(first)
+        run_id = only_run(ws)
+        writer = sqlite3.connect(ws / "briefcut.db", timeout=0)
+        writer.execute("BEGIN IMMEDIATE")  # the stopped process's open write, as a thread of it would hold it
+        second = briefcut(ws, "resume", run_id)
+        assert second.returncode == 2, second.stderr
+        assert f"run {run_id} is being worked on by another process (pid {first.pid} on " in second.stderr
+        listed = briefcut(ws, "runs", "ls", "--json")
+        assert listed.returncode == 0 and run_id in listed.stdout, listed.stderr
+    finally:
+        if writer is not None:
+            writer.rollback()
+            writer.close()
+        kill(first)
+
+
 def test_ctrl_c_names_the_run_marks_it_and_cleans_up(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     proc = spawn(ws, "run", str(tiny_brief(tmp_path)), BRIEFCUT_FAULT="after_render_write:stop")

@@ -5,8 +5,10 @@ one ffmpeg filter graph for the same cut, past the issue's 2x budget. Instead fr
 buffers end to end: each take frame is decoded and scaled once by PyAV (swscale), captions and the
 end card are drawn once with PIL and blended into a small region per frame in integer numpy,
 crossfades are integer mixes, and the raw frames stream through a pipe into the imageio-ffmpeg
-binary (libx264 + AAC), which encodes in parallel with the compositing. Audio is mixed in numpy
-(agent.assembly.audio_mix) so every sample's position is exact. Timing comes from agent.plan.frame_counts.
+binary (libx264), which encodes in parallel with the compositing, one chunk per segment (shot or end
+card) that is kept and reused while what it is made of stays the same (agent.assembly.chunks); the
+chunks and the sound track are joined with every stream copied. Audio is mixed in numpy
+(agent.assembly.soundtrack) so every sample's position is exact. Timing comes from agent.plan.frame_counts.
 """
 
 from __future__ import annotations
@@ -14,10 +16,8 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +25,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import agent
 from agent.assembly import formats
-from agent.assembly.audio_mix import PEAK_CEILING_DB, SAMPLE_RATE, ShotAudio, mix
 from agent.assembly.caption_track import CaptionFormat, attach, caption_cues, missing_glyph_warning
 from agent.assembly.captions import end_card_image, to_yuv420, write_srt
+from agent.assembly.chunks import join, make_chunks
 from agent.assembly.formats import RATIOS
-from agent.assembly.loudness import hold_after_encoding, remux_command
+from agent.assembly.soundtrack import sound_track
 from agent.assembly.stills import contact_sheet, save_png, yuv420_to_rgb
-from agent.assembly.timeline import Segment, ShotSource, build_segments, compose
+from agent.assembly.timeline import Segment, build_segments
 from agent.faults import fault_point
 from agent.plan import Plan, frame_counts
 from generators.atomic import atomic_path, temp_dir
 from generators.errors import BriefcutError
-from generators.media import X264_PARAMS
 
 
 class AssemblyError(BriefcutError):
@@ -60,6 +59,9 @@ class CutSpec(BaseModel):
     # Per shot: the take already shows its caption (the motion backend sets it as animated type), so
     # it is not burned in again; the .srt carries it all the same. Empty: no take does.
     shot_draws_caption: list[bool] = Field(default_factory=list)
+    # Per shot, where a take that draws its caption put it (fractions of the take's frame: x0, y0, x1, y1,
+    # from the take's metadata), for the ad checks to find it; None where unknown. Empty: no take says.
+    shot_caption_boxes: list[list[float] | None] = Field(default_factory=list)
     music: Path | None
     brand_name: str
     palette: list[str]
@@ -100,8 +102,13 @@ def dimensions(aspect_ratio: str, resolution: int) -> tuple[int, int]:
     return formats.dimensions(aspect_ratio, resolution)  # one rule for the whole spine
 
 
-def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None] | None = None) -> CutResult:
-    """Render the cut to <base>.mp4 with <base>.srt, <base>.poster.png and <base>.contact.png."""
+def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None] | None = None,
+                 parts: Path | None = None) -> CutResult:
+    """Render the cut to <base>.mp4 with <base>.srt, <base>.poster.png and <base>.contact.png.
+
+    `parts`: a folder where the cut's encoded pieces (a chunk per segment, the sound track) are kept under
+    keys of what they are made of, so a later cut that shares them copies them (agent.assembly.chunks);
+    None: a scratch folder, nothing kept."""
     report = progress or (lambda _: None)
     # 1. check inputs and lay out the frame-exact timeline
     _check(spec)
@@ -113,8 +120,9 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     paths = cut_paths(base)
     base.parent.mkdir(parents=True, exist_ok=True)
     with temp_dir(base.parent, "briefcut-cut") as tmp:
-        # 2. mix the sound in numpy, sample-exact against the frames
-        wav, warnings = _mix_audio(spec, segments, total, tmp)
+        folder = Path(parts) if parts is not None else tmp
+        # 2. the sound: mixed in numpy sample-exact against the frames, encoded, held in spec
+        audio, loud, warnings = sound_track(spec, segments, folder, tmp)
         report(0.05)
         # 3. lay out captions (shrunk, paged, timed) and draw them and the end card once
         fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, fps, spec.font, spec.language)
@@ -129,20 +137,17 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
                                             spec.logo, spec.font, spec.language, spec.disclosure,
                                             spec.screen_notes, missing))
         warnings += notes + ([missing_glyph_warning(missing, "end card")] if missing else [])
-        # 4. stream composed frames to the encoder, keeping the stills on the way; the file is written
-        #    under a name of this process's own and renamed over the cut only when it is whole
-        stills = _still_frames(spec, segments)
+        # 4. a chunk per segment (made, or reused where its key is kept), joined with the sound without
+        #    re-encoding, under a name of this process's own renamed over the cut only when it is whole
+        chunks, kept, _ = make_chunks(spec, segments, end_card, folder, lambda f: report(0.05 + 0.9 * f / total))
         with atomic_path(paths["mp4"]) as part:
-            kept = _encode(spec, segments, end_card, wav, part, stills, lambda f: report(0.05 + 0.9 * f / total))
+            join(chunks, audio, part, tmp, metadata_args(spec))
             fault_point("before_cut_rename")
-            # 5. measure the delivered audio; re-master and re-encode it where encoding pushed it out of spec
-            loud, notes = hold_after_encoding(part, wav, spec.loudness_lufs, PEAK_CEILING_DB,
-                                              lambda mixed: _reencode_audio(spec, part, mixed))
-            warnings += notes
-    # 6. subtitles (the caption cues, then the on-screen lines over the end card) and stills
+    # 5. subtitles (the caption cues, then the on-screen lines over the end card) and stills
     end = segments[-1]
     screen = [(end.start, end.end, "\n".join(spec.screen_notes))] if spec.screen_notes else []
     _write_srt_atomic(paths["srt"], [(c.start, c.end, c.text) for c in cues] + screen, fps)
+    stills = _still_frames(spec, segments)
     save_png(paths["poster"], yuv420_to_rgb(kept[stills["poster"]]))
     thumbs = [yuv420_to_rgb(kept[i]) for i in stills["shots"]]
     labels = [f"{s.index + 1}. {s.role}  {seg.start / fps:.2f}-{seg.end / fps:.2f}s" for s, seg in zip(plan.shots, segments[:-1], strict=True)]
@@ -174,24 +179,6 @@ def _check(spec: CutSpec) -> None:
         raise AssemblyError(f"missing media for the cut: {', '.join(missing)}")
 
 
-def _mix_audio(spec: CutSpec, segments: list[Segment], total: int, tmp: Path) -> tuple[Path, list[dict]]:
-    import soundfile as sf
-
-    def at(frame: int) -> int:
-        return round(frame * SAMPLE_RATE / spec.fps)
-
-    shots = [ShotAudio(seg.index, at(seg.start), at(seg.end) - at(seg.start), fx, voice)
-             for seg, fx, voice in zip(segments[:-1], spec.shot_effects, spec.shot_voice, strict=True)]
-    for i, shot in enumerate(shots):  # a line may run on under the following shots that have none
-        nxt = next((s for s in shots[i + 1 :] if s.voice is not None), None)
-        shot.voice_room = (nxt.start if nxt else at(segments[-1].start)) - shot.start
-    fade_out = min(1.5, spec.plan.end_card.seconds * 0.6)
-    master, warnings = mix(at(total), shots, spec.music, spec.fps, spec.loudness_lufs, fade_out)
-    wav = tmp / "mix.wav"
-    sf.write(str(wav), master, SAMPLE_RATE, subtype="FLOAT")
-    return wav, warnings
-
-
 def _still_frames(spec: CutSpec, segments: list[Segment]) -> dict:
     """Which frames to keep: the middle of each shot; the poster is the product shot's (else the first)."""
     mids = [seg.start + seg.frames // 2 for seg in segments if seg.kind == "shot"]
@@ -201,34 +188,6 @@ def _still_frames(spec: CutSpec, segments: list[Segment]) -> dict:
 
 
 # Encoding -------------------------------------------------------------------------------------
-
-
-def encoder_command(spec: CutSpec, wav: Path, out: Path) -> list[str]:
-    """The ffmpeg command that reads raw yuv420p frames on stdin plus the mixed WAV and writes the MP4."""
-    import imageio_ffmpeg
-
-    return [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{spec.width}x{spec.height}",
-        "-framerate", str(spec.fps), "-i", "pipe:0", "-i", str(wav),
-        "-map", "0:v:0", "-map", "1:a:0",
-        "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf), "-x264-params", X264_PARAMS, "-pix_fmt", "yuv420p",
-        # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
-        "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m", "-color_range", "tv",
-        *AUDIO_ARGS, "-movflags", "+faststart", *metadata_args(spec), "-f", "mp4", str(out),
-    ]
-
-
-AUDIO_ARGS = ["-c:a", "aac", "-b:a", "192k", "-ar", str(SAMPLE_RATE)]
-
-
-def _reencode_audio(spec: CutSpec, mp4: Path, wav: Path) -> None:
-    """Replace the cut's audio with `wav` encoded anew; the video stream is copied untouched."""
-    with atomic_path(mp4) as tmp:
-        proc = subprocess.run(remux_command(mp4, wav, tmp, AUDIO_ARGS, metadata_args(spec)), capture_output=True,
-                              timeout=600)  # fmt: skip
-        if proc.returncode != 0:
-            raise AssemblyError(f"ffmpeg failed re-encoding the audio: {proc.stderr.decode(errors='replace')[-500:]}")
 
 
 def provenance_tags(spec: CutSpec) -> dict[str, str]:
@@ -245,35 +204,7 @@ def metadata_args(spec: CutSpec) -> list[str]:
     return [arg for key, value in provenance_tags(spec).items() for arg in ("-metadata", f"{key}={value}")]
 
 
-def _encode(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, wav: Path, out: Path,
-            stills: dict, tick: Callable[[int], None]) -> dict[int, np.ndarray]:
-    """Compose and pipe every frame to ffmpeg; returns copies of the frames named in `stills`."""
-    wanted, kept = set(stills["shots"]) | {stills["poster"]}, {}
-    with ExitStack() as stack:
-        sources = [ShotSource(Path(p), seg.frames, spec.fps, spec.width, spec.height, native)
-                   for p, seg, native in zip(spec.shot_videos, segments[:-1], spec.shot_native, strict=True)]
-        err = stack.enter_context(tempfile.TemporaryFile())
-        proc = subprocess.Popen(encoder_command(spec, wav, out), stdin=subprocess.PIPE, stderr=err)
-        frames = compose(segments, sources, end_card, spec.width, spec.height)
-        if spec.watermark:
-            from agent.provenance.watermark import embed
-
-            frames = embed(frames, spec.watermark, spec.width, spec.height)
-        try:
-            count = _pump(proc, frames, wanted, kept, tick)
-        finally:
-            proc.stdin.close()
-            code = proc.wait()
-        if code != 0:
-            err.seek(0)
-            raise AssemblyError(f"ffmpeg failed ({code}): {err.read().decode(errors='replace').strip()[-800:]}")
-    expected = sum(seg.frames for seg in segments)
-    if count != expected:
-        raise AssemblyError(f"composed {count} frames, the timeline has {expected}")
-    return kept
-
-
-def _pump(proc: subprocess.Popen, frames: Iterable[np.ndarray], wanted: set[int], kept: dict,
+def pump(proc: subprocess.Popen, frames: Iterable[np.ndarray], wanted: set[int], kept: dict,
           tick: Callable[[int], None]) -> int:
     """Feed frames to ffmpeg from a writer thread, so composing the next frame overlaps the pipe write."""
     q: queue.Queue = queue.Queue(maxsize=8)

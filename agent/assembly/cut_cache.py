@@ -25,7 +25,7 @@ from generators.atomic import atomic_path, write_text
 from generators.errors import StorageError
 
 # Raise when assembly changes what it makes from the same inputs: older entries are then not reused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 FILE_FIELDS = ("shot_videos", "shot_effects", "shot_voice", "music", "logo", "font")
 KEPT = ("mp4", "srt", "poster", "contact")
 

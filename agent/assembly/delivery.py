@@ -64,13 +64,14 @@ def made_with_warnings(takes: list[dict | None]) -> list[dict]:
     return warnings
 
 
-def watermark_key(ctx: RunContext, plan: Plan, fmt: str, version: int, chosen: list[dict]) -> str:
-    """The cut's key in its watermark: from what the cut is made of (the brief, plan, format, version and
-    its takes' content keys), not from the run, so the same brief and seed mark the same frames."""
+def watermark_key(ctx: RunContext, plan: Plan, fmt: str) -> str:
+    """The cut's key in its watermark: the brief (by hash), the plan's segment and variant and the format;
+    not the run, so the same brief and seed mark the same frames, and not the version, so every edit of a
+    cut carries the same mark (a copy stripped of its credentials still leads to its cut's versions) and
+    an edit re-encodes only the segments it changed (agent.assembly.chunks)."""
     from agent.provenance.watermark import cut_key
 
-    made_of = [brief_hash(ctx.brief), plan.key, fmt, version, [t["cache_key"] for t in chosen]]
-    return cut_key(json.dumps(made_of, sort_keys=True))
+    return cut_key(json.dumps([brief_hash(ctx.brief), plan.key, fmt], sort_keys=True))
 
 
 def cut_name(plan: Plan, fmt: str, version: int) -> str:
@@ -113,7 +114,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
     effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
     width, height = dimensions(fmt, ctx.brief.formats.resolution)
-    key = watermark_key(ctx, plan, fmt, version, chosen) if ctx.brief.watermark else None
+    key = watermark_key(ctx, plan, fmt) if ctx.brief.watermark else None
     segment = ctx.brief.segment(plan.segment)
     lang = segment_language(ctx.brief, segment)
     spec = CutSpec(
@@ -123,6 +124,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         shot_effects=[Path(e["path"]) if e else None for e in effects],
         shot_voice=[sound_take(ctx, "voice", plan, s.uid, s.lineage) if s.voice_line else None for s in plan.shots],
         shot_draws_caption=[bool((t.get("metadata") or {}).get("draws_caption")) for t in chosen],
+        shot_caption_boxes=[(t.get("metadata") or {}).get("caption_box") for t in chosen],
         music=Path(music["path"]) if music else None,
         brand_name=ctx.brief.brand.name, palette=ctx.brief.brand.palette,
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,
@@ -173,7 +175,7 @@ def cached_or_assembled(ctx: RunContext, spec: Any, base: Path, entry: Path) -> 
     if result is not None:
         ctx.store.event(ctx.run_id, "cut_reused", {"cut": base.name, "entry": entry.name})
         return result
-    result = assemble_cut(spec, base)
+    result = assemble_cut(spec, base, parts=ctx.workspace.root / "cut-cache" / "parts")
     try:
         keep(result, entry)
     except (OSError, StorageError) as exc:  # a cut not kept for reuse costs time later, not this run

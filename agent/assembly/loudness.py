@@ -1,11 +1,11 @@
-"""Loudness that holds after encoding: the delivered MP4's own audio is measured and, if needed, fixed.
+"""Loudness that holds after encoding: the encoded track (the delivered MP4's audio stream, copied into it
+byte for byte) is measured and, if needed, fixed.
 
 AAC reconstructs a band-limited signal, so peaks of a limited mix come back higher (transients most:
 +2.6 dB was seen on a 4 s cut whose mix peaked at -2 dBFS). The check decodes the MP4's audio track
 with ffmpeg, measures its true peak (4x oversampled, ITU-R BS.1770-4 annex 2) and integrated
 loudness (BS.1770 gated, pyloudnorm), and where either is out of spec the mix is re-mastered (gain
-for loudness, a lower limiter ceiling for peaks) and only the audio is encoded again (the video
-stream is copied), up to MAX_PASSES times.
+for loudness, a lower limiter ceiling for peaks) and encoded again, up to MAX_PASSES times.
 """
 
 from __future__ import annotations
@@ -123,12 +123,3 @@ def corrected(master: np.ndarray, envelope: np.ndarray, shift_db: float, ceiling
 
     x = master * envelope[:, None] * np.float32(10 ** (shift_db / 20))
     return limit(x, ceiling_db)
-
-
-def remux_command(mp4: Path, wav: Path, out: Path, audio_args: list[str], metadata_args: list[str]) -> list[str]:
-    """ffmpeg: the MP4's video stream copied, the audio encoded anew from `wav`."""
-    import imageio_ffmpeg
-
-    return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
-            "-i", str(mp4), "-i", str(wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", *audio_args,
-            "-movflags", "+faststart", *metadata_args, "-f", "mp4", str(out)]

@@ -206,9 +206,11 @@ class ShotSource:
         return frame.reformat(self.width, self.height, "yuv420p", interpolation="BICUBIC").to_ndarray()
 
     def close(self) -> None:
+        """Free the decoder; a later `frame` decodes from the start again."""
         if self._container is not None:
             self._container.close()
-            self._container, self._decoder = None, None
+        self._container, self._decoder = None, None
+        self._pos, self._raw, self._cache = -1, None, (-1, None)
 
 
 # 2. Composition -------------------------------------------------------------------------------
@@ -225,23 +227,31 @@ def compose(segments: list[Segment], sources: list[ShotSource], end_card: np.nda
     """Every frame of the cut in order: shots (with crossfades and captions), then the end card."""
     try:
         for seg in segments:
-            if seg.kind == "end":
-                for _ in range(seg.frames):
-                    yield end_card
-                continue
-            nxt = segments[seg.index + 1]
-            for k in range(seg.frames):
-                frame, owned = _shot_frame(seg, nxt, sources, k)
-                overlay = seg.overlay_at(seg.start + k)
-                if overlay is not None:
-                    frame = frame if owned else frame.copy()  # never draw on a cached (held) frame
-                    overlay.blend(frame, width, height)
-                yield frame
-            if seg.index > 0:  # the previous take is done once this shot's fade-in is over
-                sources[seg.index - 1].close()
+            yield from compose_segment(seg, segments, sources, end_card, width, height)
     finally:
         for source in sources:
             source.close()
+
+
+def compose_segment(seg: Segment, segments: list[Segment], sources: list[ShotSource], end_card: np.ndarray,
+                    width: int, height: int) -> Iterator[np.ndarray]:
+    """The frames of one segment: a shot (its crossfades with its neighbours, its captions) or the end card.
+    Each segment's frames depend only on its own take, its neighbours' where it fades, its captions (or the
+    end card), so a segment can be made alone (agent.assembly.chunks)."""
+    if seg.kind == "end":
+        for _ in range(seg.frames):
+            yield end_card
+        return
+    nxt = segments[seg.index + 1]
+    for k in range(seg.frames):
+        frame, owned = _shot_frame(seg, nxt, sources, k)
+        overlay = seg.overlay_at(seg.start + k)
+        if overlay is not None:
+            frame = frame if owned else frame.copy()  # never draw on a cached (held) frame
+            overlay.blend(frame, width, height)
+        yield frame
+    if seg.index > 0:  # the previous take is done once this shot's fade-in is over
+        sources[seg.index - 1].close()
 
 
 def _shot_frame(seg: Segment, nxt: Segment, sources: list[ShotSource], k: int) -> tuple[np.ndarray, bool]:

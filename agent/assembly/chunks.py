@@ -1,0 +1,196 @@
+"""A cut's picture as one encoded chunk per segment (each shot, the end card), joined without re-encoding.
+
+A segment's frames depend only on what its key covers: its take (by content), the neighbours it crossfades
+with, its captions as drawn, the end card as drawn, the size, rate, watermark and encoder settings. Each
+chunk is encoded alone (x264 starts it on a key frame) into an MPEG-TS file kept under its key; the cut's
+video is the chunks joined by ffmpeg's concat demuxer with the streams copied, so every frame is the
+chunk's frame and the timestamps run on evenly. An edit that changes one caption or the end card makes
+one new chunk; the others are reused byte for byte. The middle frame of every shot is kept beside its
+chunk, for the poster and the contact sheet.
+
+Chunks live in the folder the caller gives (the workspace's `cut-cache/parts/`), or in a scratch folder;
+each file is written atomically and the frame file first, so a chunk without it (a crash) is made again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agent.assembly.timeline import Segment, ShotSource, compose_segment
+from generators.atomic import atomic_path
+from generators.errors import BriefcutError
+from generators.media import X264_PARAMS, file_sha256
+
+if TYPE_CHECKING:
+    from agent.assembly.cut import CutSpec
+
+# Raise when what a chunk holds changes for the same key: older chunks are then not reused.
+CHUNK_FORMAT = 1
+# swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
+COLOUR_ARGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m",
+               "-color_range", "tv"]  # fmt: skip
+
+
+class ChunkError(BriefcutError):
+    """A chunk the encoder could not make, or chunks that would not join."""
+
+
+def segment_keys(spec: CutSpec, segments: list[Segment], end_card: np.ndarray) -> list[str]:
+    """One key per segment, of everything that shapes its frames and their encoding."""
+    digests: dict[Path, str] = {}
+
+    def take(j: int) -> list[Any]:
+        path = Path(spec.shot_videos[j])
+        if path not in digests:
+            digests[path] = file_sha256(path)
+        return [digests[path], spec.shot_native[j], segments[j].frames]
+
+    common = [CHUNK_FORMAT, spec.width, spec.height, spec.fps, spec.crf, spec.preset, X264_PARAMS, spec.watermark]
+    keys = []
+    for seg in segments:
+        if seg.kind == "end":
+            made_of: list[Any] = ["end", seg.frames, hashlib.sha256(end_card.tobytes()).hexdigest()]
+        else:
+            nxt = segments[seg.index + 1]
+            fades_out = nxt.fade_in if nxt.kind == "shot" else 0
+            made_of = ["shot", take(seg.index), seg.fade_in, take(seg.index - 1) if seg.fade_in else None,
+                       fades_out, take(nxt.index) if fades_out else None,
+                       [(a - seg.start, b - seg.start, overlay_digest(o)) for a, b, o in seg.captions]]  # fmt: skip
+        keys.append(hashlib.sha256(json.dumps([common, made_of]).encode()).hexdigest()[:32])
+    return keys
+
+
+def overlay_digest(overlay: Any) -> str:
+    """The digest of a drawn caption: where it sits and its pixels."""
+    h = hashlib.sha256(f"{overlay.x},{overlay.y},{overlay.y_pm.shape}".encode())
+    for plane in (overlay.y_pm, overlay.uv_pm, overlay.inv_a, overlay.inv_a2):
+        h.update(np.ascontiguousarray(plane).tobytes())
+    return h.hexdigest()
+
+
+class _Sources:
+    """The shots' take sources, opened only when a segment that needs them is made."""
+
+    def __init__(self, spec: CutSpec, segments: list[Segment]) -> None:
+        self.spec, self.segments = spec, segments
+        self.open: dict[int, ShotSource] = {}
+
+    def __getitem__(self, j: int) -> ShotSource:
+        if j not in self.open:
+            s = self.spec
+            self.open[j] = ShotSource(Path(s.shot_videos[j]), self.segments[j].frames, s.fps, s.width, s.height,
+                                      s.shot_native[j])  # fmt: skip
+        return self.open[j]
+
+    def close(self) -> None:
+        for source in self.open.values():
+            source.close()
+
+
+def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, folder: Path,
+                tick: Callable[[int], None]) -> tuple[list[Path], dict[int, np.ndarray], int]:
+    """Every segment's chunk in `folder` (reused when its key is there, else made), the middle frame of
+    each shot (by cut frame), and how many chunks were made now."""
+    keys = segment_keys(spec, segments, end_card)
+    chunks, stills, made, done = [], {}, 0, 0
+    sources = _Sources(spec, segments)
+    try:
+        for seg, key in zip(segments, keys, strict=True):
+            ts, still = folder / f"{key}.ts", folder / f"{key}.still.npy"
+            if not (ts.is_file() and (seg.kind == "end" or still.is_file())):
+                frames = compose_segment(seg, segments, sources, end_card, spec.width, spec.height)
+                _encode_chunk(spec, seg, _marked(spec, frames), ts, still, lambda n, at=done: tick(at + n))
+                made += 1
+            if seg.kind == "shot":
+                stills[seg.start + seg.frames // 2] = _load_still(still)
+            chunks.append(ts)
+            done += seg.frames
+            tick(done)
+    finally:
+        sources.close()
+    return chunks, stills, made
+
+
+def _marked(spec: CutSpec, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    if not spec.watermark:
+        return frames
+    from agent.provenance.watermark import embed
+
+    return embed(frames, spec.watermark, spec.width, spec.height)
+
+
+def chunk_command(spec: CutSpec, out: Path) -> list[str]:
+    """ffmpeg reading raw yuv420p frames on stdin and writing one H.264 chunk (MPEG-TS, no sound)."""
+    import imageio_ffmpeg
+
+    return [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
+        "-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{spec.width}x{spec.height}",
+        "-framerate", str(spec.fps), "-i", "pipe:0", "-an",
+        "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf), "-x264-params", X264_PARAMS,
+        "-pix_fmt", "yuv420p", *COLOUR_ARGS, "-f", "mpegts", str(out),
+    ]  # fmt: skip
+
+
+def _encode_chunk(spec: CutSpec, seg: Segment, frames: Iterator[np.ndarray], ts: Path, still: Path,
+                  tick: Callable[[int], None]) -> None:
+    """Encode a segment's frames into `ts` (atomically), keeping a shot's middle frame in `still` first."""
+    from agent.assembly.cut import pump
+
+    middle, kept = seg.frames // 2, {}
+    with atomic_path(ts) as part, ExitStack() as stack:
+        err = stack.enter_context(tempfile.TemporaryFile())
+        proc = subprocess.Popen(chunk_command(spec, part), stdin=subprocess.PIPE, stderr=err)
+        try:
+            count = pump(proc, frames, {middle} if seg.kind == "shot" else set(), kept, tick)
+        finally:
+            proc.stdin.close()
+            code = proc.wait()
+        if code != 0:
+            err.seek(0)
+            raise ChunkError(f"ffmpeg failed ({code}) encoding {seg.kind} {seg.index + 1}: "
+                             f"{err.read().decode(errors='replace').strip()[-800:]}")  # fmt: skip
+        if count != seg.frames:
+            raise ChunkError(f"composed {count} frames for {seg.kind} {seg.index + 1}, the timeline has {seg.frames}")
+        if seg.kind == "shot":
+            with atomic_path(still) as tmp, open(tmp, "wb") as f:
+                np.save(f, kept[middle])
+
+
+def _load_still(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        return np.load(f)
+
+
+def join_command(listing: Path, audio: Path, out: Path, metadata: list[str]) -> list[str]:
+    """ffmpeg joining the chunks in `listing` and the encoded sound into one MP4, every stream copied."""
+    import imageio_ffmpeg
+
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
+            "-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(audio),
+            "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", *COLOUR_ARGS, "-movflags", "+faststart", *metadata,
+            "-f", "mp4", str(out)]  # fmt: skip
+
+
+def join(chunks: list[Path], audio: Path, out: Path, scratch: Path, metadata: list[str]) -> None:
+    """Write `out`: the chunks' video, in order, and `audio`'s sound; nothing is encoded again."""
+    listing = scratch / "chunks.ffconcat"
+    lines = ["ffconcat version 1.0"] + [f"file '{_quoted(p)}'" for p in chunks]
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.run(join_command(listing, audio, out, metadata), capture_output=True, timeout=600)
+    if proc.returncode != 0:
+        raise ChunkError(f"ffmpeg failed joining the cut's chunks: {proc.stderr.decode(errors='replace')[-800:]}")
+
+
+def _quoted(path: Path) -> str:
+    """A path for an ffconcat `file` line (single-quoted; a quote in it closed, escaped and reopened)."""
+    return str(Path(path).resolve()).replace("'", "'\\''")
