@@ -147,6 +147,20 @@ class Scorer:
         (`render_workers`); each take's score is what scoring it alone gives."""
         from agent.runner import render_workers
 
+        todo = self._unscored(plans, formats)
+        workers = min(render_workers(), len(todo))
+        if workers < 2:
+            return  # the cuts score their takes as they read them
+        self.embedder(), self.reference_embed()  # resolved once, before the threads
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="score")
+        try:
+            for _ in pool.map(lambda job: self.take_score(*job), todo):
+                pass
+        finally:  # a failed take or Ctrl-C: takes not started are dropped, not scored first
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _unscored(self, plans: dict[str, Plan], formats: list[str]) -> list[tuple[dict, str, bool]]:
+        """(take, prompt, shows product) of every candidate take of these cuts that the store has no score for."""
         todo: dict[str, tuple[dict, str, bool]] = {}
         for plan in plans.values():
             for fmt in formats:
@@ -154,13 +168,7 @@ class Scorer:
                     for take in self.candidates(plan, shot, fmt):
                         if take["id"] not in todo and self.store.score(take["id"]) is None:
                             todo[take["id"]] = (take, shot.prompt, shot.shows_product)
-        workers = min(render_workers(), len(todo))
-        if workers < 2:
-            return  # the cuts score their takes as they read them
-        self.embedder(), self.reference_embed()  # resolved once, before the threads
-        with ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
-            for _ in pool.map(lambda job: self.take_score(*job), todo.values()):
-                pass
+        return list(todo.values())
 
     def _cached_score(self, score_file: Path) -> TakeScore | None:
         """The score kept beside a media file, or None; a damaged file (empty after a full disk, cut
