@@ -11,6 +11,9 @@ per length: the median (and min-max) over --repeat alternated runs of the peak t
 (numpy and Python allocations), the process's peak RSS (decoder buffers and imports included) and how
 far scoring raised it over the peak after a warm-up on a 4-frame take, and the wall time; then the
 held/streamed ratios. The target: flat in take length, the same metric values.
+
+Then (skip with --no-threads) the wall time of scoring a cut's takes (--takes takes of 3 s) one at a
+time against `render_workers()` threads, as `Scorer.score_cuts` does, alternated, with the ratio.
 """
 
 from __future__ import annotations
@@ -105,6 +108,53 @@ def measure(path: str, media: Path, folder: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def threads_child(folder: Path, takes: int) -> None:
+    """Score `takes` takes of one cut with the Scorer (threads as BRIEFCUT_RENDER_WORKERS says); prints seconds."""
+    from agent.brief import load_brief
+    from agent.plan import EndCard, Music, Plan, Shot
+    from agent.profiles import ClipChoice
+    from agent.scoring import Scorer
+    from agent.store import Store
+    from generators.base import BackendPool
+
+    shots = [Shot(index=i, uid=f"s{i}", description=f"s{i}", prompt=f"shot {i}", seconds=3) for i in range(takes)]
+    plan = Plan(segment="b", shots=shots, music=Music(mood="calm"), end_card=EndCard(seconds=1, headline="h",
+                call_to_action="c"))  # fmt: skip
+    run = Path(tempfile.mkdtemp(dir=folder))
+    store = Store(run / "s.db")
+    for shot in shots:  # each run scores copies of its own: no score kept beside the media is reused
+        copy = run / f"{shot.uid}.mp4"
+        copy.write_bytes((folder / f"{shot.uid}.mp4").read_bytes())
+        store.write("takes", {"id": shot.uid, "run_id": "bench", "kind": "video", "plan_key": plan.key,
+                              "shot_uid": shot.uid, "format": "1:1", "lineage": 0, "status": "done",
+                              "path": str(copy), "seed": 0, "backend": "bench", "created_at": shot.uid})  # fmt: skip
+    scorer = Scorer("bench", load_brief(BRIEF), ClipChoice(model="none", dtype="fp32"), store, BackendPool())
+    start = time.perf_counter()
+    scorer.score_cuts({plan.key: plan}, ["1:1"], 1)
+    print(json.dumps({"wall": time.perf_counter() - start, "scored": scorer.stats["takes_scored"]}))
+
+
+def threads(folder: Path, takes: int, repeat: int) -> None:
+    """Wall time of scoring a cut's takes one at a time against in threads, alternated."""
+    import os
+
+    from agent.runner import render_workers
+    from generators.media import write_frames
+
+    for i in range(takes):
+        write_frames(folder / f"s{i}.mp4", moving(3 * FPS), FPS)
+    walls: dict[str, list[float]] = {"1": [], str(render_workers()): []}
+    for r in range(repeat):
+        for workers in (list(walls) if r % 2 == 0 else list(walls)[::-1]):
+            out = subprocess.run([sys.executable, __file__, "--threads-child", str(folder), str(takes)], check=True,
+                                 capture_output=True, text=True, env={**os.environ, "BRIEFCUT_RENDER_WORKERS": workers})  # fmt: skip
+            walls[workers].append(json.loads(out.stdout.strip().splitlines()[-1])["wall"])
+    one, many = walls.values()
+    print(f"\nscoring {takes} takes of 3 s ({SIZE[1]}x{SIZE[0]}), no CLIP; wall s, median (min-max) of {repeat} runs")
+    print(f"  one at a time   {spread(one)}\n  {list(walls)[1]} threads       {spread(many)}")
+    print(f"  speed-up {statistics.median(one) / statistics.median(many):.2f}x")
+
+
 def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):7.1f} ({min(xs):.1f}-{max(xs):.1f})"
 
@@ -113,10 +163,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, nargs="+", default=[4, 15, 60])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--takes", type=int, default=6)
+    parser.add_argument("--no-threads", action="store_true")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--threads-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+    if args.threads_child:
+        return threads_child(Path(args.threads_child[0]), int(args.threads_child[1]))
     from generators.media import write_frames
 
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
@@ -131,6 +186,8 @@ def main() -> None:
                 for path in (("held", "streamed") if r % 2 == 0 else ("streamed", "held")):  # alternated
                     runs.setdefault((s, path), []).append(measure(path, media, folder))
         report(runs, args.seconds)
+        if not args.no_threads:
+            threads(folder, args.takes, args.repeat)
 
 
 def report(runs: dict[tuple[float, str], list[dict]], lengths: list[float]) -> None:
