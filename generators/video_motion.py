@@ -45,7 +45,7 @@ from generators.motion_layers import (
     resample_visible,
     screen_rect,
 )
-from generators.motion_look import Colours, Layout, pick_colours, plan_layout, relative_luminance
+from generators.motion_look import Colours, Layout, pick_colours, plan_layout, relative_luminance, safe_box
 from generators.text import fit_text
 
 # Depth of each layer (0: fixed to the screen, 1: moves fully with the camera): parallax.
@@ -115,6 +115,7 @@ class Design:
             start_s=0.12 if request.caption_enters else -10.0,  # a continuing caption is already in place
             anchor=0.0 if self.hero is not None and self.layout.text[1] < h * 0.25 else 0.5,
             plate=self.colours.ground if request.role == "proof" and self.hero is not None else None,
+            limit=safe_box(w, h),
         )  # fmt: skip
         self.figure = _figure(stat, self.layout, self.colours, request) if stat and self.layout.stat else None
         self.logo, self.logo_rect = None, None

@@ -159,3 +159,40 @@ def test_masked_ncc_finds_a_template_and_ignores_noise():
     assert score > 0.9 and abs(where[0] - 90) <= 2 and abs(where[1] - 10) <= 2
     clip = np.concatenate([np.full((5, 4, 4, 3), v, np.uint8) for v in (10, 200)])
     assert trailing_static(clip) == 5
+
+
+def motion_takes(tmp: Path, plan: Plan, width: int, height: int, seed: int = 4) -> list:
+    """Real motion-backend takes (they set the shot's caption as kinetic type, and say where)."""
+    from generators.base import VIDEO, ShotRequest
+
+    backend = VIDEO.create("motion")
+    return [backend.render(ShotRequest(prompt=s.prompt, seconds=s.seconds, fps=FPS, width=width, height=height,
+                                       seed=seed + i, camera="static", caption=s.caption, palette=["#0B1F3A", "#F2C14E", "#F7F4EA"],
+                                       shot_index=i, role="hook" if i == 0 else "benefit", shows_product=False,
+                                       product_name="Bottle", brand_name="Lumen"), tmp / f"motion{seed}-{i}.mp4")
+            for i, s in enumerate(plan.shots)]  # fmt: skip
+
+
+def test_captions_a_take_sets_itself_are_found_where_it_says_and_kept_in_the_9x16_zone(tmp_path):
+    """The motion backend draws each caption into the picture (assembly does not burn it in again): the
+    checks find the take's own type where the take recorded it, inside Meta's Reels zone. Checked against
+    other takes than the cut was made of, the same places show something else: not seen."""
+    plan = plan_for([1.5, 1.5], voice_cta=False)
+    plan.shots[-1].voice_line = ""
+    width, height = dimensions("9:16", 180)
+    takes = motion_takes(tmp_path, plan, width, height)
+    spec = CutSpec(plan=plan, aspect_ratio="9:16", width=width, height=height, fps=FPS,
+                   shot_videos=[t.path for t in takes], shot_native=[True] * 2, shot_effects=[None] * 2,
+                   shot_voice=[None] * 2, music=None, brand_name="Lumen", palette=["#0B1F3A", "#F2C14E"],
+                   shot_draws_caption=[t.metadata["draws_caption"] for t in takes],
+                   shot_caption_boxes=[t.metadata["caption_box"] for t in takes])  # fmt: skip
+    result = assemble_cut(spec, tmp_path / "motion")
+    checks = by_name(spec, result)
+    assert checks["captions_on_screen"].passed is True, checks["captions_on_screen"].detail
+    assert checks["text_in_safe_area"].passed is True, checks["text_in_safe_area"].detail
+    other = plan.model_copy(update={"shots": [s.model_copy(update={"caption": words}) for s, words in
+                                              zip(plan.shots, ["Nothing like it", "Ask for it by name"], strict=True)]})
+    others = motion_takes(tmp_path, other, width, height, seed=40)  # other words, set by other takes
+    wrong = spec.model_copy(update={"shot_videos": [t.path for t in others],
+                                    "shot_caption_boxes": [t.metadata["caption_box"] for t in others]})
+    assert by_name(wrong, result)["captions_on_screen"].passed is False
