@@ -19,7 +19,8 @@ import numpy as np
 
 from agent.ad_evidence import END_CARD_MATCH, CutEvidence, end_card_box, end_card_shown, logo_first_seen
 from agent.assembly.cut import CutResult, CutSpec
-from evaluators.detect import picture_changes, trailing_static
+from agent.assembly.formats import TEXT_ZONES
+from evaluators.detect import picture_changes
 from evaluators.scorecard import CutCheck
 
 ABCD = "Google Ads Help, About the ABCDs of effective video ads (support.google.com/google-ads/answer/14783551)"
@@ -33,14 +34,7 @@ READ_WORDS_PER_S = 3.0  # time to read the end card's headline and CTA, at least
 MIN_END_CARD_S, MAX_END_CARD_SHARE = 1.0, 0.25
 CTA_WORD_SHARE = 0.6  # the CTA counts as said or shown when this share of its words is there
 PICTURE_CHANGE = 6.0  # grey levels: a planned cut must change the picture at least this much
-# Where text may sit, as (left, top, right, bottom) margins, fractions of width and height.
-SAFE_ZONES = {
-    "9:16": ((0.06, 0.14, 0.06, 0.35), "Meta Reels safe zone: no text in the top 14%, bottom 35%, sides 6% "
-             "(Meta Business Help Center)"),
-    "16:9": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
-    "1:1": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
-    "4:5": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
-}  # fmt: skip
+SAFE_ZONES = TEXT_ZONES  # where text may sit per format, and the rule (agent.assembly.formats)
 Check = Callable[[CutEvidence], CutCheck]
 
 
@@ -163,9 +157,9 @@ def early_pacing(ev: CutEvidence) -> CutCheck:
     """Shots seen in the first 5 s: planned cuts there at which the delivered picture really changes."""
     window = min(round(BRAND_WINDOW_S * ev.fps), ev.body_frames)
     starts = [seg for seg in ev.segments[1:-1] if seg.start < window]
-    changes = picture_changes(ev.thumbs[: window + 1])
+    changes = picture_changes(ev.head[: window + 1])
     typical = float(np.median(changes)) if len(changes) else 0.0
-    seen = [seg for seg in starts if _changes_at(ev.thumbs, seg.start, max(1, seg.fade_in)) > max(PICTURE_CHANGE, 3 * typical)]
+    seen = [seg for seg in starts if _changes_at(ev.head, seg.start, max(1, seg.fade_in)) > max(PICTURE_CHANGE, 3 * typical)]
     count = 1 + len(seen)
     lengths = ", ".join(f"{seg.frames / ev.fps:.1f}" for seg in ev.segments[:-1] if seg.start < window)
     detail = f"{count} shot(s) in the first {window / ev.fps:.1f} s (shot lengths {lengths} s)"
@@ -240,10 +234,10 @@ def speech_seconds(path: Path, floor_db: float = -35.0, window_s: float = 0.02) 
 
 def end_card_length(ev: CutEvidence) -> CutCheck:
     """The end card's time on screen, measured as the still frames that close the delivered cut."""
-    seconds = trailing_static(ev.thumbs) / ev.fps
+    seconds = ev.static_tail / ev.fps
     card = ev.spec.plan.end_card
     needed = max(MIN_END_CARD_S, len(words(f"{card.headline} {card.call_to_action}")) / READ_WORDS_PER_S)
-    longest = MAX_END_CARD_SHARE * len(ev.thumbs) / ev.fps
+    longest = MAX_END_CARD_SHARE * ev.frame_count / ev.fps
     ok = needed - 0.5 / ev.fps <= seconds <= max(longest, needed) + 0.5 / ev.fps
     return _check("end_card_seconds", ok, seconds, round(needed, 2), ">=", "s",
                   f"{ABCD}: Direction; time to read the headline and CTA at {READ_WORDS_PER_S:g} words/s (BBC subtitle "

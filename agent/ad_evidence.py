@@ -1,12 +1,18 @@
 """What the ad checks read from a delivered cut: its frames, where its captions are, its end card.
 
+The cut is decoded once, one frame at a time, keeping bounded samples (its opening, a frame a second for
+the logo, its ending); a long cut costs the same memory as a short one.
+
 Everything here is measured on the encoded MP4 (decoded again), against what assembly meant to draw:
 the timeline and caption layout are rebuilt with assembly's own functions from the same CutSpec, so
-"the caption is on screen" means the drawn caption was found at its place in the delivered frame.
+"the caption is on screen" means the drawn caption was found at its place in the delivered frame. A take
+that sets its caption itself (the motion backend's kinetic type) says where; there the take's own picture
+must be found in place (nothing covered or cropped it away).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,16 +21,18 @@ import numpy as np
 from agent.assembly.caption_track import CaptionFormat, Cue, caption_cues
 from agent.assembly.captions import end_card_image
 from agent.assembly.cut import CutResult, CutSpec
-from agent.assembly.timeline import Segment, build_segments
+from agent.assembly.timeline import Segment, ShotSource, build_segments
 from agent.plan import frame_counts
-from evaluators.detect import find_template, gray, region_ncc
+from evaluators.detect import STATIC_MAD, find_template, gray, region_ncc, trailing_static
 
 SMALL_SIDE = 96  # grey thumbnails of every frame (pacing, the end card's length)
 SEARCH_SIDE = 160  # frames searched for the logo are scaled to this long side (logos under ~9% of the short side are not searched)
 LOGO_MATCH = 0.85  # masked NCC at or over this: the logo is on screen
 CAPTION_MATCH = 0.5  # NCC of the drawn caption against the delivered frame: the caption is on screen
+TAKE_TYPE_MATCH = 0.8  # NCC of a take's own picture where it set its type against the delivered frame
 END_CARD_MATCH = 0.9  # NCC of the drawn end card against the delivered last frame
 SEARCH_FPS = 1.0  # frames per second searched for the logo
+TAIL_SLACK_S = 1.0  # thumbnails kept before the end card for its length (a longer still ending is read again)
 
 
 @dataclass
@@ -34,21 +42,25 @@ class SeenCue:
     cue: Cue
     box: tuple[int, int, int, int]  # x, y, w, h in cut pixels
     score: float
+    match: float = CAPTION_MATCH  # the score at which it counts as seen
 
     @property
     def seen(self) -> bool:
-        return self.score >= CAPTION_MATCH
+        return self.score >= self.match
 
 
 @dataclass
 class CutEvidence:
-    """The delivered cut, read once: grey thumbnails of every frame, full frames where needed."""
+    """The delivered cut, read once: grey thumbnails of its opening, what was seen at chosen frames, and how
+    long its ending stays still; never every frame, so memory does not grow with the cut's length."""
 
     spec: CutSpec
     fps: int
     segments: list[Segment]
     cues: list[SeenCue]
-    thumbs: np.ndarray  # [N, h, w] float32 grey
+    head: np.ndarray  # [n, h, w] float32 grey thumbnails of the opening frames (pacing in the first seconds)
+    frame_count: int  # frames in the delivered cut
+    static_tail: int  # frames at the end that show the same picture as the last one (the end card's time)
     searched: dict[int, np.ndarray]  # frame index -> RGB at SEARCH_SIDE (the logo search)
     last: np.ndarray  # the last frame, RGB at full size
     end_card: np.ndarray  # the end card assembly draws for this cut, RGB at full size
@@ -61,6 +73,28 @@ class CutEvidence:
 
     def seconds(self, frame: int) -> float:
         return frame / self.fps
+
+
+@dataclass
+class _Wanted:
+    """What one pass over the cut keeps: thumbnails at its start and end, and frames by index."""
+
+    head: int  # grey thumbnails kept from the first frame
+    tail: int  # grey thumbnails kept up to the last frame
+    search: set[int]  # frames kept small for the logo search
+    cues: dict[int, list[tuple[int, Cue]]]  # frame -> the caption pages judged on it (by position)
+    # caption page -> (box, the take's own frame there) where the take drew the caption itself
+    drawn_by_take: dict[int, tuple[tuple[int, int, int, int], np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
+class _Read:
+    head: list[np.ndarray] = field(default_factory=list)
+    tail: deque = field(default_factory=deque)
+    searched: dict[int, np.ndarray] = field(default_factory=dict)
+    seen: dict[int, SeenCue] = field(default_factory=dict)
+    last: np.ndarray | None = None
+    count: int = 0
 
 
 def timeline(spec: CutSpec) -> list[Segment]:
@@ -86,39 +120,70 @@ def drawn_end_card(spec: CutSpec) -> np.ndarray:
 
 
 def read_evidence(spec: CutSpec, result: CutResult, window_s: float) -> CutEvidence:
-    """Decode the delivered cut once, keeping what the checks need."""
+    """Decode the delivered cut once, keeping what the checks need (bounded: the first `window_s` seconds
+    and the end card's, a frame a second for the logo search, one frame at a time for the captions)."""
+    # 1. what to keep: the opening (pacing, logo), each caption page's middle frame, the ending
     segments = timeline(spec)
-    cues = planned_cues(spec, segments)
-    mids = {(c.start + c.end - 1) // 2 for c in cues if c.overlay is not None}
-    step = max(1, round(spec.fps / SEARCH_FPS))
-    search = set(range(0, min(round(window_s * spec.fps) + 1, result.frames), step))
-    thumbs, searched, full = _decode(result.path, mids, search)
-    seen = [_seen(cue, full.get((cue.start + cue.end - 1) // 2)) for cue in cues if cue.overlay is not None]
-    last = full.get(-1)
-    return CutEvidence(spec=spec, fps=spec.fps, segments=segments, cues=seen, thumbs=thumbs, searched=searched,
-                       last=last if last is not None else np.zeros((spec.height, spec.width, 3), np.uint8),
+    drawn = [c for c in planned_cues(spec, segments) if c.overlay is not None]
+    cues: dict[int, list[tuple[int, Cue]]] = {}
+    for k, cue in enumerate(drawn):
+        cues.setdefault((cue.start + cue.end - 1) // 2, []).append((k, cue))
+    window, step, end = round(window_s * spec.fps), max(1, round(spec.fps / SEARCH_FPS)), segments[-1]
+    head = min(window, end.start) + max(s.fade_in for s in segments) + 2  # the pacing check's frames, a cut's fade
+    tail = end.frames + end.fade_in + round(TAIL_SLACK_S * spec.fps)
+    wanted = _Wanted(head, tail, set(range(0, min(window + 1, result.frames), step)), cues,
+                     _drawn_by_takes(spec, segments, drawn))
+    # 2. one pass over the MP4
+    read = _decode(result.path, wanted)
+    # 3. the still ending: read again only when it is longer than the thumbnails kept
+    tail_thumbs = np.stack(read.tail) if read.tail else np.zeros((0, 1, 1), np.float32)
+    still = trailing_static(tail_thumbs)
+    if still == len(tail_thumbs) < read.count:
+        still = _still_run(result.path, tail_thumbs[-1])
+    return CutEvidence(spec=spec, fps=spec.fps, segments=segments,
+                       cues=[read.seen.get(k) or _judge(k, cue, None, wanted) for k, cue in enumerate(drawn)],
+                       head=np.stack(read.head) if read.head else np.zeros((0, 1, 1), np.float32),
+                       frame_count=read.count, static_tail=still, searched=read.searched,
+                       last=read.last if read.last is not None else np.zeros((spec.height, spec.width, 3), np.uint8),
                        end_card=drawn_end_card(spec), voice=list(spec.shot_voice), warnings=result.warnings)  # fmt: skip
 
 
-def _decode(path: Path, full_at: set[int], search_at: set[int]) -> tuple[np.ndarray, dict, dict]:
-    """One pass over the MP4: grey thumbnails of all frames, RGB frames at `search_at` (small) and
-    `full_at` (full size), and the last frame at full size under key -1."""
+def _decode(path: Path, wanted: _Wanted) -> _Read:
+    """One pass over the MP4, one frame in memory at a time: grey thumbnails of the first and last frames,
+    RGB frames for the logo search (small), caption pages judged on their frame as it passes, the last frame."""
     import av
 
-    thumbs, searched, full = [], {}, {}
-    last = None
+    read, last = _Read(tail=deque(maxlen=max(1, wanted.tail))), None
     with av.open(str(path)) as container:
         container.streams.video[0].thread_type = "AUTO"
         for i, frame in enumerate(container.decode(video=0)):
-            thumbs.append(_luma_thumb(frame, SMALL_SIDE))
-            if i in search_at:
-                searched[i] = _scaled(frame, SEARCH_SIDE)
-            if i in full_at:
-                full[i] = frame.to_ndarray(format="rgb24")
-            last = frame
+            thumb = _luma_thumb(frame, SMALL_SIDE)
+            if i < wanted.head:
+                read.head.append(thumb)
+            read.tail.append(thumb)
+            if i in wanted.search:
+                read.searched[i] = _scaled(frame, SEARCH_SIDE)
+            if i in wanted.cues:
+                rgb = frame.to_ndarray(format="rgb24")
+                read.seen.update((k, _judge(k, cue, rgb, wanted)) for k, cue in wanted.cues[i])
+            last, read.count = frame, i + 1
     if last is not None:
-        full[-1] = last.to_ndarray(format="rgb24")
-    return (np.stack(thumbs) if thumbs else np.zeros((0, 1, 1), np.float32)), searched, full
+        read.last = last.to_ndarray(format="rgb24")
+    return read
+
+
+def _still_run(path: Path, last: np.ndarray) -> int:
+    """How many frames at the end of the MP4 show the picture `last` (a grey thumbnail), in a second pass:
+    `trailing_static` over every frame, one frame in memory at a time."""
+    import av
+
+    run = 0
+    with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "AUTO"
+        for frame in container.decode(video=0):
+            same = float(np.abs(_luma_thumb(frame, SMALL_SIDE) - last).mean()) <= STATIC_MAD
+            run = run + 1 if same else 0
+    return run
 
 
 def _luma_thumb(frame, side: int) -> np.ndarray:
@@ -133,6 +198,63 @@ def _scaled(frame, side: int) -> np.ndarray:
     scale = min(1.0, side / max(frame.width, frame.height))
     return frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
                             height=max(2, round(frame.height * scale)))  # fmt: skip
+
+
+def _judge(k: int, cue: Cue, frame: np.ndarray | None, wanted: _Wanted) -> SeenCue:
+    """Caption page k on the delivered frame: where its take drew it, against the take's own picture;
+    else against the caption assembly drew."""
+    if k in wanted.drawn_by_take:
+        box, reference = wanted.drawn_by_take[k]
+        return _seen_drawn(cue, box, reference, frame)
+    return _seen(cue, frame)
+
+
+def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> dict[int, tuple[tuple[int, int, int, int], np.ndarray]]:
+    """For each caption page whose take set the caption itself (the motion backend's kinetic type) and
+    says where: the place in cut pixels and the take's frame at the page's middle, as assembly composes it."""
+    from agent.assembly.stills import yuv420_to_rgb
+
+    out, sources = {}, {}
+    boxes = list(spec.shot_caption_boxes) + [None] * (len(spec.plan.shots) - len(spec.shot_caption_boxes))
+    for k, cue in enumerate(cues):
+        i = cue.shot
+        if not (i < len(spec.shot_draws_caption) and spec.shot_draws_caption[i] and boxes[i]):
+            continue
+        seg = segments[i]
+        if i not in sources:
+            sources[i] = ShotSource(Path(spec.shot_videos[i]), seg.frames, spec.fps, spec.width, spec.height,
+                                    spec.shot_native[i])  # fmt: skip
+        box = _cut_box(boxes[i], sources[i])
+        if box is not None:
+            out[k] = (box, yuv420_to_rgb(sources[i].frame((cue.start + cue.end - 1) // 2 - seg.start)))
+    for source in sources.values():
+        source.close()
+    return out
+
+
+def _cut_box(fractions: list[float], source: ShotSource) -> tuple[int, int, int, int] | None:
+    """A box given in fractions of the take's frame, in cut pixels (x, y, w, h) through the shot's crop."""
+    info = source.info
+    x0, y0, x1, y1 = (fractions[0] * info.width, fractions[1] * info.height,
+                      fractions[2] * info.width, fractions[3] * info.height)  # fmt: skip
+    cx, cy, cw, ch = source.crop if source.crop is not None else (0, 0, info.width, info.height)
+    sx, sy = source.width / cw, source.height / ch
+    left, top = max(0, int((x0 - cx) * sx)), max(0, int((y0 - cy) * sy))
+    right, bottom = min(source.width, int(np.ceil((x1 - cx) * sx))), min(source.height, int(np.ceil((y1 - cy) * sy)))
+    return (left, top, right - left, bottom - top) if right - left > 1 and bottom - top > 1 else None
+
+
+TYPE_CONTRAST = 12.0  # grey levels (std): a box with set type in it is never this flat
+
+
+def _seen_drawn(cue: Cue, box: tuple[int, int, int, int], reference: np.ndarray, frame: np.ndarray | None) -> SeenCue:
+    """A caption the take set itself: the take's picture in the box where it set the type, found at the same
+    place in the delivered frame (NCC); a flat box (no type there after all) is not seen."""
+    x, y, w, h = box
+    want = gray(reference)[y : y + h, x : x + w]
+    if frame is None or want.size == 0 or float(want.std()) < TYPE_CONTRAST:
+        return SeenCue(cue, box, 0.0, TAKE_TYPE_MATCH)
+    return SeenCue(cue, box, region_ncc(frame, want, box), TAKE_TYPE_MATCH)
 
 
 def _seen(cue: Cue, frame: np.ndarray | None) -> SeenCue:

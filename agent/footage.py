@@ -188,10 +188,11 @@ def sample_frames(f: Footage, count: int = 3, side: int = 224) -> np.ndarray:
             img = img.convert("RGB")
             img.thumbnail((side, side))
             return np.asarray(img)[None]
-    from generators.media import iter_frames
+    from generators.media import count_frames, read_frames
 
-    frames = list(iter_frames(f.path, max_side=side))
-    if not frames:
+    total = count_frames(f.path)  # packets counted, then only the picked frames kept (not the whole file)
+    picks = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(count)}) if total else []
+    frames = read_frames(f.path, picks, max_side=side)
+    if not len(frames):
         raise ValueError(f"{f.path}: no frames")
-    picks = sorted({round(i * (len(frames) - 1) / max(1, count - 1)) for i in range(count)})
-    return np.stack([frames[i] for i in picks])
+    return frames

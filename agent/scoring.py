@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ from agent.errors import RunNotFound
 from agent.plan import Plan, Shot
 from agent.store import Store
 from generators.atomic import atomic_path, write_text
-from generators.media import read_frames
+from generators.media import count_frames, iter_frames
 
 if TYPE_CHECKING:
     from agent.brief import Brief
@@ -59,6 +61,9 @@ class Scorer:
         self.signature = hashlib.sha256(blob.encode()).hexdigest()[:12]
         self._embedder: tuple[Any, str | None] | None = None
         self._reference: tuple[np.ndarray | None] | None = None
+        # Takes are scored in threads (decoding and numpy release the GIL); CLIP calls take turns, since
+        # a tokenizer is not made for concurrent calls and the model uses every core anyway.
+        self._lock, self._clip_lock = threading.Lock(), threading.Lock()
 
     # 1. what every take needs, resolved once -------------------------------------------------------
     def embedder(self) -> tuple[Any, str | None]:
@@ -93,30 +98,22 @@ class Scorer:
 
         stored = self.store.score(take["id"])
         if stored is not None:
-            self.stats["takes_read"] += 1
+            self._count("takes_read")
             return TakeScore.model_validate(stored)
         score = self._score_file(take, prompt, shows_product)
         self.store.save_score(take["id"], score.model_dump(mode="json"))
         return score
 
     def _score_file(self, take: dict, prompt: str, shows_product: bool) -> TakeScore:
-        from evaluators.scorecard import score_take
-
         media = Path(take["path"])
         score_file = media.with_name(f"{media.stem}.score-{self.signature}{'' if shows_product else '-np'}.json")
         embeds_file = media.with_name(f"{media.stem}.clip-{self.signature}.npy")
         score = self._cached_score(score_file)
         if score is not None:
-            self.stats["takes_from_file"] += 1
+            self._count("takes_from_file")
         else:
-            frames = read_frames(media, max_side=SCORING_MAX_SIDE)
-            embedder, reason = self.embedder()
-            score, embeds = score_take(
-                frames, prompt=prompt, palette=self.brief.brand.palette, config=self.config,
-                embedder=embedder, embedder_reason=reason, reference_embed=self.reference_embed(),
-                native_indices=(take.get("metadata") or {}).get("native_frames"), shows_product=shows_product,
-            )  # fmt: skip
-            self.stats["takes_scored"] += 1
+            score, embeds = self._stream_score(media, take, prompt, shows_product)
+            self._count("takes_scored")
             if embeds is not None:
                 with atomic_path(embeds_file) as tmp, open(tmp, "wb") as handle:
                     np.save(handle, embeds)
@@ -125,6 +122,53 @@ class Scorer:
             self.store.update("takes", take["id"], embeds_path=str(embeds_file))
             take["embeds_path"] = str(embeds_file)
         return score
+
+    def _stream_score(self, media: Path, take: dict, prompt: str, shows_product: bool) -> tuple[TakeScore, np.ndarray | None]:
+        """Score a take's file in one decoding pass (frames scaled down, never all held at once)."""
+        from evaluators.scorecard import FrameCountChanged, score_frames
+
+        embedder, reason = self.embedder()
+        embedder = None if embedder is None else _TakingTurns(embedder, self._clip_lock)
+        options = dict(prompt=prompt, palette=self.brief.brand.palette, config=self.config, embedder=embedder,
+                       embedder_reason=reason, reference_embed=self.reference_embed(), shows_product=shows_product,
+                       native_indices=(take.get("metadata") or {}).get("native_frames"))  # fmt: skip
+        count = count_frames(media)
+        try:
+            return score_frames(iter_frames(media, max_side=SCORING_MAX_SIDE), count, **options)
+        except FrameCountChanged as changed:  # a packet that decodes to no frame: sample what decodes
+            return score_frames(iter_frames(media, max_side=SCORING_MAX_SIDE), changed.counted, **options)
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.stats[what] += 1
+
+    def score_all(self, plans: dict[str, Plan], formats: list[str]) -> None:
+        """Score every candidate take of these cuts not scored yet, several at once within the core budget
+        (`render_workers`); each take's score is what scoring it alone gives."""
+        from agent.runner import render_workers
+
+        todo = self._unscored(plans, formats)
+        workers = min(render_workers(), len(todo))
+        if workers < 2:
+            return  # the cuts score their takes as they read them
+        self.embedder(), self.reference_embed()  # resolved once, before the threads
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="score")
+        try:
+            for _ in pool.map(lambda job: self.take_score(*job), todo):
+                pass
+        finally:  # a failed take or Ctrl-C: takes not started are dropped, not scored first
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _unscored(self, plans: dict[str, Plan], formats: list[str]) -> list[tuple[dict, str, bool]]:
+        """(take, prompt, shows product) of every candidate take of these cuts that the store has no score for."""
+        todo: dict[str, tuple[dict, str, bool]] = {}
+        for plan in plans.values():
+            for fmt in formats:
+                for shot in plan.shots:
+                    for take in self.candidates(plan, shot, fmt):
+                        if take["id"] not in todo and self.store.score(take["id"]) is None:
+                            todo[take["id"]] = (take, shot.prompt, shot.shows_product)
+        return list(todo.values())
 
     def _cached_score(self, score_file: Path) -> TakeScore | None:
         """The score kept beside a media file, or None; a damaged file (empty after a full disk, cut
@@ -181,6 +225,7 @@ class Scorer:
     def score_cuts(self, plans: dict[str, Plan], formats: list[str], version: int,
                    done: Callable[[], None] = lambda: None) -> dict[tuple[str, str], CutScorecard]:  # fmt: skip
         """Score every cut of this pass and store each scorecard under (plan, format, version)."""
+        self.score_all(plans, formats)
         cards = {}
         for plan in plans.values():
             for fmt in formats:
@@ -200,6 +245,21 @@ class Scorer:
         card = self.cut_card(plan, fmt)
         self.store.save_scorecard(self.run_id, plan.key, fmt, version, card.model_dump(mode="json"))
         return card
+
+
+class _TakingTurns:
+    """An embedder whose calls take turns under a lock (scoring threads share one CLIP model)."""
+
+    def __init__(self, embedder: Any, lock: threading.Lock) -> None:
+        self._embedder, self._lock = embedder, lock
+
+    def embed_images(self, frames: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self._embedder.embed_images(frames)
+
+    def embed_text(self, texts: str | list[str]) -> np.ndarray:
+        with self._lock:
+            return self._embedder.embed_text(texts)
 
 
 def add_check(store: Store, run_id: str, cut: tuple[str, str, int], check: CutCheck) -> CutScorecard:

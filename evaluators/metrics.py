@@ -3,6 +3,8 @@
 Embeddings are [N,D] rows (normalised here, so raw features work too); frames are uint8 [N,H,W,3].
 Every function is a formula from a paper or benchmark, named in its docstring; all return floats in
 [0,1] except where the docstring says otherwise (`clip_score` is on Hessel's scale, roughly [0,1]).
+The frame formulas take every frame at once; scoring streams a take through `evaluators.frame_totals`,
+which computes the same values with running totals.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ MOTION_GRID = 16  # motion is measured on a 16x16 grid of block means: grain and
 BLACK_LUMA = 16.0  # a frame whose mean luma (0-255) is under this is black (video "black" level)
 FROZEN_MAE = 0.5  # consecutive frames closer than half a grey level on average are the same picture
 PALETTE_DELTA_E = 50.0  # CIELAB distance at which a pixel stops counting towards a palette colour
+PALETTE_CHUNK = 1 << 14  # pixels converted to CIELAB at once
 
 
 def as_array(x: Any, dtype: type = np.float64) -> np.ndarray:
@@ -116,7 +119,7 @@ def temporal_flicker(frames: Any) -> float:
     return float((255.0 - _mae_steps(f).mean()) / 255.0)
 
 
-def _block_means(frames: np.ndarray, grid: int) -> np.ndarray:
+def block_means(frames: np.ndarray, grid: int) -> np.ndarray:
     """Frames averaged over a grid x grid lattice of blocks (fewer where the frame is smaller)."""
     n, h, w, _ = frames.shape
     bh, bw = min(grid, h), min(grid, w)
@@ -133,11 +136,11 @@ def motion(frames: Any) -> float:
     f = _frames(frames)
     if len(f) < 2:
         raise ValueError("motion needs at least 2 frames")
-    steps = _mae_steps(_block_means(f, MOTION_GRID))
+    steps = _mae_steps(block_means(f, MOTION_GRID))
     return float(min(1.0, steps.mean() / 255.0 / MOTION_FULL_SCALE))
 
 
-def _luma(frames: np.ndarray) -> np.ndarray:
+def luma(frames: np.ndarray) -> np.ndarray:
     """BT.601 luma (0-255) per pixel."""
     f = frames.astype(np.float32)
     return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
@@ -146,7 +149,7 @@ def _luma(frames: np.ndarray) -> np.ndarray:
 def black_fraction(frames: Any) -> float:
     """Share of frames whose mean BT.601 luma is under 16 (video black level). Lower is better."""
     f = _frames(frames)
-    return float(np.mean(_luma(f).mean(axis=(1, 2)) < BLACK_LUMA))
+    return float(np.mean(luma(f).mean(axis=(1, 2)) < BLACK_LUMA))
 
 
 def frozen_fraction(frames: Any) -> float:
@@ -192,7 +195,11 @@ def palette_adherence(frames: Any, palette_hex: list[str]) -> float:
     """
     if not palette_hex:
         raise ValueError("palette_adherence needs at least one palette colour")
-    pixels = srgb_to_lab(_frames(frames).reshape(-1, 3))
+    rgb = _frames(frames).reshape(-1, 3)
     palette = srgb_to_lab(np.array([hex_to_rgb(c) for c in palette_hex], dtype=np.float64))
-    dist = np.sqrt(((pixels[:, None, :] - palette[None, :, :]) ** 2).sum(-1)).min(axis=1)
-    return float(np.mean(np.maximum(0.0, 1.0 - dist / PALETTE_DELTA_E)))
+    total = 0.0
+    for start in range(0, len(rgb), PALETTE_CHUNK):  # in chunks: float64 Lab copies stay small
+        pixels = srgb_to_lab(rgb[start : start + PALETTE_CHUNK])
+        dist = np.sqrt(((pixels[:, None, :] - palette[None, :, :]) ** 2).sum(-1)).min(axis=1)
+        total += float(np.maximum(0.0, 1.0 - dist / PALETTE_DELTA_E).sum())
+    return total / len(rgb) if len(rgb) else 0.0

@@ -1,11 +1,13 @@
 """The metric seam: a metric is one function and one registration (name, needs, default weight).
 
-A shot metric reads a `TakeInputs` (the take's frames and what the scorer had at hand for them) and
-returns one float on [0, 1], higher is better. Its `needs` name what it cannot do without; a metric
+A shot metric reads a `TakeInputs` (running totals over every frame of the take, a few evenly spaced
+frames, and what the scorer had at hand for them) and returns one float on [0, 1], higher is better.
+A take's frames are streamed once and never held together, so a metric reads the totals or the sampled
+frames, whose count does not grow with the take's length. Its `needs` name what it cannot do without; a metric
 whose needs are not met is reported as not computed, with the reason, and left out of the composite.
 A cut metric reads every chosen shot's CLIP embeddings and is blended into the cut's composite.
 
-    @METRICS.metric("sharpness", needs=("frames",), weight=0.1, threshold=0.5, label="sharp")
+    @METRICS.metric("sharpness", needs=("frames",), weight=0.1, threshold=0.5, label="sharp")  # reads t.sampled
     def sharpness(take: TakeInputs) -> float: ...
 
 is all a new metric takes: the scorecard, the brief's `scoring.weights` / `thresholds`, the tables and
@@ -22,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from evaluators import metrics
+from evaluators.frame_totals import FrameTotals
 
 Level = Literal["shot", "cut"]
 STILL_MOTION = 0.25  # at or under this motion a take counts as near-static (flicker threshold applies)
@@ -34,18 +37,22 @@ class UnknownMetric(ValueError):
 
 @dataclass(frozen=True)
 class TakeInputs:
-    """What a shot metric may read: every frame (scaled down), the sampled frames and CLIP results."""
+    """What a shot metric may read: running totals over every frame (scaled down), the sampled frames
+    and CLIP results."""
 
-    frames: np.ndarray  # uint8 [N,H,W,3], every frame on a regular pixel grid (pixel metrics)
-    sampled: np.ndarray  # the frames sampled for CLIP and palette metrics
+    totals: FrameTotals  # the pixel metrics' running totals over every frame, on a regular pixel grid
+    sampled: np.ndarray  # uint8 [k,h,w,3]: the frames sampled for CLIP and palette metrics, same grid
     palette: list[str] = field(default_factory=list)
     embeds: np.ndarray | None = None  # CLIP embeddings of the sampled frames
     text_embed: np.ndarray | None = None  # CLIP embedding of the shot's prompt
     reference_embed: np.ndarray | None = None  # CLIP embedding of the product reference image
-    # The frames the model rendered, when the take was retimed to the cut's fps (None: all of them).
-    rendered: np.ndarray | None = None
     # Whether the shot is meant to show the product (only those are judged on likeness to it).
     shows_product: bool = True
+
+    @property
+    def frame_count(self) -> int:
+        """How many frames the take has."""
+        return self.totals.count
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,8 @@ class CutInputs:
 
 # Each need: (is it met?, why not). "clip" has no fixed reason: the scorer says why CLIP is missing.
 NEEDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "frames": (lambda t: len(t.frames) >= 1, "the take has no frames"),
-    "two_frames": (lambda t: len(t.frames) >= 2, "the take has a single frame"),
+    "frames": (lambda t: t.frame_count >= 1, "the take has no frames"),
+    "two_frames": (lambda t: t.frame_count >= 2, "the take has a single frame"),
     "clip": (lambda t: t.embeds is not None, "no CLIP model was loaded"),
     "two_embeds": (lambda t: t.embeds is not None and len(t.embeds) >= 2, "the take has a single frame"),
     "reference": (lambda t: t.reference_embed is not None, "the brief gives no product reference image"),
@@ -233,12 +240,12 @@ def _flicker_note(values: dict[str, float | None]) -> str | None:
 @METRICS.metric("temporal_flicker", needs=("two_frames",), weight=0.10, threshold=0.90, label="flicker",
                 weight_scale=_stillness, threshold_applies=_is_still, note=_flicker_note)  # fmt: skip
 def _temporal_flicker(t: TakeInputs) -> float:
-    return metrics.temporal_flicker(t.frames)
+    return t.totals.temporal_flicker()
 
 
 @METRICS.metric("motion", needs=("two_frames",), weight=0.0, label="motion")
 def _motion(t: TakeInputs) -> float:
-    return metrics.motion(t.frames)
+    return t.totals.motion()
 
 
 @METRICS.metric("palette_adherence", needs=("palette",), weight=0.10, threshold=0.20, label="palette")
@@ -248,15 +255,14 @@ def _palette_adherence(t: TakeInputs) -> float:
 
 @METRICS.metric("not_black", needs=("frames",), weight=0.05, threshold=0.90, label="!black")
 def _not_black(t: TakeInputs) -> float:
-    return 1.0 - metrics.black_fraction(t.frames)
+    return 1.0 - t.totals.black_fraction()
 
 
 # Frozen-ness is judged on the rendered frames where the take was retimed: the frames a retime repeats
 # or interpolates between them are not the model freezing.
 @METRICS.metric("not_frozen", needs=("two_frames",), weight=0.05, threshold=0.50, label="!frozen")
 def _not_frozen(t: TakeInputs) -> float:
-    frames = t.rendered if t.rendered is not None and len(t.rendered) >= 2 else t.frames
-    return 1.0 - metrics.frozen_fraction(frames)
+    return 1.0 - t.totals.frozen_fraction()
 
 
 # Cut level: blended with the mean shot composite by its weight.

@@ -16,11 +16,14 @@ checks, each with its value, threshold and source.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from evaluators.frame_totals import FrameTotals
 from evaluators.registry import METRICS, CutInputs, Metric, TakeInputs
 
 if TYPE_CHECKING:
@@ -164,10 +167,46 @@ def sample_indices(n_frames: int, k: int) -> list[int]:
     return [round(i * (n_frames - 1) / (k - 1)) for i in range(k)]
 
 
-def _thumbnail(frames: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
-    """A regular pixel grid of the frames (every s-th pixel) so pixel metrics cost the same at any size."""
-    stride = max(1, math.ceil(max(frames.shape[1:3]) / side))
-    return frames[:, ::stride, ::stride]
+def thumbnail(frame: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    """A regular pixel grid of a frame [H,W,3] (every s-th pixel) so pixel metrics cost the same at any size."""
+    stride = max(1, math.ceil(max(frame.shape[:2]) / side))
+    return np.ascontiguousarray(frame[::stride, ::stride])
+
+
+class FrameCountChanged(ValueError):
+    """A take streamed more or fewer frames than it was said to hold (`counted`: how many it streamed)."""
+
+    def __init__(self, expected: int, counted: int) -> None:
+        super().__init__(f"expected {expected} frames, the take streamed {counted}")
+        self.counted = counted
+
+
+@dataclass
+class TakePass:
+    """What one pass over a take's frames keeps: running totals and the evenly spaced sample."""
+
+    totals: FrameTotals
+    sampled: list[np.ndarray] = field(default_factory=list)  # thumbnails of the sampled frames
+    sampled_full: list[np.ndarray] = field(default_factory=list)  # the sampled frames as given (for CLIP)
+
+
+def read_take(frames: Iterable[np.ndarray], frame_count: int, k: int, native_indices: list[int] | None = None,
+              keep_full: bool = False) -> TakePass:  # fmt: skip
+    """Stream a take's frames once, holding one frame at a time plus the k sampled ones."""
+    wanted = set(sample_indices(frame_count, k))
+    read = TakePass(FrameTotals(native_indices))
+    for i, frame in enumerate(frames):
+        if frame.ndim != 3 or frame.shape[-1] != 3:
+            raise ValueError(f"expected frames [H,W,3], got shape {frame.shape} at frame {i}")
+        thumb = thumbnail(frame)
+        read.totals.add(thumb)
+        if i in wanted:
+            read.sampled.append(thumb)
+            if keep_full:
+                read.sampled_full.append(frame)
+    if read.totals.count != frame_count:
+        raise FrameCountChanged(frame_count, read.totals.count)
+    return read
 
 
 def effective_weights(values: dict[str, float | None], weights: dict[str, float]) -> dict[str, float]:
@@ -191,8 +230,17 @@ def _unit(value: Any) -> float:
     return min(1.0, max(0.0, float(value)))
 
 
-def score_take(
-    frames: np.ndarray,
+def score_take(frames: np.ndarray, **options: Any) -> tuple[TakeScore, np.ndarray | None]:
+    """Score one take's frames held in memory, uint8 [N,H,W,3] (keywords: those of `score_frames`)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or len(frames) == 0:
+        raise ValueError(f"expected frames [N,H,W,3] with N >= 1, got shape {frames.shape}")
+    return score_frames(iter(frames), len(frames), **options)
+
+
+def score_frames(
+    frames: Iterable[np.ndarray],
+    frame_count: int,
     *,
     prompt: str,
     palette: list[str],
@@ -203,24 +251,23 @@ def score_take(
     native_indices: list[int] | None = None,
     shows_product: bool = True,
 ) -> tuple[TakeScore, np.ndarray | None]:
-    """Score one take's frames uint8 [N,H,W,3]; returns the score and the sampled frames' embeddings.
+    """Score a take from its `frame_count` frames uint8 [H,W,3], streamed once (a decoder may yield them);
+    returns the score and the sampled frames' embeddings. Memory holds a frame or two and the sample.
 
     `native_indices`: which frames the model rendered, when the take was retimed to the cut's fps;
     `shows_product`: whether the shot is meant to show the product (judged on likeness to it).
+    A stream that yields another count than `frame_count` raises FrameCountChanged.
     """
-    # 1. sample frames evenly for the CLIP and palette metrics
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or len(frames) == 0:
-        raise ValueError(f"expected frames [N,H,W,3] with N >= 1, got shape {frames.shape}")
-    thumbs = _thumbnail(frames)
-    idx = sample_indices(len(frames), config.frames_per_take)
+    if frame_count < 1:
+        raise ValueError(f"a take to score needs frames, got {frame_count}")
+    # 1. one pass: running totals for the pixel metrics, frames sampled evenly for CLIP and palette
+    read = read_take(frames, frame_count, config.frames_per_take, native_indices, keep_full=embedder is not None)
     # 2. CLIP embeddings where an embedder is at hand (the CLIP metrics say why not, otherwise)
     embeds = text = None
     if embedder is not None:
-        embeds, text = embedder.embed_images(frames[idx]), embedder.embed_text(prompt)[0]
-    rendered = thumbs[[i for i in native_indices if i < len(thumbs)]] if native_indices else None
-    inputs = TakeInputs(frames=thumbs, sampled=thumbs[idx], palette=palette, embeds=embeds, text_embed=text,
-                        reference_embed=reference_embed, rendered=rendered, shows_product=shows_product)  # fmt: skip
+        embeds, text = embedder.embed_images(np.stack(read.sampled_full)), embedder.embed_text(prompt)[0]
+    inputs = TakeInputs(totals=read.totals, sampled=np.stack(read.sampled), palette=palette, embeds=embeds,
+                        text_embed=text, reference_embed=reference_embed, shows_product=shows_product)  # fmt: skip
     # 3. every registered shot metric whose needs are met; the others named with their reason
     values, missing = _evaluate(METRICS.of_level("shot"), inputs, embedder_reason)
     notes = {m.name: n for m in METRICS.of_level("shot") if m.note and (n := m.note(values))}

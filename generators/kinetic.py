@@ -23,6 +23,7 @@ STYLES = ("rise", "wipe", "pop")
 MAX_LINES = 4
 ENTER_S = 0.42  # one line's entrance
 STAGGER_S = 0.11  # between lines
+INK_ALPHA = 64  # a settled caption's pixels at or under this opacity (its shadow's soft edge) are not type
 
 
 def ease_out(t: float) -> float:
@@ -48,8 +49,10 @@ class Kinetic:
     bar: tuple[Box, RGB] | None
     missing: set[str]
     plate: tuple[Any, tuple[int, int]] | None = None  # a backing plate sprite and its position
+    limit: Box | None = None  # the settled caption's drift never takes its type outside this box
 
     _block: tuple[Any, Box] | None = None
+    _ink: Box | None = None  # the settled block's visible pixels (alpha over INK_ALPHA), on the frame
 
     @property
     def settled_s(self) -> float:
@@ -80,17 +83,14 @@ class Kinetic:
         if self._block is None:
             self._block = self._compose(frame.size)
         sprite, (x0, y0, x1, y1) = self._block
+        grow = min(grow, self._max_grow())
         s = 1.0 + grow
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - grow * (y1 - y0) * 0.5
         hw, hh = (x1 - x0) / 2 * s, (y1 - y0) / 2 * s
         place(frame, sprite, (cx - hw, cy - hh, cx + hw, cy + hh))
 
-    def _compose(self, size: tuple[int, int]) -> tuple[Any, Box]:
-        """Plate, lines and bar in place, as one padded sprite and its box on the frame."""
-        from PIL import Image, ImageDraw
-
-        from generators.motion_layers import padded
-
+    def _bounds(self) -> tuple[int, int, int, int]:
+        """The settled block's box on the frame: lines (with their shadow), plate and bar."""
         boxes = [(ln.x, ln.y, ln.x + ln.sprite.width, ln.y + ln.sprite.height) for ln in self.lines]
         if self.plate is not None:
             px, py = self.plate[1]
@@ -98,7 +98,57 @@ class Kinetic:
         if self.bar is not None:
             boxes.append(self.bar[0])
         x0, y0 = int(min(b[0] for b in boxes)), int(min(b[1] for b in boxes))
-        x1, y1 = int(max(b[2] for b in boxes)) + 1, int(max(b[3] for b in boxes)) + 1
+        return x0, y0, int(max(b[2] for b in boxes)) + 1, int(max(b[3] for b in boxes)) + 1
+
+    def extent(self, seconds: float, drift: float = 0.0) -> Box:
+        """Where the settled caption's type is seen, from the moment it settles to `seconds` (it grows and
+        lifts with `drift`, never past `limit`): the union of its first and last boxes, in frame pixels."""
+        grow = min(max(0.0, seconds - self.settled_s) * drift, self._max_grow())
+        ix0, iy0, ix1, iy1 = self._ink_box()
+        left, top = self._mapped(ix0, iy0, grow)
+        right, _ = self._mapped(ix1, iy1, grow)
+        return min(ix0, left), min(iy0, top), max(ix1, right), iy1  # the drift lifts: the bottom only rises
+
+    def _mapped(self, x: float, y: float, grow: float) -> tuple[float, float]:
+        """Where a point of the settled block is drawn after `grow` (scaled about the centre, lifted)."""
+        x0, y0, x1, y1 = self._bounds()
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        return cx + (x - cx) * (1 + grow), cy - grow * (y1 - y0) * 0.5 + (y - cy) * (1 + grow)
+
+    def _max_grow(self) -> float:
+        """The most the settled block may grow before its type would leave `limit` (left, right, top;
+        the lift never lowers the bottom)."""
+        if self.limit is None:
+            return float("inf")
+        lx0, ly0, lx1, _ = self.limit
+        x0, y0, x1, y1 = self._bounds()
+        cx, cy, half_h = (x0 + x1) / 2, (y0 + y1) / 2, (y1 - y0) / 2
+        ix0, iy0, ix1, _ = self._ink_box()
+        caps = [(ix0 - lx0) / (cx - ix0) if cx > ix0 else float("inf"),
+                (lx1 - ix1) / (ix1 - cx) if ix1 > cx else float("inf"),
+                (iy0 - ly0) / (cy - iy0 + half_h) if cy - iy0 + half_h > 0 else float("inf")]  # fmt: skip
+        return max(0.0, min(caps))
+
+    def _ink_box(self) -> Box:
+        """The settled block's visible pixels on the frame (its soft shadow's faint edge left out)."""
+        if self._ink is None:
+            block, (x0, y0, _, _) = self._block_image()
+            bbox = block.getchannel("A").point(lambda a: 255 if a > INK_ALPHA else 0).getbbox()
+            self._ink = (x0 + bbox[0], y0 + bbox[1], x0 + bbox[2], y0 + bbox[3]) if bbox else self._bounds()
+        return self._ink
+
+    def _compose(self, size: tuple[int, int]) -> tuple[Any, Box]:
+        """Plate, lines and bar in place, as one padded sprite and its box on the frame."""
+        from generators.motion_layers import padded
+
+        block, box = self._block_image()
+        return padded(block), box
+
+    def _block_image(self) -> tuple[Any, Box]:
+        """Plate, lines and bar in place, as one sprite, and its box on the frame."""
+        from PIL import Image, ImageDraw
+
+        x0, y0, x1, y1 = self._bounds()
         block = Image.new("RGBA", (x1 - x0, y1 - y0), (0, 0, 0, 0))
         if self.plate is not None:
             block.alpha_composite(self.plate[0], (self.plate[1][0] - x0, self.plate[1][1] - y0))
@@ -107,7 +157,7 @@ class Kinetic:
         if self.bar is not None:
             (bx0, by0, bx1, by1), colour = self.bar
             ImageDraw.Draw(block).rectangle((bx0 - x0, by0 - y0, bx1 - x0, by1 - y0), fill=colour + (255,))
-        return padded(block), (x0, y0, x1, y1)
+        return block, (x0, y0, x1, y1)
 
     def _line(self, frame: Any, line: Line, p: float) -> None:
         from PIL import Image
@@ -154,7 +204,7 @@ def _paste(frame: Any, piece: Any, at: tuple[int, int], opacity: float) -> None:
 
 def set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: RGB, rng: random.Random,
                 font: Path | None = None, lang: str | None = None, start_s: float = 0.12,
-                anchor: float = 0.5, plate: RGB | None = None) -> Kinetic | None:  # fmt: skip
+                anchor: float = 0.5, plate: RGB | None = None, limit: Box | None = None) -> Kinetic | None:  # fmt: skip
     """Lay `text` out in `box` (shrinking to fit MAX_LINES) and choose its entrance; None for no text."""
     style = rng.choice(STYLES)  # drawn first: a caption's presence does not move the rest of the design
     text = " ".join(text.split())
@@ -178,7 +228,7 @@ def set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: 
         out.append(Line(sprite.img, x, top + i * line_h - sprite.pad, bidi_levels(line)[1] == 1))
     bar = _bar_box(out, align, box, top, block_h, size, line_h, accent)
     backing = _plate(out, plate, size) if plate is not None else None
-    return Kinetic(out, style, start_s, bar, set(stack.missing), backing)
+    return Kinetic(out, style, start_s, bar, set(stack.missing), backing, limit)
 
 
 def _plate(lines: list[Line], colour: RGB, size: float) -> tuple[Any, tuple[int, int]]:

@@ -71,8 +71,18 @@ def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]
             yield frame.to_ndarray(format="rgb24", width=w, height=h)
 
 
+def count_frames(path: Path) -> int:
+    """How many frames a video file holds: its packets counted without decoding (cheap next to a decode)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size)
+
+
 def read_frames(path: Path, indices: Iterable[int] | None = None, max_side: int | None = None) -> np.ndarray:
-    """Decode all frames (or those at `indices`) to a uint8 array [N,H,W,3]."""
+    """Decode all frames (or those at `indices`) to a uint8 array [N,H,W,3]. Every frame is held at once:
+    metrics stream `iter_frames` instead, so their memory does not grow with the video's length."""
     wanted = None if indices is None else set(indices)
     frames = [f for i, f in enumerate(iter_frames(path, max_side)) if wanted is None or i in wanted]
     return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)

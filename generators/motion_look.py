@@ -103,9 +103,14 @@ def frame_shape(width: int, height: int) -> str:
     return "portrait" if r < 0.9 else ("landscape" if r > 1.15 else "square")
 
 
+# A 9:16 frame plays full screen (Reels, Stories, Shorts, TikTok), where the app's own text and buttons
+# cover the top 14% and the bottom 35% (Meta's Reels safe zone): type and product stay out of both.
+TALL_SAFE = (0.07, 0.14, 0.07, 0.35)
+
+
 def safe_box(width: int, height: int) -> Box:
-    """The title-safe box of a frame, in pixels."""
-    left, top, right, bottom = SAFE[frame_shape(width, height)]
+    """The title-safe box of a frame, in pixels (a full-screen 9:16 frame keeps its app's zones free)."""
+    left, top, right, bottom = TALL_SAFE if width / height < 0.6 else SAFE[frame_shape(width, height)]
     return width * left, height * top, width * (1 - right), height * (1 - bottom)
 
 

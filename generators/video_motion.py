@@ -45,7 +45,7 @@ from generators.motion_layers import (
     resample_visible,
     screen_rect,
 )
-from generators.motion_look import Colours, Layout, pick_colours, plan_layout, relative_luminance
+from generators.motion_look import Colours, Layout, pick_colours, plan_layout, relative_luminance, safe_box
 from generators.text import fit_text
 
 # Depth of each layer (0: fixed to the screen, 1: moves fully with the camera): parallax.
@@ -115,6 +115,7 @@ class Design:
             start_s=0.12 if request.caption_enters else -10.0,  # a continuing caption is already in place
             anchor=0.0 if self.hero is not None and self.layout.text[1] < h * 0.25 else 0.5,
             plate=self.colours.ground if request.role == "proof" and self.hero is not None else None,
+            limit=safe_box(w, h),
         )  # fmt: skip
         self.figure = _figure(stat, self.layout, self.colours, request) if stat and self.layout.stat else None
         self.logo, self.logo_rect = None, None
@@ -175,6 +176,16 @@ class Design:
 
         paste(img, piece, at, e)
 
+    def caption_box(self) -> list[float] | None:
+        """Where the settled caption sits over the shot, as fractions of the frame (x0, y0, x1, y1):
+        assembly's checks look for it there in the delivered cut. None: no caption."""
+        if self.kinetic is None:
+            return None
+        r = self.request
+        x0, y0, x1, y1 = self.kinetic.extent(r.seconds, TYPE_DRIFT)
+        return [round(max(0.0, x0) / r.width, 4), round(max(0.0, y0) / r.height, 4),
+                round(min(r.width, x1) / r.width, 4), round(min(r.height, y1) / r.height, 4)]  # fmt: skip
+
     def describe(self) -> dict[str, Any]:
         """The design choices, for the take's provenance."""
         c = self.colours
@@ -225,6 +236,7 @@ class MotionVideo(VideoGenerator):
             metadata={
                 "backend": self.name, "model": "motion", "seed": request.seed, "license": LICENSE,
                 "draws_caption": design.kinetic is not None, "missing_glyphs": missing,
+                "caption_box": design.caption_box(),
                 "parameters": {"camera": request.camera, "role": request.role, "frames": total, "fps": request.fps,
                                "width": request.width, "height": request.height, "crf": self.options.crf,
                                **design.describe()},

@@ -14,6 +14,7 @@ from fixtures.media import make_take, tone_track
 from PIL import Image
 
 from agent.ad_checks import ad_checks, contains_words, unspaced, words
+from agent.assembly.captions import SAFE_MARGINS
 from agent.assembly.cut import CutSpec, assemble_cut, dimensions
 from agent.plan import EndCard, Music, Plan, Shot
 from evaluators.detect import find_template, masked_ncc, trailing_static
@@ -110,7 +111,7 @@ def test_captions_off_fails_sound_off_viewing(cuts):
     assert cuts["bare"]["brand_in_first_5s"].passed is True  # the logo in shot 1 still counts
 
 
-def test_the_9x16_safe_zone_and_a_missing_voice_over(tmp_path):
+def test_the_9x16_safe_zone_and_a_missing_voice_over(tmp_path, monkeypatch):
     plan = plan_for([1.5, 1.5, 1.5, 2.0], voice_cta=False).model_copy()
     plan.shots[-1].voice_line = ""
     width, height = dimensions("9:16", 160)
@@ -120,8 +121,14 @@ def test_the_9x16_safe_zone_and_a_missing_voice_over(tmp_path):
                    shot_native=[True] * 4, shot_effects=[None] * 4, shot_voice=[None] * 4, music=None,
                    brand_name="Lumen", palette=["#0B1F3A", "#F2C14E"])  # fmt: skip
     checks = by_name(spec, assemble_cut(spec, tmp_path / "vertical"))
-    # briefcut's 9:16 captions sit above the bottom 17%: inside Meta's bottom 35% Reels zone
-    assert checks["text_in_safe_area"].passed is False and "caption" in checks["text_in_safe_area"].detail
+    # 9:16 captions and the end card are laid out inside Meta's Reels zone (not in the bottom 35%)
+    safe = checks["text_in_safe_area"]
+    assert safe.passed is True and "Reels" in safe.source and "inside" in safe.detail, safe.detail
+    assert checks["captions_on_screen"].passed is True  # the captions were found, so they were checked
+    # laid out with a 17% bottom margin instead (as briefcut did), the captions fall in the zone: refused
+    monkeypatch.setitem(SAFE_MARGINS, "9:16", (0.06, 0.08, 0.06, 0.17))
+    low = by_name(spec, assemble_cut(spec, tmp_path / "low"))["text_in_safe_area"]
+    assert low.passed is False and "caption" in low.detail, low.detail
     assert checks["voice_words_per_second"].passed is None and "no voice-over" in checks["voice_words_per_second"].detail
     assert checks["brand_in_first_5s"].passed is False and "no logo in the brief" in checks["brand_in_first_5s"].detail
 
@@ -152,3 +159,40 @@ def test_masked_ncc_finds_a_template_and_ignores_noise():
     assert score > 0.9 and abs(where[0] - 90) <= 2 and abs(where[1] - 10) <= 2
     clip = np.concatenate([np.full((5, 4, 4, 3), v, np.uint8) for v in (10, 200)])
     assert trailing_static(clip) == 5
+
+
+def motion_takes(tmp: Path, plan: Plan, width: int, height: int, seed: int = 4) -> list:
+    """Real motion-backend takes (they set the shot's caption as kinetic type, and say where)."""
+    from generators.base import VIDEO, ShotRequest
+
+    backend = VIDEO.create("motion")
+    return [backend.render(ShotRequest(prompt=s.prompt, seconds=s.seconds, fps=FPS, width=width, height=height,
+                                       seed=seed + i, camera="static", caption=s.caption, palette=["#0B1F3A", "#F2C14E", "#F7F4EA"],
+                                       shot_index=i, role="hook" if i == 0 else "benefit", shows_product=False,
+                                       product_name="Bottle", brand_name="Lumen"), tmp / f"motion{seed}-{i}.mp4")
+            for i, s in enumerate(plan.shots)]  # fmt: skip
+
+
+def test_captions_a_take_sets_itself_are_found_where_it_says_and_kept_in_the_9x16_zone(tmp_path):
+    """The motion backend draws each caption into the picture (assembly does not burn it in again): the
+    checks find the take's own type where the take recorded it, inside Meta's Reels zone. Checked against
+    other takes than the cut was made of, the same places show something else: not seen."""
+    plan = plan_for([1.5, 1.5], voice_cta=False)
+    plan.shots[-1].voice_line = ""
+    width, height = dimensions("9:16", 180)
+    takes = motion_takes(tmp_path, plan, width, height)
+    spec = CutSpec(plan=plan, aspect_ratio="9:16", width=width, height=height, fps=FPS,
+                   shot_videos=[t.path for t in takes], shot_native=[True] * 2, shot_effects=[None] * 2,
+                   shot_voice=[None] * 2, music=None, brand_name="Lumen", palette=["#0B1F3A", "#F2C14E"],
+                   shot_draws_caption=[t.metadata["draws_caption"] for t in takes],
+                   shot_caption_boxes=[t.metadata["caption_box"] for t in takes])  # fmt: skip
+    result = assemble_cut(spec, tmp_path / "motion")
+    checks = by_name(spec, result)
+    assert checks["captions_on_screen"].passed is True, checks["captions_on_screen"].detail
+    assert checks["text_in_safe_area"].passed is True, checks["text_in_safe_area"].detail
+    other = plan.model_copy(update={"shots": [s.model_copy(update={"caption": words}) for s, words in
+                                              zip(plan.shots, ["Nothing like it", "Ask for it by name"], strict=True)]})
+    others = motion_takes(tmp_path, other, width, height, seed=40)  # other words, set by other takes
+    wrong = spec.model_copy(update={"shot_videos": [t.path for t in others],
+                                    "shot_caption_boxes": [t.metadata["caption_box"] for t in others]})
+    assert by_name(wrong, result)["captions_on_screen"].passed is False

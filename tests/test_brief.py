@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fixtures.briefs import GOOD_BRIEF
 from typer.testing import CliRunner
 
 from agent.brief import Brief, load_brief
@@ -17,20 +18,7 @@ from agent.errors import BriefError
 BRIEFS = Path(__file__).parents[1] / "briefs"
 EXAMPLES = sorted(BRIEFS.glob("*.yaml"))
 
-GOOD = """\
-brand:
-  name: Acme
-  palette: ["#112233", "#FFFFFF"]
-product:
-  name: Widget
-message: It works.
-call_to_action: Buy now
-segments:
-  - id: everyone
-formats:
-  aspect_ratios: ["16:9"]
-  duration_s: 8
-"""
+GOOD = GOOD_BRIEF
 
 
 def test_examples_are_several_and_different() -> None:

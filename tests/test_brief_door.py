@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures.briefs import GOOD_BRIEF
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -17,21 +18,7 @@ from agent.brief_yaml import MAX_BRIEF_BYTES, MAX_DEPTH
 from agent.cli import app
 from agent.errors import BriefError
 
-GOOD = """\
-brand:
-  name: Acme
-  palette: ["#112233", "#FFFFFF"]
-product:
-  name: Widget
-message: It works.
-call_to_action: Buy now
-segments:
-  - id: everyone
-formats:
-  aspect_ratios: ["16:9"]
-  duration_s: 8
-variants: 1
-"""
+GOOD = GOOD_BRIEF + "variants: 1\n"
 
 
 def refused(tmp_path: Path, text: str | bytes, *args: str, name: str = "brief.yaml") -> str:

@@ -80,3 +80,45 @@ def test_true_peak_and_loudness_hold_on_the_delivered_mp4(drums_cut_inputs: dict
         # the mix was limited at -2 dBTP, yet AAC pushed the first encode over the line: it was corrected
         assert record["passes"][0]["true_peak_dbtp"] > -1.0 and len(record["passes"]) > 1
     assert not [w for w in result.warnings if w["kind"] == "loudness"]
+
+
+@pytest.mark.parametrize("seconds", [0.41, 1.0, 2.35, 7.9])
+def test_the_streamed_meter_reads_as_pyloudnorm_and_the_whole_signal(seconds: float) -> None:
+    """Loudness and true peak are computed in blocks (bounded memory, any length): the same numbers as
+    pyloudnorm's BS.1770 meter and as oversampling the whole signal at once, gating included."""
+    import pyloudnorm
+    from scipy.signal import resample_poly
+
+    from agent.assembly.audio_mix import SAMPLE_RATE, loudness, true_peak
+
+    n = int(seconds * SAMPLE_RATE)
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((n, 2)) * np.linspace(0.02, 0.6, n)[:, None]).astype(np.float32)
+    x[: n // 4] *= 1e-4  # a near-silent opening, under the absolute gate
+    reference = pyloudnorm.Meter(SAMPLE_RATE).integrated_loudness(x.astype(np.float64))
+    assert loudness(x) == pytest.approx(reference, abs=1e-9)
+    assert loudness(x[:, 0]) == pytest.approx(pyloudnorm.Meter(SAMPLE_RATE).integrated_loudness(x[:, 0].astype(np.float64)), abs=1e-9)
+    whole = np.abs(resample_poly(x, 4, 1, axis=0)).reshape(n, 4, -1).max(axis=(1, 2))
+    assert np.array_equal(true_peak(x), whole)
+
+
+def test_metering_a_long_mix_holds_little_memory() -> None:
+    """Metering 60 s of stereo keeps blocks, not the whole signal in float64 or oversampled 4x (pyloudnorm's
+    copies and a whole-signal oversampling would each be several times the signal's own size)."""
+    import tracemalloc
+
+    from agent.assembly.audio_mix import SAMPLE_RATE, loudness, true_peak
+
+    x = (np.random.default_rng(3).standard_normal((60 * SAMPLE_RATE, 2)) * 0.2).astype(np.float32)
+    loudness(x[:SAMPLE_RATE]), true_peak(x[:SAMPLE_RATE])  # imports and filter coefficients, made once
+    tracemalloc.start()
+    try:
+        loudness(x)
+        _, peak_loudness = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        peaks = true_peak(x)
+        _, peak_true = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak_loudness < 0.25 * x.nbytes, peak_loudness
+    assert peak_true < peaks.nbytes + 0.5 * x.nbytes, peak_true  # the result itself, plus a block

@@ -201,3 +201,26 @@ def test_the_end_card_shows_the_logo_in_place_of_the_brand_name(assets: dict) ->
     assert share_near(with_logo, CYAN) > 0.02 and share_near(without, CYAN) == 0
     logo_h = int(min(180, 320) * 0.22)
     assert tall - short < logo_h * 0.8  # the logo took the brand line's place; the name is not set twice
+
+
+@pytest.mark.parametrize(("width", "height"), [(96, 160), (90, 160), (160, 90)])
+def test_the_take_records_where_its_caption_is_drawn(assets: dict, width: int, height: int) -> None:
+    """Every pixel the caption changes, from the moment it settles to the end of the shot, lies inside the
+    box the take records (`caption_box`); a full-screen 9:16 frame keeps it out of the top 14% and bottom 35%."""
+    req = request(assets, role="hook", shows=False, seconds=6.0, width=width, height=height,
+                  caption="Made for late nights and long drives.")  # fmt: skip
+    design, bare = Design(req), Design(req.model_copy(update={"caption": ""}))
+    box = design.caption_box()
+    assert box is not None and bare.caption_box() is None
+    total = round(req.seconds * req.fps)
+    settled = int(np.ceil(design.kinetic.settled_s * req.fps)) + 1
+    changed = np.zeros((height, width), bool)
+    for i in range(settled, total):
+        changed |= np.abs(design.frame(i, total).astype(int) - bare.frame(i, total).astype(int)).max(axis=-1) > 8
+    ys, xs = np.nonzero(changed)
+    assert len(xs) > 0.02 * width * height, "the caption drew almost nothing"
+    x0, y0, x1, y1 = box
+    assert xs.min() >= x0 * width - 1 and xs.max() <= x1 * width + 1, (xs.min(), xs.max(), box)
+    assert ys.min() >= y0 * height - 1 and ys.max() <= y1 * height + 1, (ys.min(), ys.max(), box)
+    if width / height < 0.6:  # a full-screen 9:16 frame: clear of the top 14%, the bottom 35%, the sides' 6%
+        assert y0 >= 0.14 and y1 <= 0.65 and x0 >= 0.06 and x1 <= 0.94, box

@@ -45,7 +45,7 @@ def sharpness():
 
     @METRICS.metric("sharpness", needs=("frames",), weight=1.0, threshold=0.99, label="sharp")
     def _sharpness(take: TakeInputs) -> float:
-        gray = take.frames.astype(np.float32).mean(-1)
+        gray = take.sampled.astype(np.float32).mean(-1)
         return float(min(1.0, np.abs(np.diff(gray, axis=-1)).mean() / 32))
 
     yield METRICS.get("sharpness")

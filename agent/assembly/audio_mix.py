@@ -8,6 +8,7 @@ speech. The master is faded at both ends, normalised to the target integrated lo
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,12 +150,64 @@ def apply_fades(x: np.ndarray, fade_in_s: float, fade_out_s: float) -> np.ndarra
 
 
 def loudness(x: np.ndarray) -> float:
-    """Integrated loudness in LUFS (BS.1770 gated); -inf for silence or under 0.4 s."""
-    import pyloudnorm
-
+    """Integrated loudness in LUFS (ITU-R BS.1770-4: K-weighted, 400 ms blocks overlapping 75%, gated at
+    -70 LUFS and -10 LU); -inf for silence or under 0.4 s. The same numbers as pyloudnorm's meter, computed
+    in blocks of a second so memory does not grow with the signal's length."""
     if len(x) < int(0.4 * SAMPLE_RATE) or not np.any(x):
         return float("-inf")
-    return float(pyloudnorm.Meter(SAMPLE_RATE).integrated_loudness(x.astype(np.float64)))
+    z = _block_powers(x if x.ndim == 2 else x[:, None])  # [channels, blocks] mean squares
+    gains = np.array([1.0, 1.0, 1.0, 1.41, 1.41])[: z.shape[0], None]
+    with np.errstate(divide="ignore"):
+        blocks = -0.691 + 10 * np.log10((gains * z).sum(axis=0))
+        gated = blocks >= -70.0
+        if not gated.any():
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10((gains[:, 0] * z[:, gated].mean(axis=1)).sum()) - 10.0
+        kept = gated & (blocks > relative)
+        if not kept.any():
+            return float("-inf")
+        return float(-0.691 + 10 * np.log10((gains[:, 0] * z[:, kept].mean(axis=1)).sum()))
+
+
+LOUDNESS_CHUNK = SAMPLE_RATE  # samples K-weighted at a time
+
+
+def _block_powers(x: np.ndarray) -> np.ndarray:
+    """Mean square of the K-weighted signal per gating block (pyloudnorm's block bounds), streamed."""
+    from scipy.signal import lfilter
+
+    n, channels = x.shape
+    block, step = 0.4, 0.25
+    count = int(np.round((n / SAMPLE_RATE - block) / (block * step))) + 1
+    lower = np.array([int(block * (j * step) * SAMPLE_RATE) for j in range(count)])
+    upper = np.array([int(block * (j * step + 1) * SAMPLE_RATE) for j in range(count)])
+    edges = np.unique(np.clip(np.concatenate([lower, upper, [0, n]]), 0, n))
+    sums = np.zeros((channels, len(edges) - 1))  # sum of squares between consecutive edges
+    stages = _k_weighting()
+    state = [[np.zeros(max(len(a), len(b)) - 1) for b, a, _ in stages] for _ in range(channels)]
+    for start in range(0, n, LOUDNESS_CHUNK):
+        end = min(n, start + LOUDNESS_CHUNK)
+        inside = edges[(edges > start) & (edges < end)]
+        cuts = np.concatenate([[start], inside]) - start  # reduceat offsets within the chunk
+        first = np.searchsorted(edges, start, side="right") - 1  # the segment this chunk starts in
+        for ch in range(channels):
+            y = x[start:end, ch].astype(np.float64)
+            for k, (b, a, gain) in enumerate(stages):
+                y, state[ch][k] = lfilter(b, a, y, zi=state[ch][k])
+                y = y * gain
+            sums[ch, first : first + len(cuts)] += np.add.reduceat(y * y, cuts)
+    cumulative = np.concatenate([np.zeros((channels, 1)), np.cumsum(sums, axis=1)], axis=1)
+    at = {int(e): i for i, e in enumerate(edges)}
+    lo, hi = [at[int(min(v, n))] for v in lower], [at[int(min(v, n))] for v in upper]
+    return (cumulative[:, hi] - cumulative[:, lo]) / (block * SAMPLE_RATE)
+
+
+@functools.cache
+def _k_weighting() -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """BS.1770's K-weighting at 48 kHz as (b, a, passband gain) stages: pyloudnorm's own coefficients."""
+    import pyloudnorm
+
+    return [(f.b, f.a, f.passband_gain) for f in pyloudnorm.Meter(SAMPLE_RATE)._filters.values()]
 
 
 def set_loudness(x: np.ndarray, lufs: float) -> np.ndarray:
@@ -163,12 +216,25 @@ def set_loudness(x: np.ndarray, lufs: float) -> np.ndarray:
     return x if not np.isfinite(now) else x * np.float32(10 ** ((lufs - now) / 20))
 
 
+TRUE_PEAK_BLOCK = 1 << 16  # input samples oversampled at a time (memory stays bounded for any length)
+_TRUE_PEAK_PAD = 32  # input samples of context each side of a block (the 4x filter spans 10)
+
+
 def true_peak(x: np.ndarray) -> np.ndarray:
-    """Per-sample peak over channels of a 4x oversampled signal (BS.1770 true-peak estimate)."""
+    """Per-sample peak over channels of a 4x oversampled signal (BS.1770 true-peak estimate), in blocks
+    with enough context either side that every value is the whole-signal one."""
     from scipy.signal import resample_poly
 
-    over = np.abs(resample_poly(x, 4, 1, axis=0))
-    return over.reshape(len(x), 4, -1).max(axis=(1, 2)) if len(over) == 4 * len(x) else np.abs(x).max(axis=1)
+    n = len(x)
+    out = np.empty(n, np.float32)
+    for a in range(0, n, TRUE_PEAK_BLOCK):
+        b = min(n, a + TRUE_PEAK_BLOCK)
+        s, e = max(0, a - _TRUE_PEAK_PAD), min(n, b + _TRUE_PEAK_PAD)
+        over = np.abs(resample_poly(x[s:e], 4, 1, axis=0))
+        if len(over) != 4 * (e - s):
+            return np.abs(x).max(axis=1)
+        out[a:b] = over[4 * (a - s) : 4 * (b - s)].reshape(b - a, 4, -1).max(axis=(1, 2))
+    return out
 
 
 def limit(x: np.ndarray, ceiling_db: float) -> np.ndarray:

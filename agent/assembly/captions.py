@@ -13,16 +13,22 @@ from typing import Any
 
 import numpy as np
 
+from agent.assembly.formats import TEXT_ZONES
 from generators.text import FontStack, break_lines, fit_text, join_lines, sentences
 
 # Title-safe boxes as (left, top, right, bottom) margins, fractions of width/height. Vertical
 # cuts keep captions above the bottom sixth, where social apps draw their own buttons and text.
-SAFE_MARGINS = {
+# Caption and end-card margins: a little more than each format's text zone asks at the bottom of the
+# feed formats (their players' controls), and never less than the zone (TEXT_ZONES: 9:16 keeps the
+# bottom 35% and top 14% free of text, as Meta's Reels safe zone asks).
+_DESIGN_MARGINS = {
     "16:9": (0.05, 0.05, 0.05, 0.05),
     "1:1": (0.05, 0.05, 0.05, 0.07),
     "4:5": (0.05, 0.05, 0.05, 0.08),
     "9:16": (0.06, 0.08, 0.06, 0.17),
 }
+SAFE_MARGINS = {ratio: tuple(max(a, b) for a, b in zip(margins, TEXT_ZONES[ratio][0], strict=True))
+                for ratio, margins in _DESIGN_MARGINS.items()}  # fmt: skip
 MIN_FONT_PX = 9
 CAPTION_LINES = 3
 # Caption text size as a fraction of the frame's short side: where it starts, and the smallest it

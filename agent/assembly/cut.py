@@ -59,6 +59,9 @@ class CutSpec(BaseModel):
     # Per shot: the take already shows its caption (the motion backend sets it as animated type), so
     # it is not burned in again; the .srt carries it all the same. Empty: no take does.
     shot_draws_caption: list[bool] = Field(default_factory=list)
+    # Per shot, where a take that draws its caption put it (fractions of the take's frame: x0, y0, x1, y1,
+    # from the take's metadata), for the ad checks to find it; None where unknown. Empty: no take says.
+    shot_caption_boxes: list[list[float] | None] = Field(default_factory=list)
     music: Path | None
     brand_name: str
     palette: list[str]

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:5": (4, 5)}
+# Where text may sit per format, as (left, top, right, bottom) margins in fractions of width and height,
+# and the rule they come from. Captions and the end card are laid out inside them (agent.assembly.captions)
+# and the delivered cut is checked against them (agent.ad_checks: text_in_safe_area).
+TEXT_ZONES = {
+    "9:16": ((0.06, 0.14, 0.06, 0.35), "Meta Reels safe zone: no text in the top 14%, bottom 35%, sides 6% "
+             "(Meta Business Help Center)"),
+    "16:9": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
+    "1:1": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
+    "4:5": ((0.05, 0.05, 0.05, 0.05), "graphics-safe area, 5% margins (EBU R 95)"),
+}  # fmt: skip
 
 
 def dimensions(aspect_ratio: str, resolution: int) -> tuple[int, int]:

@@ -4,7 +4,7 @@ byte for byte) is measured and, if needed, fixed.
 AAC reconstructs a band-limited signal, so peaks of a limited mix come back higher (transients most:
 +2.6 dB was seen on a 4 s cut whose mix peaked at -2 dBFS). The check decodes the MP4's audio track
 with ffmpeg, measures its true peak (4x oversampled, ITU-R BS.1770-4 annex 2) and integrated
-loudness (BS.1770 gated, pyloudnorm), and where either is out of spec the mix is re-mastered (gain
+loudness (BS.1770 gated; pyloudnorm's numbers, in blocks), and where either is out of spec the mix is re-mastered (gain
 for loudness, a lower limiter ceiling for peaks) and encoded again, up to MAX_PASSES times.
 """
 
