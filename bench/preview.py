@@ -1,6 +1,10 @@
 """Preview-profile benchmark: wall time per stage (plan, render, score, assemble) for each example
 brief, and assembly's realtime factor (seconds of cut per second of assembly work).
 
+Every brief runs --repeat times (default 3) in a fresh workspace, the briefs in a rotated order each round
+(the cores are shared); printed: the median per stage, and the median and spread (min-max) of the wall
+time and of assembly's realtime factor.
+
     python bench/preview.py            # the briefs at their own resolution
     python bench/preview.py --quick    # 240 px drafts
 """
@@ -8,6 +12,8 @@ brief, and assembly's realtime factor (seconds of cut per second of assembly wor
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -59,22 +65,35 @@ def bench_brief(path: Path, resolution: int | None) -> dict:
             **clock.totals, "assembly_rtf": cut_seconds / clock.totals["assemble"]}  # fmt: skip
 
 
+def spread(values: list[float], fmt: str) -> str:
+    """'median (min-max)' of `values`."""
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="240 px drafts")
     parser.add_argument("--resolution", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over the briefs, each in a rotated order")
     parser.add_argument("briefs", nargs="*", type=Path)
     args = parser.parse_args()
     resolution = args.resolution or (240 if args.quick else None)
     briefs = args.briefs or sorted((ROOT / "briefs").glob("*.yaml"))
+    runs: dict[Path, list[dict]] = {path: [] for path in briefs}
+    for r in range(args.repeat):
+        for path in briefs[r % len(briefs):] + briefs[: r % len(briefs)]:  # rotated: no brief always first
+            runs[path].append(bench_brief(path, resolution))
+            print(f"round {r + 1}: {path.stem} {runs[path][-1]['wall']:.2f} s", flush=True)
+    print(f"\nmedian of {args.repeat} rounds per stage; wall and asm RTF as median (min-max)")
     print(f"{'brief':<16}{'cuts':>5}{'cut s':>7}{'plan':>8}{'render':>8}{'score':>8}{'assemble':>9}"
-          f"{'wall':>8}{'asm RTF':>9}")  # fmt: skip
-    for path in briefs:
-        r = bench_brief(path, resolution)
-        print(f"{r['brief']:<16}{r['cuts']:>5}{r['cut_s']:>7.1f}{r['plan']:>8.2f}{r['render']:>8.2f}"
-              f"{r['score']:>8.2f}{r['assemble']:>9.2f}{r['wall']:>8.2f}{r['assembly_rtf']:>8.2f}x", flush=True)
+          f"{'wall':>22}{'asm RTF':>22}")  # fmt: skip
+    for path, rs in runs.items():
+        med = {k: statistics.median(r[k] for r in rs) for k in (*STAGES, "wall")}
+        print(f"{path.stem:<16}{rs[0]['cuts']:>5}{rs[0]['cut_s']:>7.1f}{med['plan']:>8.2f}{med['render']:>8.2f}"
+              f"{med['score']:>8.2f}{med['assemble']:>9.2f}{spread([r['wall'] for r in rs], '.2f'):>22}"
+              f"{spread([r['assembly_rtf'] for r in rs], '.2f'):>21}x")  # fmt: skip
     print("seconds of wall time per stage; asm RTF = seconds of cut per second of assembly (higher is faster)")
-
+    print("load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" on {os.cpu_count()} cpus")
 
 if __name__ == "__main__":
     main()
