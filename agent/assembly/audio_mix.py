@@ -119,14 +119,29 @@ def mix(total: int, shots: list[ShotAudio], music: Path | None, fps: int, target
             line, notes = fit_voice(load_audio(shot.voice, 1), room, shot.index, fps)
             place(voice_bus, shot.start + lead, line)
             warnings += notes
-    music_bus = np.zeros((total, 2), np.float32)
-    if music is not None:
-        place(music_bus, 0, load_audio(music, 2))
-    master = (set_loudness(music_bus, STEM_LUFS["music"]) * duck_gain(voice_bus)[:, None]
-              + set_loudness(effects_bus, STEM_LUFS["effects"])
-              + set_loudness(voice_bus, STEM_LUFS["voice"]))
+    # The master is built in the music bus, in place (a long cut holds each bus once, not a copy per step):
+    # music at its level, ducked under the voice, plus the effects, plus the voice.
+    master = _music_bus(music, total)
+    scale_to(master, STEM_LUFS["music"])
+    master *= duck_gain(voice_bus)[:, None]
+    master += scale_to(effects_bus, STEM_LUFS["effects"])
+    del effects_bus
+    master += scale_to(voice_bus, STEM_LUFS["voice"])
+    del voice_bus
     master = apply_fades(master, 0.03, fade_out_s)
     return master_to(master, target_lufs), warnings
+
+
+def _music_bus(music: Path | None, total: int) -> np.ndarray:
+    """The music bed as the [total, 2] bus (cut, or padded with silence), the loaded array itself where it can be."""
+    if music is None:
+        return np.zeros((total, 2), np.float32)
+    bed = load_audio(music, 2)
+    if len(bed) >= total and bed.flags.writeable and bed.dtype == np.float32:
+        return bed[:total]
+    bus = np.zeros((total, 2), np.float32)
+    place(bus, 0, bed)
+    return bus
 
 
 def duck_gain(voice: np.ndarray) -> np.ndarray:
@@ -216,6 +231,14 @@ def set_loudness(x: np.ndarray, lufs: float) -> np.ndarray:
     return x if not np.isfinite(now) else x * np.float32(10 ** ((lufs - now) / 20))
 
 
+def scale_to(x: np.ndarray, lufs: float) -> np.ndarray:
+    """`set_loudness` in place (the same numbers, no copy); returns `x`."""
+    now = loudness(x)
+    if np.isfinite(now):
+        x *= np.float32(10 ** ((lufs - now) / 20))
+    return x
+
+
 TRUE_PEAK_BLOCK = 1 << 16  # input samples oversampled at a time (memory stays bounded for any length)
 _TRUE_PEAK_PAD = 32  # input samples of context each side of a block (the 4x filter spans 10)
 
@@ -239,26 +262,33 @@ def true_peak(x: np.ndarray) -> np.ndarray:
 
 def limit(x: np.ndarray, ceiling_db: float) -> np.ndarray:
     """Look-ahead peak limiter: the smoothed gain never exceeds what keeps each true peak under the ceiling."""
+    gain = _limiter_gain(x, ceiling_db)
+    return x if gain is None else (x * gain[:, None]).astype(np.float32)
+
+
+def _limiter_gain(x: np.ndarray, ceiling_db: float) -> np.ndarray | None:
+    """The limiter's per-sample gain for `x`, or None where no true peak goes over the ceiling."""
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     ceiling = 10 ** (ceiling_db / 20)
     need = np.minimum(1.0, ceiling / np.maximum(true_peak(x), 1e-9))
     if need.min() >= 1.0:
-        return x
+        return None
     width = 2 * int(0.005 * SAMPLE_RATE) + 1
     # The min over a window then a mean over the same window stays <= the need at every peak.
-    gain = uniform_filter1d(minimum_filter1d(need, width), width)
-    return (x * gain[:, None]).astype(np.float32)
+    return uniform_filter1d(minimum_filter1d(need, width), width)
 
 
 def master_to(x: np.ndarray, target_lufs: float, ceiling_db: float = PEAK_CEILING_DB) -> np.ndarray:
-    """Normalise to `target_lufs` integrated with true peaks under `ceiling_db`."""
+    """Normalise to `target_lufs` integrated with true peaks under `ceiling_db`, in place (`x` is the result)."""
     for _ in range(4):  # limiting lowers loudness a little: re-gain and re-limit until it settles
         now = loudness(x)
         if not np.isfinite(now):
             return x
-        x = limit(x * np.float32(10 ** ((target_lufs - now) / 20)), ceiling_db)
+        x *= np.float32(10 ** ((target_lufs - now) / 20))
+        if (gain := _limiter_gain(x, ceiling_db)) is not None:
+            x *= gain[:, None]
         if abs(loudness(x) - target_lufs) < 0.2:
             break
     # A last hard ceiling for anything the smoothed gain let through (rare, sub-sample peaks).
-    return np.clip(x, -(10 ** (ceiling_db / 20)), 10 ** (ceiling_db / 20)).astype(np.float32)
+    return np.clip(x, -(10 ** (ceiling_db / 20)), 10 ** (ceiling_db / 20), out=x)

@@ -77,6 +77,7 @@ def sound_track(spec: CutSpec, segments: list[Segment], folder: Path, scratch: P
                            spec.loudness_lufs, _fade_out(spec))  # fmt: skip
     wav = scratch / "mix.wav"
     sf.write(str(wav), master, SAMPLE_RATE, subtype="FLOAT")
+    del master  # read back from the file where it is needed: a long cut holds one copy at a time
     with atomic_path(track) as part:
         encode_sound(wav, part)
         loud, notes = hold_after_encoding(part, wav, spec.loudness_lufs, PEAK_CEILING_DB,
