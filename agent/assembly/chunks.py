@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from agent.assembly.cut import CutSpec
 
 # Raise when what a chunk holds changes for the same key: older chunks are then not reused.
-CHUNK_FORMAT = 1
+CHUNK_FORMAT = 2
 # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
 COLOUR_ARGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m",
                "-color_range", "tv"]  # fmt: skip
