@@ -92,11 +92,13 @@ def pattern(key_hex: str, height: int, width: int, amplitude: float | None = Non
 def embed(frames: Iterable[np.ndarray], key_hex: str, width: int, height: int) -> Iterator[np.ndarray]:
     """Mark yuv420p frames (H*3/2 x W buffers) in their luma; each yielded frame is a new buffer."""
     delta = pattern(key_hex, height, width)
+    luma = np.empty((height, width), np.int16)  # one working buffer for every frame
     for frame in frames:
-        out = frame.copy()
-        luma = out[:height].astype(np.int16) + delta
+        out = np.empty_like(frame)
+        out[height:] = frame[height:]
+        np.add(frame[:height], delta, out=luma, dtype=np.int16)
         np.clip(luma, 16, 235, out=luma)  # video range: the mark never clips into black or white crush
-        out[:height] = luma.astype(np.uint8)
+        out[:height] = luma
         yield out
 
 
