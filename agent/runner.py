@@ -115,7 +115,7 @@ def start_run(
 def hold_run(workspace: Workspace, run_id: str, out_dir: Path, what: str) -> Iterator[None]:
     """This process's hold on a run: its locks, and what a killed process left behind cleared first."""
     with run_locks(workspace.root / "locks", run_id, out_dir, what):
-        for folder in (out_dir, workspace.root / "media"):
+        for folder in (out_dir, workspace.root / "media", workspace.root / "cut-cache"):
             sweep_leftovers(folder, recursive=folder != out_dir)
         workspace.reserve_space()
         yield

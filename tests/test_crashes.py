@@ -209,6 +209,9 @@ def test_a_cut_killed_before_its_rename_leaves_no_half_cut_and_resume_cleans_up(
     stale = ws / "media" / "ab" / f".abc.mp4.{dead.stdout.strip()}-0badc0de.part.mp4"
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"half a take")
+    # and a cut's chunk it was encoding, in the cut cache
+    chunk = ws / "cut-cache" / "parts" / f".0f0f.ts.{dead.stdout.strip()}-0badc0de.part.ts"
+    chunk.write_bytes(b"half a chunk")
 
     resumed = briefcut(ws, "resume", only_run(ws), "--json")
     assert resumed.returncode == 0, resumed.stderr
