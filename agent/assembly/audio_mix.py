@@ -225,14 +225,8 @@ def _k_weighting() -> list[tuple[np.ndarray, np.ndarray, float]]:
     return [(f.b, f.a, f.passband_gain) for f in pyloudnorm.Meter(SAMPLE_RATE)._filters.values()]
 
 
-def set_loudness(x: np.ndarray, lufs: float) -> np.ndarray:
-    """Scale a stem to `lufs`; silence stays silent."""
-    now = loudness(x)
-    return x if not np.isfinite(now) else x * np.float32(10 ** ((lufs - now) / 20))
-
-
 def scale_to(x: np.ndarray, lufs: float) -> np.ndarray:
-    """`set_loudness` in place (the same numbers, no copy); returns `x`."""
+    """Scale a stem to `lufs` in place (silence stays silent); returns `x`."""
     now = loudness(x)
     if np.isfinite(now):
         x *= np.float32(10 ** ((lufs - now) / 20))

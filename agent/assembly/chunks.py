@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,8 +146,6 @@ def chunk_command(spec: CutSpec, out: Path) -> list[str]:
 def _encode_chunk(spec: CutSpec, seg: Segment, frames: Iterator[np.ndarray], ts: Path, still: Path,
                   tick: Callable[[int], None]) -> None:
     """Encode a segment's frames into `ts` (atomically), keeping a shot's middle frame in `still` first."""
-    from agent.assembly.cut import pump
-
     middle, kept = seg.frames // 2, {}
     with atomic_path(ts) as part, ExitStack() as stack:
         err = stack.enter_context(tempfile.TemporaryFile())
@@ -164,6 +164,38 @@ def _encode_chunk(spec: CutSpec, seg: Segment, frames: Iterator[np.ndarray], ts:
         if seg.kind == "shot":
             with atomic_path(still) as tmp, open(tmp, "wb") as f:
                 np.save(f, kept[middle])
+
+
+def pump(proc: subprocess.Popen, frames: Iterable[np.ndarray], wanted: set[int], kept: dict,
+          tick: Callable[[int], None]) -> int:
+    """Feed frames to ffmpeg from a writer thread, so composing the next frame overlaps the pipe write."""
+    q: queue.Queue = queue.Queue(maxsize=8)
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        while (buf := q.get()) is not None:
+            if not failed:
+                try:
+                    proc.stdin.write(memoryview(buf))
+                except (BrokenPipeError, OSError) as exc:  # ffmpeg died: its stderr says why
+                    failed.append(exc)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    count = 0
+    try:
+        for count, frame in enumerate(frames, start=1):
+            if count - 1 in wanted:
+                kept[count - 1] = frame.copy()
+            q.put(frame)
+            if count % 12 == 0:
+                tick(count)
+            if failed:
+                break
+    finally:
+        q.put(None)
+        thread.join()
+    return count
 
 
 def _load_still(path: Path) -> np.ndarray:

@@ -14,13 +14,9 @@ chunks and the sound track are joined with every stream copied. Audio is mixed i
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 import agent
@@ -202,38 +198,6 @@ def provenance_tags(spec: CutSpec) -> dict[str, str]:
 def metadata_args(spec: CutSpec) -> list[str]:
     """ffmpeg's -metadata arguments for the cut's tags (`provenance_tags`)."""
     return [arg for key, value in provenance_tags(spec).items() for arg in ("-metadata", f"{key}={value}")]
-
-
-def pump(proc: subprocess.Popen, frames: Iterable[np.ndarray], wanted: set[int], kept: dict,
-          tick: Callable[[int], None]) -> int:
-    """Feed frames to ffmpeg from a writer thread, so composing the next frame overlaps the pipe write."""
-    q: queue.Queue = queue.Queue(maxsize=8)
-    failed: list[BaseException] = []
-
-    def writer() -> None:
-        while (buf := q.get()) is not None:
-            if not failed:
-                try:
-                    proc.stdin.write(memoryview(buf))
-                except (BrokenPipeError, OSError) as exc:  # ffmpeg died: its stderr says why
-                    failed.append(exc)
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    count = 0
-    try:
-        for count, frame in enumerate(frames, start=1):
-            if count - 1 in wanted:
-                kept[count - 1] = frame.copy()
-            q.put(frame)
-            if count % 12 == 0:
-                tick(count)
-            if failed:
-                break
-    finally:
-        q.put(None)
-        thread.join()
-    return count
 
 
 def _write_srt_atomic(path: Path, cues: list[tuple[int, int, str]], fps: int) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from agent.assembly.cut import AssemblyError, CutResult, CutSpec, cut_paths, metadata_args
 from generators.atomic import atomic_path, write_text
 from generators.errors import StorageError
+from generators.media import file_sha256
 
 # Raise when assembly changes what it makes from the same inputs: older entries are then not reused.
 CACHE_FORMAT = 2
@@ -47,7 +48,7 @@ def _digest(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return file_sha256(Path(path))
     except OSError:
         return f"missing:{Path(path).name}"
 

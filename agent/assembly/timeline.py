@@ -272,17 +272,6 @@ def blend(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     return ((a.astype(np.uint16) * (256 - w) + b.astype(np.uint16) * w) >> 8).astype(np.uint8)
 
 
-def compose(segments: list[Segment], sources: list[ShotSource], end_card: np.ndarray,
-            width: int, height: int) -> Iterator[np.ndarray]:
-    """Every frame of the cut in order: shots (with crossfades and captions), then the end card."""
-    try:
-        for seg in segments:
-            yield from compose_segment(seg, segments, sources, end_card, width, height)
-    finally:
-        for source in sources:
-            source.close()
-
-
 def compose_segment(seg: Segment, segments: list[Segment], sources: list[ShotSource], end_card: np.ndarray,
                     width: int, height: int) -> Iterator[np.ndarray]:
     """The frames of one segment: a shot (its crossfades with its neighbours, its captions) or the end card.
