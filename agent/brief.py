@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from agent.assembly.encoder import Crf, X264Preset
 from agent.brief_yaml import MAX_BRIEF_BYTES, Places, at, nearest_place, parse_brief_yaml, read_brief_bytes
 from agent.errors import BriefError
 
@@ -170,6 +171,13 @@ class Lora(Strict):
     weight: float = 1.0
 
 
+class EncoderChoice(Strict):
+    """The cuts' x264 preset and CRF; what is unset comes from the profile (agent.assembly.encoder)."""
+
+    preset: X264Preset | None = None
+    crf: Crf | None = None
+
+
 class Render(Strict):
     profile: Literal["preview", "smoke", "gpu"] | None = None
     planner: BackendChoice | None = None
@@ -183,6 +191,7 @@ class Render(Strict):
     # Keyframe first, then image-to-video (diffusers video): auto for the shots that show the product (the
     # product image composed into the keyframe), always for every shot, off for text-to-video only.
     keyframes: Literal["auto", "always", "off"] = "auto"
+    encoder: EncoderChoice = Field(default_factory=EncoderChoice)
 
 
 def _registered_metric(name: str) -> str:

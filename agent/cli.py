@@ -141,6 +141,8 @@ def run(
     draft: DraftOpt = False,
     assets_root: AssetsRootOpt = None,
     accept_license: AcceptOpt = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="x264 preset of the cuts (ultrafast ... veryslow) "
+                                               "[the profile's: preview ultrafast, else veryfast].")] = None,  # fmt: skip
     as_json: JsonOpt = False,
 ) -> None:
     """Run a brief end to end: plan, render, score, refine, assemble."""
@@ -150,7 +152,7 @@ def run(
 
     overrides = cli_overrides(profile=profile, planner=planner, llm_model=llm_model, video=draft_video(draft, video),
                               video_model=video_model, audio=audio, audio_model=audio_model, clip_model=clip_model,
-                              resolution=resolution, accept_licenses=accept_license)  # fmt: skip
+                              resolution=resolution, accept_licenses=accept_license, preset=preset)  # fmt: skip
     loaded = load_brief(brief, settings(assets_root).assets_roots)  # a bad brief stops here: nothing written
     with workspace(assets_root) as ws, progress_bar(as_json) as bar:
         result = start_run(brief, ws, overrides=overrides, out=out, progress=bar, brief=loaded)

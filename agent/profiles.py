@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from agent.assembly.encoder import BEFORE_SETTING, Encoder, profile_encoder
 from agent.brief import BackendChoice, Brief, ClipDtype
 from agent.default_models import default_clip_model
 from agent.settings import Profile, Settings
@@ -42,6 +43,8 @@ class Choices(BaseModel):
     voice: BackendChoice | None = None
     clip: ClipChoice = Field(default_factory=ClipChoice)
     family: str = "animatic"
+    # The cuts' encoder; a run stored before this was a setting was encoded as BEFORE_SETTING says.
+    encoder: Encoder = Field(default_factory=lambda: Encoder(**BEFORE_SETTING))
     notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -85,6 +88,7 @@ def resolve_choices(brief: Brief, settings: Settings, models_dir: Path | None = 
         base["clip_model"] = brief.render.clip_model
     base["family"] = video_family(base["video"])
     base["clip"] = ClipChoice(model=base.pop("clip_model", None), dtype=brief.scoring.clip_dtype)
+    base["encoder"] = profile_encoder(name, brief.render.encoder.preset, brief.render.encoder.crf)
     return Choices(profile=name, **base)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.assembly.encoder import X264Preset
 from agent.brief import AspectRatio, BackendChoice, Brief
 from agent.errors import BriefError
 
@@ -114,6 +115,7 @@ class Overrides(BaseModel):
     variants: int | None = Field(default=None, ge=1, le=20)
     segments: list[str] | None = Field(default=None, min_length=1)
     accept_licenses: list[str] | None = None
+    preset: X264Preset | None = None  # the cuts' x264 preset (render.encoder.preset)
 
 
 def cli_overrides(**values: Any) -> Overrides:
@@ -148,6 +150,7 @@ def apply_overrides(brief: Brief, overrides: Overrides | None) -> Brief:
     render = data["render"]
     render["profile"] = o.profile or render["profile"]
     render["clip_model"] = o.clip_model or render["clip_model"]
+    render["encoder"]["preset"] = o.preset or render["encoder"]["preset"]
     for key, backend, model in (("planner", o.planner, o.llm_model), ("video", o.video, o.video_model),
                                 ("audio", o.audio, o.audio_model)):  # fmt: skip
         if backend or model:

@@ -24,6 +24,7 @@ from agent.assembly import formats
 from agent.assembly.caption_track import CaptionFormat, attach, caption_cues, missing_glyph_warning
 from agent.assembly.captions import end_card_image, to_yuv420, write_srt
 from agent.assembly.chunks import join, make_chunks
+from agent.assembly.encoder import DEFAULT_CRF, Crf, X264Preset
 from agent.assembly.formats import RATIOS
 from agent.assembly.soundtrack import sound_track
 from agent.assembly.stills import contact_sheet, save_png, yuv420_to_rgb
@@ -73,9 +74,9 @@ class CutSpec(BaseModel):
     # The key the invisible watermark carries in every frame (agent.provenance.watermark); None: no mark.
     watermark: str | None = None
     shot_scores: list[dict] = Field(default_factory=list)
-    # Encoder settings; the same ones the bench gives its ffmpeg reference.
-    crf: int = 20
-    preset: str = "veryfast"
+    # Encoder settings (agent.assembly.encoder: a run's come from its profile, brief or CLI).
+    crf: Crf = DEFAULT_CRF
+    preset: X264Preset = "veryfast"
 
 
 class CutResult(BaseModel):
@@ -189,10 +190,15 @@ def _still_frames(spec: CutSpec, segments: list[Segment]) -> dict:
 def provenance_tags(spec: CutSpec) -> dict[str, str]:
     """MP4 tags: `comment` holds the provenance JSON, `description` the plain AI-generated notice."""
     record = {**spec.provenance, "tool": "briefcut", "version": agent.__version__, "label": "AI-generated",
-              "aspect_ratio": spec.aspect_ratio, "plan": spec.plan.key}
+              "aspect_ratio": spec.aspect_ratio, "plan": spec.plan.key, "encoder": encoder_record(spec)}
     return {"comment": json.dumps(record, sort_keys=True, default=str),
             "description": f"AI-generated with briefcut {agent.__version__}",
             "title": f"{spec.brand_name} {spec.plan.key} {spec.aspect_ratio}"}
+
+
+def encoder_record(spec: CutSpec) -> dict[str, str | int]:
+    """How the cut's picture was encoded, for its provenance."""
+    return {"codec": "libx264", "preset": spec.preset, "crf": spec.crf}
 
 
 def metadata_args(spec: CutSpec) -> list[str]:

@@ -105,7 +105,7 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
 def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
     """Assemble one cut from the takes its stored scorecard chose, add what assembly had to do to the
     scorecard, write scorecard.json, record the cut in the store; returns the cut row."""
-    from agent.assembly.cut import CutSpec
+    from agent.assembly.cut import CutSpec, encoder_record
     from agent.assembly.cut_cache import cut_key, kept_ad_checks
     from evaluators.scorecard import CutCheck
 
@@ -131,9 +131,10 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         loudness_lufs=ctx.brief.audio.loudness_lufs,
         language=lang, screen_notes=segment_screen_lines(ctx.brief, segment), disclosure=word("ai_generated", lang),
         provenance=provenance(ctx, plan, chosen) | {"watermark": key},
-        watermark=key,
+        watermark=key, preset=ctx.choices.encoder.preset, crf=ctx.choices.encoder.crf,
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
+    spec.provenance["encoder"] = encoder_record(spec)  # how the picture is encoded, in every record of the cut
     base = ctx.out_dir / cut_name(plan, fmt, version)
     entry = ctx.workspace.root / "cut-cache" / cut_key(spec)
     result = cached_or_assembled(ctx, spec, base, entry)
