@@ -90,15 +90,26 @@ def pattern(key_hex: str, height: int, width: int, amplitude: float | None = Non
 
 
 def embed(frames: Iterable[np.ndarray], key_hex: str, width: int, height: int) -> Iterator[np.ndarray]:
-    """Mark yuv420p frames (H*3/2 x W buffers) in their luma; each yielded frame is a new buffer."""
+    """Mark yuv420p frames (H*3/2 x W buffers) in their luma, kept in video range (16-235: the mark never
+    clips into black or white crush); each yielded frame is a new buffer, the same again for a frame
+    given again (a held frame, the end card).
+
+    In uint8 alone: clip(y + d, 16, 235) is clip(y, 16 - d, 235 - d) + d, the sum wrapping where d < 0
+    (exact for |d| <= 16), so no frame is widened to int16 (0.95 -> 0.7 ms a 720x1280 frame)."""
     delta = pattern(key_hex, height, width)
-    luma = np.empty((height, width), np.int16)  # one working buffer for every frame
+    if np.abs(delta).max() > 16:
+        raise ValueError("a watermark amplitude over 16 luma levels would not stay in video range")
+    low, high = (16 - delta).astype(np.uint8), (235 - delta).astype(np.uint8)
+    step = delta.astype(np.uint8)  # -3 as 253: adding it wraps to y - 3
+    given: np.ndarray | None = None
     for frame in frames:
-        out = np.empty_like(frame)
-        out[height:] = frame[height:]
-        np.add(frame[:height], delta, out=luma, dtype=np.int16)
-        np.clip(luma, 16, 235, out=luma)  # video range: the mark never clips into black or white crush
-        out[:height] = luma
+        if frame is not given:
+            given, out = frame, np.empty_like(frame)
+            out[height:] = frame[height:]
+            luma = out[:height]
+            np.maximum(frame[:height], low, out=luma)
+            np.minimum(luma, high, out=luma)
+            np.add(luma, step, out=luma)
         yield out
 
 
