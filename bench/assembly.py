@@ -1,36 +1,40 @@
 """Bench: `assemble_cut` against one ffmpeg filter graph making the same cut, or the preview target.
 
-The preview target (issue 19): a 30 s 9:16 720p cut's assembly realtime factor, with the colour path
-before and now, side by side.
+The preview target (issue 19): a 30 s 9:16 720p cut's assembly realtime factor, encoded as before (x264
+veryfast) and with the preview profile's encoder (agent.assembly.encoder), side by side.
 
     python bench/assembly.py               # 30 s at 1080p 16:9 against the ffmpeg graph (target <= 2x)
     python bench/assembly.py --quick       # 8 s at 720p
-    python bench/assembly.py --preview     # 30 s 9:16 720p from motion takes: colour path before and now
+    python bench/assembly.py --preview     # 30 s 9:16 720p from motion takes: veryfast against the preview encoder
 
 Inputs (animatic or motion takes, synth music and effects) are made before the timed part. Against the
 reference both sides get the same takes, captions, end card text, sounds and encoder settings (libx264
 veryfast CRF 20, AAC 192k, +faststart); the reference uses concat + drawtext captions + a drawtext end card
 + amix + loudnorm. --preview makes the cut the preview profile makes: motion takes at the cut's size that
-draw their own captions, the invisible watermark on; "before" is the colour path this bench keeps below
-(a bicubic whole-frame swscale per frame, through yuv444p when reframing), "now" is the code's.
+draw their own captions, the invisible watermark on; "veryfast" encodes it x264 veryfast CRF 20 (every
+profile before the encoder was a setting, and still smoke and gpu), "preview" with the preview profile's
+encoder. After the timed rounds the same cut is encoded losslessly (x264 CRF 0) and each side's cut is
+compared with it: size, PSNR and SSIM (ffmpeg's psnr and ssim filters), so the trade is in view.
 
 Every side runs --repeat times (default 3), in a rotated order each round, each a whole assembly into a
 scratch folder (no chunk reused). Printed: the median and spread (min-max) of wall seconds, of the realtime
 factor (seconds of cut per second of assembly), of CPU seconds (this process and its ffmpeg children) and
-of the ratio to the first side in the same round; the load average before and after (the cores are shared).
+of the ratio to the first side in the same round; the load average before and after (the cores are shared:
+on a busy machine the CPU seconds, and the realtime factor they allow on 2 idle cores, are the steadier
+numbers).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.assembly.captions import load_font, safe_box, wrap  # noqa: E402
 from agent.assembly.cut import CutSpec, assemble_cut, dimensions, probe  # noqa: E402
-from agent.assembly.timeline import ShotSource  # noqa: E402
+from agent.assembly.encoder import Encoder, profile_encoder  # noqa: E402
 from agent.plan import EndCard, Music, Plan, Shot, frame_counts  # noqa: E402
 from agent.provenance.watermark import cut_key  # noqa: E402
 from generators.audio_synth import SynthAudio  # noqa: E402
@@ -144,34 +148,25 @@ def reference_command(plan: Plan, inputs: dict, width: int, height: int, fps: in
                    "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-movflags", "+faststart", str(out)]
 
 
-# The colour path before issue 19, kept as the reference of --preview -------------------------------
+# Quality of the --preview sides -------------------------------------------------------------------
 
 
-def before_convert(source: ShotSource, frame: Any) -> Any:
-    """A take frame as the cut's yuv420p buffer the way assembly made it before: cropped through a yuv444p
-    round trip, then one bicubic swscale of the whole frame by a new scaler (and its threads) per frame."""
-    import av
-    import numpy as np
+def quality(cut: Path, reference: Path) -> dict[str, float]:
+    """PSNR (dB) and SSIM of a cut's frames against the same cut encoded losslessly (ffmpeg's psnr and ssim
+    filters; both start at 0 so the frames pair up), and its size."""
+    import imageio_ffmpeg
 
-    if source.crop is not None:
-        x, y, w, h = source.crop
-        planes = frame.reformat(format="yuv444p").to_ndarray()
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes[:, y : y + h, x : x + w]), format="yuv444p")
-    return frame.reformat(source.width, source.height, "yuv420p", interpolation="BICUBIC").to_ndarray()
-
-
-@contextmanager
-def colour_path(before: bool) -> Iterator[None]:
-    """Assemble with the colour path before (this bench's copy) or the code's own."""
-    if not before:
-        yield
-        return
-    own = ShotSource._convert
-    ShotSource._convert = before_convert  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        ShotSource._convert = own  # type: ignore[method-assign]
+    graph = "[0:v]setpts=PTS-STARTPTS[a];[1:v]setpts=PTS-STARTPTS[b];[a]split[a1][a2];[b]split[b1][b2];" \
+            "[a1][b1]psnr;[a2][b2]ssim"
+    err = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(cut), "-i",
+                          str(reference), "-lavfi", graph, "-f", "null", "-"], capture_output=True, text=True,
+                         check=True).stderr  # fmt: skip
+    psnr = re.search(r"PSNR y:([\d.]+) .*average:([\d.]+)", err)
+    ssim = re.search(r"SSIM Y:([\d.]+) .*All:([\d.]+)", err)
+    if psnr is None or ssim is None:
+        raise RuntimeError(f"ffmpeg printed no PSNR/SSIM comparing {cut} with {reference}: {err[-400:]}")
+    return {"mb": cut.stat().st_size / 1e6, "psnr_y": float(psnr[1]), "psnr": float(psnr[2]),
+            "ssim_y": float(ssim[1]), "ssim": float(ssim[2])}
 
 
 # Timing ----------------------------------------------------------------------------------------------
@@ -252,18 +247,24 @@ def against_reference(plan: Plan, inputs: dict, spec: CutSpec, out: Path, repeat
 
 
 def preview_target(spec: CutSpec, out: Path, repeat: int) -> None:
-    """The preview cut assembled with the colour path before and now (target: now >= 3x realtime)."""
-
-    def assemble(before: bool) -> None:
-        with colour_path(before):
-            assemble_cut(spec, out / ("before" if before else "now"))
-
-    runs = rounds({"colour before": lambda: assemble(True), "colour now": lambda: assemble(False)}, repeat)
+    """The preview cut encoded as before (veryfast) and with the preview profile's encoder, side by side, with
+    each one's quality against the cut encoded losslessly (target: the profile's >= 3x realtime)."""
+    sides = {"veryfast": Encoder(preset="veryfast"), "preview": profile_encoder("preview")}
+    specs = {name: spec.model_copy(update=enc.model_dump()) for name, enc in sides.items()}
+    runs = rounds({name: lambda name=name: assemble_cut(specs[name], out / name) for name in sides}, repeat)
     seconds = spec.plan.seconds
     ratios = report(runs, seconds)
-    rtf = statistics.median(seconds / w for w, _ in runs["colour now"])
-    bound = seconds / (statistics.median(c for _, c in runs["colour now"]) / 2)
-    print(f"now / before wall = {ratios['colour now']:.2f}; preview realtime factor now {rtf:.2f}x "
+    reference = out / "lossless"
+    assemble_cut(spec.model_copy(update={"preset": "ultrafast", "crf": 0}), reference)  # x264 CRF 0: lossless
+    print(f"\n{'':<16}{'encoder':>22}{'MB':>8}{'Mbit/s':>8}{'PSNR Y':>9}{'PSNR':>8}{'SSIM Y':>9}{'SSIM':>9}"
+          f"  (against the lossless cut)")
+    for name, enc in sides.items():
+        q = quality(out / f"{name}.mp4", reference.with_suffix(".mp4"))
+        print(f"{name:<16}{f'x264 {enc.preset} CRF {enc.crf}':>22}{q['mb']:>8.2f}{q['mb'] * 8 / seconds:>8.2f}"
+              f"{q['psnr_y']:>9.2f}{q['psnr']:>8.2f}{q['ssim_y']:>9.4f}{q['ssim']:>9.4f}")
+    rtf = statistics.median(seconds / w for w, _ in runs["preview"])
+    bound = seconds / (statistics.median(c for _, c in runs["preview"]) / 2)
+    print(f"\npreview / veryfast wall = {ratios['preview']:.2f}; preview realtime factor {rtf:.2f}x "
           f"(target >= 3.00x on 2 cores: {'met' if rtf >= 3 else 'MISSED'}); with 2 idle cores at best "
           f"{bound:.2f}x (cut seconds per CPU second x 2)")
 
@@ -272,11 +273,12 @@ def main() -> None:
     """Time the sides alternately and print medians, spreads and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 s at 720p instead of 30 s at 1080p")
-    parser.add_argument("--preview", action="store_true", help="the preview target: 30 s 9:16 720p, colour path "
-                        "before and now")  # fmt: skip
+    parser.add_argument("--preview", action="store_true", help="the preview target: 30 s 9:16 720p, encoded as "
+                        "before (veryfast) and with the preview profile's encoder")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3, help="rounds; every side runs once per round")
     parser.add_argument("--preset", default=CutSpec.model_fields["preset"].default,
-                        help="x264 preset of assemble_cut's chunks (the reference graph keeps veryfast)")
+                        help="x264 preset of assemble_cut's chunks (the reference graph keeps veryfast; "
+                        "--preview compares its own two)")
     parser.add_argument("--out", type=Path, default=Path("out/bench-assembly"))
     args = parser.parse_args()
     seconds, resolution, shots, fps = (8.0, 720, 3, 24) if args.quick else (30.0, 1080, 6, 24)

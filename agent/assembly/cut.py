@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,11 +117,11 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     base = Path(out_base).with_suffix("")
     paths = cut_paths(base)
     base.parent.mkdir(parents=True, exist_ok=True)
-    with temp_dir(base.parent, "briefcut-cut") as tmp:
+    with temp_dir(base.parent, "briefcut-cut") as tmp, ThreadPoolExecutor(1, "briefcut-sound") as pool:
         folder = Path(parts) if parts is not None else tmp
-        # 2. the sound: mixed in numpy sample-exact against the frames, encoded, held in spec
-        audio, loud, warnings = sound_track(spec, segments, folder, tmp)
-        report(0.05)
+        # 2. the sound: mixed in numpy sample-exact against the frames and encoded, in a thread while the
+        #    picture is made (its numpy and its ffmpeg use the core the frame pump leaves idle)
+        sound = pool.submit(sound_track, spec, segments, folder, tmp)
         # 3. lay out captions (shrunk, paged, timed) and draw them and the end card once
         fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, fps, spec.font, spec.language)
         cues, notes = caption_cues([s.caption for s in plan.shots], [(s.start, s.end) for s in segments[:-1]], fmt)
@@ -133,10 +134,11 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
                                             spec.palette, spec.aspect_ratio, spec.width, spec.height,
                                             spec.logo, spec.font, spec.language, spec.disclosure,
                                             spec.screen_notes, missing))
-        warnings += notes + ([missing_glyph_warning(missing, "end card")] if missing else [])
         # 4. a chunk per segment (made, or reused where its key is kept), joined with the sound without
         #    re-encoding, under a name of this process's own renamed over the cut only when it is whole
-        chunks, kept, _ = make_chunks(spec, segments, end_card, folder, lambda f: report(0.05 + 0.9 * f / total))
+        chunks, kept, _ = make_chunks(spec, segments, end_card, folder, lambda f: report(0.95 * f / total))
+        audio, loud, warnings = sound.result()
+        warnings += notes + ([missing_glyph_warning(missing, "end card")] if missing else [])
         with atomic_path(paths["mp4"]) as part:
             join(chunks, audio, part, tmp, metadata_args(spec))
             fault_point("before_cut_rename")
