@@ -55,8 +55,25 @@ def test_a_signed_cut_verifies_with_its_manifest_watermark_and_origin(signed_run
     assert signed["brief_hash"] and signed["video"][0]["seed"] is not None and signed["usage"] == "commercial"
     assert signed["accepted"] == ["someone/else"] and any(x["backend"] == "motion" for x in signed["licenses"])
     assert report["provenance"]["found"] and report["provenance"]["data"]["watermark"] == signed["watermark"]
+    # how the picture was encoded: the preview profile's encoder, in the signed record and the file's tags
+    assert signed["encoder"] == report["provenance"]["data"]["encoder"] == {"codec": "libx264", "preset": "ultrafast",
+                                                                             "crf": 20}  # fmt: skip
     assert report["watermark"] == {**report["watermark"], "found": True, "payload": signed["watermark"]}
     assert [o["run_id"] for o in report["origin"]] == [signed_run["run_id"]] and report["origin"][0]["same_bytes"]
+
+
+def test_embedding_marks_in_video_range_like_the_int16_sum_and_once_per_frame_given() -> None:
+    import numpy as np
+
+    h, w = 256, 144
+    frames = [np.random.default_rng(i).integers(0, 256, (h * 3 // 2, w), dtype=np.uint8) for i in range(3)]
+    frames += [np.full((h * 3 // 2, w), v, np.uint8) for v in (0, 15, 16, 19, 232, 235, 236, 255)]
+    delta = wm.pattern("0123abcd", h, w)
+    marked = list(wm.embed([*frames, frames[-1]], "0123abcd", w, h))
+    for frame, out in zip(frames, marked, strict=False):
+        assert np.array_equal(out[:h], np.clip(frame[:h].astype(np.int16) + delta, 16, 235))
+        assert np.array_equal(out[h:], frame[h:]) and out is not frame
+    assert marked[-1] is marked[-2]  # the same frame again (an end card): marked once
 
 
 def test_one_byte_changed_in_the_media_is_tampered(signed_run: dict) -> None:
