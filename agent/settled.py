@@ -103,11 +103,11 @@ def settled_run(store: Store, key: str | None, out_dir: Path | None, locks_dir: 
         return None
     for run in store.rows("runs", "run_key = ? AND status = 'done'", [key], order_by="created_at desc"):
         folder = Path(run["out_dir"])
-        if out_dir is not None and folder != Path(out_dir).resolve():
-            continue
+        if (out_dir is not None and folder != Path(out_dir).resolve()) or not folder.is_dir():
+            continue  # (a folder that is gone is not made again by taking its lock)
         try:
-            with run_locks(locks_dir, run["id"], folder, "repeat"):
-                if delivered_intact(store.cuts(run["id"])):
+            with run_locks(locks_dir, run["id"], folder, "repeat"):  # read as it stands: no edit half-applied
+                if store.run(run["id"])["status"] == "done" and delivered_intact(store.cuts(run["id"])):
                     return run["id"]
         except RunBusy:
             continue

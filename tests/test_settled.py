@@ -11,7 +11,7 @@ from fixtures.cli import briefcut, last_json, tiny_brief
 from agent.brief import load_brief
 from agent.profiles import resolve_choices
 from agent.settings import Settings
-from agent.settled import code_digest, delivered_intact, run_key
+from agent.settled import code_digest, delivered_intact, run_key, settled_run
 from agent.store import Store
 
 ROOT = Path(__file__).parents[1]
@@ -72,22 +72,34 @@ def test_fresh_or_a_changed_logo_makes_a_new_run(finished: dict, tmp_path: Path)
     assert last_json(changed.stdout)["run_id"] != last_json(first.stdout)["run_id"]
 
 
-def test_a_cut_changed_or_gone_after_delivery_makes_a_new_run(finished: dict, tmp_path: Path) -> None:
+def test_a_cut_changed_or_gone_after_delivery_is_no_answer(finished: dict, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     shutil.copytree(finished["ws"], ws)
     store = Store(ws / "briefcut.db")
-    run_id = finished["summary"]["run_id"]
     old, new = str(finished["ws"]), str(ws)
-    cuts = store.cuts(run_id)
-    moved = [{**c, **{k: c[k].replace(old, new) for k in ("path", "srt", "poster", "contact_sheet")}} for c in cuts]
-    assert delivered_intact(moved)
-    cut = Path(moved[0]["path"])
-    cut.write_bytes(cut.read_bytes()[:-1] + b"\1")
-    assert not delivered_intact(moved)
-    cut.unlink()
-    assert not delivered_intact(moved)
+    for run in store.runs():  # the copy's records name the copy's files
+        store.update("runs", run["id"], out_dir=run["out_dir"].replace(old, new))
+        for c in store.cuts(run["id"]):
+            store.update("cuts", c["id"], **{k: c[k].replace(old, new) for k in ("path", "srt", "poster", "contact_sheet")})
+    key = store.run(finished["summary"]["run_id"])["run_key"]
+    row = store.rows("runs", "run_key = ?", [key], order_by="created_at desc")[0]  # the newest of that key
+    run_id, cuts = row["id"], store.cuts(row["id"])
+    assert settled_run(store, key, None, ws / "locks") == run_id
+    assert settled_run(store, key, tmp_path / "another-out", ws / "locks") is None
+    assert settled_run(store, "another key", None, ws / "locks") is None
     assert not delivered_intact([{**c, "version": 2} for c in cuts])  # an edited run holds other cuts
     assert not delivered_intact([])
+    cut = Path(cuts[0]["path"])
+    cut.write_bytes(cut.read_bytes()[:-1] + b"\1")
+    assert not delivered_intact(cuts)
+    assert settled_run(store, key, None, ws / "locks") != run_id  # an older run of the key that still stands, or none
+    cut.unlink()
+    assert not delivered_intact(cuts)
+    folders = [Path(r["out_dir"]) for r in store.rows("runs", "run_key = ?", [key])]
+    for gone in folders:
+        shutil.rmtree(gone)
+    assert settled_run(store, key, None, ws / "locks") is None
+    assert not any(f.exists() for f in folders)  # looking did not make them again
 
 
 def test_the_key_follows_the_brief_its_files_the_backends_and_the_code(finished: dict, tmp_path: Path) -> None:
