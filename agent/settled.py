@@ -2,11 +2,12 @@
 
 A run's key digests what decides its cuts: the brief as run (the command line's overrides written
 in, and its own path), the files it names (by content; a footage folder by its files' names, sizes
-and times), the backends resolved for it, the certificate that signs its cuts, and the code that makes them (briefcut's sources, the
-versions of the libraries that shape pixels and sound, the ffmpeg binary). `briefcut run` asks for
-the newest finished run with the same key; where its cuts are the ones it delivered (never edited,
-every file present with the hash it was delivered with), that run is the answer and nothing is
-made again. `--fresh` makes a new run anyway (which still takes every take from the media cache).
+and times), the backends resolved for it (and whether scoring's CLIP weights are here), the
+certificate that signs its cuts, and the code that makes them (briefcut's sources, the versions of
+the libraries that shape pixels and sound, the ffmpeg binary). `briefcut run` asks for the newest
+finished run with the same key; where its cuts are the ones it delivered (never edited, every file
+present with the hash it was delivered with), that run is the answer and nothing is made again.
+`--fresh` makes a new run anyway (which still takes every take from the media cache).
 
 A run that asks an LLM (to plan, or for the audience panel) has no key: the model answers
 differently each time, so running it again is asking again.
@@ -47,6 +48,7 @@ def run_key(brief: Brief, brief_path: Path, choices: Choices, settings: Settings
         "files": {name: file_digest(path) for name, path in brief_files(brief)},
         "choices": choices.model_dump(mode="json", exclude={"notes"}), "code": code_digest(),
         "signing": [file_digest(Path(settings.sign_cert)), settings.sign_tsa] if settings.sign_cert else None,
+        "clip": clip_weights(choices.clip.model),
     }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -55,6 +57,17 @@ def asks_llm(brief: Brief, choices: Choices, settings: Settings) -> bool:
     """Whether the run plans with an LLM or lets one rank its cuts (the audience panel)."""
     panel = brief.audience.panel == "on" or (brief.audience.panel == "auto" and settings.llm_configured)
     return choices.planner.backend == "openai" or panel
+
+
+def clip_weights(model: str | None) -> Any:
+    """Whether scoring can load its CLIP model here (weights fetched since change every score), and a
+    local folder's files."""
+    if not model:
+        return None
+    from evaluators.clip import weights_absent
+
+    folder = Path(model).expanduser()
+    return file_digest(folder) if folder.is_dir() else weights_absent(model) is None
 
 
 def brief_files(brief: Brief) -> list[tuple[str, Path]]:

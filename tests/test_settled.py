@@ -119,6 +119,13 @@ def test_the_key_follows_the_brief_its_files_the_backends_and_the_code(finished:
     assert run_key(brief, finished["brief"], choices, Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})) is None
     panel = brief.model_copy(update={"audience": brief.audience.model_copy(update={"panel": "on"})})
     assert run_key(panel, finished["brief"], choices, settings) is None
+    # CLIP weights that arrive change every score: a local model folder is keyed by its files
+    weights = tmp_path / "clip"
+    weights.mkdir()
+    local = choices.model_copy(update={"clip": choices.clip.model_copy(update={"model": str(weights)})})
+    empty = run_key(brief, finished["brief"], local, settings)
+    (weights / "model.safetensors").write_bytes(b"weights")
+    assert run_key(brief, finished["brief"], local, settings) not in (empty, key)
 
 
 def test_the_code_digest_changes_with_any_source_file(tmp_path: Path) -> None:
