@@ -1,10 +1,11 @@
 """The cut's H.264 encoder settings: an x264 preset and CRF, chosen per profile, changed by a brief or the CLI.
 
 Why the preview profile encodes `ultrafast` (bench/assembly.py --preview, 30 s 9:16 720p of motion takes,
-measured against the lossless frames): x264's encode was ~15 of the ~25 CPU-seconds of assembly at
-`veryfast`; `ultrafast` takes under half of that (~20 -> ~9 ms a frame) at the same CRF 20 with a higher
-PSNR (46.3 -> 49.5 dB) and SSIM (0.9909 -> 0.9935), paid for in bytes (4.6 -> 16.5 MB, ~4.4 Mbit/s: no
-CABAC, no B-frames, no deblocking, no macroblock tree). `superfast` saved only a fifth of the CPU. The other
+each cut against the same cut encoded losslessly): x264's encode was ~14 of the ~24 CPU-seconds of
+assembly at `veryfast`; `ultrafast` takes about half of that (~20 -> ~9 ms a frame), and at the same CRF
+its frames are closer to the lossless ones (PSNR 46.3 -> 49.8 dB, SSIM 0.991 -> 0.994), paid for in bytes
+(5.4 -> 17.2 MB with the sound, 4.6 Mbit/s: no CABAC, no B-frames, no deblocking, no macroblock tree). The
+watermark reads back the same from both. `superfast` saved only a fifth of the encoder's CPU. The other
 profiles keep `veryfast`: their cuts are the ones to deliver, where the smaller file is worth the CPU.
 A CRF is a quality target within a preset, so it stays 20 everywhere: `--preset veryfast` on a preview run
 makes the very cut it made before.
