@@ -55,7 +55,7 @@ class RunContext:
     _planner: Planner | None = None
     _scorer: Scorer | None = None
     _footage: Any = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)  # (the footage ranker asks for the scorer)
 
     def __post_init__(self) -> None:
         if self.executor is None:
@@ -101,9 +101,10 @@ class RunContext:
     @property
     def scorer(self) -> Scorer:
         """The run's scorer: configuration, CLIP choice and reference embedding resolved once."""
-        if self._scorer is None:
-            from agent.scoring import Scorer
+        with self._lock:  # one scorer, whichever of the threads (render, assembly) asks first
+            if self._scorer is None:
+                from agent.scoring import Scorer
 
-            self._scorer = Scorer(self.run_id, self.brief, self.choices.clip, self.store, self.pool,
-                                  warn=self.progress.warn)
-        return self._scorer
+                self._scorer = Scorer(self.run_id, self.brief, self.choices.clip, self.store, self.pool,
+                                      warn=self.progress.warn)
+            return self._scorer

@@ -138,16 +138,48 @@ def assemble_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
     plans = load_plans(ctx)
     version = state.get("version", 1)
     diff = state.get("diff") or {}
-    targets = [(p, f) for p in plans.values() for f in ctx.brief.formats.aspect_ratios]
-    ctx.progress.begin("assemble", len(targets))
-    cuts = []
-    for plan, fmt in targets:
-        row = deliver_cut(ctx, plan, fmt, version, diff.get(plan.key))
-        cuts.append({"segment": plan.segment, "variant": plan.variant, "format": fmt,
-                     "path": row["path"], "duration_s": row["duration_s"], "version": version})  # fmt: skip
-        ctx.progress.advance("assemble")
+    formats = ctx.brief.formats.aspect_ratios
+    ctx.progress.begin("assemble", len(plans) * len(formats))
+
+    def deliver_plan(plan: Any) -> list[dict[str, Any]]:
+        """One plan's cuts, format after format (they share the plan's sound track: mixed once, then kept)."""
+        cuts = []
+        for fmt in formats:
+            row = deliver_cut(ctx, plan, fmt, version, diff.get(plan.key))
+            cuts.append({"segment": plan.segment, "variant": plan.variant, "format": fmt,
+                         "path": row["path"], "duration_s": row["duration_s"], "version": version})  # fmt: skip
+            ctx.progress.advance("assemble")
+        return cuts
+
+    per_plan = in_parallel(deliver_plan, list(plans.values()), assemble_workers(len(plans)))
     ctx.store.set_run_status(ctx.run_id, "done")
-    return {"cuts": cuts, "edit": None}
+    return {"cuts": [cut for cuts in per_plan for cut in cuts], "edit": None}
+
+
+def assemble_workers(plans: int) -> int:
+    """How many plans are assembled at once: the render workers' count (one per core, or
+    BRIEFCUT_RENDER_WORKERS), never more than the plans. Each cut's encoder threads itself; the rest of
+    assembly (composing, the mix, the checks on the delivered file) is one core's work per cut."""
+    from agent.runner import render_workers
+
+    return max(1, min(plans, render_workers()))
+
+
+def in_parallel(fn: Any, items: list[Any], workers: int) -> list[Any]:
+    """`fn` over `items` in `workers` threads, results in the items' order; the first error is raised
+    once every started item has stopped (each writes whole files or none)."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="assemble") as pool:
+        futures = [pool.submit(fn, item) for item in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()  # not started: never started
+            raise
 
 
 # 6. audience (the persona panel, a heuristic; "not computed" with its reason without an endpoint) ------
