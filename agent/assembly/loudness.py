@@ -39,7 +39,7 @@ def decode_audio(path: Path) -> np.ndarray:
 
 def true_peak_dbtp(x: np.ndarray) -> float:
     """The highest true peak of a signal in dBTP (4x oversampled)."""
-    from agent.assembly.audio_mix import true_peak
+    from agent.assembly.meter import true_peak
 
     peak = float(true_peak(x).max()) if len(x) else 0.0
     return 20 * np.log10(peak) if peak > 0 else float("-inf")
@@ -52,7 +52,7 @@ def measure(path: Path) -> dict:
 
 def levels(x: np.ndarray) -> dict:
     """Integrated loudness and true peak of a signal."""
-    from agent.assembly.audio_mix import loudness
+    from agent.assembly.meter import loudness
 
     return {"integrated_lufs": round(float(loudness(x)), 2), "true_peak_dbtp": round(float(true_peak_dbtp(x)), 2)}
 
@@ -107,7 +107,7 @@ def peak_envelope(decoded: np.ndarray, length: int, margin_db: float = 0.4) -> n
     """Per-sample gain (<= 1) that brings the decoded true peaks under the maximum, less a margin."""
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-    from agent.assembly.audio_mix import true_peak
+    from agent.assembly.meter import true_peak
 
     peaks = np.ones(length, np.float32) * 1e-9
     n = min(length, len(decoded))
