@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.assembly.meter import SAMPLE_RATE, true_peak
+from agent.assembly.meter import SAMPLE_RATE, TRUE_PEAK_PAD, true_peak
 from generators.media import read_wav, resample
 
 MAX_SPEEDUP = 1.25
@@ -114,15 +114,14 @@ def duck_gain(voice: np.ndarray, loudest: float) -> np.ndarray:
 
 
 LIMITER_WINDOW = 2 * int(0.005 * SAMPLE_RATE) + 1
-
-
-def limit(x: np.ndarray, ceiling_db: float) -> np.ndarray:
-    """Look-ahead peak limiter: the smoothed gain never exceeds what keeps each true peak under the ceiling."""
-    return (x * limiter_gain(x, ceiling_db)[:, None]).astype(np.float32)
+# Samples of context each side that make a block's limiter gain the whole signal's: the min and mean windows
+# and the true-peak filter.
+LIMIT_REACH = 2 * LIMITER_WINDOW + 2 * TRUE_PEAK_PAD
 
 
 def limiter_gain(x: np.ndarray, ceiling_db: float) -> np.ndarray:
-    """The limiter's per-sample gain for `x`: exactly 1 wherever no true peak near goes over the ceiling."""
+    """A look-ahead peak limiter's per-sample gain for `x`: the smoothed gain never exceeds what keeps each true
+    peak under the ceiling, and is exactly 1 wherever no true peak near goes over it."""
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     ceiling = 10 ** (ceiling_db / 20)

@@ -26,7 +26,7 @@ import numpy as np
 from agent.assembly.audio_mix import (
     DUCK_EASE_S,
     DUCK_HOLD_S,
-    LIMITER_WINDOW,
+    LIMIT_REACH,
     PEAK_CEILING_DB,
     STEM_LUFS,
     VOICE_LEAD_S,
@@ -37,13 +37,12 @@ from agent.assembly.audio_mix import (
     limiter_gain,
     load_audio,
 )
-from agent.assembly.meter import LOUDNESS_CHUNK, SAMPLE_RATE, TRUE_PEAK_PAD, LoudnessMeter
+from agent.assembly.meter import LOUDNESS_CHUNK, SAMPLE_RATE, LoudnessMeter
 
 BLOCK = 4 * LOUDNESS_CHUNK  # samples mixed at a time: whole loudness chunks, so the meter sums as on one array
-# Context each side that makes a block's values the whole cut's: the ducking's hold and ease windows, the
-# limiter's true-peak filter and its min and mean windows (each round of the limiter needs its own).
+# Context each side that makes a block's ducking the whole cut's: its hold and ease windows (the limiter's
+# is LIMIT_REACH, once per round).
 DUCK_REACH = int(DUCK_HOLD_S * SAMPLE_RATE) // 2 + int(DUCK_EASE_S * SAMPLE_RATE) // 2 + 64
-LIMIT_REACH = 2 * LIMITER_WINDOW + 2 * TRUE_PEAK_PAD
 MASTER_ROUNDS = 4  # limiting lowers loudness a little: re-gain and re-limit until it settles
 SETTLED_LU = 0.2
 FADE_IN_S = 0.03
