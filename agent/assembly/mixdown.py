@@ -6,7 +6,8 @@ block overlaps it, and every per-sample step (ducking, fades, the look-ahead lim
 block with enough context either side that its values are those of the whole cut. What needs the
 whole signal, the integrated loudness of the stems and of the master, takes passes over the blocks:
 
-1. the stems: the level of music, effects and voice over the cut, and the voice's loudest sample;
+1. the stems, rendered once into a scratch file beside the WAV (so the music and every sound are read and
+   resampled once, not once a pass): the level of music, effects and voice, the voice's loudest sample;
 2. the premaster (stems at their levels, music ducked, fades): its loudness;
 3. the master: gain to the target, limiter, written to the WAV while its loudness is measured; where
    limiting moved the loudness off the target, the gain and the limiter go round again (up to
@@ -39,6 +40,7 @@ from agent.assembly.audio_mix import (
 )
 from agent.assembly.meter import LOUDNESS_CHUNK, SAMPLE_RATE, LoudnessMeter
 
+STEM_CHANNELS = 5
 BLOCK = 4 * LOUDNESS_CHUNK  # samples mixed at a time: whole loudness chunks, so the meter sums as on one array
 # Context each side that makes a block's ducking the whole cut's: its hold and ease windows (the limiter's
 # is LIMIT_REACH, once per round).
@@ -130,6 +132,7 @@ class Layout:
     effects: Stem
     voice: Stem
     fade_out: int
+    stems: Path  # the three stems side by side once rendered, raw float32 [total, 5]: music, effects, voice
     stem_gains: dict[str, np.float32] = field(default_factory=dict)
     loudest_voice: np.float32 = np.float32(0)
     master_gains: list[np.float32] = field(default_factory=list)  # one per limiter round
@@ -138,18 +141,21 @@ class Layout:
     def music_block(self, a: int, b: int) -> np.ndarray:
         return self.music.read(a, b) if self.music else np.zeros((b - a, 2), np.float32)
 
+    def rendered(self, a: int, b: int) -> np.ndarray:
+        """Samples [a, b) of the rendered stems, [b - a, 5]."""
+        with self.stems.open("rb") as f:
+            f.seek(4 * STEM_CHANNELS * a)
+            return np.fromfile(f, np.float32, STEM_CHANNELS * (b - a)).reshape(-1, STEM_CHANNELS)
+
     def premaster(self, a: int, b: int) -> np.ndarray:
         """Music at its level ducked under the voice, plus effects and voice at theirs, faded: samples [a, b)."""
         lo, hi = max(0, a - DUCK_REACH), min(self.total, b + DUCK_REACH)
-        voice = self.voice.block(lo, hi)
-        x = self.music_block(a, b)
-        x *= self.stem_gains["music"]
+        stems = self.rendered(lo, hi)
+        voice = stems[:, 4:5]
+        x = stems[a - lo : b - lo, 0:2] * self.stem_gains["music"]
         x *= duck_gain(voice, self.loudest_voice)[a - lo : b - lo, None]
-        effects = self.effects.block(a, b)
-        effects *= self.stem_gains["effects"]
-        x += effects
-        voice = voice[a - lo : b - lo] * self.stem_gains["voice"]
-        x += voice
+        x += stems[a - lo : b - lo, 2:4] * self.stem_gains["effects"]
+        x += voice[a - lo : b - lo] * self.stem_gains["voice"]
         return self._fade(x, a)
 
     def _fade(self, x: np.ndarray, a: int) -> np.ndarray:
@@ -177,7 +183,7 @@ class Layout:
 def mix_to_wav(wav: Path, total: int, shots: list[ShotAudio], music: Path | None, fps: int, target_lufs: float,
                fade_out_s: float) -> list[dict]:
     """Mix the cut's master ([total, 2] float32 at 48 kHz) into `wav` in blocks; the warnings about voice lines."""
-    with tempfile.TemporaryDirectory(prefix="voices-", dir=wav.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="mix-", dir=wav.parent) as tmp:
         layout, warnings = _layout(total, shots, music, fps, fade_out_s, Path(tmp))
         try:
             _level_stems(layout)
@@ -190,7 +196,8 @@ def mix_to_wav(wav: Path, total: int, shots: list[ShotAudio], music: Path | None
 
 def _layout(total: int, shots: list[ShotAudio], music: Path | None, fps: int, fade_out_s: float,
             folder: Path) -> tuple[Layout, list[dict]]:
-    """Where every sound sits; voice lines are fitted to their room now (kept in `folder` where changed)."""
+    """Where every sound sits; voice lines are fitted to their room now (kept in `folder` where changed, as
+    the stems will be)."""
     effects, voice, warnings = Stem(total, 2), Stem(total, 1), []
     for shot in shots:
         if shot.effect is not None:
@@ -209,7 +216,7 @@ def _layout(total: int, shots: list[ShotAudio], music: Path | None, fps: int, fa
             voice.sounds.append(Sound(shot.start + lead, load, len(line)))
             warnings += notes
     bed = MusicBed(music) if music is not None else None
-    return Layout(total, bed, effects, voice, int(fade_out_s * SAMPLE_RATE)), warnings
+    return Layout(total, bed, effects, voice, int(fade_out_s * SAMPLE_RATE), folder / "stems.f32"), warnings
 
 
 def _blocks(total: int) -> Iterator[tuple[int, int]]:
@@ -218,16 +225,19 @@ def _blocks(total: int) -> Iterator[tuple[int, int]]:
 
 
 def _level_stems(layout: Layout) -> None:
-    """Pass 1: each stem's gain to its level, and the loudest voice sample (where ducking starts)."""
+    """Pass 1: the stems rendered to a scratch file (the music and every sound read and resampled once), each
+    stem's gain to its level, and the loudest voice sample (where ducking starts)."""
     meters = {"music": LoudnessMeter(2, layout.total), "effects": LoudnessMeter(2, layout.total),
               "voice": LoudnessMeter(1, layout.total)}  # fmt: skip
     loudest = np.float32(0)
-    for a, b in _blocks(layout.total):
-        meters["music"].add(layout.music_block(a, b))
-        meters["effects"].add(layout.effects.block(a, b))
-        voice = layout.voice.block(a, b)
-        meters["voice"].add(voice)
-        loudest = max(loudest, np.abs(voice).max(initial=np.float32(0)))
+    with layout.stems.open("wb") as out:
+        for a, b in _blocks(layout.total):
+            stems = {"music": layout.music_block(a, b), "effects": layout.effects.block(a, b),
+                     "voice": layout.voice.block(a, b)}  # fmt: skip
+            for stem, x in stems.items():
+                meters[stem].add(x)
+            loudest = max(loudest, np.abs(stems["voice"]).max(initial=np.float32(0)))
+            out.write(np.concatenate(list(stems.values()), axis=1).tobytes())
     layout.loudest_voice = loudest
     for stem, meter in meters.items():
         now = meter.lufs()
