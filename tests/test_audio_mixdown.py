@@ -10,59 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from fixtures import mix_reference
+from fixtures.mix_reference import layout
 
 from agent.assembly import mixdown
-from agent.assembly.audio_mix import ShotAudio
 from agent.assembly.meter import LOUDNESS_CHUNK, SAMPLE_RATE
-
-SHOT_S = 3.0
-
-
-def tone(seconds: float, hz: float, rate: int, amp: float, channels: int, seed: int = 0) -> np.ndarray:
-    """A slowly swelling sine with a little noise."""
-    t = np.arange(int(seconds * rate)) / rate
-    x = amp * np.sin(2 * np.pi * hz * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 0.7 * t))
-    x += 0.05 * np.random.default_rng(seed).standard_normal(len(t))
-    return np.repeat(x[:, None], channels, axis=1).astype(np.float32)
-
-
-def drums(seconds: float, rate: int) -> np.ndarray:
-    """A bass under a noise hit every quarter second, one right before each 4 s block edge: loud transients
-    the limiter must catch, its attack crossing the edge."""
-    x = tone(seconds, 55, rate, 0.25, 2)
-    rng = np.random.default_rng(1)
-    hits = sorted({*np.arange(0, seconds, 0.25), *(np.arange(4, seconds, 4) - 0.004)})
-    for s in hits:
-        i, n = int(s * rate), int(0.05 * rate)
-        x[i : i + n] += rng.uniform(-1, 1, (len(x[i : i + n]), 1)) * 0.9
-    return np.clip(x, -1, 1)
-
-
-def layout(folder: Path, seconds: float, music_rate: int | None, loud: bool, music_s: float | None = None,
-           voice: bool = True) -> tuple[int, list[ShotAudio], Path | None]:
-    """Shots of 3 s: an effect (24 kHz) on every other, a voice line (16 kHz mono) on two of three, the
-    fourth's too long for its room (sped up); voice lines run across the 4 s block edges."""
-    total = int(seconds * SAMPLE_RATE)
-    music = None
-    if music_rate:
-        music = folder / f"music-{music_rate}.wav"
-        bed_s = music_s or seconds
-        sf.write(str(music), drums(bed_s, music_rate) if loud else tone(bed_s, 110, music_rate, 0.3, 2), music_rate,
-                 subtype="FLOAT")  # fmt: skip
-    shots = []
-    for i in range(int(seconds // SHOT_S)):
-        effect = spoken = None
-        if i % 2 == 0:
-            sf.write(str(effect := folder / f"fx{i}.wav"), tone(1.7, 900 + 50 * i, 24000, 0.5, 2, i), 24000)
-        if voice and i % 3 != 2:
-            line = tone(4.0 if i == 3 else 2.2, 200 + 10 * i, 16000, 0.4, 1, i)
-            sf.write(str(spoken := folder / f"voice{i}.wav"), line, 16000)
-        shots.append(ShotAudio(i, int(i * SHOT_S * SAMPLE_RATE), int(SHOT_S * SAMPLE_RATE), effect, spoken))
-    for i, shot in enumerate(shots):
-        following = next((s for s in shots[i + 1 :] if s.voice is not None), None)
-        shot.voice_room = (following.start if following else total - SAMPLE_RATE // 2) - shot.start
-    return total, shots, music
-
 
 CASES = {  # seconds, music rate, loud, target LUFS, music length
     "loud-limited-resampled": (13.3, 44100, True, -8.0, None),
