@@ -222,7 +222,7 @@ def _finish(buf: np.ndarray, sr: int) -> np.ndarray:
     fade_in, fade_out = min(len(buf), int(0.05 * sr)), min(len(buf), int(1.0 * sr))
     buf[:fade_in] *= np.linspace(0, 1, fade_in, dtype=np.float32)[:, None]
     buf[len(buf) - fade_out :] *= np.linspace(1, 0, fade_out, dtype=np.float32)[:, None]
-    peak = float(np.abs(buf).max())
+    peak = max(float(buf.max(initial=0.0)), -float(buf.min(initial=0.0)))  # no |buf| copy of a long bed
     if peak > 0:
         buf *= 0.7 / peak  # in place: a long bed is held once
     return buf

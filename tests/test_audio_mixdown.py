@@ -66,3 +66,25 @@ def test_mixing_a_long_cut_holds_what_a_short_one_does(tmp_path: Path) -> None:
     short, long = peak(15.0), peak(120.0)
     assert long - short < 2 * 2**20, (short, long)
     assert long < 40 * 2**20, long  # a few blocks of 4 s in flight, whatever the length
+
+
+@pytest.mark.parametrize("length", [None, 48000])
+def test_a_track_that_does_not_decode_names_the_file(tmp_path: Path, length: int | None) -> None:
+    from agent.assembly.loudness import decoded_blocks
+
+    broken = tmp_path / "broken.m4a"
+    broken.write_bytes(b"not an mp4 at all" * 100)
+    with pytest.raises(RuntimeError, match="broken.m4a"):
+        list(decoded_blocks(broken, length))
+
+
+def test_decoding_through_the_pipe_reads_every_sample(tmp_path: Path) -> None:
+    """Blocks from ffmpeg's pipe are the file's samples in order, whole blocks but the last, cut where asked."""
+    from agent.assembly.loudness import BLOCK, decoded_blocks
+
+    x = mix_reference.tone(9.3, 440, SAMPLE_RATE, 0.5, 2)
+    sf.write(str(wav := tmp_path / "t.wav"), x, SAMPLE_RATE, subtype="FLOAT")
+    blocks = list(decoded_blocks(wav))
+    assert [len(b) for b in blocks[:-1]] == [BLOCK] * (len(blocks) - 1)
+    assert np.array_equal(np.concatenate(blocks), x)
+    assert np.array_equal(np.concatenate(list(decoded_blocks(wav, 100_001))), x[:100_001])

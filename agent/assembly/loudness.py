@@ -44,7 +44,7 @@ def decoded_blocks(path: Path, length: int | None = None) -> Iterator[np.ndarray
                 x = np.frombuffer(data, np.float32).reshape(-1, 2)[: None if length is None else length - fed]
                 fed += len(x)
                 yield x
-            if length is None and proc.wait(timeout=600) != 0:
+            if (length is None or fed < length) and proc.wait(timeout=600) != 0:  # read to its end: did it decode?
                 errors.seek(0)
                 raise RuntimeError(f"cannot decode the audio of {path}: {errors.read().decode(errors='replace')[-300:]}")
         finally:
