@@ -141,11 +141,14 @@ def run(
     draft: DraftOpt = False,
     assets_root: AssetsRootOpt = None,
     accept_license: AcceptOpt = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="A new run even where a finished run of the same brief, "
+                                        "settings and code already holds the cuts.")] = False,  # fmt: skip
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a brief end to end: plan, render, score, refine, assemble."""
+    """Run a brief end to end: plan, render, score, refine, assemble. Run again with nothing changed, it
+    answers with the finished run that holds the cuts (--fresh: a new run, takes from the cache)."""
     from agent.brief import load_brief
-    from agent.runner import start_run
+    from agent.runner import repeat_or_start
     from agent.settings import cli_overrides, draft_video
 
     overrides = cli_overrides(profile=profile, planner=planner, llm_model=llm_model, video=draft_video(draft, video),
@@ -153,7 +156,7 @@ def run(
                               resolution=resolution, accept_licenses=accept_license)  # fmt: skip
     loaded = load_brief(brief, settings(assets_root).assets_roots)  # a bad brief stops here: nothing written
     with workspace(assets_root) as ws, progress_bar(as_json) as bar:
-        result = start_run(brief, ws, overrides=overrides, out=out, progress=bar, brief=loaded)
+        result = repeat_or_start(brief, ws, overrides=overrides, out=out, progress=bar, brief=loaded, fresh=fresh)
     emit(result, as_json, print_summary)
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.brief import Brief
 from agent.plan import Plan
 from agent.planners import PLANNERS, Planner, PlanRequest
 from agent.profiles import Choices
-from agent.scoring import Scorer
 from agent.settings import Settings
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import BackendPool
+
+if TYPE_CHECKING:
+    from agent.scoring import Scorer
 
 
 class Progress:
@@ -100,6 +102,8 @@ class RunContext:
     def scorer(self) -> Scorer:
         """The run's scorer: configuration, CLIP choice and reference embedding resolved once."""
         if self._scorer is None:
+            from agent.scoring import Scorer
+
             self._scorer = Scorer(self.run_id, self.brief, self.choices.clip, self.store, self.pool,
                                   warn=self.progress.warn)
         return self._scorer

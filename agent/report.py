@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from agent.audience.run import audience_summary
+from agent.audience.results import audience_summary
 from agent.report_audience import audience_section
 from agent.report_checks import checks_html
 from agent.report_variants import variants_html

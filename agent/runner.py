@@ -20,18 +20,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.audience.run import audience_summary
+from agent.audience.results import audience_summary
 from agent.brief import Brief, brief_hash, load_brief, validate_brief
 from agent.compliance import brief_notes
 from agent.context import Progress, RunContext
 from agent.default_models import preflight
 from agent.errors import BriefcutError, DiskFull, RunInterrupted, storage_error
-from agent.graph import compile_graph
 from agent.licensing import check_licenses
 from agent.profiles import Choices, check_choices, resolve_choices
 from agent.provenance.credentials import signing_key
 from agent.run_lock import run_locks
 from agent.settings import Overrides, Settings, apply_overrides
+from agent.settled import run_key, settled_run
 from agent.store import Store, database_error
 from agent.voices import voice_notes
 from agent.workspace import Workspace
@@ -88,9 +88,12 @@ def start_run(
     executor: Any = None,
     run_id: str | None = None,
     choices: Choices | None = None,
+    prepared: bool = False,
 ) -> dict[str, Any]:
-    """Plan, render, score, refine and assemble a brief; returns the run summary."""
-    brief, choices = prepare_brief(brief_path, workspace, overrides, brief, choices)
+    """Plan, render, score, refine and assemble a brief; returns the run summary. `prepared`: `brief` and
+    `choices` come from `prepare_brief` already (overrides written in, checked)."""
+    if not (prepared and brief is not None and choices is not None):
+        brief, choices = prepare_brief(brief_path, workspace, overrides, brief, choices)
     run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)
     with hold_run(workspace, run_id, out_dir, "run"):
@@ -98,6 +101,7 @@ def start_run(
             "id": run_id, "brief_path": str(Path(brief_path).resolve()), "brief": brief.model_dump(mode="json"),
             "brief_hash": brief_hash(brief), "profile": choices.profile, "planner": choices.planner.backend,
             "choices": choices.model_dump(mode="json"), "out_dir": str(out_dir), "batch_id": batch_id,
+            "run_key": run_key(brief, brief_path, choices, workspace.settings),
         })  # fmt: skip
         for note in choices.notes:
             workspace.store.event(run_id, "note", {"text": note})
@@ -109,6 +113,23 @@ def start_run(
         ctx = RunContext(run_id, brief, choices, workspace, out_dir, pool=pool or BackendPool(),
                          progress=progress or Progress(), executor=executor)  # fmt: skip
         return drive(ctx, {"run_id": run_id})
+
+
+def repeat_or_start(brief_path: Path, workspace: Workspace, *, overrides: Overrides | None = None,
+                    out: Path | None = None, progress: Progress | None = None, brief: Brief | None = None,
+                    fresh: bool = False) -> dict[str, Any]:  # fmt: skip
+    """`briefcut run`: the finished run that already holds this brief's cuts, where nothing that decides
+    them changed (`agent.settled`), else a new run (`fresh`: always a new run)."""
+    brief, choices = prepare_brief(brief_path, workspace, overrides, brief)
+    key = run_key(brief, brief_path, choices, workspace.settings)
+    found = None if fresh or not workspace.db_path.exists() else settled_run(
+        workspace.store, key, out, workspace.root / "locks")
+    if found is None:
+        return start_run(brief_path, workspace, out=out, progress=progress, brief=brief, choices=choices, prepared=True)
+    (progress or Progress()).note(f"nothing that decides the cuts changed since run {found}: its cuts are current "
+                                  "and nothing was made again (--fresh makes a new run)")  # fmt: skip
+    workspace.store.event(found, "repeated", {"brief_path": str(Path(brief_path).resolve())})
+    return summary(workspace.store, found) | {"reused": True}
 
 
 @contextmanager
@@ -184,6 +205,8 @@ def pending_edit(ctx: RunContext) -> dict | None:
 
 def graph_state(ctx: RunContext) -> Any:
     """The run's graph state at its last checkpoint."""
+    from agent.graph import compile_graph
+
     config = {"configurable": {"thread_id": ctx.run_id}}
     return compile_graph(ctx.workspace.checkpointer()).get_state(config)
 
@@ -207,6 +230,8 @@ def render_workers(cores: int | None = None) -> int:
 def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
     """Run the graph on the run's thread until it ends or waits for an edit; whatever stops it is
     recorded on the run (failed, or interrupted), and a storage fault names its file."""
+    from agent.graph import compile_graph
+
     graph = compile_graph(ctx.workspace.checkpointer())
     config = {"configurable": {"thread_id": ctx.run_id}, "max_concurrency": render_workers(),
               "recursion_limit": 200}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.audience.run import audience_summary
+from agent.audience.results import audience_summary
 from agent.workspace import Workspace
 
 

@@ -132,8 +132,14 @@ def m006_audience(db: sqlite_utils.Database) -> None:
     db["audience"].create_index(["run_id"])
 
 
+def m007_run_keys(db: sqlite_utils.Database) -> None:
+    """Each run's key: the digest of what decides its cuts (`agent.settled`), so a repeat finds it."""
+    db["runs"].add_column("run_key", str)
+    db["runs"].create_index(["run_key"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    m001_initial, m002_batches, m003_batch_stats, m004_scorecards, m005_steps, m006_audience,
+    m001_initial, m002_batches, m003_batch_stats, m004_scorecards, m005_steps, m006_audience, m007_run_keys,
 ]
 
 

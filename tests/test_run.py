@@ -125,7 +125,7 @@ def test_repeated_run_renders_nothing_new(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     brief = str(ROOT / "briefs" / "bumper.yaml")
     first = briefcut("run", brief, "--resolution", DRAFT, "--json", workdir=ws)
-    second = briefcut("run", brief, "--resolution", DRAFT, "--json", workdir=ws)
+    second = briefcut("run", brief, "--resolution", DRAFT, "--fresh", "--json", workdir=ws)  # a new run, not the first
     assert first.returncode == 0 and second.returncode == 0, second.stderr
     store = Store(ws / "briefcut.db")
     run2 = last_json(second.stdout)["run_id"]

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, create_model
 
 from agent.audience.aggregate import bootstrap_means, rank
 from agent.audience.rendition import rendition, variant_differences
+from agent.audience.results import HEURISTIC, not_computed
 from agent.brief import Brief, Persona, Segment
 from agent.errors import EndpointError
 from agent.llm import LLMClient, LLMSettings, render_prompt
@@ -31,7 +32,6 @@ from agent.voices import segment_language
 if TYPE_CHECKING:
     pass
 
-HEURISTIC = "a heuristic: LLM personas, not people; check it against real results (briefcut audience calibrate)"
 PANEL_DEFAULTS = {"max_tokens": 400, "temperature": 0.9}
 MAX_FAILED_SHARE = 0.5  # more answers than this failing: the segment's panel is not computed
 TOP_REASONS = 3
@@ -64,10 +64,6 @@ def panel_client(brief: Brief, planner_options: dict[str, Any], env: dict[str, s
     fields = set(LLMSettings.model_fields)
     base = {k: v for k, v in planner_options.items() if k in fields}
     return LLMClient(LLMSettings.model_validate(base | PANEL_DEFAULTS | brief.audience.options), env)
-
-
-def not_computed(reason: str) -> dict[str, Any]:
-    return {"computed": False, "reason": reason, "label": HEURISTIC}
 
 
 # 1. personas ----------------------------------------------------------------------------------------

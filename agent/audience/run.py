@@ -8,14 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.audience.panel import not_computed, panel_client, segment_panel
+from agent.audience.panel import panel_client, segment_panel
 from agent.audience.rendition import image_part
+from agent.audience.results import audience_summary, not_computed
 from agent.context import RunContext
 from agent.errors import EndpointError
 from agent.jobs import load_plans
-
-PUBLIC_KEYS = ("computed", "reason", "label", "measure", "winner", "verdict", "ranking", "personas", "samples",
-               "failed_answers")  # fmt: skip
 
 
 def why_not(ctx: RunContext) -> str | None:
@@ -90,18 +88,6 @@ def _contact_sheets(ctx: RunContext, plans: list, version: int) -> dict[str, dic
         if part:
             out[plan.key] = part
     return out
-
-
-def public(result: dict[str, Any]) -> dict[str, Any]:
-    """A result as `run --json` and reports show it (the raw answers stay in the store)."""
-    return {k: result[k] for k in PUBLIC_KEYS if k in result}
-
-
-def audience_summary(store: Any, run_id: str, segments: list[str], version: int) -> dict[str, dict]:
-    """Per segment of the run, the panel's public result for the cut version (or why there is none)."""
-    stored = store.audience(run_id, version)
-    return {s: public(stored[s]) if s in stored else not_computed("the panel has not run for this cut version")
-            for s in segments}  # fmt: skip
 
 
 def audience_for_run(workspace: Any, run_id: str, again: bool = False, progress: Any = None) -> dict[str, Any]:

@@ -1,0 +1,143 @@
+"""A repeat run that would change nothing: the finished run that already holds its answer.
+
+A run's key digests what decides its cuts: the brief as run (the command line's overrides written
+in, and its own path), the files it names (by content; a footage folder by its files' names, sizes
+and times), the backends resolved for it (and whether scoring's CLIP weights are here), the
+certificate that signs its cuts, and the code that makes them (briefcut's sources, the versions of
+the libraries that shape pixels and sound, the ffmpeg binary). `briefcut run` asks for the newest
+finished run with the same key; where its cuts are the ones it delivered (never edited, every file
+present with the hash it was delivered with), that run is the answer and nothing is made again.
+`--fresh` makes a new run anyway (which still takes every take from the media cache).
+
+A run that asks an LLM (to plan, or for the audience panel) has no key: the model answers
+differently each time, so running it again is asking again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from agent.brief import Brief
+from agent.errors import RunBusy
+from agent.profiles import Choices
+from agent.run_lock import run_locks
+from agent.settings import Settings
+from agent.store import Store
+from generators.media import file_sha256
+
+CODE_PACKAGES = ("agent", "generators", "evaluators")
+SOURCE_SUFFIXES = (".py", ".j2", ".jinja", ".json", ".yaml", ".txt", ".md")
+# Libraries whose version can change a frame or a sample of the same inputs.
+MEDIA_LIBRARIES = ("numpy", "av", "pillow", "scipy", "torch", "diffusers", "transformers", "piper-tts")
+
+
+def run_key(brief: Brief, brief_path: Path, choices: Choices, settings: Settings) -> str | None:
+    """The digest of what decides this run's cuts, or None where an LLM takes part (no two answers alike)."""
+    if asks_llm(brief, choices, settings):
+        return None
+    payload = {
+        "brief": brief.model_dump(mode="json"), "brief_path": str(Path(brief_path).resolve()),
+        "files": {name: file_digest(path) for name, path in brief_files(brief)},
+        "choices": choices.model_dump(mode="json", exclude={"notes"}), "code": code_digest(),
+        "signing": [file_digest(Path(settings.sign_cert)), settings.sign_tsa] if settings.sign_cert else None,
+        "clip": clip_weights(choices.clip.model),
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def asks_llm(brief: Brief, choices: Choices, settings: Settings) -> bool:
+    """Whether the run plans with an LLM or lets one rank its cuts (the audience panel)."""
+    panel = brief.audience.panel == "on" or (brief.audience.panel == "auto" and settings.llm_configured)
+    return choices.planner.backend == "openai" or panel
+
+
+def clip_weights(model: str | None) -> Any:
+    """Whether scoring can load its CLIP model here (weights fetched since change every score), and a
+    local folder's files."""
+    if not model:
+        return None
+    from evaluators.clip import weights_absent
+
+    folder = Path(model).expanduser()
+    return file_digest(folder) if folder.is_dir() else weights_absent(model) is None
+
+
+def brief_files(brief: Brief) -> list[tuple[str, Path]]:
+    """The files and folders the brief names, each with where it is named."""
+    named = {"brand.logo": brief.brand.logo, "brand.font": brief.brand.font,
+             "product.reference_image": brief.product.reference_image, "assets.footage": brief.assets.footage}  # fmt: skip
+    return [(name, Path(path)) for name, path in named.items() if path is not None]
+
+
+def file_digest(path: Path) -> Any:
+    """A file by content; a folder by its files' names, sizes and modification times."""
+    if path.is_dir():
+        return sorted((str(p.relative_to(path)), st.st_size, st.st_mtime_ns)
+                      for p in path.rglob("*") if p.is_file() for st in [p.stat()])  # fmt: skip
+    return file_sha256(path) if path.is_file() else None
+
+
+@lru_cache(maxsize=4)
+def code_digest(root: Path = Path(__file__).resolve().parents[1]) -> str:
+    """briefcut's own sources (under `root`), the media libraries' versions and the ffmpeg binary, as one
+    digest."""
+    h = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in SOURCE_SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
+                h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(json.dumps([_version(name) for name in MEDIA_LIBRARIES]).encode())
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg:
+        st = os.stat(ffmpeg)
+        h.update(f"{os.path.realpath(ffmpeg)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def settled_run(store: Store, key: str | None, out_dir: Path | None, locks_dir: Path) -> str | None:
+    """The newest finished run with this key whose cuts stand as delivered (in `out_dir` when one is
+    asked for), or None. A run another process is working on is not one."""
+    if key is None:
+        return None
+    for run in store.rows("runs", "run_key = ? AND status = 'done'", [key], order_by="created_at desc"):
+        folder = Path(run["out_dir"])
+        if (out_dir is not None and folder != Path(out_dir).resolve()) or not folder.is_dir():
+            continue  # (a folder that is gone is not made again by taking its lock)
+        try:
+            with run_locks(locks_dir, run["id"], folder, "repeat"):  # read as it stands: no edit half-applied
+                if store.run(run["id"])["status"] == "done" and delivered_intact(store.cuts(run["id"])):
+                    return run["id"]
+        except RunBusy:
+            continue
+    return None
+
+
+def delivered_intact(cuts: Iterable[dict]) -> bool:
+    """Whether a run's cuts are all first versions (never edited) and every file is as it was delivered."""
+    cuts = list(cuts)
+    if not cuts or any(c["version"] != 1 for c in cuts):
+        return False
+    for cut in cuts:
+        delivered = (cut.get("provenance") or {}).get("delivered") or {}
+        path = Path(cut["path"])
+        files = [path.with_suffix(".scorecard.json"), *(Path(cut[k]) for k in ("srt", "poster", "contact_sheet") if cut.get(k))]
+        if not path.is_file() or not all(f.is_file() for f in files):
+            return False
+        if not delivered.get("sha256") or file_sha256(path) != delivered["sha256"]:
+            return False
+    return True
