@@ -2,6 +2,7 @@
 
     python bench/memory.py                       # takes of 4, 15 and 60 s at 832x480, 24 fps
     python bench/memory.py --seconds 2 8 --repeat 1
+    python bench/memory.py --mix-only --repeat 1   # the sound mix alone, cuts of 15, 60 and 120 s
 
 Each measurement runs in a fresh process (peak RSS only grows within one), scoring one take without
 CLIP: `held` is the path scoring took before it streamed, kept here as the reference (every frame
@@ -14,6 +15,13 @@ held/streamed ratios. The target: flat in take length, the same metric values.
 
 Then (skip with --no-threads) the wall time of scoring a cut's takes (--takes takes of 3 s) one at a
 time against `render_workers()` threads, as `Scorer.score_cuts` does, alternated, with the ratio.
+
+Then (skip with --no-mix; only this with --mix-only) the sound mix of a cut of --mix-seconds (15, 60 and
+120 s: a 48 kHz music bed, an effect every other 3 s shot, a voice line on two of three), each in a fresh
+process: `whole` is the mix as it was (every bus the cut's length, the music loaded whole, normalised on
+the whole array; kept as tests/fixtures/mix_reference.py), `streamed` is agent.assembly.mixdown as a run
+calls it (blocks, passes, the WAV written as it goes). Printed: traced peak, peak RSS over a warm-up and
+wall time per length, the whole/streamed ratios, and whether both wrote the same samples.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "tests"))  # fixtures.mix_reference: the whole-array mix
 
 FPS, SIZE = 24, (480, 832)
 BRIEF = ROOT / "briefs" / "bumper.yaml"
@@ -155,6 +164,74 @@ def threads(folder: Path, takes: int, repeat: int) -> None:
     print(f"  speed-up {statistics.median(one) / statistics.median(many):.2f}x")
 
 
+def mix_child(path: str, seconds: float, folder: Path) -> None:
+    """Mix one synthetic cut in this fresh process, `whole` or `streamed`; prints a JSON line."""
+    import soundfile as sf
+    from fixtures import mix_reference
+
+    from agent.assembly.mixdown import mix_to_wav
+
+    def run(at: Path, made: tuple) -> None:
+        total, shots, music = made
+        if path == "whole":
+            master, _ = mix_reference.mix(total, shots, music, FPS, -14.0, 1.5)
+            sf.write(str(at / "mix.wav"), master, 48000, subtype="FLOAT")
+        else:
+            mix_to_wav(at / "mix.wav", total, shots, music, FPS, -14.0, 1.5)
+
+    warm, cut = folder / f"warm-{path}", folder / f"{path}-{seconds:g}"
+    warm.mkdir(), cut.mkdir()
+    run(warm, mix_reference.layout(warm, 3.0, 48000, False))  # imports and filter coefficients, made once
+    made = mix_reference.layout(cut, seconds, 48000, False)  # the files to mix: not the mix's cost
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    start = time.perf_counter()
+    run(cut, made)
+    wall = time.perf_counter() - start
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"traced": traced / 2**20, "peak": peak / 1024, "rss": (peak - base) / 1024, "wall": wall}))
+
+
+def mix_bench(lengths: list[float], repeat: int) -> None:
+    """The mix, whole against streamed, per cut length, alternated; then the ratios."""
+    import soundfile as sf
+
+    runs: dict[tuple[float, str], list[dict]] = {}
+    same = {}
+    with tempfile.TemporaryDirectory(prefix="bench-mix-") as tmp:
+        for r in range(repeat):
+            for s in lengths:
+                for path in (("whole", "streamed") if r % 2 == 0 else ("streamed", "whole")):
+                    folder = Path(tmp) / f"{r}-{s:g}-{path}"
+                    folder.mkdir()
+                    out = subprocess.run([sys.executable, __file__, "--mix-child", path, str(s), str(folder)],
+                                         capture_output=True, text=True, check=True)  # fmt: skip
+                    runs.setdefault((s, path), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+                if r == 0:
+                    a, b = (sf.read(str(Path(tmp) / f"0-{s:g}-{p}" / f"{p}-{s:g}" / "mix.wav"), dtype="float32")[0]
+                            for p in ("whole", "streamed"))  # fmt: skip
+                    same[s] = bool(np.array_equal(a, b))
+    print(f"\nthe sound mix of a cut, whole arrays against streamed; median (min-max) of {repeat} runs")
+    print(f"{'cut':>6} {'path':>9} {'traced peak MiB':>22} {'peak RSS MiB':>22} {'RSS over base MiB':>22} {'wall s':>18}")
+    for s in lengths:
+        for path in ("whole", "streamed"):
+            rows = runs[(s, path)]
+            print(f"{s:5g}s {path:>9} {spread([r['traced'] for r in rows]):>22} {spread([r['peak'] for r in rows]):>22} "
+                  f"{spread([r['rss'] for r in rows]):>22} {spread([r['wall'] for r in rows]):>18}")  # fmt: skip
+    med = {k: {m: statistics.median(r[m] for r in rows) for m in ("traced", "peak", "wall")} for k, rows in runs.items()}
+    print(f"\n{'cut':>6} {'whole/streamed traced':>22} {'peak RSS':>10} {'streamed/whole wall':>20} {'same samples':>13}")
+    for s in lengths:
+        w, n = med[(s, "whole")], med[(s, "streamed")]
+        print(f"{s:5g}s {w['traced'] / n['traced']:21.1f}x {w['peak'] / n['peak']:9.2f}x "
+              f"{n['wall'] / w['wall']:19.2f}x {str(same[s]):>13}")  # fmt: skip
+    first, last = lengths[0], lengths[-1]
+    for path in ("streamed", "whole"):
+        print(f"{path:>9}, {last:g} s over {first:g} s: traced peak {med[(last, path)]['traced'] / med[(first, path)]['traced']:.2f}x,"
+              f" peak RSS {med[(last, path)]['peak'] / med[(first, path)]['peak']:.2f}x")  # fmt: skip
+
+
 def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):7.1f} ({min(xs):.1f}-{max(xs):.1f})"
 
@@ -165,13 +242,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--takes", type=int, default=6)
     parser.add_argument("--no-threads", action="store_true")
+    parser.add_argument("--mix-seconds", type=float, nargs="+", default=[15, 60, 120])
+    parser.add_argument("--no-mix", action="store_true")
+    parser.add_argument("--mix-only", action="store_true")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--mix-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--threads-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], Path(args.child[1]), Path(args.child[2]))
     if args.threads_child:
         return threads_child(Path(args.threads_child[0]), int(args.threads_child[1]))
+    if args.mix_child:
+        return mix_child(args.mix_child[0], float(args.mix_child[1]), Path(args.mix_child[2]))
+    if args.mix_only:
+        return mix_bench(args.mix_seconds, args.repeat)
     from generators.media import write_frames
 
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
@@ -188,6 +273,8 @@ def main() -> None:
         report(runs, args.seconds)
         if not args.no_threads:
             threads(folder, args.takes, args.repeat)
+    if not args.no_mix:
+        mix_bench(args.mix_seconds, args.repeat)
 
 
 def report(runs: dict[tuple[float, str], list[dict]], lengths: list[float]) -> None:

@@ -222,8 +222,10 @@ def _finish(buf: np.ndarray, sr: int) -> np.ndarray:
     fade_in, fade_out = min(len(buf), int(0.05 * sr)), min(len(buf), int(1.0 * sr))
     buf[:fade_in] *= np.linspace(0, 1, fade_in, dtype=np.float32)[:, None]
     buf[len(buf) - fade_out :] *= np.linspace(1, 0, fade_out, dtype=np.float32)[:, None]
-    peak = float(np.abs(buf).max())
-    return buf * (0.7 / peak) if peak > 0 else buf
+    peak = max(float(buf.max(initial=0.0)), -float(buf.min(initial=0.0)))  # no |buf| copy of a long bed
+    if peak > 0:
+        buf *= 0.7 / peak  # in place: a long bed is held once
+    return buf
 
 
 # 3. Effects ------------------------------------------------------------------------------------
@@ -351,7 +353,7 @@ class SynthAudio(AudioGenerator):
         started = time.perf_counter()
         make = compose_music if request.kind == "music" else make_effect
         samples, details = make(request)
-        samples = samples * np.float32(10 ** (self.options.gain_db / 20))
+        samples *= np.float32(10 ** (self.options.gain_db / 20))  # in place: a long bed is held once
         write_wav(out, samples, request.sample_rate)
         return AudioTake(
             path=Path(out), sample_rate=request.sample_rate, channels=2,

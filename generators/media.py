@@ -89,11 +89,18 @@ def read_frames(path: Path, indices: Iterable[int] | None = None, max_side: int 
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    """Write float samples [N] or [N,C] in -1..1 to a 16-bit PCM WAV, atomically."""
+    """Write float samples [N] or [N,C] in -1..1 to a 16-bit PCM WAV, atomically (clipped and converted a
+    block at a time: a long signal is not copied whole)."""
     import soundfile as sf
 
-    with atomic_path(Path(path), ".wav") as tmp:
-        sf.write(str(tmp), np.clip(samples, -1.0, 1.0).astype(np.float32), sample_rate, subtype="PCM_16")
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    with atomic_path(Path(path), ".wav") as tmp, sf.SoundFile(str(tmp), "w", sample_rate, channels,
+                                                               subtype="PCM_16") as out:  # fmt: skip
+        for start in range(0, len(samples), WAV_BLOCK):
+            out.write(np.clip(samples[start : start + WAV_BLOCK], -1.0, 1.0).astype(np.float32))
+
+
+WAV_BLOCK = 1 << 18  # samples clipped and converted at a time
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -89,7 +89,7 @@ def test_the_streamed_meter_reads_as_pyloudnorm_and_the_whole_signal(seconds: fl
     import pyloudnorm
     from scipy.signal import resample_poly
 
-    from agent.assembly.audio_mix import SAMPLE_RATE, loudness, true_peak
+    from agent.assembly.meter import SAMPLE_RATE, loudness, true_peak
 
     n = int(seconds * SAMPLE_RATE)
     rng = np.random.default_rng(7)
@@ -107,7 +107,7 @@ def test_metering_a_long_mix_holds_little_memory() -> None:
     copies and a whole-signal oversampling would each be several times the signal's own size)."""
     import tracemalloc
 
-    from agent.assembly.audio_mix import SAMPLE_RATE, loudness, true_peak
+    from agent.assembly.meter import SAMPLE_RATE, loudness, true_peak
 
     x = (np.random.default_rng(3).standard_normal((60 * SAMPLE_RATE, 2)) * 0.2).astype(np.float32)
     loudness(x[:SAMPLE_RATE]), true_peak(x[:SAMPLE_RATE])  # imports and filter coefficients, made once

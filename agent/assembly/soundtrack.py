@@ -1,4 +1,5 @@
-"""A cut's sound: mixed in numpy sample-exact against the frames, encoded to AAC once, and held in spec.
+"""A cut's sound: mixed in numpy sample-exact against the frames (in blocks: agent.assembly.mixdown), encoded
+to AAC once, and held in spec.
 
 The encoded track is kept under a key of what it is made of (the effect, voice and music files by content,
 where each shot's sound starts and how long it may run, the rate, the loudness target, the end card's
@@ -15,8 +16,9 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.assembly.audio_mix import PEAK_CEILING_DB, SAMPLE_RATE, ShotAudio, mix
+from agent.assembly.audio_mix import PEAK_CEILING_DB, SAMPLE_RATE, ShotAudio
 from agent.assembly.loudness import LOUDNESS_TOLERANCE_LU, MAX_PASSES, TRUE_PEAK_MAX_DBTP, hold_after_encoding
+from agent.assembly.mixdown import mix_to_wav
 from agent.assembly.timeline import Segment
 from generators.atomic import atomic_path, write_text
 from generators.errors import BriefcutError
@@ -71,13 +73,9 @@ def sound_track(spec: CutSpec, segments: list[Segment], folder: Path, scratch: P
             return track, saved["loudness"], saved["warnings"]
     except (OSError, ValueError, KeyError):
         pass
-    import soundfile as sf
-
-    master, warnings = mix(_samples(spec, segments), shot_audio(spec, segments), spec.music, spec.fps,
-                           spec.loudness_lufs, _fade_out(spec))  # fmt: skip
     wav = scratch / "mix.wav"
-    sf.write(str(wav), master, SAMPLE_RATE, subtype="FLOAT")
-    del master  # read back from the file where it is needed: a long cut holds one copy at a time
+    warnings = mix_to_wav(wav, _samples(spec, segments), shot_audio(spec, segments), spec.music, spec.fps,
+                          spec.loudness_lufs, _fade_out(spec))  # fmt: skip
     with atomic_path(track) as part:
         encode_sound(wav, part)
         loud, notes = hold_after_encoding(part, wav, spec.loudness_lufs, PEAK_CEILING_DB,
