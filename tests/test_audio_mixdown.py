@@ -13,6 +13,7 @@ from fixtures import mix_reference
 from fixtures.mix_reference import layout
 
 from agent.assembly import mixdown
+from agent.assembly.loudness import SoundError
 from agent.assembly.meter import LOUDNESS_CHUNK, SAMPLE_RATE
 
 CASES = {  # seconds, music rate, loud, target LUFS, music length
@@ -74,7 +75,7 @@ def test_a_track_that_does_not_decode_names_the_file(tmp_path: Path, length: int
 
     broken = tmp_path / "broken.m4a"
     broken.write_bytes(b"not an mp4 at all" * 100)
-    with pytest.raises(RuntimeError, match="broken.m4a"):
+    with pytest.raises(SoundError, match="broken.m4a"):
         list(decoded_blocks(broken, length))
 
 

@@ -19,6 +19,7 @@ from typing import IO
 import numpy as np
 
 from agent.assembly.meter import SAMPLE_RATE, TRUE_PEAK_PAD, LoudnessMeter, true_peak
+from generators.errors import BriefcutError
 
 TRUE_PEAK_MAX_DBTP = -1.0
 # Our meter aims this far under the maximum, so another meter (a platform's, ffmpeg's ebur128) that
@@ -27,6 +28,10 @@ METER_MARGIN_DB = 0.1
 LOUDNESS_TOLERANCE_LU = 0.5
 MAX_PASSES = 6
 BLOCK = 4 * SAMPLE_RATE  # samples decoded, measured and corrected at a time
+
+
+class SoundError(BriefcutError):
+    """The cut's sound could not be mixed, encoded or read back."""
 
 
 def decoded_blocks(path: Path, length: int | None = None) -> Iterator[np.ndarray]:
@@ -46,7 +51,7 @@ def decoded_blocks(path: Path, length: int | None = None) -> Iterator[np.ndarray
                 yield x
             if (length is None or fed < length) and proc.wait(timeout=600) != 0:  # read to its end: did it decode?
                 errors.seek(0)
-                raise RuntimeError(f"cannot decode the audio of {path}: {errors.read().decode(errors='replace')[-300:]}")
+                raise SoundError(f"cannot decode the audio of {path}: {errors.read().decode(errors='replace')[-300:]}")
         finally:
             if proc.poll() is None:
                 proc.kill()

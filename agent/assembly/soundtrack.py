@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.assembly.audio_mix import PEAK_CEILING_DB, SAMPLE_RATE, ShotAudio
-from agent.assembly.loudness import LOUDNESS_TOLERANCE_LU, MAX_PASSES, TRUE_PEAK_MAX_DBTP, hold_after_encoding
+from agent.assembly.loudness import (
+    LOUDNESS_TOLERANCE_LU,
+    MAX_PASSES,
+    TRUE_PEAK_MAX_DBTP,
+    SoundError,
+    hold_after_encoding,
+)
 from agent.assembly.mixdown import mix_to_wav
 from agent.assembly.timeline import Segment
 from generators.atomic import atomic_path, write_text
-from generators.errors import BriefcutError
 from generators.media import file_sha256
 
 if TYPE_CHECKING:
@@ -30,10 +35,6 @@ if TYPE_CHECKING:
 # Raise when the mix or its encoding changes for the same inputs: older tracks are then not reused.
 SOUND_FORMAT = 1
 AUDIO_ARGS = ["-c:a", "aac", "-b:a", "192k", "-ar", str(SAMPLE_RATE)]
-
-
-class SoundError(BriefcutError):
-    """The cut's sound could not be encoded."""
 
 
 def shot_audio(spec: CutSpec, segments: list[Segment]) -> list[ShotAudio]:
