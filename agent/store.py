@@ -165,7 +165,7 @@ class Store:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
                 self.db = sqlite_utils.Database(conn)
-                self.db.execute("PRAGMA journal_mode=WAL")
+                wal_mode(conn)
             self.db.execute("PRAGMA busy_timeout=30000")
             self._migrate()
 
@@ -431,6 +431,22 @@ def database_error(path: Path | str, exc: sqlite3.DatabaseError) -> WorkspaceErr
     else:
         why = text
     return WorkspaceError(f"{path}: {why}")
+
+
+def wal_mode(conn: sqlite3.Connection, seconds: float = 30.0) -> None:
+    """Put the database in WAL mode. Two processes opening a new database at once both switch it: each
+    holds a shared lock and wants the exclusive one, and SQLite answers one "database is locked" at once,
+    without waiting (its busy timeout would deadlock); that one tries again until the other is done."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def cut_id(run_id: str, plan_key: str, fmt: str, version: int) -> str:

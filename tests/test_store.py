@@ -109,3 +109,24 @@ def test_a_full_database_reads_like_any_full_disk(tmp_path: Path) -> None:
     message = str(raised.value)
     assert str(path) in message and "no space left on the device" in message
     assert store.run("r1")["status"] == "running"  # what was written before is still there
+
+
+def test_opening_a_new_database_another_process_is_writing_waits_for_it(tmp_path: Path) -> None:
+    """A second process opening a database not yet in WAL mode while the first holds its write lock: SQLite
+    answers the switch to WAL "database is locked" at once (waiting could deadlock); the store waits instead."""
+    import sqlite3
+    import threading
+    import time
+
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.5, lambda: writer.execute("COMMIT")).start()
+    started = time.monotonic()
+    store = Store(path)
+    assert time.monotonic() - started >= 0.4  # it waited for the writer rather than failing at once
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [r["name"] for r in store.db["_migrations"].rows] == [m.__name__ for m in MIGRATIONS]
+    writer.close()
