@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import StorageError, WorkspaceError
 from agent.settings import Settings
-from agent.store import Store, database_error
+from agent.store import Store, database_error, wal_mode
 from generators.atomic import atomic_path
 
 RESERVE_NAME = ".briefcut-reserve"
@@ -66,7 +66,7 @@ class Workspace:
                 self.root.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(str(self.checkpoints_path), check_same_thread=False, timeout=30)
                 try:
-                    conn.execute("PRAGMA journal_mode=WAL")
+                    wal_mode(conn)  # (two processes may open a new workspace at once)
                     saver = SqliteSaver(conn)
                     saver.setup()  # a damaged file is found here, named, before the graph runs
                 except sqlite3.DatabaseError as exc:
