@@ -2,12 +2,13 @@
 
 A run's key digests what decides its cuts: the brief as run (the command line's overrides written
 in, and its own path), the files it names (by content; a footage folder by its files' names, sizes
-and times), the backends resolved for it (and whether scoring's CLIP weights are here), the
-certificate that signs its cuts, and the code that makes them (briefcut's sources, the versions of
-the libraries that shape pixels and sound, the ffmpeg binary). `briefcut run` asks for the newest
-finished run with the same key; where its cuts are the ones it delivered (never edited, every file
-present with the hash it was delivered with), that run is the answer and nothing is made again.
-`--fresh` makes a new run anyway (which still takes every take from the media cache).
+and times), the backends resolved for it (and scoring's CLIP weights as this machine has them), the
+fonts captions may be set in, the certificate that signs its cuts, and the code that makes them
+(briefcut's sources, the versions of the libraries that shape pixels and sound, the ffmpeg, espeak-ng
+and fontconfig binaries). `briefcut run` asks for the newest finished run with the same key; where
+its cuts are the ones it delivered (never edited, every file present with the hash it was delivered
+with), that run is the answer and nothing is made again. `--fresh` makes a new run anyway (which
+still takes every take from the media cache).
 
 A run that asks an LLM (to plan, or for the audience panel) has no key: the model answers
 differently each time, so running it again is asking again.
@@ -36,7 +37,9 @@ from generators.media import file_sha256
 CODE_PACKAGES = ("agent", "generators", "evaluators")
 SOURCE_SUFFIXES = (".py", ".j2", ".jinja", ".json", ".yaml", ".txt", ".md")
 # Libraries whose version can change a frame or a sample of the same inputs.
-MEDIA_LIBRARIES = ("numpy", "av", "pillow", "scipy", "torch", "diffusers", "transformers", "piper-tts")
+MEDIA_LIBRARIES = ("numpy", "av", "pillow", "scipy", "torch", "diffusers", "transformers", "piper-tts",
+                   "imageio-ffmpeg", "soundfile", "fonttools")  # fmt: skip
+TOOLS = ("ffmpeg", "espeak-ng", "fc-match")  # binaries on the PATH that make media
 
 
 def run_key(brief: Brief, brief_path: Path, choices: Choices, settings: Settings) -> str | None:
@@ -48,7 +51,7 @@ def run_key(brief: Brief, brief_path: Path, choices: Choices, settings: Settings
         "files": {name: file_digest(path) for name, path in brief_files(brief)},
         "choices": choices.model_dump(mode="json", exclude={"notes"}), "code": code_digest(),
         "signing": [file_digest(Path(settings.sign_cert)), settings.sign_tsa] if settings.sign_cert else None,
-        "clip": clip_weights(choices.clip.model),
+        "clip": clip_weights(choices.clip.model), "fonts": font_files(),
     }  # fmt: skip
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -60,14 +63,38 @@ def asks_llm(brief: Brief, choices: Choices, settings: Settings) -> bool:
 
 
 def clip_weights(model: str | None) -> Any:
-    """Whether scoring can load its CLIP model here (weights fetched since change every score), and a
-    local folder's files."""
+    """What scoring's CLIP model is here: a local folder's files, or the Hugging Face cache's files of a hub
+    id (weights fetched since a run change every score)."""
     if not model:
         return None
-    from evaluators.clip import weights_absent
-
     folder = Path(model).expanduser()
-    return file_digest(folder) if folder.is_dir() else weights_absent(model) is None
+    if folder.is_dir():
+        return file_digest(folder)
+    from huggingface_hub import constants  # (the module alone: the hub client is not imported)
+
+    cached = Path(constants.HF_HUB_CACHE) / ("models--" + model.replace("/", "--"))
+    return file_digest(cached) if cached.is_dir() else None
+
+
+def font_files() -> Any:
+    """The font files captions and the end card may be set in (fontconfig's folders, BRIEFCUT_FONT_DIRS),
+    by name, size and time: a font installed since changes every caption that needed it."""
+    from generators.fonts import FONT_SUFFIXES, font_dirs
+
+    found = []
+    for folder in font_dirs():
+        for root, _, names in os.walk(folder):
+            found += [(os.path.join(root, n), *_stat(os.path.join(root, n)))
+                      for n in names if n.lower().endswith(FONT_SUFFIXES)]  # fmt: skip
+    return [os.environ.get("BRIEFCUT_FONTCONFIG", "1"), sorted(found)]
+
+
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
 
 
 def brief_files(brief: Brief) -> list[tuple[str, Path]]:
@@ -87,18 +114,18 @@ def file_digest(path: Path) -> Any:
 
 @lru_cache(maxsize=4)
 def code_digest(root: Path = Path(__file__).resolve().parents[1]) -> str:
-    """briefcut's own sources (under `root`), the media libraries' versions and the ffmpeg binary, as one
-    digest."""
+    """briefcut's own sources (under `root`), the media libraries' versions and the media tools' binaries,
+    as one digest."""
     h = hashlib.sha256()
     for package in CODE_PACKAGES:
         for path in sorted((root / package).rglob("*")):
             if path.suffix in SOURCE_SUFFIXES and path.is_file() and "__pycache__" not in path.parts:
                 h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     h.update(json.dumps([_version(name) for name in MEDIA_LIBRARIES]).encode())
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg:
-        st = os.stat(ffmpeg)
-        h.update(f"{os.path.realpath(ffmpeg)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for tool in TOOLS:
+        found = shutil.which(tool)
+        if found:
+            h.update(f"{os.path.realpath(found)}:{_stat(os.path.realpath(found))}".encode())
     return h.hexdigest()
 
 

@@ -128,6 +128,22 @@ def test_the_key_follows_the_brief_its_files_the_backends_and_the_code(finished:
     assert run_key(brief, finished["brief"], local, settings) not in (empty, key)
 
 
+def test_a_font_installed_since_changes_the_key(finished: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caption that fell back to another face (or to none) looks different once the font it needed is there."""
+    settings = Settings.from_env({})
+    brief = load_brief(finished["brief"])
+    choices = resolve_choices(brief, settings)
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    monkeypatch.setenv("BRIEFCUT_FONT_DIRS", str(fonts))
+    before = run_key(brief, finished["brief"], choices, settings)
+    assert run_key(brief, finished["brief"], choices, settings) == before
+    shutil.copy(ROOT / "briefs" / "assets" / "lumen-logo.png", fonts / "readme.png")  # not a font: no change
+    assert run_key(brief, finished["brief"], choices, settings) == before
+    (fonts / "NotoSansThai-Bold.ttf").write_bytes(b"a face")
+    assert run_key(brief, finished["brief"], choices, settings) != before
+
+
 def test_the_code_digest_changes_with_any_source_file(tmp_path: Path) -> None:
     for package in ("agent", "generators", "evaluators"):
         (tmp_path / package).mkdir()
