@@ -89,11 +89,13 @@ def start_run(
     run_id: str | None = None,
     choices: Choices | None = None,
     prepared: bool = False,
+    key: str | None = None,
 ) -> dict[str, Any]:
     """Plan, render, score, refine and assemble a brief; returns the run summary. `prepared`: `brief` and
-    `choices` come from `prepare_brief` already (overrides written in, checked)."""
+    `choices` come from `prepare_brief` already (overrides written in, checked) and `key` is their run key."""
     if not (prepared and brief is not None and choices is not None):
         brief, choices = prepare_brief(brief_path, workspace, overrides, brief, choices)
+        key = run_key(brief, brief_path, choices, workspace.settings)
     run_id = run_id or new_run_id()  # a batch picks the id first, so a killed job finds its run
     out_dir = Path(out).resolve() if out else workspace.run_dir(run_id)
     with hold_run(workspace, run_id, out_dir, "run"):
@@ -101,7 +103,7 @@ def start_run(
             "id": run_id, "brief_path": str(Path(brief_path).resolve()), "brief": brief.model_dump(mode="json"),
             "brief_hash": brief_hash(brief), "profile": choices.profile, "planner": choices.planner.backend,
             "choices": choices.model_dump(mode="json"), "out_dir": str(out_dir), "batch_id": batch_id,
-            "run_key": run_key(brief, brief_path, choices, workspace.settings),
+            "run_key": key,
         })  # fmt: skip
         for note in choices.notes:
             workspace.store.event(run_id, "note", {"text": note})
@@ -125,7 +127,8 @@ def repeat_or_start(brief_path: Path, workspace: Workspace, *, overrides: Overri
     found = None if fresh or not workspace.db_path.exists() else settled_run(
         workspace.store, key, out, workspace.root / "locks")
     if found is None:
-        return start_run(brief_path, workspace, out=out, progress=progress, brief=brief, choices=choices, prepared=True)
+        return start_run(brief_path, workspace, out=out, progress=progress, brief=brief, choices=choices,
+                         prepared=True, key=key)  # fmt: skip
     (progress or Progress()).note(f"nothing that decides the cuts changed since run {found}: its cuts are current "
                                   "and nothing was made again (--fresh makes a new run)")  # fmt: skip
     workspace.store.event(found, "repeated", {"brief_path": str(Path(brief_path).resolve())})
