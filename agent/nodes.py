@@ -23,6 +23,7 @@ from agent.edit.request import EditRequest, apply_to_plans
 from agent.faults import fault_point
 from agent.jobs import initial_jobs, load_plans, save_plan, stamp_shots, video_jobs
 from agent.render import run_job
+from agent.runner import in_threads, render_workers
 from agent.scoring import weak_shots
 from agent.state import RenderJob, RunState
 from agent.voice_fit import fit_plan_voice
@@ -151,35 +152,10 @@ def assemble_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
             ctx.progress.advance("assemble")
         return cuts
 
-    per_plan = in_parallel(deliver_plan, list(plans.values()), assemble_workers(len(plans)))
+    # plans at once, one per core (BRIEFCUT_RENDER_WORKERS); a plan's formats share its sound track
+    per_plan = in_threads(deliver_plan, list(plans.values()), render_workers(), "assemble")
     ctx.store.set_run_status(ctx.run_id, "done")
     return {"cuts": [cut for cuts in per_plan for cut in cuts], "edit": None}
-
-
-def assemble_workers(plans: int) -> int:
-    """How many plans are assembled at once: the render workers' count (one per core, or
-    BRIEFCUT_RENDER_WORKERS), never more than the plans. Each cut's encoder threads itself; the rest of
-    assembly (composing, the mix, the checks on the delivered file) is one core's work per cut."""
-    from agent.runner import render_workers
-
-    return max(1, min(plans, render_workers()))
-
-
-def in_parallel(fn: Any, items: list[Any], workers: int) -> list[Any]:
-    """`fn` over `items` in `workers` threads, results in the items' order; the first error is raised
-    once every started item has stopped (each writes whole files or none)."""
-    if workers <= 1 or len(items) <= 1:
-        return [fn(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="assemble") as pool:
-        futures = [pool.submit(fn, item) for item in items]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()  # not started: never started
-            raise
 
 
 # 6. audience (the persona panel, a heuristic; "not computed" with its reason without an endpoint) ------

@@ -15,7 +15,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -228,6 +228,20 @@ def render_workers(cores: int | None = None) -> int:
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
     return max(2, min(8, cores))
+
+
+def in_threads(fn: Callable[[Any], Any], items: list[Any], workers: int, name: str) -> list[Any]:
+    """`fn` over `items` in up to `workers` threads, the results in the items' order. An error (or Ctrl-C)
+    is raised once the items started have stopped; items not started are dropped."""
+    if workers < 2 or len(items) < 2:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    try:
+        return list(pool.map(fn, items))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:

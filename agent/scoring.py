@@ -15,7 +15,6 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,19 +144,14 @@ class Scorer:
     def score_all(self, plans: dict[str, Plan], formats: list[str]) -> None:
         """Score every candidate take of these cuts not scored yet, several at once within the core budget
         (`render_workers`); each take's score is what scoring it alone gives."""
-        from agent.runner import render_workers
+        from agent.runner import in_threads, render_workers
 
         todo = self._unscored(plans, formats)
         workers = min(render_workers(), len(todo))
         if workers < 2:
             return  # the cuts score their takes as they read them
         self.embedder(), self.reference_embed()  # resolved once, before the threads
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="score")
-        try:
-            for _ in pool.map(lambda job: self.take_score(*job), todo):
-                pass
-        finally:  # a failed take or Ctrl-C: takes not started are dropped, not scored first
-            pool.shutdown(wait=True, cancel_futures=True)
+        in_threads(lambda job: self.take_score(*job), todo, workers, "score")
 
     def _unscored(self, plans: dict[str, Plan], formats: list[str]) -> list[tuple[dict, str, bool]]:
         """(take, prompt, shows product) of every candidate take of these cuts that the store has no score for."""
