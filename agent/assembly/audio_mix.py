@@ -128,3 +128,17 @@ def limiter_gain(x: np.ndarray, ceiling_db: float) -> np.ndarray:
     need = np.minimum(1.0, ceiling / np.maximum(true_peak(x), 1e-9))
     # The min over a window then a mean over the same window stays <= the need at every peak.
     return uniform_filter1d(minimum_filter1d(need, LIMITER_WINDOW), LIMITER_WINDOW)
+
+
+def limited(x: np.ndarray, inner: slice, ceiling_db: float) -> np.ndarray:
+    """The samples `inner` of `x` through the look-ahead limiter; `x` holds up to LIMIT_REACH samples of
+    context either side, so they are the whole signal's."""
+    return x[inner] * limiter_gain(x, ceiling_db)[inner, None]
+
+
+def read_raw(path: Path, a: int, b: int, channels: int = 1) -> np.ndarray:
+    """Samples [a, b) of a scratch file of raw float32 samples, [b - a] (one channel) or [b - a, channels]."""
+    with path.open("rb") as f:
+        f.seek(4 * channels * a)
+        x = np.fromfile(f, np.float32, channels * (b - a))
+    return x if channels == 1 else x.reshape(-1, channels)

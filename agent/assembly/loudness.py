@@ -18,6 +18,7 @@ from typing import IO
 
 import numpy as np
 
+from agent.assembly.audio_mix import LIMIT_REACH, limited, read_raw
 from agent.assembly.meter import SAMPLE_RATE, TRUE_PEAK_PAD, LoudnessMeter, true_peak
 from generators.errors import BriefcutError
 
@@ -170,34 +171,24 @@ def _scale_envelope(envelope: Path, peaks: Path, length: int, margin_db: float) 
     for a in range(0, length, BLOCK):
         b = min(length, a + BLOCK)
         lo, hi = max(0, a - width), min(length, b + width)
-        need = np.minimum(1.0, 10 ** ((TRUE_PEAK_MAX_DBTP - margin_db) / 20) / np.maximum(_read(peaks, lo, hi), 1e-9))
+        need = np.minimum(1.0, 10 ** ((TRUE_PEAK_MAX_DBTP - margin_db) / 20) / np.maximum(read_raw(peaks, lo, hi), 1e-9))
         gain = uniform_filter1d(minimum_filter1d(need, width), width).astype(np.float32)[a - lo : b - lo]
-        _write(envelope, a, _read(envelope, a, b) * gain)
+        _write(envelope, a, read_raw(envelope, a, b) * gain)
 
 
 def _write_corrected(master: Path, envelope: Path, shift_db: float, ceiling_db: float, out: Path) -> None:
     """The first master turned down where it overshot, moved by `shift_db`, limited at the ceiling, into `out`."""
     import soundfile as sf
 
-    from agent.assembly.audio_mix import LIMIT_REACH as reach
-    from agent.assembly.audio_mix import limiter_gain
-
     with sf.SoundFile(str(master)) as source, sf.SoundFile(str(out), "w", SAMPLE_RATE, 2, subtype="FLOAT") as dest:
         length = source.frames
         for a in range(0, length, BLOCK):
             b = min(length, a + BLOCK)
-            lo, hi = max(0, a - reach), min(length, b + reach)
+            lo, hi = max(0, a - LIMIT_REACH), min(length, b + LIMIT_REACH)
             source.seek(lo)
-            x = source.read(hi - lo, dtype="float32", always_2d=True) * _read(envelope, lo, hi)[:, None]
+            x = source.read(hi - lo, dtype="float32", always_2d=True) * read_raw(envelope, lo, hi)[:, None]
             x *= np.float32(10 ** (shift_db / 20))
-            dest.write((x[a - lo : b - lo] * limiter_gain(x, ceiling_db)[a - lo : b - lo, None]).astype(np.float32))
-
-
-def _read(path: Path, a: int, b: int) -> np.ndarray:
-    """Samples [a, b) of a raw float32 file."""
-    with path.open("rb") as f:
-        f.seek(4 * a)
-        return np.fromfile(f, np.float32, b - a)
+            dest.write(limited(x, slice(a - lo, b - lo), ceiling_db).astype(np.float32))
 
 
 def _write(path: Path, a: int, x: np.ndarray) -> None:

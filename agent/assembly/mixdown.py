@@ -35,8 +35,9 @@ from agent.assembly.audio_mix import (
     ShotAudio,
     duck_gain,
     fit_voice,
-    limiter_gain,
+    limited,
     load_audio,
+    read_raw,
 )
 from agent.assembly.meter import LOUDNESS_CHUNK, SAMPLE_RATE, LoudnessMeter
 
@@ -143,9 +144,7 @@ class Layout:
 
     def rendered(self, a: int, b: int) -> np.ndarray:
         """Samples [a, b) of the rendered stems, [b - a, 5]."""
-        with self.stems.open("rb") as f:
-            f.seek(4 * STEM_CHANNELS * a)
-            return np.fromfile(f, np.float32, STEM_CHANNELS * (b - a)).reshape(-1, STEM_CHANNELS)
+        return read_raw(self.stems, a, b, STEM_CHANNELS)
 
     def premaster(self, a: int, b: int) -> np.ndarray:
         """Music at its level ducked under the voice, plus effects and voice at theirs, faded: samples [a, b)."""
@@ -177,7 +176,7 @@ class Layout:
         lo, hi = max(0, a - LIMIT_REACH), min(self.total, b + LIMIT_REACH)
         x = self.master(rounds - 1, lo, hi)
         x *= self.master_gains[rounds - 1]
-        return x[a - lo : b - lo] * limiter_gain(x, self.ceiling_db)[a - lo : b - lo, None]
+        return limited(x, slice(a - lo, b - lo), self.ceiling_db)
 
 
 def mix_to_wav(wav: Path, total: int, shots: list[ShotAudio], music: Path | None, fps: int, target_lufs: float,
