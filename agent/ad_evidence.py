@@ -6,8 +6,9 @@ the logo, its ending); a long cut costs the same memory as a short one.
 Everything here is measured on the encoded MP4 (decoded again), against what assembly meant to draw:
 the timeline and caption layout are rebuilt with assembly's own functions from the same CutSpec, so
 "the caption is on screen" means the drawn caption was found at its place in the delivered frame. A take
-that sets its caption itself (the motion backend's kinetic type) says where; there the take's own picture
-must be found in place (nothing covered or cropped it away).
+that sets its caption itself says where, and a take's type layer (the motion backend's kinetic type, drawn
+by assembly) is placed by assembly's own code; there the frame as assembly composes it, type and all, must
+be found in place (nothing covered or cropped it away).
 """
 
 from __future__ import annotations
@@ -213,18 +214,22 @@ def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> 
     """For each caption page whose take set the caption itself (the motion backend's kinetic type) and
     says where: the place in cut pixels and the take's frame at the page's middle, as assembly composes it."""
     from agent.assembly.stills import yuv420_to_rgb
+    from agent.assembly.type_track import shot_types
 
     out, sources = {}, {}
     boxes = list(spec.shot_caption_boxes) + [None] * (len(spec.plan.shots) - len(spec.shot_caption_boxes))
+    types = shot_types(spec)
     for k, cue in enumerate(cues):
         i = cue.shot
-        if not (i < len(spec.shot_draws_caption) and spec.shot_draws_caption[i] and boxes[i]):
+        drawn = i < len(spec.shot_draws_caption) and spec.shot_draws_caption[i] and boxes[i]
+        if not (drawn or types[i] is not None):
             continue
         seg = segments[i]
         if i not in sources:
             sources[i] = ShotSource(Path(spec.shot_videos[i]), seg.frames, spec.fps, spec.width, spec.height,
-                                    spec.shot_native[i])  # fmt: skip
-        box = _cut_box(boxes[i], sources[i])
+                                    spec.shot_native[i], types[i])  # fmt: skip
+        source = sources[i]
+        box = source.type.box() if source.type is not None else _cut_box(boxes[i], source)
         if box is not None:
             out[k] = (box, yuv420_to_rgb(sources[i].frame((cue.start + cue.end - 1) // 2 - seg.start)))
     for source in sources.values():

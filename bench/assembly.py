@@ -10,8 +10,8 @@ veryfast) and with the preview profile's encoder (agent.assembly.encoder), side 
 Inputs (animatic or motion takes, synth music and effects) are made before the timed part. Against the
 reference both sides get the same takes, captions, end card text, sounds and encoder settings (libx264
 veryfast CRF 20, AAC 192k, +faststart); the reference uses concat + drawtext captions + a drawtext end card
-+ amix + loudnorm. --preview makes the cut the preview profile makes: motion takes at the cut's size that
-draw their own captions, the invisible watermark on; "veryfast" encodes it x264 veryfast CRF 20 (every
++ amix + loudnorm. --preview makes the cut the preview profile makes: motion takes at the cut's size, their
+captions set as kinetic type by assembly (each take's type layer), the invisible watermark on; "veryfast" encodes it x264 veryfast CRF 20 (every
 profile before the encoder was a setting, and still smoke and gpu), "preview" with the preview profile's
 encoder. After the timed rounds the same cut is encoded losslessly (x264 CRF 0) and each side's cut is
 compared with it: size, PSNR and SSIM (ffmpeg's psnr and ssim filters), so the trade is in view.
@@ -88,12 +88,21 @@ def make_inputs(plan: Plan, width: int, height: int, fps: int, folder: Path, bac
     cuts = [sum(s.seconds for s in plan.shots[: i + 1]) for i in range(len(plan.shots))]
     music = folder / f"music_{plan.seconds}.wav"
     audio.render(SoundRequest(prompt="bed", seconds=plan.seconds, mood="uplifting", cut_points=cuts), music)
-    return {"takes": takes, "effects": effects, "music": music}
+    layers = [type_layer(shot_request(s, width, height, fps, backend)) if backend == "motion" else None
+              for s in plan.shots]  # fmt: skip
+    return {"takes": takes, "effects": effects, "music": music, "type_layers": layers}
+
+
+def type_layer(request: ShotRequest) -> dict:
+    """The type layer a motion take of `request` records (its design, made again: a kept take is reused)."""
+    from generators.video_motion import Design
+
+    return Design(request).type_layer.record()
 
 
 def shot_request(shot: Shot, width: int, height: int, fps: int, backend: str) -> ShotRequest:
-    """What the take is rendered from; the motion backend also gets the brand's assets and the caption,
-    which it sets as kinetic type (so assembly does not burn it in)."""
+    """What the take is rendered from; the motion backend also gets the brand's assets and the caption (its
+    take records the type layer assembly sets the caption in as kinetic type)."""
     brand: dict[str, Any] = {}
     if backend == "motion":
         brand = {"role": shot.role, "caption": shot.caption, "shows_product": shot.role == "product",
@@ -224,11 +233,13 @@ def load() -> str:
 
 
 def spec_for(plan: Plan, inputs: dict, aspect: str, width: int, height: int, fps: int, preview: bool) -> CutSpec:
-    """The cut both sides make; --preview: the takes draw their captions and the watermark is on."""
+    """The cut both sides make; --preview: the captions are the motion takes' kinetic type (drawn by assembly
+    in each take's type layer) and the watermark is on."""
     shots = len(plan.shots)
     return CutSpec(plan=plan, aspect_ratio=aspect, width=width, height=height, fps=fps,
                    shot_videos=inputs["takes"], shot_native=[True] * shots, shot_effects=inputs["effects"],
-                   shot_voice=[None] * shots, shot_draws_caption=[preview] * shots, music=inputs["music"],
+                   shot_voice=[None] * shots, shot_type_layers=inputs["type_layers"] if preview else [],
+                   music=inputs["music"],
                    brand_name="Fizzo", palette=PALETTE, provenance={"bench": True},
                    watermark=cut_key("bench") if preview else None)  # fmt: skip
 

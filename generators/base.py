@@ -222,6 +222,11 @@ class VideoGenerator(Backend):
     # True when the backend sets the shot's caption into the picture itself (assembly then does not burn
     # it in again, and a caption edit renders the shot again).
     draws_caption: ClassVar[bool] = False
+
+    @classmethod
+    def caption_changes_picture(cls, before: str, after: str) -> bool:
+        """Whether a shot's take must be rendered again when its caption goes from `before` to `after`."""
+        return cls.draws_caption and before != after
     # True when the backend cuts the brand's own footage (the agent then ranks it into `footage`).
     uses_footage: ClassVar[bool] = False
 

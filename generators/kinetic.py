@@ -9,8 +9,7 @@ in, one line after another. An accent bar grows beside the block.
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +76,51 @@ class Kinetic:
         if self.bar is not None:
             self._bar(frame, ease_out((t_s - self.start_s) / (ENTER_S * 1.4)))
 
+    def moved(self, dx: int, dy: int) -> Kinetic:
+        """The same caption drawn `dx`, `dy` whole pixels further right and down (onto a part of a frame)."""
+        def box(b: Box) -> Box:
+            return (b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy)
+
+        lines = [Line(ln.sprite, ln.x + dx, ln.y + dy, ln.rtl) for ln in self.lines]
+        bar = (box(self.bar[0]), self.bar[1]) if self.bar is not None else None
+        plate = (self.plate[0], (self.plate[1][0] + dx, self.plate[1][1] + dy)) if self.plate is not None else None
+        return replace(self, lines=lines, bar=bar, plate=plate, limit=box(self.limit) if self.limit else None,
+                       _block=None, _ink=None)  # fmt: skip
+
+    def reach(self, seconds: float, drift: float = 0.0) -> tuple[int, int, int, int]:
+        """Every pixel the caption may touch up to `seconds` into the shot (its entrance and its settled
+        drift, sprite padding included), as a whole-pixel box on the frame (it may leave the frame)."""
+        from generators.motion_layers import PAD
+
+        x0, y0, x1, y1 = self._bounds()
+        grow = min(max(0.0, seconds - self.settled_s) * drift, self._max_grow())
+        left, top = self._mapped(x0 - PAD, y0 - PAD, grow)
+        right, bottom = self._mapped(x1 + PAD, y1 + PAD, grow)
+        return (int(min(x0, left)) - PAD - 2, int(min(y0, top)) - PAD - 2,
+                int(max(x1, right)) + PAD + 3, int(max(y1, bottom)) + PAD + 3)  # fmt: skip
+
     def _settled(self, frame: Any, grow: float) -> None:
         from generators.motion_layers import place
 
+        place(frame, self.block(), self.settled_rect(grow))
+
+    def block(self) -> Any:
+        """The settled caption (plate, lines and bar in place) as one padded RGBA sprite, made once."""
         if self._block is None:
-            self._block = self._compose(frame.size)
-        sprite, (x0, y0, x1, y1) = self._block
+            self._block = self._compose((0, 0))
+        return self._block[0]
+
+    def settled_rect(self, grow: float) -> Box:
+        """Where the settled block is drawn after growing by `grow` (capped by `limit`), about its centre
+        and lifted by half its growth, in frame pixels (floats)."""
+        self.block()
+        assert self._block is not None
+        x0, y0, x1, y1 = self._block[1]
         grow = min(grow, self._max_grow())
         s = 1.0 + grow
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - grow * (y1 - y0) * 0.5
         hw, hh = (x1 - x0) / 2 * s, (y1 - y0) / 2 * s
-        place(frame, sprite, (cx - hw, cy - hh, cx + hw, cy + hh))
+        return (cx - hw, cy - hh, cx + hw, cy + hh)
 
     def _bounds(self) -> tuple[int, int, int, int]:
         """The settled block's box on the frame: lines (with their shadow), plate and bar."""
@@ -202,11 +235,10 @@ def _paste(frame: Any, piece: Any, at: tuple[int, int], opacity: float) -> None:
     frame.paste(piece.convert("RGB"), at, alpha)
 
 
-def set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: RGB, rng: random.Random,
+def set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: RGB, style: str,
                 font: Path | None = None, lang: str | None = None, start_s: float = 0.12,
                 anchor: float = 0.5, plate: RGB | None = None, limit: Box | None = None) -> Kinetic | None:  # fmt: skip
-    """Lay `text` out in `box` (shrinking to fit MAX_LINES) and choose its entrance; None for no text."""
-    style = rng.choice(STYLES)  # drawn first: a caption's presence does not move the rest of the design
+    """Lay `text` out in `box` (shrinking to fit MAX_LINES) to enter in `style` (one of STYLES); None for no text."""
     text = " ".join(text.split())
     if not text:
         return None

@@ -8,8 +8,10 @@ designed too: bold type on a palette backdrop, graphic shapes, a big figure when
 one, the logo where it fits. Every choice is drawn from the seed, so a take is deterministic and
 another seed (another variant, another take) is another design.
 
-The backend draws the caption itself (`draws_caption` in the take's metadata), so assembly does not
-burn it in again; the cut's .srt still carries it.
+The caption's type is designed here but drawn at assembly: the take is rendered without its words and
+records its type layer (box, size, colours, entrance; generators.type_layer), which assembly sets the
+shot's caption in, over the take's frames. So a take does not depend on its caption's words (only on a
+figure drawn from them), and a caption edit renders nothing. The cut's .srt still carries the caption.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import functools
 import hashlib
 import math
 import random
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generators.base import ShotRequest, VideoGenerator, VideoTake
 from generators.camera import CameraPath, camera_move
-from generators.kinetic import Kinetic, set_caption
+from generators.kinetic import STYLES
 from generators.matte import Cutout, load_cutout
 from generators.media import write_frames
 from generators.motion_layers import (
@@ -45,14 +46,21 @@ from generators.motion_layers import (
     resample_visible,
     screen_rect,
 )
-from generators.motion_look import Colours, Layout, pick_colours, plan_layout, relative_luminance, safe_box
-from generators.text import fit_text
+from generators.motion_look import (
+    Box,
+    Colours,
+    Layout,
+    pick_colours,
+    plan_layout,
+    relative_luminance,
+    safe_box,
+)
+from generators.type_layer import FigureSlot, TypeLayer, fractions
 
 # Depth of each layer (0: fixed to the screen, 1: moves fully with the camera): parallax.
 # Without a product the backdrop is the picture and moves nearer the camera's full travel.
-DEPTH = {"backdrop": 0.3, "backdrop_alone": 0.8, "shapes": 0.75, "product": 1.0, "figure": 0.5, "type": 0.08}
-TYPE_DRIFT = 0.03  # a settled caption grows this fraction per second (and lifts), so a hold still moves
-STAT = re.compile(r"\d+(?:[.,]\d+)?\s?%?")
+DEPTH = {"backdrop": 0.3, "backdrop_alone": 0.8, "shapes": 0.75, "product": 1.0}  # the figure's: type_layer
+HERO_DRIFT = 0.02  # the product grows this fraction per second, so a still camera's shot still moves
 LICENSE = {"name": "the brand's own assets (product image, logo, fonts)", "commercial": True,
            "url": None, "note": "no model weights: drawn from the brief's files"}  # fmt: skip
 
@@ -92,13 +100,19 @@ class Design:
         product = cutout_for(request.product_image) if request.shows_product else None
         logo = cutout_for(request.logo)
         subject = _mean_colour(product.image) if product else None
-        stat = _stat(request.caption) if product is None and request.role in ("benefit", "proof", "hook") else None
         aspect = product.image.width / product.image.height if product else 0.6
+        # The layout without a big figure, and (type-led shots) with one: the same draws, so the seed's
+        # choices agree; which one the type takes is the caption's, at assembly (generators.type_layer).
+        slot = product is None and request.role in ("benefit", "proof", "hook")
+        state = rng.getstate()
+        with_figure = plan_layout(request.role, False, w, h, rng, logo is not None, True, aspect) if slot else None
+        rng.setstate(state)
         self.layout: Layout = plan_layout(request.role, product is not None, w, h, rng, logo is not None,
-                                          stat is not None, aspect)  # fmt: skip
+                                          False, aspect)  # fmt: skip
         self.colours: Colours = pick_colours(request.palette, rng, subject, request.shot_index)
-        # 2. the layers
-        focus = _focus(self.layout, w, h)
+        # 2. the layers (the picture leaves the type's whole zone free, with or without a figure)
+        zone = _union([self.layout.text] + ([with_figure.text, with_figure.stat] if with_figure else []))
+        focus = _focus(self.layout.product or zone, w, h)
         self.backdrop: Backdrop = draw_backdrop(w, h, self.colours, rng, focus, floor=product is not None)
         self.hero: Hero | None = None
         if product is not None and self.layout.product is not None:
@@ -106,18 +120,17 @@ class Design:
             detail = request.role == "proof"
             self.hero = make_hero(product.image, product.method, self.layout.product, self.colours, rng,
                                   reflection=floor and not detail and rng.random() < 0.7, hang=detail)  # fmt: skip
-        avoid = [b for b in (self.layout.text, self.layout.logo, self.layout.stat) if b is not None]
+        avoid = [b for b in (zone, self.layout.logo) if b is not None]
         avoid += [self.hero.rect] if self.hero else []
         self.shapes: list[Shape] = draw_shapes(w, h, self.colours, rng, avoid, rng.randint(1, 2) if self.hero else 3)
-        self.kinetic: Kinetic | None = set_caption(
-            request.caption, self.layout.text, self.layout.align, self.layout.text_size, self.colours.ink,
-            self.colours.accent, rng, request.font, request.language,
-            start_s=0.12 if request.caption_enters else -10.0,  # a continuing caption is already in place
+        style = rng.choice(STYLES)  # drawn here, with or without a caption: the rest of the design stays
+        self.type_layer = TypeLayer(
+            box=fractions(self.layout.text, w, h), align=self.layout.align, size=self.layout.text_size / h,
+            ink=self.colours.ink, accent=self.colours.accent, style=style,
             anchor=0.0 if self.hero is not None and self.layout.text[1] < h * 0.25 else 0.5,
             plate=self.colours.ground if request.role == "proof" and self.hero is not None else None,
-            limit=safe_box(w, h),
+            limit=fractions(safe_box(w, h), w, h), figure=_slot(with_figure, self.colours, request),
         )  # fmt: skip
-        self.figure = _figure(stat, self.layout, self.colours, request) if stat and self.layout.stat else None
         self.logo, self.logo_rect = None, None
         if logo is not None and self.layout.logo is not None:
             self.logo = logo_sprite(logo.image, self.layout.logo, self.colours.ground, self.colours.ink)
@@ -136,18 +149,12 @@ class Design:
         t_s = i / r.fps
         pose = self.camera.pose(t)
         img = self.backdrop.frame(pose.at_depth(DEPTH["backdrop"] if self.hero else DEPTH["backdrop_alone"]), t)
-        if self.figure is not None:
-            sprite, rect = self.figure
-            place(img, sprite, screen_rect(rect, pose.at_depth(DEPTH["figure"]), r.width, r.height),
-                  min(1.0, t_s / 0.35))  # fmt: skip
         for shape in self.shapes:
             shape.draw(img, pose.at_depth(DEPTH["shapes"]), t, t_s)
         if self.hero is not None:
             self._hero(img, pose, t, t_s)
         if self.logo is not None and self.logo_rect is not None:
             place(img, self.logo, self.logo_rect, min(1.0, max(0.0, (t_s - 0.1) / 0.4)))
-        if self.kinetic is not None:
-            self.kinetic.draw(img, t_s, drift=TYPE_DRIFT)
         return np.asarray(img)
 
     def _hero(self, img: Any, pose: Any, t: float, t_s: float) -> None:
@@ -157,7 +164,7 @@ class Design:
         # entrance (not on a detail shot), then a slow float
         enter = 1.0 if r.role == "proof" or r.seconds < 1.2 else min(1.0, t_s / min(0.5, r.seconds * 0.25))
         e = 1 - (1 - enter) ** 3
-        scale = 0.93 + 0.07 * e
+        scale = (0.93 + 0.07 * e) * (1 + HERO_DRIFT * t_s)  # once in, it keeps moving: a held shot never freezes
         bob = math.sin(2 * math.pi * 0.33 * t_s + self.float_phase) * 0.006 * r.height
         slide = (1 - e) * 0.08 * r.width * (1 if r.role == "cta" else 0)
         cx, base = (x0 + x1) / 2 + slide, y1 + bob
@@ -176,23 +183,13 @@ class Design:
 
         paste(img, piece, at, e)
 
-    def caption_box(self) -> list[float] | None:
-        """Where the settled caption sits over the shot, as fractions of the frame (x0, y0, x1, y1):
-        assembly's checks look for it there in the delivered cut. None: no caption."""
-        if self.kinetic is None:
-            return None
-        r = self.request
-        x0, y0, x1, y1 = self.kinetic.extent(r.seconds, TYPE_DRIFT)
-        return [round(max(0.0, x0) / r.width, 4), round(max(0.0, y0) / r.height, 4),
-                round(min(r.width, x1) / r.width, 4), round(min(r.height, y1) / r.height, 4)]  # fmt: skip
-
     def describe(self) -> dict[str, Any]:
         """The design choices, for the take's provenance."""
         c = self.colours
         return {
             "layout": {"product": _r(self.layout.product), "text": _r(self.layout.text), "align": self.layout.align},
-            "backdrop": self.backdrop.style, "type_entrance": self.kinetic.style if self.kinetic else None,
-            "shapes": len(self.shapes), "figure": self.figure is not None, "logo_shown": self.logo is not None,
+            "backdrop": self.backdrop.style, "type_entrance": self.type_layer.style,
+            "shapes": len(self.shapes), "figure_slot": self.type_layer.figure is not None, "logo_shown": self.logo is not None,
             "colours": {k: "#{:02X}{:02X}{:02X}".format(*v) for k, v in vars(c).items()},
             "camera_move": self.camera.move, "product_matte": self.product_method, "logo_matte": self.logo_method,
         }
@@ -204,10 +201,20 @@ class MotionVideo(VideoGenerator):
     name: ClassVar[str] = "motion"
     follows_prompt: ClassVar[bool] = False  # the caption, camera and assets make the picture, not the prompt
     picture_note: ClassVar[str] = "composes the brand's product image, logo, colours and caption, not the prompt"
-    draws_caption: ClassVar[bool] = True
     thread_safe: ClassVar[bool] = True  # no shared mutable state: every take builds its own Design
     # Request fields that do not change a motion take (kept out of its cache key).
-    cache_ignores: ClassVar[set[str]] = {"prompt", "negative_prompt", "title", "lora", "footage", "footage_ranking", "keyframe"}
+    cache_ignores: ClassVar[set[str]] = {"prompt", "negative_prompt", "title", "lora", "footage", "footage_ranking",
+                                         "keyframe", "caption", "caption_enters"}  # fmt: skip
+
+    @classmethod
+    def caption_changes_picture(cls, before: str, after: str) -> bool:
+        """Never: the caption's type and its big figure are assembly's layer (generators.type_layer)."""
+        return False
+
+    def cache_identity(self, request: ShotRequest) -> tuple[dict[str, Any], set[str]]:
+        """A take never holds its caption's words (assembly sets them in the take's type layer)."""
+        identity, ignored = super().cache_identity(request)
+        return identity | {"type": "layer"}, ignored
 
     class Options(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -230,13 +237,11 @@ class MotionVideo(VideoGenerator):
         drawn = time.perf_counter()
         written = write_frames(out, self._frames(design, total), request.fps, crf=self.options.crf)
         elapsed = time.perf_counter() - started
-        missing = sorted(design.kinetic.missing) if design.kinetic else []
         return VideoTake(
             path=Path(out), num_frames=written, fps=request.fps, width=request.width, height=request.height,
             metadata={
                 "backend": self.name, "model": "motion", "seed": request.seed, "license": LICENSE,
-                "draws_caption": design.kinetic is not None, "missing_glyphs": missing,
-                "caption_box": design.caption_box(),
+                "type_layer": design.type_layer.record(),
                 "parameters": {"camera": request.camera, "role": request.role, "frames": total, "fps": request.fps,
                                "width": request.width, "height": request.height, "crf": self.options.crf,
                                **design.describe()},
@@ -263,35 +268,26 @@ def _mean_colour(img: Any) -> tuple[int, int, int]:
     return int(mean[0]), int(mean[1]), int(mean[2])
 
 
-def _focus(layout: Layout, width: int, height: int) -> tuple[float, float]:
-    """Where the backdrop's light falls (frame fractions): behind the product, else behind the type."""
-    box = layout.product or layout.stat or layout.text
+def _focus(box: Box, width: int, height: int) -> tuple[float, float]:
+    """Where the backdrop's light falls (frame fractions): behind the product, else behind the type's zone."""
     x0, y0, x1, y1 = box
     return ((x0 + x1) / 2 / width, min(0.75, (y0 + y1) / 2 / height))
 
 
-def _stat(caption: str) -> str | None:
-    match = STAT.search(caption or "")
-    return match.group(0).replace(" ", "") if match else None
+def _union(boxes: list[Box | None]) -> Box:
+    kept = [b for b in boxes if b is not None]
+    return (min(b[0] for b in kept), min(b[1] for b in kept), max(b[2] for b in kept), max(b[3] for b in kept))
 
 
-def _figure(stat: str, layout: Layout, colours: Colours, request: ShotRequest) -> tuple[Any, tuple] | None:
-    """A big figure from the caption ("24", "30%") drawn in the accent colour behind the type."""
-    from PIL import Image
-
-    from generators.motion_layers import padded
-
-    assert layout.stat is not None
-    x0, y0, x1, y1 = layout.stat
-    stack, _ = fit_text(stat, x1 - x0, 1, (y1 - y0) * 0.9, (y1 - y0) * 0.3, True, request.font, request.language)
-    ascent, descent = stack.getmetrics(stat)
-    w, h = int(stack.getlength(stat)) + 4, ascent + descent
-    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-    colour = colours.accent if relative_luminance(colours.accent) != relative_luminance(colours.ground) else colours.ink
-    stack.draw(img, (2, 0), stat, colour + (235,), ascent=ascent)
-    cx = (x0 + x1) / 2 if layout.align == "center" else x0 + w / 2
-    cy = (y0 + y1) / 2
-    return padded(img), (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+def _slot(layout: Layout | None, colours: Colours, request: ShotRequest) -> FigureSlot | None:
+    """Where a big figure from the caption would go ("24", "30%", in the accent colour behind the type)."""
+    if layout is None or layout.stat is None:
+        return None
+    w, h = request.width, request.height
+    accent_shows = relative_luminance(colours.accent) != relative_luminance(colours.ground)
+    return FigureSlot(box=fractions(layout.stat, w, h), text_box=fractions(layout.text, w, h),
+                      colour=colours.accent if accent_shows else colours.ink, camera=request.camera,
+                      seed=request.seed)  # fmt: skip
 
 
 def _corner_rect(sprite: Any, box: tuple, width: int) -> tuple:

@@ -162,7 +162,7 @@ def test_masked_ncc_finds_a_template_and_ignores_noise():
 
 
 def motion_takes(tmp: Path, plan: Plan, width: int, height: int, seed: int = 4) -> list:
-    """Real motion-backend takes (they set the shot's caption as kinetic type, and say where)."""
+    """Real motion-backend takes (each records the type layer assembly sets its shot's caption in)."""
     from generators.base import VIDEO, ShotRequest
 
     backend = VIDEO.create("motion")
@@ -173,10 +173,10 @@ def motion_takes(tmp: Path, plan: Plan, width: int, height: int, seed: int = 4) 
             for i, s in enumerate(plan.shots)]  # fmt: skip
 
 
-def test_captions_a_take_sets_itself_are_found_where_it_says_and_kept_in_the_9x16_zone(tmp_path):
-    """The motion backend draws each caption into the picture (assembly does not burn it in again): the
-    checks find the take's own type where the take recorded it, inside Meta's Reels zone. Checked against
-    other takes than the cut was made of, the same places show something else: not seen."""
+def test_captions_set_in_a_takes_type_layer_are_found_and_kept_in_the_9x16_zone(tmp_path):
+    """The motion backend's takes record a type layer; assembly sets each caption in it as kinetic type (not
+    a plain overlay): the checks find the type where assembly drew it, inside Meta's Reels zone. Checked
+    against other takes and other words than the cut was made of, the same places show something else."""
     plan = plan_for([1.5, 1.5], voice_cta=False)
     plan.shots[-1].voice_line = ""
     width, height = dimensions("9:16", 180)
@@ -184,8 +184,7 @@ def test_captions_a_take_sets_itself_are_found_where_it_says_and_kept_in_the_9x1
     spec = CutSpec(plan=plan, aspect_ratio="9:16", width=width, height=height, fps=FPS,
                    shot_videos=[t.path for t in takes], shot_native=[True] * 2, shot_effects=[None] * 2,
                    shot_voice=[None] * 2, music=None, brand_name="Lumen", palette=["#0B1F3A", "#F2C14E"],
-                   shot_draws_caption=[t.metadata["draws_caption"] for t in takes],
-                   shot_caption_boxes=[t.metadata["caption_box"] for t in takes])  # fmt: skip
+                   shot_type_layers=[t.metadata["type_layer"] for t in takes])  # fmt: skip
     result = assemble_cut(spec, tmp_path / "motion")
     checks = by_name(spec, result)
     assert checks["captions_on_screen"].passed is True, checks["captions_on_screen"].detail
@@ -193,6 +192,8 @@ def test_captions_a_take_sets_itself_are_found_where_it_says_and_kept_in_the_9x1
     other = plan.model_copy(update={"shots": [s.model_copy(update={"caption": words}) for s, words in
                                               zip(plan.shots, ["Nothing like it", "Ask for it by name"], strict=True)]})
     others = motion_takes(tmp_path, other, width, height, seed=40)  # other words, set by other takes
-    wrong = spec.model_copy(update={"shot_videos": [t.path for t in others],
-                                    "shot_caption_boxes": [t.metadata["caption_box"] for t in others]})
+    wrong = spec.model_copy(update={"plan": other, "shot_videos": [t.path for t in others],
+                                    "shot_type_layers": [t.metadata["type_layer"] for t in others]})
     assert by_name(wrong, result)["captions_on_screen"].passed is False
+    reworded = spec.model_copy(update={"plan": other})  # the same takes: only the words set in them differ
+    assert by_name(reworded, result)["captions_on_screen"].passed is False

@@ -1,4 +1,5 @@
-"""A cut made of one encoded chunk per segment: joined frame-exact, and an edit re-encodes only what it changed.
+"""A cut made of one encoded chunk per piece (shot bodies, crossfades, the end card): joined frame-exact, and
+an edit re-encodes only what it changed.
 
 Real components: the ffmpeg binary encodes and joins, PyAV decodes the cut and the chunks again.
 """
@@ -13,7 +14,8 @@ import pytest
 from fixtures.media import FPS, decode_audio, decode_video, make_take
 from test_assembly import BOUNDS, COUNTS, spec_for
 
-from agent.assembly.chunks import _quoted
+from agent.ad_evidence import timeline
+from agent.assembly.chunks import _quoted, pieces
 from agent.assembly.cut import CutSpec, assemble_cut
 
 TOTAL = sum(COUNTS)
@@ -43,13 +45,20 @@ def first(tiny_media: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
             "chunks": {p.name for p in parts.glob("*.ts")}}  # fmt: skip
 
 
+def spans(spec: CutSpec) -> list[tuple[int, int]]:
+    """The cut frames [start, end) of each chunk: a shot's fade in, body and fade out, the end card."""
+    return [(p.seg.start + p.a, p.seg.start + p.b) for p in pieces(timeline(spec))]
+
+
 def test_the_cut_is_its_chunks_joined_frame_exact_with_even_timestamps(first: dict) -> None:
     frames, parts = first["frames"], first["parts"]
-    assert len(first["chunks"]) == len(COUNTS) and len(frames) == TOTAL
+    bounds = spans(first["spec"])
+    assert len(bounds) == len(COUNTS) + 2  # shot 3 fades in from shot 2: two more pieces
+    assert len(first["chunks"]) == len(bounds) and len(frames) == TOTAL
     chunk_frames = {name: decode_video(parts / name) for name in first["chunks"]}
-    assert sorted(len(f) for f in chunk_frames.values()) == sorted(COUNTS)
-    # every segment of the cut is, pixel for pixel, the chunk of that length decoded alone (stream copied)
-    for start, end in zip(BOUNDS[:-1], BOUNDS[1:], strict=True):
+    assert sorted(len(f) for f in chunk_frames.values()) == sorted(end - start for start, end in bounds)
+    # every piece of the cut is, pixel for pixel, the chunk of that length decoded alone (stream copied)
+    for start, end in bounds:
         assert any(len(f) == end - start and np.array_equal(f, frames[start:end]) for f in chunk_frames.values())
     steps = set(np.diff(packet_times(first["result"].path)).tolist())
     assert len(steps) == 1, f"uneven frame times {steps}"
@@ -75,16 +84,18 @@ def test_a_caption_edit_encodes_one_chunk_and_keeps_every_other_frame_and_the_so
     assert result.loudness == first["result"].loudness
 
 
-def test_a_new_take_remakes_its_chunk_and_the_one_that_fades_into_it(first: dict, tiny_media: dict) -> None:
-    """Shot 3 crossfades in from shot 2: a new take for shot 3 changes both; shot 1 and the end card stay."""
+def test_a_new_take_remakes_its_chunks_and_the_fade_into_it(first: dict, tiny_media: dict) -> None:
+    """Shot 3 crossfades in from shot 2: a new take for shot 3 makes its fade in and body and shot 2's fade
+    out again; shot 1, shot 2's body and the end card stay."""
     parts = first["parts"]
     take = make_take(parts.parent / "other_take2.mp4", (200, 30, 30), COUNTS[2], 160, 90)
     spec = first["spec"].model_copy(update={"shot_videos": [*first["spec"].shot_videos[:2], take]})
     before = {p.name for p in parts.glob("*.ts")}
     result = assemble_cut(spec, parts.parent / "retake" / "cut", parts=parts)
-    assert len(made(parts, before)) == 2
+    assert len(made(parts, before)) == 3
     frames = decode_video(result.path)
-    assert np.array_equal(frames[: BOUNDS[1]], first["frames"][: BOUNDS[1]])
+    fade = timeline(spec)[2].fade_in
+    assert fade > 0 and np.array_equal(frames[: BOUNDS[2] - fade], first["frames"][: BOUNDS[2] - fade])
     assert np.array_equal(frames[BOUNDS[3]:], first["frames"][BOUNDS[3]:])
 
 
@@ -101,7 +112,7 @@ def test_a_chunk_left_without_its_still_by_a_crash_is_made_again(first: dict, tm
     spec = with_caption(first["spec"], 1, "Words for a crash")
     before = {p.name for p in parts.glob("*.ts")}
     assemble_cut(spec, tmp_path / "a" / "cut", parts=parts)
-    (new,) = made(parts, before)
+    (new,) = [name for name in made(parts, before) if (parts / name).with_suffix(".still.npy").is_file()]  # the body
     (parts / new).with_suffix(".still.npy").unlink()
     (parts / new).write_bytes(b"half a chunk")  # as a crash between the two writes would leave it
     result = assemble_cut(spec, tmp_path / "b" / "cut", parts=parts)

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from evaluators.metrics import frozen_fraction, motion
 from generators.base import VIDEO, ShotRequest
 from generators.media import read_frames
+from generators.type_layer import TypeLayer
 from generators.video_motion import Design, MotionVideo
 
 MAGENTA = (230, 20, 200)
@@ -40,10 +41,19 @@ def request(assets: dict, role: str = "product", shows: bool = True, **kw) -> Sh
     return ShotRequest(**{**base, **kw})
 
 
-def frames_of(req: ShotRequest) -> np.ndarray:
+def frames_of(req: ShotRequest, typed: bool = True) -> np.ndarray:
+    """The take's frames, with its caption set in its type layer (as assembly draws it) unless `typed` is False."""
     design = Design(req)
     total = round(req.seconds * req.fps)
-    return np.stack([design.frame(i, total) for i in range(total)])
+    layer = design.type_layer
+    kinetic = layer.kinetic(req.caption, req.width, req.height, req.font, req.language, req.caption_enters)
+    frames = []
+    for i in range(total):
+        img = Image.fromarray(design.frame(i, total))
+        if typed and kinetic is not None:
+            kinetic.draw(img, i / req.fps, drift=layer.drift)
+        frames.append(np.asarray(img))
+    return np.stack(frames)
 
 
 def share_near(frames: np.ndarray, colour: tuple[int, int, int], tol: int = 40) -> float:
@@ -52,12 +62,13 @@ def share_near(frames: np.ndarray, colour: tuple[int, int, int], tol: int = 40) 
 
 def test_take_has_its_frames_and_says_how_it_was_made(assets: dict, tmp_path: Path) -> None:
     backend = VIDEO.create("motion")
-    assert backend.thread_safe and backend.draws_caption and not backend.follows_prompt
+    assert backend.thread_safe and not backend.draws_caption and not backend.follows_prompt
     take = backend.render(request(assets), tmp_path / "take.mp4")
     frames = read_frames(take.path)
     assert take.num_frames == len(frames) == 12 and frames.shape[1:3] == (160, 96)
     meta = take.metadata
-    assert meta["backend"] == "motion" and meta["license"]["commercial"] and meta["draws_caption"]
+    assert meta["backend"] == "motion" and meta["license"]["commercial"]
+    assert TypeLayer.from_record(meta["type_layer"]).style == meta["parameters"]["type_entrance"]
     assert meta["assets"]["product_image"] == hashlib.sha256(assets["product"].read_bytes()).hexdigest()
     assert meta["parameters"]["product_matte"] == "matte" and meta["parameters"]["camera_move"] == "push_in"
 
@@ -108,14 +119,57 @@ def test_the_caption_is_set_as_type_and_a_continuing_one_is_already_there(assets
 
 
 @pytest.mark.parametrize(("lang", "caption"), [("ar", "بارد لمدة 24 ساعة"), ("ja", "24時間ずっと冷たい。"), ("en", "Cold 🧊 all day")])
-def test_type_in_any_script(assets: dict, lang: str, caption: str, tmp_path: Path) -> None:
+def test_type_in_any_script(assets: dict, lang: str, caption: str) -> None:
     from generators.fonts import fallback_face
 
     if lang != "en" and fallback_face(caption[:3], True, lang) is None:
         pytest.skip(f"no font for {lang} on this machine (make sysdeps installs the Noto fonts)")
-    take = MotionVideo().render(request(assets, role="hook", shows=False, caption=caption, language=lang),
-                                tmp_path / "t.mp4")
-    assert take.metadata["missing_glyphs"] == []
+    req = request(assets, role="hook", shows=False, caption=caption, language=lang)
+    kinetic = Design(req).type_layer.kinetic(caption, req.width, req.height, lang=lang)
+    assert kinetic is not None and kinetic.missing == set()
+
+
+def test_the_take_does_not_hold_its_captions_words(assets: dict) -> None:
+    """Any caption is the same take (cache key and pixels): its words and big figure are assembly's layer."""
+    from agent.render import cache_key, keyed_request
+
+    backend = MotionVideo()
+
+    def key(req: ShotRequest) -> str:
+        identity, ignored = backend.cache_identity(req)
+        return cache_key("video", identity, keyed_request(req, ignored))
+
+    a = request(assets, role="benefit", shows=False, caption="Cold for 24 hours.")
+    b = a.model_copy(update={"caption": "Still cold all day", "caption_enters": False})
+    c = a.model_copy(update={"caption": "Cold for 36 hours."})
+    assert key(a) == key(b) == key(c)
+    assert np.array_equal(frames_of(a, typed=False), frames_of(b, typed=False))
+    assert np.array_equal(frames_of(a, typed=False), frames_of(c, typed=False))
+    assert not MotionVideo.caption_changes_picture(a.caption, b.caption)
+
+
+def test_a_number_in_the_caption_is_set_big_beside_the_type(assets: dict) -> None:
+    """A type-led shot's layer has a slot for a big figure: a caption with a number gets it (drawn in the
+    slot, the type moved beside it), one without leaves the slot empty; a product shot has no slot."""
+    from agent.assembly.captions import to_yuv420
+    from agent.assembly.stills import yuv420_to_rgb
+    from agent.assembly.type_track import ShotType, TypeTrack
+    from generators.type_layer import FULL_VIEW
+
+    req = request(assets, role="benefit", shows=False, seconds=1.0, width=160, height=288)
+    design = Design(req)
+    slot = design.type_layer.figure
+    assert slot is not None and Design(request(assets)).type_layer.figure is None
+    total = round(req.seconds * req.fps)
+    bare = to_yuv420(design.frame(total - 1, total))
+    x0, y0, x1, y1 = (int(slot.box[0] * 160), int(slot.box[1] * 288), int(slot.box[2] * 160), int(slot.box[3] * 288))
+    in_slot = {}
+    for words in ("Cold for 24 hours.", "Cold all day long."):
+        track = TypeTrack(ShotType(design.type_layer, words, True), 160, 288, FULL_VIEW, req.seconds)
+        buf = bare.copy()
+        track.draw(buf, total - 1, total, req.fps)
+        in_slot[words] = share_near(yuv420_to_rgb(buf)[y0:y1, x0:x1], slot.colour, tol=30)
+    assert in_slot["Cold for 24 hours."] > 0.05 and in_slot["Cold all day long."] < 0.02, in_slot
 
 
 @pytest.mark.parametrize("role", ["hook", "benefit", "product", "proof", "cta"])
@@ -204,23 +258,32 @@ def test_the_end_card_shows_the_logo_in_place_of_the_brand_name(assets: dict) ->
 
 
 @pytest.mark.parametrize(("width", "height"), [(96, 160), (90, 160), (160, 90)])
-def test_the_take_records_where_its_caption_is_drawn(assets: dict, width: int, height: int) -> None:
-    """Every pixel the caption changes, from the moment it settles to the end of the shot, lies inside the
-    box the take records (`caption_box`); a full-screen 9:16 frame keeps it out of the top 14% and bottom 35%."""
-    req = request(assets, role="hook", shows=False, seconds=6.0, width=width, height=height,
-                  caption="Made for late nights and long drives.")  # fmt: skip
-    design, bare = Design(req), Design(req.model_copy(update={"caption": ""}))
-    box = design.caption_box()
-    assert box is not None and bare.caption_box() is None
+def test_assembly_knows_where_the_type_is_drawn(assets: dict, width: int, height: int) -> None:
+    """Every pixel the type changes on assembly's frames, from the moment it settles to the end of the shot,
+    lies inside the box assembly's type track gives the ad checks; a full-screen 9:16 frame keeps it out of
+    the top 14% and bottom 35%."""
+    from agent.assembly.captions import to_yuv420
+    from agent.assembly.type_track import ShotType, TypeTrack
+    from generators.type_layer import FULL_VIEW
+
+    caption = "Made for late nights and long drives."
+    req = request(assets, role="hook", shows=False, seconds=6.0, width=width, height=height, caption=caption)
+    design = Design(req)
+    track = TypeTrack(ShotType(design.type_layer, caption, True), width, height, FULL_VIEW, req.seconds)
+    box = track.box()
+    assert box is not None and TypeTrack(ShotType(design.type_layer, "", True), width, height, FULL_VIEW, 6.0).box() is None
     total = round(req.seconds * req.fps)
-    settled = int(np.ceil(design.kinetic.settled_s * req.fps)) + 1
+    settled = int(np.ceil(track.kinetic.settled_s * req.fps)) + 1
     changed = np.zeros((height, width), bool)
     for i in range(settled, total):
-        changed |= np.abs(design.frame(i, total).astype(int) - bare.frame(i, total).astype(int)).max(axis=-1) > 8
+        bare = to_yuv420(design.frame(i, total))
+        typed = bare.copy()
+        track.draw(typed, i, total, req.fps)
+        changed |= np.abs(typed[:height].astype(int) - bare[:height]) > 8
     ys, xs = np.nonzero(changed)
     assert len(xs) > 0.02 * width * height, "the caption drew almost nothing"
-    x0, y0, x1, y1 = box
-    assert xs.min() >= x0 * width - 1 and xs.max() <= x1 * width + 1, (xs.min(), xs.max(), box)
-    assert ys.min() >= y0 * height - 1 and ys.max() <= y1 * height + 1, (ys.min(), ys.max(), box)
+    x, y, w, h = box
+    assert xs.min() >= x - 1 and xs.max() <= x + w + 1, (xs.min(), xs.max(), box)
+    assert ys.min() >= y - 1 and ys.max() <= y + h + 1, (ys.min(), ys.max(), box)
     if width / height < 0.6:  # a full-screen 9:16 frame: clear of the top 14%, the bottom 35%, the sides' 6%
-        assert y0 >= 0.14 and y1 <= 0.65 and x0 >= 0.06 and x1 <= 0.94, box
+        assert y >= 0.14 * height and y + h <= 0.65 * height and x >= 0.06 * width and x + w <= 0.94 * width, box

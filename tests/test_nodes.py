@@ -139,13 +139,12 @@ def test_render_score_refine_assemble_and_edit(tiny_run: RunContext) -> None:
     checks = {c["name"]: c for c in details["cuts"][0]["scorecard"]["checks"]}
     assert checks["audience"]["pass"] is False and checks["compliance"]["pass"] is True
     assert "check audience: FAILED 0.41: students prefer v1" in show_text(details)
-    # edit: a caption renders only the shot whose picture sets it (motion draws its caption), no music;
+    # edit: a caption renders nothing (motion's type is a layer assembly draws, not in the take), no music;
     # a new version with its diff
     request = EditRequest(run_id="tiny", message="caption 1: Hi", plan_keys=["gamers/v0"], ops=parse_edit("caption 1: Hi"))
     out = edit_node({"run_id": "tiny", "version": 1, "edit": request.model_dump(mode="json")}, runtime)
     assert set(out) == {"pending", "version", "diff"} and out["version"] == 2
-    assert tiny_run.choices.video.backend == "motion" and {j["shot"] for j in out["pending"]} == {0}
-    assert "video" in {j["kind"] for j in out["pending"]} and "music" not in {j["kind"] for j in out["pending"]}
+    assert tiny_run.choices.video.backend == "motion" and out["pending"] == []
     assert out["diff"]["gamers/v0"] == ['shot 1 caption: "Made for late-night gamers. 30 hours. Zero wires." -> "Hi"']
 
 

@@ -81,13 +81,25 @@ class Overlay:
         """Convert an RGBA image (even size) with swscale, so colours match the frames' conversion."""
         import av
 
-        h, w = rgba.shape[:2]
         yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[..., :3]), format="rgb24")
         planes = yuv.reformat(format="yuv444p").to_ndarray().astype(np.uint16)  # (3, h, w)
         a = (rgba[..., 3].astype(np.uint16) * 256 + 127) // 255
-        a2 = a.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.uint16)
-        uv = planes[1:].reshape(2, h // 2, 2, w // 2, 2).mean(axis=(2, 4)).astype(np.uint16)
+        a2, uv = quarter_mean(a), quarter_mean(planes[1:])
         return cls(x, y, planes[0] * a, uv * a2, 256 - a, 256 - a2)
+
+    @classmethod
+    def from_premultiplied(cls, rgba: np.ndarray, x: int, y: int) -> Overlay:
+        """From a premultiplied RGBA image (even size): swscale is affine, so converting premultiplied colour
+        gives (Y - 16) * alpha, (U - 128) * alpha directly; no division back to straight colour."""
+        import av
+
+        yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[..., :3]), format="rgb24")
+        planes = yuv.reformat(format="yuv444p").to_ndarray().astype(np.int32)  # (3, h, w)
+        a = (rgba[..., 3].astype(np.int32) * 256 + 127) // 255
+        a2, uv = quarter_mean(a), quarter_mean(planes[1:])
+        y_pm = np.clip((planes[0] - 16) * 256 + 16 * a, 0, 65535).astype(np.uint16)
+        uv_pm = np.clip((uv - 128) * 256 + 128 * a2, 0, 65535).astype(np.uint16)
+        return cls(x, y, y_pm, uv_pm, (256 - a).astype(np.uint16), (256 - a2).astype(np.uint16))
 
     def blend(self, frame: np.ndarray, width: int, height: int) -> None:
         """Blend onto a yuv420p frame buffer (H*3/2, W) in place."""
@@ -100,6 +112,12 @@ class Overlay:
         cy, cx = self.y // 2, self.x // 2
         region = chroma[:, cy : cy + h // 2, cx : cx + w // 2]
         region[:] = (region * self.inv_a2 + self.uv_pm) >> 8
+
+
+def quarter_mean(plane: np.ndarray) -> np.ndarray:
+    """Each 2x2 block's mean, rounded down (the last two axes halved), in the plane's integer type."""
+    total = plane[..., 0::2, 0::2] + plane[..., 1::2, 0::2] + plane[..., 0::2, 1::2] + plane[..., 1::2, 1::2]
+    return total >> 2
 
 
 def to_yuv420(rgb: np.ndarray) -> np.ndarray:

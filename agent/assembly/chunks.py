@@ -1,11 +1,12 @@
 """A cut's picture as one encoded chunk per segment (each shot, the end card), joined without re-encoding.
 
-A segment's frames depend only on what its key covers: its take (by content), the neighbours it crossfades
-with, its captions as drawn, the end card as drawn, the size, rate, watermark and encoder settings. Each
-chunk is encoded alone (x264 starts it on a key frame) into an MPEG-TS file kept under its key; the cut's
+A shot is encoded as up to three chunks (pieces): its fade in, its body and its fade out, so only the
+fades hold a neighbour's frames. A piece's frames depend only on what its key covers: its take (by
+content, with the kinetic type drawn over it), the neighbour it crossfades with, its captions as drawn, the
+end card as drawn, the size, rate, watermark and encoder settings. Each chunk is encoded alone (x264 starts it on a key frame) into an MPEG-TS file kept under its key; the cut's
 video is the chunks joined by ffmpeg's concat demuxer with the streams copied, so every frame is the
 chunk's frame and the timestamps run on evenly. An edit that changes one caption or the end card makes
-one new chunk; the others are reused byte for byte. The middle frame of every shot is kept beside its
+new chunks for that shot's pieces (and the fades into it); the others are reused byte for byte. The middle frame of every shot is kept beside its
 chunk, for the poster and the contact sheet.
 
 Chunks live in the folder the caller gives (the workspace's `cut-cache/parts/`), or in a scratch folder;
@@ -22,6 +23,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from agent.assembly.cut import CutSpec
 
 # Raise when what a chunk holds changes for the same key: older chunks are then not reused.
-CHUNK_FORMAT = 2
+CHUNK_FORMAT = 3
 # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
 COLOUR_ARGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m",
                "-color_range", "tv"]  # fmt: skip
@@ -46,29 +48,73 @@ class ChunkError(BriefcutError):
     """A chunk the encoder could not make, or chunks that would not join."""
 
 
-def segment_keys(spec: CutSpec, segments: list[Segment], end_card: np.ndarray) -> list[str]:
-    """One key per segment, of everything that shapes its frames and their encoding."""
+@dataclass(frozen=True)
+class Piece:
+    """Frames [a, b) of a segment, encoded as one chunk: a shot's fade in, its body or its fade out (the
+    fades hold a neighbour's frames too, so an edit to one shot leaves its neighbours' bodies alone), or
+    the end card."""
+
+    seg: Segment
+    a: int
+    b: int
+    part: str  # "in" | "body" | "out" | "end"
+
+    @property
+    def frames(self) -> int:
+        return self.b - self.a
+
+    @property
+    def middle(self) -> int | None:
+        """The piece's frame that is its shot's middle frame (kept for the stills), or None."""
+        m = self.seg.frames // 2
+        return m - self.a if self.seg.kind == "shot" and self.a <= m < self.b else None
+
+
+def pieces(segments: list[Segment]) -> list[Piece]:
+    """Every segment's pieces, in cut order (a crossfade is at most a quarter of a shot: the body holds
+    its shot's middle frame)."""
+    out = []
+    for seg in segments:
+        if seg.kind == "end":
+            out.append(Piece(seg, 0, seg.frames, "end"))
+            continue
+        nxt = segments[seg.index + 1]
+        fades_out = nxt.fade_in if nxt.kind == "shot" else 0
+        cuts = [0, seg.fade_in, seg.frames - fades_out, seg.frames]
+        out += [Piece(seg, a, b, part) for a, b, part in zip(cuts, cuts[1:], ("in", "body", "out"), strict=False) if b > a]
+    return out
+
+
+def piece_keys(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, types: list[str | None] | None = None,
+               ) -> list[tuple[Piece, str]]:  # fmt: skip
+    """Every piece with a key of everything that shapes its frames and their encoding (`types`: per shot, the
+    digest of the kinetic type drawn over its take, or None): its take, a neighbour's where it fades, the
+    captions over its frames, the end card as drawn, and the size, rate, watermark and encoder settings."""
+    types = types or [None] * len(spec.shot_videos)
     digests: dict[Path, str] = {}
 
     def take(j: int) -> list[Any]:
         path = Path(spec.shot_videos[j])
         if path not in digests:
             digests[path] = file_sha256(path)
-        return [digests[path], spec.shot_native[j], segments[j].frames]
+        return [digests[path], spec.shot_native[j], segments[j].frames, types[j]]
 
     common = [CHUNK_FORMAT, spec.width, spec.height, spec.fps, spec.crf, spec.preset, X264_PARAMS, spec.watermark]
-    keys = []
-    for seg in segments:
+    out = []
+    for piece in pieces(segments):
+        seg = piece.seg
         if seg.kind == "end":
             made_of: list[Any] = ["end", seg.frames, hashlib.sha256(end_card.tobytes()).hexdigest()]
         else:
             nxt = segments[seg.index + 1]
-            fades_out = nxt.fade_in if nxt.kind == "shot" else 0
-            made_of = ["shot", take(seg.index), seg.fade_in, take(seg.index - 1) if seg.fade_in else None,
-                       fades_out, take(nxt.index) if fades_out else None,
-                       [(a - seg.start, b - seg.start, overlay_digest(o)) for a, b, o in seg.captions]]  # fmt: skip
-        keys.append(hashlib.sha256(json.dumps([common, made_of]).encode()).hexdigest()[:32])
-    return keys
+            neighbour = {"in": [seg.fade_in, take(seg.index - 1) if seg.fade_in else None],
+                         "out": [nxt.fade_in, take(nxt.index) if nxt.kind == "shot" else None]}.get(piece.part)
+            lo, hi = seg.start + piece.a, seg.start + piece.b
+            made_of = ["shot", piece.part, piece.a, piece.b, take(seg.index), neighbour,
+                       [(max(a, lo) - lo, min(b, hi) - lo, overlay_digest(o)) for a, b, o in seg.captions
+                        if a < hi and b > lo]]  # fmt: skip
+        out.append((piece, hashlib.sha256(json.dumps([common, made_of]).encode()).hexdigest()[:32]))
+    return out
 
 
 def overlay_digest(overlay: Any) -> str:
@@ -83,15 +129,27 @@ class _Sources:
     """The shots' take sources, opened only when a segment that needs them is made."""
 
     def __init__(self, spec: CutSpec, segments: list[Segment]) -> None:
+        from agent.assembly.type_track import shot_types
+
         self.spec, self.segments = spec, segments
+        self.types = shot_types(spec)
         self.open: dict[int, ShotSource] = {}
 
     def __getitem__(self, j: int) -> ShotSource:
         if j not in self.open:
             s = self.spec
             self.open[j] = ShotSource(Path(s.shot_videos[j]), self.segments[j].frames, s.fps, s.width, s.height,
-                                      s.shot_native[j])  # fmt: skip
+                                      s.shot_native[j], self.types[j])  # fmt: skip
         return self.open[j]
+
+    def type_digests(self) -> list[str | None]:
+        """Per shot, the digest of the type drawn over its take (its source made, not yet decoding), or None."""
+        return [self[j].type.digest() if t is not None and self[j].type is not None else None
+                for j, t in enumerate(self.types)]  # fmt: skip
+
+    def missing_glyphs(self) -> set[str]:
+        """Characters of the shots' type that no installed font covers."""
+        return {c for j, t in enumerate(self.types) if t is not None for c in (self[j].type.missing if self[j].type else ())}
 
     def close(self) -> None:
         for source in self.open.values():
@@ -99,27 +157,30 @@ class _Sources:
 
 
 def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, folder: Path,
-                tick: Callable[[int], None]) -> tuple[list[Path], dict[int, np.ndarray], int]:
+                tick: Callable[[int], None]) -> tuple[list[Path], dict[int, np.ndarray], int, set[str]]:
     """Every segment's chunk in `folder` (reused when its key is there, else made), the middle frame of
-    each shot (by cut frame), and how many chunks were made now."""
-    keys = segment_keys(spec, segments, end_card)
-    chunks, stills, made, done = [], {}, 0, 0
+    each shot (by cut frame), how many chunks were made now, and the characters of the shots' kinetic
+    type no installed font covers."""
     sources = _Sources(spec, segments)
+    keyed = piece_keys(spec, segments, end_card, sources.type_digests())
+    chunks, stills, made, done = [], {}, 0, 0
     try:
-        for seg, key in zip(segments, keys, strict=True):
+        for piece, key in keyed:
+            seg = piece.seg
             ts, still = folder / f"{key}.ts", folder / f"{key}.still.npy"
-            if not (ts.is_file() and (seg.kind == "end" or still.is_file())):
-                frames = compose_segment(seg, segments, sources, end_card, spec.width, spec.height)
-                _encode_chunk(spec, seg, _marked(spec, frames), ts, still, lambda n, at=done: tick(at + n))
+            if not (ts.is_file() and (piece.middle is None or still.is_file())):
+                frames = compose_segment(seg, segments, sources, end_card, spec.width, spec.height, (piece.a, piece.b))
+                _encode_chunk(spec, piece, _marked(spec, frames), ts, still, lambda n, at=done: tick(at + n))
                 made += 1
-            if seg.kind == "shot":
+            if piece.middle is not None:
                 stills[seg.start + seg.frames // 2] = _load_still(still)
             chunks.append(ts)
-            done += seg.frames
+            done += piece.frames
             tick(done)
+        missing = sources.missing_glyphs()
     finally:
         sources.close()
-    return chunks, stills, made
+    return chunks, stills, made, missing
 
 
 def _marked(spec: CutSpec, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -143,27 +204,28 @@ def chunk_command(spec: CutSpec, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _encode_chunk(spec: CutSpec, seg: Segment, frames: Iterator[np.ndarray], ts: Path, still: Path,
+def _encode_chunk(spec: CutSpec, piece: Piece, frames: Iterator[np.ndarray], ts: Path, still: Path,
                   tick: Callable[[int], None]) -> None:
-    """Encode a segment's frames into `ts` (atomically), keeping a shot's middle frame in `still` first."""
-    middle, kept = seg.frames // 2, {}
+    """Encode a piece's frames into `ts` (atomically), keeping its shot's middle frame in `still` first."""
+    seg, kept = piece.seg, {}
     with atomic_path(ts) as part, ExitStack() as stack:
         err = stack.enter_context(tempfile.TemporaryFile())
         proc = subprocess.Popen(chunk_command(spec, part), stdin=subprocess.PIPE, stderr=err)
         try:
-            count = pump(proc, frames, {middle} if seg.kind == "shot" else set(), kept, tick)
+            count = pump(proc, frames, {piece.middle} if piece.middle is not None else set(), kept, tick)
         finally:
             proc.stdin.close()
             code = proc.wait()
         if code != 0:
             err.seek(0)
-            raise ChunkError(f"ffmpeg failed ({code}) encoding {seg.kind} {seg.index + 1}: "
+            raise ChunkError(f"ffmpeg failed ({code}) encoding {seg.kind} {seg.index + 1} ({piece.part}): "
                              f"{err.read().decode(errors='replace').strip()[-800:]}")  # fmt: skip
-        if count != seg.frames:
-            raise ChunkError(f"composed {count} frames for {seg.kind} {seg.index + 1}, the timeline has {seg.frames}")
-        if seg.kind == "shot":
+        if count != piece.frames:
+            raise ChunkError(f"composed {count} frames for {seg.kind} {seg.index + 1} ({piece.part}), the timeline "
+                             f"has {piece.frames}")  # fmt: skip
+        if piece.middle is not None:
             with atomic_path(still) as tmp, open(tmp, "wb") as f:
-                np.save(f, kept[middle])
+                np.save(f, kept[piece.middle])
 
 
 def pump(proc: subprocess.Popen, frames: Iterable[np.ndarray], wanted: set[int], kept: dict,

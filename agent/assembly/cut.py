@@ -60,6 +60,10 @@ class CutSpec(BaseModel):
     # Per shot, where a take that draws its caption put it (fractions of the take's frame: x0, y0, x1, y1,
     # from the take's metadata), for the ad checks to find it; None where unknown. Empty: no take says.
     shot_caption_boxes: list[list[float] | None] = Field(default_factory=list)
+    # Per shot, the type layer its take records (generators.type_layer: the motion backend's kinetic type,
+    # designed with the take but drawn here with the plan's caption, over the take's frames); None where
+    # the take has none, and the caption is burned in as a plain overlay. Empty: no take has one.
+    shot_type_layers: list[dict | None] = Field(default_factory=list)
     music: Path | None
     brand_name: str
     palette: list[str]
@@ -126,8 +130,9 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
         fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, fps, spec.font, spec.language)
         cues, notes = caption_cues([s.caption for s in plan.shots], [(s.start, s.end) for s in segments[:-1]], fmt)
         attach(segments[:-1], cues)
-        for seg, drawn in zip(segments[:-1], spec.shot_draws_caption, strict=False):
-            if drawn:
+        for seg, drawn, layer in zip(segments[:-1], _padded(spec.shot_draws_caption, len(plan.shots)),
+                                     _padded(spec.shot_type_layers, len(plan.shots)), strict=True):  # fmt: skip
+            if drawn or layer is not None:  # the take shows it, or its type layer sets it (over the take's frames)
                 seg.captions = []
         missing: set[str] = set()
         end_card = to_yuv420(end_card_image(spec.brand_name, plan.end_card.headline, plan.end_card.call_to_action,
@@ -136,9 +141,10 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
                                             spec.screen_notes, missing))
         # 4. a chunk per segment (made, or reused where its key is kept), joined with the sound without
         #    re-encoding, under a name of this process's own renamed over the cut only when it is whole
-        chunks, kept, _ = make_chunks(spec, segments, end_card, folder, lambda f: report(0.95 * f / total))
+        chunks, kept, _, typeless = make_chunks(spec, segments, end_card, folder, lambda f: report(0.95 * f / total))
         audio, loud, warnings = sound.result()
         warnings += notes + ([missing_glyph_warning(missing, "end card")] if missing else [])
+        warnings += [missing_glyph_warning(typeless, "captions set as kinetic type")] if typeless else []
         with atomic_path(paths["mp4"]) as part:
             join(chunks, audio, part, tmp, metadata_args(spec))
             fault_point("before_cut_rename")
@@ -176,6 +182,11 @@ def _check(spec: CutSpec) -> None:
     missing = [str(p) for p in files if not Path(p).is_file()]
     if missing:
         raise AssemblyError(f"missing media for the cut: {', '.join(missing)}")
+
+
+def _padded(values: list, n: int) -> list:
+    """A per-shot list (empty or short: nothing said for the rest) as n values."""
+    return (list(values) + [None] * n)[:n]
 
 
 def _still_frames(spec: CutSpec, segments: list[Segment]) -> dict:

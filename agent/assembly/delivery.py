@@ -125,6 +125,7 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         shot_voice=[sound_take(ctx, "voice", plan, s.uid, s.lineage) if s.voice_line else None for s in plan.shots],
         shot_draws_caption=[bool((t.get("metadata") or {}).get("draws_caption")) for t in chosen],
         shot_caption_boxes=[(t.get("metadata") or {}).get("caption_box") for t in chosen],
+        shot_type_layers=[(t.get("metadata") or {}).get("type_layer") for t in chosen],
         music=Path(music["path"]) if music else None,
         brand_name=ctx.brief.brand.name, palette=ctx.brief.brand.palette,
         logo=ctx.brief.brand.logo, font=ctx.brief.brand.font,

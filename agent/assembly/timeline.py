@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from agent.assembly.captions import Overlay
+from agent.assembly.type_track import ShotType, TypeTrack
 
 CROSSFADE_MAX_S = 0.5
 SALIENCY_SAMPLES = 12
@@ -169,13 +170,20 @@ class ShotSource:
     width: int
     height: int
     native: bool
+    shot_type: ShotType | None = None  # the caption set as kinetic type over every frame (a take's type layer)
     info: TakeInfo = field(init=False)
     crop: tuple[int, int, int, int] | None = field(init=False, default=None)
+    type: TypeTrack | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.info = take_info(self.path)
         if not self.native:
             self.crop = crop_window(self.path, self.info, self.width / self.height)
+        if self.shot_type is not None:
+            w, h = self.info.width, self.info.height
+            cx, cy, cw, ch = self.crop or (0, 0, w, h)
+            view = (cx / w, cy / h, (cx + cw) / w, (cy + ch) / h)
+            self.type = TypeTrack(self.shot_type, self.width, self.height, view, self.info.frames / self.info.fps)
         self._decoder: Iterator[Any] | None = None
         self._container: Any = None
         self._scalers: dict[int, Any] = {}
@@ -199,8 +207,11 @@ class ShotSource:
             if nxt is None:  # fewer frames than the header said: hold the last one
                 break
             self._raw, self._pos = nxt, self._pos + 1
-        self._cache = (j, self._convert(self._raw))
-        return self._cache[1]
+        buf = self._convert(self._raw)
+        if self.type is not None:
+            self.type.draw(buf, j, self.info.frames, self.info.fps)  # at the take's clock, as the backend would
+        self._cache = (j, buf)
+        return buf
 
     def _frames(self) -> Iterator[Any]:
         if self._decoder is None:
@@ -273,23 +284,25 @@ def blend(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def compose_segment(seg: Segment, segments: list[Segment], sources: list[ShotSource], end_card: np.ndarray,
-                    width: int, height: int) -> Iterator[np.ndarray]:
-    """The frames of one segment: a shot (its crossfades with its neighbours, its captions) or the end card.
-    Each segment's frames depend only on its own take, its neighbours' where it fades, its captions (or the
-    end card), so a segment can be made alone (agent.assembly.chunks)."""
+                    width: int, height: int, part: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """The frames of one segment, or of its frames [a, b) (`part`): a shot (its crossfades with its neighbours,
+    its captions) or the end card. They depend only on the segment's own take, its neighbours' where it
+    fades, its captions (or the end card), so a segment or a part of one can be made alone
+    (agent.assembly.chunks)."""
+    a, b = part or (0, seg.frames)
     if seg.kind == "end":
-        for _ in range(seg.frames):
+        for _ in range(a, b):
             yield end_card
         return
     nxt = segments[seg.index + 1]
-    for k in range(seg.frames):
+    for k in range(a, b):
         frame, owned = _shot_frame(seg, nxt, sources, k)
         overlay = seg.overlay_at(seg.start + k)
         if overlay is not None:
             frame = frame if owned else frame.copy()  # never draw on a cached (held) frame
             overlay.blend(frame, width, height)
         yield frame
-    if seg.index > 0:  # the previous take is done once this shot's fade-in is over
+    if seg.index > 0 and b >= seg.fade_in:  # the previous take is done once this shot's fade-in is over
         sources[seg.index - 1].close()
 
 

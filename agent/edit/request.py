@@ -7,6 +7,7 @@ confirming. It reaches the graph as the resume value of the `review` interrupt, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,8 +54,7 @@ def apply_to_plans(
         new, rerender = apply_edits(plan, request.ops, ctx.brief.formats.duration_s, revise=_reviser(ctx))
         if new == plan:
             continue
-        if _draws_caption(ctx):  # the caption is in the picture: a new caption is a new take
-            new, rerender = _recaption(plan, new, rerender)
+        new, rerender = _recaption(plan, new, rerender, _caption_rule(ctx))
         changed[key], diffs[key] = new, plan_diff(plan, new)
         before = {s.uid: s for s in plan.shots}
         resound = [i for i, s in enumerate(new.shots) if i in rerender or _sound_changed(before.get(s.uid), s)]
@@ -63,18 +63,23 @@ def apply_to_plans(
     return changed, jobs, diffs
 
 
-def _draws_caption(ctx: RunContext) -> bool:
+def _caption_rule(ctx: RunContext) -> Callable[[str, str], bool]:
+    """Whether the run's video backend must render a shot again for a new caption (before, after): one
+    that sets the caption into its picture must; the motion backend's type is assembly's layer."""
     from generators.base import VIDEO
 
-    return getattr(VIDEO.get(ctx.choices.video.backend), "draws_caption", False)
+    backend = VIDEO.get(ctx.choices.video.backend)
+    return getattr(backend, "caption_changes_picture", lambda before, after: False)
 
 
-def _recaption(plan: Plan, new: Plan, rerender: list[int]) -> tuple[Plan, list[int]]:
-    """Also render again the shots whose caption changed (their lineage moves on, retiring old takes)."""
+def _recaption(plan: Plan, new: Plan, rerender: list[int], changes: Callable[[str, str], bool]) -> tuple[Plan, list[int]]:
+    """Also render again the shots whose new caption changes their picture (their lineage moves on,
+    retiring old takes)."""
     before = {s.uid: s.caption for s in plan.shots}
     shots, more = list(new.shots), []
     for i, shot in enumerate(shots):
-        if i not in rerender and before.get(shot.uid) != shot.caption:
+        was = before.get(shot.uid)
+        if i not in rerender and was != shot.caption and (was is None or changes(was, shot.caption)):
             shots[i] = shot.model_copy(update={"lineage": shot.lineage + 1})
             more.append(i)
     if not more:

@@ -1,0 +1,126 @@
+"""Kinetic type drawn at assembly from a take's type layer: as the motion backend would draw it, at the cut's
+size, and a caption edit remakes only the chunks of its shot (real motion takes, real ffmpeg, PyAV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures.media import decode_video
+from PIL import Image
+
+from agent.assembly.captions import to_yuv420
+from agent.assembly.cut import CutSpec, assemble_cut
+from agent.assembly.type_track import ShotType, TypeTrack, YuvaSprite
+from agent.plan import EndCard, Music, Plan, Shot
+from generators.base import VIDEO, ShotRequest
+from generators.type_layer import FULL_VIEW, TypeLayer, TypeLayerError
+from generators.video_motion import Design
+
+FPS = 12
+PALETTE = ["#0B1F3A", "#F2C14E", "#F7F4EA"]
+
+
+def request(caption: str, role: str = "benefit", **kw) -> ShotRequest:
+    base = dict(prompt="x", seconds=2.0, fps=FPS, width=192, height=192, seed=7, camera="slow push in",
+                caption=caption, palette=PALETTE, shot_index=1, role=role, shows_product=False,
+                product_name="Bottle", brand_name="Brand")  # fmt: skip
+    return ShotRequest(**{**base, **kw})
+
+
+@pytest.mark.parametrize("caption", ["Cold for 24 hours.", "Made for late nights and long drives."])
+def test_assembly_draws_the_type_as_the_backend_would(caption: str) -> None:
+    """Drawn on the yuv420p frame from premultiplied YUVA (settled block, big figure) or a premultiplied canvas
+    (the entrance), the type matches the backend's own drawing on the RGB frame, converted: every frame."""
+    req = request(caption)
+    design = Design(req)
+    total = round(req.seconds * FPS)
+    layer = design.type_layer
+    kinetic = layer.kinetic(caption, 192, 192)
+    figure = layer.figure_sprite(caption, 192, 192)
+    track = TypeTrack(ShotType(layer, caption, True), 192, 192, FULL_VIEW, req.seconds)
+    for i in range(total):
+        img = Image.fromarray(design.frame(i, total))
+        bare = to_yuv420(np.asarray(img))
+        if figure is not None:  # as the backend drew it before type was a layer: behind the type
+            from generators.camera import CameraPath, camera_move
+            from generators.motion_layers import place, screen_rect
+
+            pose = CameraPath(camera_move(req.camera), req.seed).pose(i / (total - 1)).at_depth(0.5)
+            place(img, figure[0], screen_rect(figure[1], pose, 192, 192), min(1.0, (i / FPS) / 0.35))
+        kinetic.draw(img, i / FPS, drift=layer.drift)
+        want = to_yuv420(np.asarray(img)).astype(int)
+        got = bare.copy()
+        track.draw(got, i, total, FPS)
+        diff = np.abs(got.astype(int) - want)
+        assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 12, (i, float(diff.mean()), int(diff.max()))
+    assert np.abs(bare.astype(int) - want).mean() > 1  # on the last frame the type is there at all
+
+
+def test_a_sprite_placed_at_an_odd_place_lands_on_even_pixels_with_clear_edges() -> None:
+    from generators.motion_layers import PAD
+
+    sprite = Image.new("RGBA", (7 + 2 * PAD, 5 + 2 * PAD), (0, 0, 0, 0))
+    sprite.paste((255, 0, 0, 255), (PAD, PAD, PAD + 7, PAD + 5))
+    overlay = YuvaSprite(sprite).overlay((3.0, 5.0, 10.0, 10.0), 16, 16)
+    assert overlay is not None and (overlay.x, overlay.y) == (2, 4) and overlay.y_pm.shape == (6, 8)
+    assert overlay.inv_a[0, 0] == 256 and overlay.inv_a[2, 2] == 0  # clear outside the sprite, opaque inside
+    frame = np.full((16 * 3 // 2, 16), 128, np.uint8)
+    overlay.blend(frame, 16, 16)
+    assert frame[6, 4] != 128 and frame[4, 3] == 128 and frame[6, 2] == 128
+    assert YuvaSprite(sprite).overlay((3.0, 5.0, 10.0, 10.0), 16, 16, opacity=0.0) is None
+
+
+def test_a_bad_type_layer_record_is_one_clear_error() -> None:
+    good = Design(request("x")).type_layer.record()
+    assert TypeLayer.from_record(good) == Design(request("x")).type_layer
+    with pytest.raises(TypeLayerError, match="style 'spin'"):
+        TypeLayer.from_record({**good, "style": "spin"})
+    with pytest.raises(TypeLayerError, match="unreadable"):
+        TypeLayer.from_record({**good, "box": [0, 1]})
+
+
+def motion_cut(tmp: Path, captions: list[str], parts: Path, name: str) -> tuple[CutSpec, Path]:
+    """A 9:16 cut of real motion takes (rendered once: their captions are not in them) with type layers."""
+    backend = VIDEO.create("motion")
+    shots = [Shot(index=i, role=role, description=f"shot {i}", prompt="x", seconds=1.0, caption=c,
+                  transition="crossfade" if i else "cut", shows_product=False)
+             for i, (role, c) in enumerate(zip(["hook", "benefit", "cta"], captions, strict=True))]  # fmt: skip
+    plan = Plan(segment="s", variant=0, shots=shots, music=Music(mood="calm"),
+                end_card=EndCard(headline="Brand", call_to_action="Buy", seconds=0.5))
+    takes = []
+    for s in shots:
+        path = tmp / f"take{s.index}.mp4"
+        if not path.exists():
+            backend.render(request("ignored", role=s.role, width=108, height=192, seconds=1.0, shot_index=s.index,
+                                   seed=3 + s.index), path)  # fmt: skip
+        takes.append(path)
+    layers = [Design(request("ignored", role=s.role, width=108, height=192, seconds=1.0, shot_index=s.index,
+                             seed=3 + s.index)).type_layer.record() for s in shots]  # fmt: skip
+    spec = CutSpec(plan=plan, aspect_ratio="9:16", width=108, height=192, fps=FPS, shot_videos=takes,
+                   shot_native=[True] * 3, shot_effects=[None] * 3, shot_voice=[None] * 3, music=None,
+                   brand_name="Brand", palette=PALETTE, shot_type_layers=layers)  # fmt: skip
+    return spec, assemble_cut(spec, tmp / name / "cut", parts=parts).path
+
+
+def test_a_caption_edit_remakes_only_its_shots_chunks(tmp_path: Path) -> None:
+    """Shot 1's new caption: its pieces (fade in, body, fade out) and the fades of its neighbours that show its
+    frames are encoded again (5 of 8 chunks: both neighbours' bodies and the end card are kept); every frame
+    outside them is the same, byte for byte."""
+    parts = tmp_path / "parts"
+    captions = ["Cold for 24 hours.", "Ice stays ice", "Buy one today"]
+    _, first = motion_cut(tmp_path, captions, parts, "a")
+    before = {p.name for p in parts.glob("*.ts")}
+    edited = ["Cold for 24 hours.", "Still ice at noon", "Buy one today"]
+    spec, second = motion_cut(tmp_path, edited, parts, "b")
+    assert len(before) == 8 and len({p.name for p in parts.glob("*.ts")} - before) == 5
+    a, b = decode_video(first), decode_video(second)
+    from agent.ad_evidence import timeline
+
+    segments = timeline(spec)
+    shot1, shot2 = segments[1], segments[2]
+    changed = np.abs(a.astype(int) - b).reshape(len(a), -1).max(axis=1) > 0
+    assert not changed[: shot1.start - shot1.fade_in].any()  # shot 0's body and fade out are untouched
+    assert changed[shot1.start + shot1.fade_in : shot2.start].any()  # the new words are on screen
+    assert not changed[shot2.start + shot2.fade_in :].any()  # shot 2's body and the end card are untouched
