@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from agent.assembly.timeline import Segment, ShotSource, compose_segment
 from generators.atomic import atomic_path
@@ -44,6 +45,20 @@ COLOUR_ARGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-co
 
 class ChunkError(BriefcutError):
     """A chunk the encoder could not make, or chunks that would not join."""
+
+
+class ChunkRef(BaseModel):
+    """One chunk of a cut: its file, its key, and the cut frames it holds [start, start + frames)."""
+
+    path: Path
+    key: str
+    start: int
+    frames: int
+
+
+def chunk_refs(chunks: list[Path], segments: list[Segment]) -> list[ChunkRef]:
+    """The cut's chunks in order, each with the segment's frames it holds."""
+    return [ChunkRef(path=p, key=p.stem, start=s.start, frames=s.frames) for p, s in zip(chunks, segments, strict=True)]
 
 
 def segment_keys(spec: CutSpec, segments: list[Segment], end_card: np.ndarray) -> list[str]:
