@@ -20,6 +20,7 @@ import numpy as np
 
 from agent.assembly.caption_track import CaptionFormat, Cue, caption_cues
 from agent.assembly.captions import end_card_image
+from agent.assembly.chunks import ChunkRef
 from agent.assembly.cut import CutResult, CutSpec
 from agent.assembly.timeline import Segment, ShotSource, build_segments
 from agent.plan import frame_counts
@@ -66,6 +67,7 @@ class CutEvidence:
     end_card: np.ndarray  # the end card assembly draws for this cut, RGB at full size
     voice: list[Path | None] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    chunks: list[ChunkRef] = field(default_factory=list)  # the chunks it was read from (agent.chunk_evidence); empty: the MP4
 
     @property
     def body_frames(self) -> int:
@@ -153,7 +155,8 @@ def read_evidence(spec: CutSpec, result: CutResult, window_s: float) -> CutEvide
                        head=np.stack(read.head) if read.head else np.zeros((0, 1, 1), np.float32),
                        frame_count=read.count, static_tail=still, searched=read.searched,
                        last=read.last if read.last is not None else np.zeros((spec.height, spec.width, 3), np.uint8),
-                       end_card=drawn_end_card(spec), voice=list(spec.shot_voice), warnings=result.warnings)  # fmt: skip
+                       end_card=drawn_end_card(spec), voice=list(spec.shot_voice), warnings=result.warnings,
+                       chunks=result.chunks if chunked is not None else [])  # fmt: skip
 
 
 def decode(path: Path, wanted: Wanted) -> Read:
@@ -284,12 +287,14 @@ def logo_first_seen(evidence: CutEvidence, logo: Path | None, before_s: float | 
         return None, 0.0
     from PIL import Image
 
+    from agent.chunk_evidence import LogoScores
+
     template = np.asarray(Image.open(logo).convert("RGBA"))
-    best = 0.0
+    kept, best = LogoScores(evidence.chunks, Path(logo)), 0.0  # a frame's score kept with its chunk
     for index in sorted(evidence.searched):
         if before_s is not None and evidence.seconds(index) >= before_s:
             break
-        score, _ = find_template(evidence.searched[index], template)
+        score = kept.score(index, lambda i=index: find_template(evidence.searched[i], template)[0])
         best = max(best, score)
         if score >= LOGO_MATCH:
             return evidence.seconds(index), best

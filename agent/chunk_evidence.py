@@ -21,6 +21,7 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -28,8 +29,9 @@ from agent.ad_evidence import SEARCH_SIDE, SMALL_SIDE, Read, Wanted, decode, jud
 from agent.assembly.caption_track import Cue
 from agent.assembly.chunks import ChunkRef, overlay_digest
 from evaluators.detect import STATIC_MAD
-from generators.atomic import atomic_path
+from generators.atomic import atomic_path, write_text
 from generators.errors import StorageError
+from generators.media import file_sha256
 
 # Raise when what an answer holds changes for the same question: older answers are then not read.
 EVIDENCE_FORMAT = 1
@@ -81,13 +83,17 @@ def chunk_still_run(chunks: list[ChunkRef], last: np.ndarray) -> int:
     ref = hashlib.sha256(f"still {EVIDENCE_FORMAT} {SMALL_SIDE} {STATIC_MAD} {last.shape}".encode() + last.tobytes())
     run = 0
     for chunk in reversed(chunks):
-        digest = hashlib.sha256(f"{chunk.key} {ref.hexdigest()}".encode()).hexdigest()[:24]
+        digest = _digest(chunk.key, ref.hexdigest())
         kept = _kept_or_made(chunk, digest, lambda c=chunk: {"run": np.array(still_run(c.path, last))},
                              lambda arrays: "run" in arrays)  # fmt: skip
         run += int(kept["run"])
         if int(kept["run"]) < chunk.frames:
             break
     return run
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256(" ".join(parts).encode()).hexdigest()[:24]
 
 
 def _whole(chunks: list[ChunkRef]) -> bool:
@@ -187,10 +193,49 @@ def _stamp(chunk: ChunkRef) -> np.ndarray:
     return np.array([st.st_size, st.st_mtime_ns], np.int64)
 
 
-def _load(file) -> Arrays | None:
+def _load(file: Path) -> Arrays | None:
     """A kept answer's arrays, or None when there is none or it does not load whole."""
     try:
         with np.load(file, allow_pickle=False) as z:
             return {name: z[name] for name in z.files}
     except Exception:  # a damaged file fails in many ways (a bad CRC, a header numpy cannot parse)
         return None
+
+
+class LogoScores:
+    """The logo search's score at each searched frame of a cut, kept per chunk (`<key>.logo-<digest>.json`:
+    frame -> score) and computed only for frames no earlier cut holding the chunk searched."""
+
+    def __init__(self, chunks: list[ChunkRef], logo: Path) -> None:
+        self.chunks = chunks
+        self.logo = hashlib.sha256(f"logo {EVIDENCE_FORMAT} {SEARCH_SIDE} {file_sha256(logo)}".encode()).hexdigest()
+        self.kept: dict[str, dict[str, float]] = {}
+
+    def score(self, frame: int, search: Callable[[], float]) -> float:
+        """The score at cut frame `frame`: kept, or `search()` run now and kept."""
+        chunk = next((c for c in self.chunks if c.start <= frame < c.start + c.frames), None)
+        if chunk is None:
+            return search()
+        file = chunk.path.with_name(f"{chunk.key}.logo-{_digest(chunk.key, self.logo)}.json")
+        stamp = _stamp(chunk).tolist()
+        if chunk.key not in self.kept:
+            self.kept[chunk.key] = _load_scores(file, stamp)
+        scores, local = self.kept[chunk.key], str(frame - chunk.start)
+        if local not in scores:
+            scores[local] = float(search())
+            try:
+                write_text(file, json.dumps({"stamp": stamp, "scores": scores}, sort_keys=True))
+            except (OSError, StorageError):  # not kept: searched again next time
+                pass
+        return scores[local]
+
+
+def _load_scores(file: Path, stamp: list[int]) -> dict[str, float]:
+    """Kept logo scores made from the chunk as it is now, or none (missing, damaged, or of another file)."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if data["stamp"] == stamp and all(isinstance(v, float) for v in data["scores"].values()):
+            return {str(k): v for k, v in data["scores"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return {}

@@ -179,3 +179,20 @@ def test_a_cut_kept_in_the_cut_cache_does_not_persist_its_chunk_list(first: dict
     assert result.chunks and "chunks" not in result.model_dump(mode="json")
     scratch = assemble_cut(first["spec"], first["tmp"] / "scratch" / "cut")  # chunks in a scratch folder: none
     assert scratch.chunks == []
+
+
+def test_the_logo_search_scores_are_kept_with_their_chunk_and_a_damaged_file_is_searched_again(first: dict) -> None:
+    spec, result, parts = first["spec"], first["result"], first["parts"]
+    # a logo the frames do not show, a name no caption says: every second of the first five is searched
+    no_name = spec.model_copy(update={"brand_name": "Nordwind", "logo": LOGO.with_name("lumen-bottle.png")})
+    expected = ad_checks(no_name, whole(result))
+    assert next(c for c in expected if c.name == "brand_in_first_5s").passed is False
+    for file in parts.glob("*.logo-*.json"):
+        file.unlink()
+    assert ad_checks(no_name, result) == expected
+    files = sorted(parts.glob("*.logo-*.json"))
+    assert {f.name.split(".logo-")[0] for f in files} == {c.key for c in result.chunks[:4]}
+    assert ad_checks(no_name, result) == expected and sorted(parts.glob("*.logo-*.json")) == files
+    files[0].write_text('{"stamp": [1, 2], "scores": {"0": 0.99', encoding="utf-8")  # cut short
+    assert ad_checks(no_name, result) == expected
+    assert files[0].read_text(encoding="utf-8").endswith("}")  # searched again and kept whole
