@@ -1,7 +1,9 @@
 """What the ad checks read from a delivered cut: its frames, where its captions are, its end card.
 
 The cut is decoded once, one frame at a time, keeping bounded samples (its opening, a frame a second for
-the logo, its ending); a long cut costs the same memory as a short one.
+the logo, its ending); a long cut costs the same memory as a short one. A cut assembled from kept chunks is
+read chunk by chunk instead, each chunk's share kept beside it (agent.chunk_evidence), so an edit decodes
+only the chunks it made; the evidence is the same either way.
 
 Everything here is measured on the encoded MP4 (decoded again), against what assembly meant to draw:
 the timeline and caption layout are rebuilt with assembly's own functions from the same CutSpec, so

@@ -149,9 +149,12 @@ def _stack(frames: list[np.ndarray], dtype: type) -> np.ndarray:
 
 def _fits(arrays: Arrays, ask: Ask) -> bool:
     """Whether a kept answer holds what `ask` wants (a file cut short, or of another shape, is not read)."""
-    names = ("head", "tail", "search", "scores", "last", "count")
-    return (all(n in arrays for n in names) and len(arrays["scores"]) == len(ask.cues)
-            and (arrays["last"].size > 0) == ask.last)  # fmt: skip
+    if not all(n in arrays for n in ("head", "tail", "search", "scores", "last", "count")):
+        return False
+    count = int(arrays["count"])
+    return (len(arrays["head"]) == min(ask.head, count) and len(arrays["tail"]) == min(ask.tail, count)
+            and len(arrays["search"]) == sum(i < count for i in ask.search) and len(arrays["scores"]) == len(ask.cues)
+            and (arrays["last"].size > 0) == (ask.last and count > 0))  # fmt: skip
 
 
 def _add(read: Read, chunk: ChunkRef, local: Wanted, ask: Ask, answer: Arrays, refs: dict[int, str],

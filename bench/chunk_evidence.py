@@ -5,6 +5,7 @@ card, the watermark on) is assembled with its chunks kept, its checks run (every
 second cut differing in one caption (one new chunk) is assembled into the same parts folder. Timed side by
 side, in a rotated order each round, on that second cut:
   mp4      `ad_checks` with no chunk list: the whole delivered MP4 decoded (how every cut was read before)
+  cold     `ad_checks` with no answer kept: every chunk decoded alone and its answer kept (a first run)
   edit     `ad_checks` reading the kept answers and decoding the one new chunk (its answers removed first)
   kept     `ad_checks` with every answer kept (the same cut's checks asked again)
 and `read_evidence` alone the same three ways (the logo search, a check's part, is kept per chunk too). Printed: median and spread (min-max) of wall seconds and of the
@@ -77,24 +78,25 @@ def timed(fn: Callable[[], object]) -> float:
 
 def sides(spec: CutSpec, cut: CutResult, new: list[Path]) -> dict[str, Callable[[], float]]:
     """Each way of reading the edited cut, as a function returning its wall seconds."""
-    whole = cut.model_copy(update={"chunks": []})
+    whole, every = cut.model_copy(update={"chunks": []}), [c.path for c in cut.chunks]
 
-    def forget() -> None:  # the edit's new chunk has not been read yet (nor searched for the logo)
-        for chunk in new:
+    def unread(chunks: list[Path], fn: Callable[[], object]) -> float:
+        """Seconds of `fn` once these chunks' answers (evidence, logo scores) are gone."""
+        for chunk in chunks:
             for file in [*chunk.parent.glob(f"{chunk.stem}.ev-*.npz"), *chunk.parent.glob(f"{chunk.stem}.logo-*.json")]:
                 file.unlink()
-
-    def edit(fn: Callable[[], object]) -> float:
-        forget()
         return timed(fn)
 
+    checks, evidence = (lambda: ad_checks(spec, cut)), (lambda: read_evidence(spec, cut, BRAND_WINDOW_S))
     return {
         "checks mp4": lambda: timed(lambda: ad_checks(spec, whole)),
-        "checks edit": lambda: edit(lambda: ad_checks(spec, cut)),
-        "checks kept": lambda: timed(lambda: ad_checks(spec, cut)),
+        "checks cold": lambda: unread(every, checks),
+        "checks edit": lambda: unread(new, checks),
+        "checks kept": lambda: timed(checks),
         "evidence mp4": lambda: timed(lambda: read_evidence(spec, whole, BRAND_WINDOW_S)),
-        "evidence edit": lambda: edit(lambda: read_evidence(spec, cut, BRAND_WINDOW_S)),
-        "evidence kept": lambda: timed(lambda: read_evidence(spec, cut, BRAND_WINDOW_S)),
+        "evidence cold": lambda: unread(every, evidence),
+        "evidence edit": lambda: unread(new, evidence),
+        "evidence kept": lambda: timed(evidence),
     }
 
 

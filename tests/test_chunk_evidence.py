@@ -38,14 +38,15 @@ def moving_take(path: Path, shade: int, frames: int, width: int, height: int) ->
     return path
 
 
-def spec_for(tmp: Path) -> CutSpec:
+def spec_for(tmp: Path, seconds: list[float] = SECONDS) -> CutSpec:
     """Four shots with captions, the second entering by crossfade and setting its caption itself, a logo in
     the first, and a 2 s end card."""
-    plan = plan_for(SECONDS)
+    plan = plan_for(seconds)
     plan.shots[1].transition = "crossfade"
     width, height = dimensions("16:9", 180)
-    takes = [logo_take(tmp / "take0.mp4", (200, 40, 40), round(SECONDS[0] * FPS), width, height)]
-    takes += [moving_take(tmp / f"take{i}.mp4", 60 * i, round(s * FPS), width, height) for i, s in enumerate(SECONDS) if i]
+    tmp.mkdir(parents=True, exist_ok=True)
+    takes = [logo_take(tmp / "take0.mp4", (200, 40, 40), round(seconds[0] * FPS), width, height)]
+    takes += [moving_take(tmp / f"take{i}.mp4", 60 * i, round(s * FPS), width, height) for i, s in enumerate(seconds) if i]
     return CutSpec(plan=plan, aspect_ratio="16:9", width=width, height=height, fps=FPS, shot_videos=takes,
                    shot_native=[True] * 4, shot_effects=[None] * 4, shot_voice=[None] * 4, music=None,
                    shot_draws_caption=[False, True, False, False],
@@ -196,3 +197,27 @@ def test_the_logo_search_scores_are_kept_with_their_chunk_and_a_damaged_file_is_
     files[0].write_text('{"stamp": [1, 2], "scores": {"0": 0.99', encoding="utf-8")  # cut short
     assert ad_checks(no_name, result) == expected
     assert files[0].read_text(encoding="utf-8").endswith("}")  # searched again and kept whole
+
+
+def test_peak_memory_of_reading_a_cut_by_chunk_is_flat_in_its_length(tmp_path: Path) -> None:
+    import tracemalloc
+
+    cuts = {}
+    for name, seconds in (("short", 1.5), ("long", 4.5)):  # 8 s and 20 s
+        spec = spec_for(tmp_path / name, [seconds] * 4)
+        cuts[name] = (spec, assemble_cut(spec, tmp_path / name / "cut", parts=tmp_path / name / "parts"))
+    read_evidence(*cuts["short"], WINDOW_S)  # lazy imports and first-call caches are not the cut's cost
+    peaks = {}
+    for name, (spec, result) in cuts.items():
+        for way in ("decoded", "kept"):  # each chunk decoded alone (its answers just removed), then read back
+            if way == "decoded":
+                for file in result.chunks[0].path.parent.glob("*.ev-*.npz"):
+                    file.unlink()
+            tracemalloc.start()
+            try:
+                read_evidence(spec, result, WINDOW_S)
+                peaks[name, way] = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+    for way in ("decoded", "kept"):
+        assert peaks["long", way] < 1.3 * peaks["short", way], peaks
