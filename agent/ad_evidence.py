@@ -151,7 +151,8 @@ def read_evidence(spec: CutSpec, result: CutResult, window_s: float) -> CutEvide
     still = trailing_static(tail_thumbs)
     if still == len(tail_thumbs) < read.count:
         last = tail_thumbs[-1]
-        still = chunk_still_run(result.chunks, last) if chunked is not None else still_run(result.path, last)
+        still = chunk_still_run(result.chunks, last) if chunked is not None else None
+        still = still_run(result.path, last) if still is None else still
     return CutEvidence(spec=spec, fps=spec.fps, segments=segments,
                        cues=[read.seen.get(k) or judge(k, cue, None, wanted) for k, cue in enumerate(drawn)],
                        head=np.stack(read.head) if read.head else np.zeros((0, 1, 1), np.float32),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.ad_evidence import SEARCH_SIDE, SMALL_SIDE, Read, Wanted, decode, judge, still_run
+from agent.ad_evidence import SEARCH_SIDE, SMALL_SIDE, TYPE_CONTRAST, Read, Wanted, decode, judge, still_run
 from agent.assembly.caption_track import Cue
 from agent.assembly.chunks import ChunkRef, overlay_digest
 from evaluators.detect import STATIC_MAD
@@ -77,15 +77,21 @@ def read_chunks(chunks: list[ChunkRef], wanted: Wanted) -> Read | None:
     return read
 
 
-def chunk_still_run(chunks: list[ChunkRef], last: np.ndarray) -> int:
+def chunk_still_run(chunks: list[ChunkRef], last: np.ndarray) -> int | None:
     """How many frames at the end of the cut show the picture `last` (a grey thumbnail): each chunk's own
-    count, from its end backwards, while a chunk shows it throughout (kept like the answers above)."""
+    count, from its end backwards, while a chunk shows it throughout (kept like the answers above); None
+    when a chunk cannot be read (then the MP4 is)."""
+    import av
+
     ref = hashlib.sha256(f"still {EVIDENCE_FORMAT} {SMALL_SIDE} {STATIC_MAD} {last.shape}".encode() + last.tobytes())
     run = 0
     for chunk in reversed(chunks):
-        digest = _digest(chunk.key, ref.hexdigest())
-        kept = _kept_or_made(chunk, digest, lambda c=chunk: {"run": np.array(still_run(c.path, last))},
-                             lambda arrays: "run" in arrays)  # fmt: skip
+        try:
+            kept = _kept_or_made(chunk, _digest(chunk.key, ref.hexdigest()),
+                                 lambda c=chunk: {"run": np.array(still_run(c.path, last))},
+                                 lambda arrays: "run" in arrays and arrays["run"].shape == ())  # fmt: skip
+        except (OSError, av.FFmpegError):
+            return None
         run += int(kept["run"])
         if int(kept["run"]) < chunk.frames:
             break
@@ -112,7 +118,7 @@ def _reference(k: int, cue: Cue, wanted: Wanted) -> str:
     h = hashlib.sha256()
     if k in wanted.drawn_by_take:
         box, picture = wanted.drawn_by_take[k]
-        h.update(f"take {box} {picture.shape}".encode())
+        h.update(f"take {box} {picture.shape} {TYPE_CONTRAST}".encode())
         h.update(np.ascontiguousarray(picture).tobytes())
     else:
         h.update(f"caption {overlay_digest(cue.overlay)}".encode())

@@ -2,7 +2,8 @@
 
 A bumper-like cut (1:1, 720 px, 30 fps, three captioned shots with moving pictures, a crossfade, a 1.5 s end
 card, the watermark on) is assembled with its chunks kept, its checks run (every chunk's answer kept), then a
-second cut differing in one caption (one new chunk) is assembled into the same parts folder. Timed side by
+second cut differing in one caption (one new chunk; --edit take: the first shot's take, two new chunks, as
+when a take that sets its own caption is made again) is assembled into the same parts folder. Timed side by
 side, in a rotated order each round, on that second cut:
   mp4      `ad_checks` with no chunk list: the whole delivered MP4 decoded (how every cut was read before)
   cold     `ad_checks` with no answer kept: every chunk decoded alone and its answer kept (a first run)
@@ -11,7 +12,7 @@ side, in a rotated order each round, on that second cut:
 and `read_evidence` alone the same three ways (the logo search, a check's part, is kept per chunk too). Printed: median and spread (min-max) of wall seconds and of the
 ratio to `mp4` in the same round, and the load average before and after (the cores are shared).
 
-    python bench/chunk_evidence.py [--resolution 720] [--rounds 5]
+    python bench/chunk_evidence.py [--resolution 720] [--rounds 5] [--edit caption|take]
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ def bumper(folder: Path, side: int) -> CutSpec:
                    watermark=cut_key("bench"))  # fmt: skip
 
 
+def edit(spec: CutSpec, what: str, folder: Path) -> CutSpec:
+    """The second cut: the first shot's caption changed (one new chunk), or its take (a take that sets its
+    caption itself, made again: its chunk and the next one, which crossfades from it, are new)."""
+    if what == "take":
+        take = moving_take(folder / "take0-edited.mp4", 30, round(SECONDS[0] * FPS), spec.width)
+        return spec.model_copy(update={"shot_videos": [take, *spec.shot_videos[1:]]})
+    shots = [s.model_copy(update={"caption": "Ready when you are"}) if s.index == 0 else s for s in spec.plan.shots]
+    return spec.model_copy(update={"plan": spec.plan.model_copy(update={"shots": shots})})
+
+
 def timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
@@ -104,6 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=720)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--edit", choices=["caption", "take"], default="caption", help="what the second cut changes")
     args = parser.parse_args()
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="briefcut-bench-") as tmp:
@@ -111,8 +123,7 @@ def main() -> None:
         spec = bumper(folder, args.resolution)
         first = assemble_cut(spec, folder / "first" / "cut", parts=folder / "parts")
         ad_checks(spec, first)  # the first cut's checks: every chunk's answer kept
-        edited = spec.model_copy(update={"plan": spec.plan.model_copy(update={"shots": [
-            s.model_copy(update={"caption": "Ready when you are"}) if s.index == 0 else s for s in spec.plan.shots]})})
+        edited = edit(spec, args.edit, folder)
         cut = assemble_cut(edited, folder / "second" / "cut", parts=folder / "parts")
         new = [c.path for c in cut.chunks if c.key not in {k.key for k in first.chunks}]
         ways = sides(edited, cut, new)
@@ -124,7 +135,7 @@ def main() -> None:
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 seconds[name].append(ways[name]())
     print(f"{args.resolution} px 1:1 bumper-like cut, {cut.frames} frames in {len(cut.chunks)} chunks, "
-          f"{len(new)} new after the edit; {args.rounds} rounds; load average before {load[0]:.2f}, "
+          f"{len(new)} new after the {args.edit} edit; {args.rounds} rounds; load average before {load[0]:.2f}, "
           f"after {os.getloadavg()[0]:.2f} (2 shared cores)")  # fmt: skip
     for name, values in seconds.items():
         base = seconds[name.split()[0] + " mp4"]
