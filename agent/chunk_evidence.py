@@ -61,6 +61,7 @@ def read_chunks(chunks: list[ChunkRef], wanted: Wanted) -> Read | None:
     if not _whole(chunks):
         return None
     import av
+
     total = sum(c.frames for c in chunks)
     refs = {k: _reference(k, cue, wanted) for pages in wanted.cues.values() for k, cue in pages}
     read = Read(tail=deque(maxlen=max(1, wanted.tail)))
