@@ -69,7 +69,8 @@ class CutEvidence:
     end_card: np.ndarray  # the end card assembly draws for this cut, RGB at full size
     voice: list[Path | None] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
-    chunks: list[ChunkRef] = field(default_factory=list)  # the chunks it was read from (agent.chunk_evidence); empty: the MP4
+    # the chunks it was read from (agent.chunk_evidence); empty: it was read from the MP4
+    chunks: list[ChunkRef] = field(default_factory=list)
 
     @property
     def body_frames(self) -> int:

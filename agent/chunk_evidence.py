@@ -218,7 +218,7 @@ class LogoScores:
 
     def __init__(self, chunks: list[ChunkRef], logo: Path) -> None:
         self.chunks = chunks
-        self.logo = hashlib.sha256(f"logo {EVIDENCE_FORMAT} {SEARCH_SIDE} {file_sha256(logo)}".encode()).hexdigest()
+        self.logo = _digest("logo", str(EVIDENCE_FORMAT), str(SEARCH_SIDE), file_sha256(logo)) if chunks else ""
         self.kept: dict[str, dict[str, float]] = {}
 
     def score(self, frame: int, search: Callable[[], float]) -> float:
