@@ -221,3 +221,18 @@ def test_peak_memory_of_reading_a_cut_by_chunk_is_flat_in_its_length(tmp_path: P
                 tracemalloc.stop()
     for way in ("decoded", "kept"):
         assert peaks["long", way] < 1.3 * peaks["short", way], peaks
+
+
+def test_two_readers_answering_the_same_chunks_at_once_both_get_the_evidence(first: dict) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec, result, parts = first["spec"], first["result"], first["parts"]
+    from_mp4 = read_evidence(spec, whole(result), WINDOW_S)
+    for file in parts.glob("*.ev-*.npz"):
+        file.unlink()
+    with ThreadPoolExecutor(2) as pool:  # each writes through a file of its own, renamed over the answer
+        both = list(pool.map(lambda _: read_evidence(spec, result, WINDOW_S), range(2)))
+    for ev in both:
+        assert_same_evidence(ev, from_mp4)
+    assert len(kept(parts)) == len(result.chunks) and not list(parts.glob(".*.part*"))
+    assert_same_evidence(read_evidence(spec, result, WINDOW_S), from_mp4)
