@@ -294,14 +294,15 @@ def logo_first_seen(evidence: CutEvidence, logo: Path | None, before_s: float | 
     from agent.chunk_evidence import LogoScores
 
     template = np.asarray(Image.open(logo).convert("RGBA"))
-    kept, best = LogoScores(evidence.chunks, Path(logo)), 0.0  # a frame's score kept with its chunk
-    for index in sorted(evidence.searched):
-        if before_s is not None and evidence.seconds(index) >= before_s:
-            break
-        score = kept.score(index, lambda i=index: find_template(evidence.searched[i], template)[0])
-        best = max(best, score)
-        if score >= LOGO_MATCH:
-            return evidence.seconds(index), best
+    best = 0.0
+    with LogoScores(evidence.chunks, Path(logo)) as kept:  # a frame's score is kept with its chunk
+        for index in sorted(evidence.searched):
+            if before_s is not None and evidence.seconds(index) >= before_s:
+                break
+            score = kept.score(index, lambda i=index: find_template(evidence.searched[i], template)[0])
+            best = max(best, score)
+            if score >= LOGO_MATCH:
+                return evidence.seconds(index), best
     return None, best
 
 

@@ -214,29 +214,39 @@ def _load(file: Path) -> Arrays | None:
 
 class LogoScores:
     """The logo search's score at each searched frame of a cut, kept per chunk (`<key>.logo-<digest>.json`:
-    frame -> score) and computed only for frames no earlier cut holding the chunk searched."""
+    frame -> score) and computed only for frames no earlier cut holding the chunk searched; what was searched
+    now is kept when the search ends (`with LogoScores(...) as kept:`), one write per chunk."""
 
     def __init__(self, chunks: list[ChunkRef], logo: Path) -> None:
         self.chunks = chunks
         self.logo = _digest("logo", str(EVIDENCE_FORMAT), str(SEARCH_SIDE), file_sha256(logo)) if chunks else ""
-        self.kept: dict[str, dict[str, float]] = {}
+        self.kept: dict[str, tuple[Path, list[int], dict[str, float]]] = {}  # chunk key -> file, stamp, scores
+        self.new: set[str] = set()  # chunks with scores not kept yet
 
-    def score(self, frame: int, search: Callable[[], float]) -> float:
-        """The score at cut frame `frame`: kept, or `search()` run now and kept."""
-        chunk = next((c for c in self.chunks if c.start <= frame < c.start + c.frames), None)
-        if chunk is None:
-            return search()
-        file = chunk.path.with_name(f"{chunk.key}.logo-{_digest(chunk.key, self.logo)}.json")
-        stamp = _stamp(chunk).tolist()
-        if chunk.key not in self.kept:
-            self.kept[chunk.key] = _load_scores(file, stamp)
-        scores, local = self.kept[chunk.key], str(frame - chunk.start)
-        if local not in scores:
-            scores[local] = float(search())
+    def __enter__(self) -> LogoScores:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for key in self.new:
+            file, stamp, scores = self.kept[key]
             try:
                 write_text(file, json.dumps({"stamp": stamp, "scores": scores}, sort_keys=True))
             except (OSError, StorageError):  # not kept: searched again next time
                 pass
+
+    def score(self, frame: int, search: Callable[[], float]) -> float:
+        """The score at cut frame `frame`: kept, or `search()` run now (kept on leaving the `with` block)."""
+        chunk = next((c for c in self.chunks if c.start <= frame < c.start + c.frames), None)
+        if chunk is None:
+            return search()
+        if chunk.key not in self.kept:
+            file = chunk.path.with_name(f"{chunk.key}.logo-{_digest(chunk.key, self.logo)}.json")
+            stamp = _stamp(chunk).tolist()
+            self.kept[chunk.key] = (file, stamp, _load_scores(file, stamp))
+        scores, local = self.kept[chunk.key][2], str(frame - chunk.start)
+        if local not in scores:
+            scores[local] = float(search())
+            self.new.add(chunk.key)
         return scores[local]
 
 
