@@ -1,7 +1,9 @@
 """What the ad checks read from a delivered cut: its frames, where its captions are, its end card.
 
 The cut is decoded once, one frame at a time, keeping bounded samples (its opening, a frame a second for
-the logo, its ending); a long cut costs the same memory as a short one.
+the logo, its ending); a long cut costs the same memory as a short one. A cut assembled from kept chunks is
+read chunk by chunk instead, each chunk's share kept beside it (agent.chunk_evidence), so an edit decodes
+only the chunks it made; the evidence is the same either way.
 
 Everything here is measured on the encoded MP4 (decoded again), against what assembly meant to draw:
 the timeline and caption layout are rebuilt with assembly's own functions from the same CutSpec, so
@@ -21,6 +23,7 @@ import numpy as np
 
 from agent.assembly.caption_track import CaptionFormat, Cue, caption_cues
 from agent.assembly.captions import end_card_image
+from agent.assembly.chunks import ChunkRef
 from agent.assembly.cut import CutResult, CutSpec
 from agent.assembly.timeline import Segment, ShotSource, build_segments
 from agent.plan import frame_counts
@@ -67,6 +70,8 @@ class CutEvidence:
     end_card: np.ndarray  # the end card assembly draws for this cut, RGB at full size
     voice: list[Path | None] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    # the chunks it was read from (agent.chunk_evidence); empty: it was read from the MP4
+    chunks: list[ChunkRef] = field(default_factory=list)
 
     @property
     def body_frames(self) -> int:
@@ -77,7 +82,7 @@ class CutEvidence:
 
 
 @dataclass
-class _Wanted:
+class Wanted:
     """What one pass over the cut keeps: thumbnails at its start and end, and frames by index."""
 
     head: int  # grey thumbnails kept from the first frame
@@ -86,10 +91,13 @@ class _Wanted:
     cues: dict[int, list[tuple[int, Cue]]]  # frame -> the caption pages judged on it (by position)
     # caption page -> (box, the take's own frame there) where the take drew the caption itself
     drawn_by_take: dict[int, tuple[tuple[int, int, int, int], np.ndarray]] = field(default_factory=dict)
+    last: bool = True  # keep the last frame (RGB, full size)
 
 
 @dataclass
-class _Read:
+class Read:
+    """What one pass over frames kept (`Wanted`), as the checks read it."""
+
     head: list[np.ndarray] = field(default_factory=list)
     tail: deque = field(default_factory=deque)
     searched: dict[int, np.ndarray] = field(default_factory=dict)
@@ -132,29 +140,36 @@ def read_evidence(spec: CutSpec, result: CutResult, window_s: float) -> CutEvide
     window, step, end = round(window_s * spec.fps), max(1, round(spec.fps / SEARCH_FPS)), segments[-1]
     head = min(window, end.start) + max(s.fade_in for s in segments) + 2  # the pacing check's frames, a cut's fade
     tail = end.frames + end.fade_in + round(TAIL_SLACK_S * spec.fps)
-    wanted = _Wanted(head, tail, set(range(0, min(window + 1, result.frames), step)), cues,
-                     _drawn_by_takes(spec, segments, drawn))
-    # 2. one pass over the MP4
-    read = _decode(result.path, wanted)
+    wanted = Wanted(head, tail, set(range(0, min(window + 1, result.frames), step)), cues,
+                    _drawn_by_takes(spec, segments, drawn))
+    # 2. one pass over the cut: chunk by chunk where assembly says which (each chunk's share kept beside it,
+    #    so only chunks not read before are decoded), else over the MP4
+    from agent.chunk_evidence import chunk_still_run, read_chunks  # it builds on this module's pass
+
+    chunked = read_chunks(result.chunks, wanted)
+    read = chunked if chunked is not None else decode(result.path, wanted)
     # 3. the still ending: read again only when it is longer than the thumbnails kept
     tail_thumbs = np.stack(read.tail) if read.tail else np.zeros((0, 1, 1), np.float32)
     still = trailing_static(tail_thumbs)
     if still == len(tail_thumbs) < read.count:
-        still = _still_run(result.path, tail_thumbs[-1])
+        last = tail_thumbs[-1]
+        still = chunk_still_run(result.chunks, last) if chunked is not None else None
+        still = still_run(result.path, last) if still is None else still
     return CutEvidence(spec=spec, fps=spec.fps, segments=segments,
-                       cues=[read.seen.get(k) or _judge(k, cue, None, wanted) for k, cue in enumerate(drawn)],
+                       cues=[read.seen.get(k) or judge(k, cue, None, wanted) for k, cue in enumerate(drawn)],
                        head=np.stack(read.head) if read.head else np.zeros((0, 1, 1), np.float32),
                        frame_count=read.count, static_tail=still, searched=read.searched,
                        last=read.last if read.last is not None else np.zeros((spec.height, spec.width, 3), np.uint8),
-                       end_card=drawn_end_card(spec), voice=list(spec.shot_voice), warnings=result.warnings)  # fmt: skip
+                       end_card=drawn_end_card(spec), voice=list(spec.shot_voice), warnings=result.warnings,
+                       chunks=result.chunks if chunked is not None else [])  # fmt: skip
 
 
-def _decode(path: Path, wanted: _Wanted) -> _Read:
+def decode(path: Path, wanted: Wanted) -> Read:
     """One pass over the MP4, one frame in memory at a time: grey thumbnails of the first and last frames,
     RGB frames for the logo search (small), caption pages judged on their frame as it passes, the last frame."""
     import av
 
-    read, last = _Read(tail=deque(maxlen=max(1, wanted.tail))), None
+    read, last = Read(tail=deque(maxlen=max(1, wanted.tail))), None
     with av.open(str(path)) as container:
         container.streams.video[0].thread_type = "AUTO"
         for i, frame in enumerate(container.decode(video=0)):
@@ -166,14 +181,14 @@ def _decode(path: Path, wanted: _Wanted) -> _Read:
                 read.searched[i] = _scaled(frame, SEARCH_SIDE)
             if i in wanted.cues:
                 rgb = frame.to_ndarray(format="rgb24")
-                read.seen.update((k, _judge(k, cue, rgb, wanted)) for k, cue in wanted.cues[i])
+                read.seen.update((k, judge(k, cue, rgb, wanted)) for k, cue in wanted.cues[i])
             last, read.count = frame, i + 1
-    if last is not None:
+    if last is not None and wanted.last:
         read.last = last.to_ndarray(format="rgb24")
     return read
 
 
-def _still_run(path: Path, last: np.ndarray) -> int:
+def still_run(path: Path, last: np.ndarray) -> int:
     """How many frames at the end of the MP4 show the picture `last` (a grey thumbnail), in a second pass:
     `trailing_static` over every frame, one frame in memory at a time."""
     import av
@@ -201,7 +216,7 @@ def _scaled(frame, side: int) -> np.ndarray:
                             height=max(2, round(frame.height * scale)))  # fmt: skip
 
 
-def _judge(k: int, cue: Cue, frame: np.ndarray | None, wanted: _Wanted) -> SeenCue:
+def judge(k: int, cue: Cue, frame: np.ndarray | None, wanted: Wanted) -> SeenCue:
     """Caption page k on the delivered frame: where its take drew it, against the take's own picture;
     else against the caption assembly drew."""
     if k in wanted.drawn_by_take:
@@ -281,15 +296,18 @@ def logo_first_seen(evidence: CutEvidence, logo: Path | None, before_s: float | 
         return None, 0.0
     from PIL import Image
 
+    from agent.chunk_evidence import LogoScores
+
     template = np.asarray(Image.open(logo).convert("RGBA"))
     best = 0.0
-    for index in sorted(evidence.searched):
-        if before_s is not None and evidence.seconds(index) >= before_s:
-            break
-        score, _ = find_template(evidence.searched[index], template)
-        best = max(best, score)
-        if score >= LOGO_MATCH:
-            return evidence.seconds(index), best
+    with LogoScores(evidence.chunks, Path(logo)) as kept:  # a frame's score is kept with its chunk
+        for index in sorted(evidence.searched):
+            if before_s is not None and evidence.seconds(index) >= before_s:
+                break
+            score = kept.score(index, lambda i=index: find_template(evidence.searched[i], template)[0])
+            best = max(best, score)
+            if score >= LOGO_MATCH:
+                return evidence.seconds(index), best
     return None, best
 
 

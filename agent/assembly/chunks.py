@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from agent.assembly.timeline import Segment, ShotSource, compose_segment
 from generators.atomic import atomic_path
@@ -46,6 +47,21 @@ COLOUR_ARGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-co
 
 class ChunkError(BriefcutError):
     """A chunk the encoder could not make, or chunks that would not join."""
+
+
+class ChunkRef(BaseModel):
+    """One chunk of a cut: its file, its key, and the cut frames it holds [start, start + frames)."""
+
+    path: Path
+    key: str
+    start: int
+    frames: int
+
+
+def chunk_refs(chunks: list[Path], segments: list[Segment]) -> list[ChunkRef]:
+    """The cut's chunks in order (one per piece), each with the cut frames it holds."""
+    return [ChunkRef(path=p, key=p.stem, start=pc.seg.start + pc.a, frames=pc.frames)
+            for p, pc in zip(chunks, pieces(segments), strict=True)]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import agent
 from agent.assembly import formats
 from agent.assembly.caption_track import CaptionFormat, attach, caption_cues, missing_glyph_warning
 from agent.assembly.captions import end_card_image, to_yuv420, write_srt
-from agent.assembly.chunks import join, make_chunks
+from agent.assembly.chunks import ChunkRef, chunk_refs, join, make_chunks
 from agent.assembly.encoder import DEFAULT_CRF, Crf, X264Preset
 from agent.assembly.formats import RATIOS
 from agent.assembly.soundtrack import sound_track
@@ -95,6 +95,10 @@ class CutResult(BaseModel):
     frames: int
     warnings: list[dict] = Field(default_factory=list)
     loudness: dict = Field(default_factory=dict)  # measured on the delivered file (agent.assembly.loudness)
+    # The kept chunks the cut's picture was joined from (not when they lived in a scratch folder); the ad
+    # checks read their evidence chunk by chunk (agent.chunk_evidence). Never persisted: it names files
+    # of this workspace's cut-cache/parts/, which a cut restored from the cut cache need not have.
+    chunks: list[ChunkRef] = Field(default_factory=list, exclude=True)
 
 
 def dimensions(aspect_ratio: str, resolution: int) -> tuple[int, int]:
@@ -160,7 +164,8 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     save_png(paths["contact"], contact_sheet(thumbs, labels, spec.shot_scores, title))
     report(1.0)
     return CutResult(path=paths["mp4"], srt=paths["srt"], poster=paths["poster"], contact_sheet=paths["contact"],
-                     duration_s=total / fps, frames=total, warnings=warnings, loudness=loud)
+                     duration_s=total / fps, frames=total, warnings=warnings, loudness=loud,
+                     chunks=chunk_refs(chunks, segments) if parts is not None else [])
 
 
 def cut_paths(out_base: Path) -> dict[str, Path]:
