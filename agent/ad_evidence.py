@@ -15,6 +15,8 @@ be found in place (nothing covered or cropped it away).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from agent.assembly.cut import CutResult, CutSpec
 from agent.assembly.timeline import Segment, ShotSource, build_segments
 from agent.plan import frame_counts
 from evaluators.detect import STATIC_MAD, find_template, gray, region_ncc, trailing_static
+from generators.media import file_sha256
 
 SMALL_SIDE = 96  # grey thumbnails of every frame (pacing, the end card's length)
 SEARCH_SIDE = 160  # frames searched for the logo are scaled to this long side (logos under ~9% of the short side are not searched)
@@ -90,7 +93,7 @@ class Wanted:
     search: set[int]  # frames kept small for the logo search
     cues: dict[int, list[tuple[int, Cue]]]  # frame -> the caption pages judged on it (by position)
     # caption page -> (box, the take's own frame there) where the take drew the caption itself
-    drawn_by_take: dict[int, tuple[tuple[int, int, int, int], np.ndarray]] = field(default_factory=dict)
+    drawn_by_take: dict[int, tuple[tuple[int, int, int, int], Composed]] = field(default_factory=dict)
     last: bool = True  # keep the last frame (RGB, full size)
 
 
@@ -225,13 +228,37 @@ def judge(k: int, cue: Cue, frame: np.ndarray | None, wanted: Wanted) -> SeenCue
     return _seen(cue, frame)
 
 
-def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> dict[int, tuple[tuple[int, int, int, int], np.ndarray]]:
-    """For each caption page whose take set the caption itself (the motion backend's kinetic type) and
-    says where: the place in cut pixels and the take's frame at the page's middle, as assembly composes it."""
-    from agent.assembly.stills import yuv420_to_rgb
+class Composed:
+    """A shot's frame as assembly composes it (its take, crop and kinetic type), decoded only when its pixels
+    are asked for: its digest names it by what makes it, so a judgment kept beside a chunk needs no decoding."""
+
+    def __init__(self, source: ShotSource, k: int) -> None:
+        self.source, self.k = source, k
+        made_of = [file_sha256(source.path), source.frames, source.fps, source.width, source.height, source.native,
+                   source.type.digest() if source.type is not None else None, k]  # fmt: skip
+        self.digest = hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
+        self._array: np.ndarray | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        """The frame, RGB at the cut's size."""
+        if self._array is None:
+            from agent.assembly.stills import yuv420_to_rgb
+
+            try:
+                self._array = yuv420_to_rgb(self.source.frame(self.k))
+            finally:
+                self.source.close()
+        return self._array
+
+
+def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> dict[int, tuple[tuple[int, int, int, int], Composed]]:
+    """For each caption page whose take set the caption itself and says where, or whose type assembly draws
+    from the take's type layer: its place in cut pixels and the shot's frame at the page's middle, as
+    assembly composes it (decoded only if the page must be judged again)."""
     from agent.assembly.type_track import shot_types
 
-    out, sources = {}, {}
+    out = {}
     boxes = list(spec.shot_caption_boxes) + [None] * (len(spec.plan.shots) - len(spec.shot_caption_boxes))
     types = shot_types(spec)
     for k, cue in enumerate(cues):
@@ -240,15 +267,11 @@ def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> 
         if not (drawn or types[i] is not None):
             continue
         seg = segments[i]
-        if i not in sources:
-            sources[i] = ShotSource(Path(spec.shot_videos[i]), seg.frames, spec.fps, spec.width, spec.height,
-                                    spec.shot_native[i], types[i])  # fmt: skip
-        source = sources[i]
+        source = ShotSource(Path(spec.shot_videos[i]), seg.frames, spec.fps, spec.width, spec.height,
+                            spec.shot_native[i], types[i])  # fmt: skip
         box = source.type.box() if source.type is not None else _cut_box(boxes[i], source)
         if box is not None:
-            out[k] = (box, yuv420_to_rgb(sources[i].frame((cue.start + cue.end - 1) // 2 - seg.start)))
-    for source in sources.values():
-        source.close()
+            out[k] = (box, Composed(source, (cue.start + cue.end - 1) // 2 - seg.start))
     return out
 
 
@@ -267,12 +290,15 @@ def _cut_box(fractions: list[float], source: ShotSource) -> tuple[int, int, int,
 TYPE_CONTRAST = 12.0  # grey levels (std): a box with set type in it is never this flat
 
 
-def _seen_drawn(cue: Cue, box: tuple[int, int, int, int], reference: np.ndarray, frame: np.ndarray | None) -> SeenCue:
-    """A caption the take set itself: the take's picture in the box where it set the type, found at the same
-    place in the delivered frame (NCC); a flat box (no type there after all) is not seen."""
+def _seen_drawn(cue: Cue, box: tuple[int, int, int, int], reference: Composed, frame: np.ndarray | None) -> SeenCue:
+    """A caption set as type in the picture (by its take, or by assembly from the take's type layer): the frame
+    as assembly composes it, in the box where the type is, found at the same place in the delivered frame
+    (NCC); a flat box (no type there after all) is not seen. No frame to judge: nothing is composed."""
+    if frame is None:
+        return SeenCue(cue, box, 0.0, TAKE_TYPE_MATCH)
     x, y, w, h = box
-    want = gray(reference)[y : y + h, x : x + w]
-    if frame is None or want.size == 0 or float(want.std()) < TYPE_CONTRAST:
+    want = gray(reference.array)[y : y + h, x : x + w]
+    if want.size == 0 or float(want.std()) < TYPE_CONTRAST:
         return SeenCue(cue, box, 0.0, TAKE_TYPE_MATCH)
     return SeenCue(cue, box, region_ncc(frame, want, box), TAKE_TYPE_MATCH)
 

@@ -34,7 +34,7 @@ from generators.errors import StorageError
 from generators.media import file_sha256
 
 # Raise when what an answer holds changes for the same question: older answers are then not read.
-EVIDENCE_FORMAT = 1
+EVIDENCE_FORMAT = 2
 Arrays = dict[str, np.ndarray]
 
 
@@ -119,8 +119,7 @@ def _reference(k: int, cue: Cue, wanted: Wanted) -> str:
     h = hashlib.sha256()
     if k in wanted.drawn_by_take:
         box, picture = wanted.drawn_by_take[k]
-        h.update(f"take {box} {picture.shape} {TYPE_CONTRAST}".encode())
-        h.update(np.ascontiguousarray(picture).tobytes())
+        h.update(f"take {box} {picture.digest} {TYPE_CONTRAST}".encode())
     else:
         h.update(f"caption {overlay_digest(cue.overlay)}".encode())
     return h.hexdigest()

@@ -124,3 +124,26 @@ def test_a_caption_edit_remakes_only_its_shots_chunks(tmp_path: Path) -> None:
     assert not changed[: shot1.start - shot1.fade_in].any()  # shot 0's body and fade out are untouched
     assert changed[shot1.start + shot1.fade_in : shot2.start].any()  # the new words are on screen
     assert not changed[shot2.start + shot2.fade_in :].any()  # shot 2's body and the end card are untouched
+
+
+def test_kept_caption_judgments_need_no_frame_composed_again(tmp_path: Path, monkeypatch) -> None:
+    """The ad checks judge a kinetic caption against the frame as assembly composes it; once a chunk's
+    judgment is kept, a second read of the cut composes no reference frame (they are named by what makes
+    them), and the checks come out the same."""
+    from agent import ad_evidence
+    from agent.ad_checks import ad_checks
+
+    spec, _ = motion_cut(tmp_path, ["Cold for 24 hours.", "Ice stays ice", "Buy one today"], tmp_path / "parts", "a")
+    result = assemble_cut(spec, tmp_path / "b" / "cut", parts=tmp_path / "parts")
+    composed = []
+    real = ad_evidence.Composed.array
+
+    def counted(self):  # a spy on the real property: it still composes the frame
+        composed.append(self.k)
+        return real.fget(self)
+
+    monkeypatch.setattr(ad_evidence.Composed, "array", property(counted))
+    first = ad_checks(spec, result)
+    assert composed, "the first read judges the kinetic captions on composed frames"
+    composed.clear()
+    assert ad_checks(spec, result) == first and composed == []
