@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from fixtures.cli import briefcut, last_json, tiny_brief
+from fixtures.cli import briefcut, cli_env, last_json, tiny_brief
 
 from agent.brief import load_brief
 from agent.profiles import resolve_choices
@@ -51,6 +54,19 @@ def test_a_repeat_with_nothing_changed_is_the_finished_run_and_touches_no_file(f
     store = Store(finished["ws"] / "briefcut.db")
     assert [r["id"] for r in store.runs()] == [run_id]
     assert [e["kind"] for e in store.events(run_id)].count("repeated") == 2
+
+
+def test_a_repeat_imports_neither_the_graph_nor_sqlite_utils(finished: dict) -> None:
+    """The repeat answers from the store and the run key: what only a new run or an edit needs (the graph and
+    its langchain stack, sqlite-utils for writes other than an event, torch) is never imported."""
+    repeat = subprocess.run([sys.executable, "-X", "importtime", "-m", "agent.cli", "run", str(finished["brief"]),
+                             "--json"], capture_output=True, text=True, timeout=300, env=cli_env(finished["ws"]))  # fmt: skip
+    assert repeat.returncode == 0, repeat.stderr[-2000:]
+    assert last_json(repeat.stdout)["reused"] is True
+    imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)$", repeat.stderr, re.M))
+    assert {"agent.settled", "agent.store"} <= imported  # (what -X importtime reports is read right)
+    top = {name.split(".")[0] for name in imported}
+    assert not top & {"langgraph", "langchain_core", "langsmith", "sqlite_utils", "torch", "transformers"}
 
 
 def test_fresh_or_a_changed_logo_makes_a_new_run(finished: dict, tmp_path: Path) -> None:
