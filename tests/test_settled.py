@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from fixtures.cli import briefcut, cli_env, last_json, tiny_brief
 from agent.brief import load_brief
 from agent.profiles import resolve_choices
 from agent.settings import Settings
-from agent.settled import code_digest, delivered_intact, run_key, settled_run
+from agent.settled import MEDIA_LIBRARIES, _version, code_digest, delivered_intact, run_key, settled_run
 from agent.store import Store
 
 ROOT = Path(__file__).parents[1]
@@ -172,3 +173,17 @@ def test_the_code_digest_changes_with_any_source_file(tmp_path: Path) -> None:
     assert code_digest.__wrapped__(tmp_path) != before
     (tmp_path / "generators" / "new.py").write_text("X = 1\n")
     assert len({before, code_digest.__wrapped__(tmp_path)}) == 2
+
+
+def test_library_versions_read_as_importlib_reads_them() -> None:
+    """The code digest reads a media library's version from its metadata's headers; it is the version
+    importlib.metadata gives, for every library installed here, and None for one that is not."""
+    installed = 0
+    for name in MEDIA_LIBRARIES:
+        try:
+            expected = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            expected = None
+        installed += expected is not None
+        assert _version(name) == expected, name
+    assert installed >= 3 and _version("no-such-library-briefcut") is None
