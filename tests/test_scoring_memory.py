@@ -74,7 +74,7 @@ def test_a_streamed_take_scores_as_the_whole_array_formulas(tmp_path: Path, back
         want = reference(copy, s.config, s.brief.brand.palette, native)
         for name, value in want.items():
             assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-9), (backend, native, name)
-    assert 0.05 < got["motion"] < 1 and got["temporal_flicker"] < 1  # a take that moves: the sums matter
+    assert 0.02 < got["motion"] < 1 and got["temporal_flicker"] < 1  # a take that moves (its type is not in it): the sums matter
 
 
 def test_streamed_clip_embeddings_are_those_of_the_sampled_frames(tmp_path: Path, tiny_clip: Path) -> None:
