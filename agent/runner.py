@@ -208,10 +208,7 @@ def pending_edit(ctx: RunContext) -> dict | None:
 
 def graph_state(ctx: RunContext) -> Any:
     """The run's graph state at its last checkpoint."""
-    from agent.graph import compile_graph
-
-    config = {"configurable": {"thread_id": ctx.run_id}}
-    return compile_graph(ctx.workspace.checkpointer()).get_state(config)
+    return ctx.workspace.graph().get_state({"configurable": {"thread_id": ctx.run_id}})
 
 
 def graph_waits_for_edit(ctx: RunContext) -> bool:
@@ -247,9 +244,7 @@ def in_threads(fn: Callable[[Any], Any], items: list[Any], workers: int, name: s
 def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
     """Run the graph on the run's thread until it ends or waits for an edit; whatever stops it is
     recorded on the run (failed, or interrupted), and a storage fault names its file."""
-    from agent.graph import compile_graph
-
-    graph = compile_graph(ctx.workspace.checkpointer())
+    graph = ctx.workspace.graph()
     config = {"configurable": {"thread_id": ctx.run_id}, "max_concurrency": render_workers(),
               "recursion_limit": 200}
     try:

@@ -130,10 +130,17 @@ def code_digest(root: Path = Path(__file__).resolve().parents[1]) -> str:
 
 
 def _version(name: str) -> str | None:
+    """A library's installed version, or None: its metadata's Version header, read without the email parser
+    `metadata.version` runs over the whole file (a long description of 100 kB and more: most of the digest)."""
     try:
-        return metadata.version(name)
+        dist = metadata.distribution(name)
     except metadata.PackageNotFoundError:
         return None
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.partition("\n\n")[0].splitlines():  # the headers come first
+        if line.startswith("Version:"):
+            return line.removeprefix("Version:").strip()
+    return dist.version
 
 
 def settled_run(store: Store, key: str | None, out_dir: Path | None, locks_dir: Path) -> str | None:

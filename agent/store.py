@@ -2,6 +2,11 @@
 
 Migrations are numbered functions applied on open. WAL and a 30 s busy timeout let several
 processes (batch workers, a second run) write at once; a lock serialises this process's threads.
+
+Reads, and the events appended to a run, are plain SQL on the store's own connection; sqlite-utils
+(which imports numpy and loads its plugins: most of what opening a store cost) comes in at the first
+other write or migration, so a command that only reads and notes an event (a repeat `briefcut run`,
+`briefcut runs ls`) never imports it.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import DiskFull, RunNotFound, WorkspaceError, storage_error
 from generators.errors import NO_SPACE
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 JSON_COLUMNS = {
     "brief", "choices", "plan", "parameters", "metadata", "timings", "scorecard",
@@ -156,23 +162,34 @@ class Store:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0  # nesting of `transaction()`
+        self._db: sqlite_utils.Database | None = None
         with self._errors():
             if path is None:
-                self.db = sqlite_utils.Database(memory=True)
+                self.conn = sqlite3.connect(":memory:")
             elif read_only:
-                self.db = sqlite_utils.Database(_open_read_only(Path(path)))
+                self.conn = _open_read_only(Path(path))
             else:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-                self.db = sqlite_utils.Database(conn)
-                wal_mode(conn)
-            self.db.execute("PRAGMA busy_timeout=30000")
+                self.conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+                wal_mode(self.conn)
+            self.conn.execute("PRAGMA busy_timeout=30000")
             self._migrate()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the store's connection, made at its first use (writes, migrations)."""
+        with self._lock:
+            if self._db is None:
+                import sqlite_utils
+
+                with self._errors():
+                    self._db = sqlite_utils.Database(self.conn)
+            return self._db
 
     def close(self) -> None:
         """Close the connection (the workspace that owns this store does this)."""
         with self._lock:
-            self.db.conn.close()
+            self.conn.close()
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -190,21 +207,22 @@ class Store:
         workspace never waits on another process's write (a process stopped mid-write holds SQLite's
         write lock; `resume` must still reach the run lock and say who holds it)."""
         with self._lock, self._errors():
-            tables = self.db.table_names()
-            done = {r["name"] for r in self.db["_migrations"].rows} if "_migrations" in tables else set()
+            tables = self._table_names()
+            done = {r["name"] for r in self._select("_migrations")} if "_migrations" in tables else set()
         if {m.__name__ for m in MIGRATIONS} <= done:
             return
         if self.read_only:
             raise WorkspaceError(f"{self.path}: made by an older briefcut; open it once where it can be "
                                  "written, to bring it up to date")  # fmt: skip
+        db = self.db  # (made before the transaction: it sets a pragma on the connection)
         with self._lock, self._immediate():
-            if "_migrations" not in self.db.table_names():
-                self.db["_migrations"].create({"name": str, "applied_at": float}, pk="name")
-            done = {r["name"] for r in self.db["_migrations"].rows}
+            if "_migrations" not in db.table_names():
+                db["_migrations"].create({"name": str, "applied_at": float}, pk="name")
+            done = {r["name"] for r in db["_migrations"].rows}
             for migration in MIGRATIONS:
                 if migration.__name__ not in done:
-                    migration(self.db)
-                    self.db["_migrations"].insert({"name": migration.__name__, "applied_at": time.time()})
+                    migration(db)
+                    db["_migrations"].insert({"name": migration.__name__, "applied_at": time.time()})
 
     @contextmanager
     def _immediate(self) -> Iterator[None]:
@@ -216,14 +234,14 @@ class Store:
         if self.read_only:
             raise WorkspaceError(f"{self.path}: opened read-only; nothing can be written")
         with self._errors():
-            self.db.execute("BEGIN IMMEDIATE")
+            self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                if self.db.conn.in_transaction:  # SQLite itself rolls back on a full disk or I/O error
-                    self.db.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite itself rolls back on a full disk or I/O error
+                    self.conn.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
+            self.conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -246,28 +264,45 @@ class Store:
     # 2. generic helpers ----------------------------------------------------------------------
     def write(self, table: str, row: dict[str, Any], pk: str = "id", replace: bool = False) -> None:
         """Insert (or upsert with `replace`) one row, JSON-encoding dict/list values."""
-        row = {k: _encode(v) for k, v in row.items()}
+        row, db = {k: _encode(v) for k, v in row.items()}, self.db
         with self._lock, self._immediate():
             if replace:
-                self.db[table].upsert(row, pk=pk)
+                db[table].upsert(row, pk=pk)
             else:
-                self.db[table].insert(row, pk=pk)
+                db[table].insert(row, pk=pk)
 
     def update(self, table: str, pk_value: str, **values: Any) -> None:
+        db = self.db
         with self._lock, self._immediate():
-            self.db[table].update(pk_value, {k: _encode(v) for k, v in values.items()})
+            db[table].update(pk_value, {k: _encode(v) for k, v in values.items()})
+
+    def append(self, table: str, row: dict[str, Any]) -> None:
+        """Insert one row into a table the migrations made, by plain SQL (JSON-encoding dict/list values)."""
+        columns = ", ".join(_quote(k) for k in row)
+        sql = f"INSERT INTO {_quote(table)} ({columns}) VALUES ({', '.join('?' for _ in row)})"
+        with self._lock, self._immediate():
+            self.conn.execute(sql, [_encode(v) for v in row.values()])
 
     def rows(self, table: str, where: str = "", params: Any = (), order_by: str | None = None) -> list[dict]:
         with self._lock, self._errors():
-            rows = self.db[table].rows_where(where or None, params, order_by=order_by)
-            return [_decode(r) for r in rows]
+            return [_decode(r) for r in self._select(table, where, params, order_by)]
 
     def get(self, table: str, pk_value: str) -> dict | None:
+        """The row whose primary key is `pk_value` (a table without one: its rowid), or None."""
         with self._lock, self._errors():
-            try:
-                return _decode(self.db[table].get(pk_value))
-            except sqlite_utils.db.NotFoundError:
-                return None
+            info = self.conn.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
+            pk = next((c[1] for c in sorted(info, key=lambda c: c[5]) if c[5]), "rowid")
+            rows = self._select(table, f"{_quote(pk)} = ?", [pk_value])
+            return _decode(rows[0]) if rows else None
+
+    def _select(self, table: str, where: str = "", params: Any = (), order_by: str | None = None) -> list[dict]:
+        sql = f"select * from {_quote(table)}" + (f" where {where}" if where else "")
+        cursor = self.conn.execute(sql + (f" order by {order_by}" if order_by else ""), params or [])
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor]
+
+    def _table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("select name from sqlite_master where type = 'table'")]
 
     # Graph steps done (see m005_steps) ------------------------------------------------------
     def step_result(self, run_id: str, step: str) -> dict | None:
@@ -300,7 +335,7 @@ class Store:
         return self.rows("runs", order_by="created_at desc")[:limit]
 
     def event(self, run_id: str, kind: str, data: dict | None = None) -> None:
-        self.write("events", {"run_id": run_id, "ts": time.time(), "kind": kind, "data": data or {}})
+        self.append("events", {"run_id": run_id, "ts": time.time(), "kind": kind, "data": data or {}})
 
     def events(self, run_id: str) -> list[dict]:
         return self.rows("events", "run_id = ?", [run_id], order_by="id")
@@ -390,7 +425,7 @@ class Store:
         """How many takes were really rendered (not taken from the cache)."""
         where, params = ("rendered = 1", []) if run_id is None else ("rendered = 1 and run_id = ?", [run_id])
         with self._lock, self._errors():
-            return self.db["takes"].count_where(where, params)
+            return self.conn.execute(f"select count(*) from takes where {where}", params).fetchone()[0]
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
@@ -452,6 +487,11 @@ def wal_mode(conn: sqlite3.Connection, seconds: float = 30.0) -> None:
 def cut_id(run_id: str, plan_key: str, fmt: str, version: int) -> str:
     """The id shared by a cut row and its scorecard row."""
     return f"{run_id}:{plan_key}:{fmt}:{version}"
+
+
+def _quote(identifier: str) -> str:
+    """An SQL identifier, double-quoted (as sqlite-utils quotes them)."""
+    return '"{}"'.format(identifier.replace('"', '""'))
 
 
 def _encode(value: Any) -> Any:

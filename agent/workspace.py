@@ -22,6 +22,7 @@ RESERVE_BYTES = 2 << 20
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.graph.state import CompiledStateGraph
 
 
 class Workspace:
@@ -34,7 +35,8 @@ class Workspace:
         self._store: Store | None = None
         self._checkpoints: sqlite3.Connection | None = None
         self._saver: SqliteSaver | None = None
-        self._lock = threading.Lock()
+        self._graph: CompiledStateGraph | None = None
+        self._lock = threading.RLock()
 
     @classmethod
     def at(cls, path: str | Path | None = None, settings: Settings | None = None, read_only: bool = False) -> Workspace:
@@ -75,6 +77,16 @@ class Workspace:
                 self._checkpoints, self._saver = conn, saver
             return self._saver
 
+    def graph(self) -> CompiledStateGraph:
+        """The run graph compiled with this workspace's checkpointer, once: a command reads a run's state
+        (is it waiting for an edit?) and drives it with the same graph."""
+        from agent.graph import compile_graph
+
+        with self._lock:
+            if self._graph is None:
+                self._graph = compile_graph(self.checkpointer())
+            return self._graph
+
     def close(self) -> None:
         """Close the store and the checkpointer; a later use opens them again."""
         with self._lock:
@@ -82,7 +94,7 @@ class Workspace:
                 self._checkpoints.close()
             if self._store is not None:
                 self._store.close()
-            self._store, self._checkpoints, self._saver = None, None, None
+            self._store, self._checkpoints, self._saver, self._graph = None, None, None, None
 
     def __enter__(self) -> Workspace:
         return self

@@ -180,3 +180,10 @@ def test_a_request_made_elsewhere_is_checked_before_the_graph_runs(tiny_run: Run
     with pytest.raises(PlanError, match="has no plan nobody/v0"):
         apply_edit(tiny_run.workspace, bad.model_copy(update={"plan_keys": ["nobody/v0"]}))
     assert tiny_run.store.run("tiny")["status"] == "done"
+    # the workspace compiles the graph once; closed, it opens its checkpointer again and compiles anew
+    from agent.runner import graph_waits_for_edit
+
+    compiled = tiny_run.workspace.graph()
+    assert tiny_run.workspace.graph() is compiled and graph_waits_for_edit(tiny_run)
+    tiny_run.workspace.close()
+    assert tiny_run.workspace.graph() is not compiled and graph_waits_for_edit(tiny_run)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
-from fixtures.cli import briefcut, last_json, tiny_brief
+from fixtures.cli import briefcut, cli_env, last_json, tiny_brief
 
 from agent.brief import load_brief
 from agent.profiles import resolve_choices
 from agent.settings import Settings
-from agent.settled import code_digest, delivered_intact, run_key, settled_run
+from agent.settled import MEDIA_LIBRARIES, _version, code_digest, delivered_intact, run_key, settled_run
 from agent.store import Store
 
 ROOT = Path(__file__).parents[1]
@@ -51,6 +55,19 @@ def test_a_repeat_with_nothing_changed_is_the_finished_run_and_touches_no_file(f
     store = Store(finished["ws"] / "briefcut.db")
     assert [r["id"] for r in store.runs()] == [run_id]
     assert [e["kind"] for e in store.events(run_id)].count("repeated") == 2
+
+
+def test_a_repeat_imports_neither_the_graph_nor_sqlite_utils(finished: dict) -> None:
+    """The repeat answers from the store and the run key: what only a new run or an edit needs (the graph and
+    its langchain stack, sqlite-utils for writes other than an event, torch) is never imported."""
+    repeat = subprocess.run([sys.executable, "-X", "importtime", "-m", "agent.cli", "run", str(finished["brief"]),
+                             "--json"], capture_output=True, text=True, timeout=300, env=cli_env(finished["ws"]))  # fmt: skip
+    assert repeat.returncode == 0, repeat.stderr[-2000:]
+    assert last_json(repeat.stdout)["reused"] is True
+    imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)$", repeat.stderr, re.M))
+    assert {"agent.settled", "agent.store"} <= imported  # (what -X importtime reports is read right)
+    top = {name.split(".")[0] for name in imported}
+    assert not top & {"langgraph", "langchain_core", "langsmith", "sqlite_utils", "torch", "transformers"}
 
 
 def test_fresh_or_a_changed_logo_makes_a_new_run(finished: dict, tmp_path: Path) -> None:
@@ -156,3 +173,17 @@ def test_the_code_digest_changes_with_any_source_file(tmp_path: Path) -> None:
     assert code_digest.__wrapped__(tmp_path) != before
     (tmp_path / "generators" / "new.py").write_text("X = 1\n")
     assert len({before, code_digest.__wrapped__(tmp_path)}) == 2
+
+
+def test_library_versions_read_as_importlib_reads_them() -> None:
+    """The code digest reads a media library's version from its metadata's headers; it is the version
+    importlib.metadata gives, for every library installed here, and None for one that is not."""
+    installed = 0
+    for name in MEDIA_LIBRARIES:
+        try:
+            expected = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            expected = None
+        installed += expected is not None
+        assert _version(name) == expected, name
+    assert installed >= 3 and _version("no-such-library-briefcut") is None

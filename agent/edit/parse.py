@@ -9,6 +9,7 @@ the closest phrasings, not the whole list; "help" gives the whole list.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -117,7 +118,7 @@ HELP = re.compile(r"(?:help(?:\s+me)?|\?+|commands|what can i (?:say|do|type)|ho
 
 def _parse_part(text: str, n_shots: int | None) -> list[EditOp]:
     for pattern, build in RULES:
-        if match := pattern.fullmatch(text):
+        if match := _compiled(pattern).fullmatch(text):
             try:
                 made = build(_Match(match, n_shots))
                 return made if isinstance(made, list) else [made]
@@ -218,8 +219,15 @@ def _mood(text: str) -> SetMusicMood:
     return SetMusicMood(mood=_unquote(mood))
 
 
-def _rule(pattern: str, build: Callable[[_Match], Any]) -> tuple[re.Pattern[str], Callable[[_Match], Any]]:
-    return re.compile(pattern, re.I | re.S), build
+def _rule(pattern: str, build: Callable[[_Match], Any]) -> tuple[str, Callable[[_Match], Any]]:
+    return pattern, build
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A rule's pattern, compiled when a message first reaches it (compiling them all was most of an edit's
+    parsing, and a message stops at the first rule that reads it)."""
+    return re.compile(pattern, re.I | re.S)
 
 
 _SET = r"(?:set|change|make|update|replace|switch|turn)"
