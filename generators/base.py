@@ -306,7 +306,8 @@ class Registry(Generic[B]):
         """The backend class called `name`; an unknown name lists the known ones."""
         if name in self._classes:
             return self._classes[name]
-        self._load_plugins()
+        if name not in self._paths:  # a built-in needs no scan of the installed packages (built-ins win anyway)
+            self._load_plugins()
         if name not in self._paths:
             raise UnknownBackend(
                 f"unknown {self.kind} backend '{name}'; known: {', '.join(self.names())}"
