@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 from test_ad_checks import FPS, LOGO, logo_take, plan_for
 
 from agent import ad_evidence, chunk_evidence
@@ -187,8 +188,12 @@ def test_a_cut_kept_in_the_cut_cache_does_not_persist_its_chunk_list(first: dict
 
 def test_the_logo_search_scores_are_kept_with_their_chunk_and_a_damaged_file_is_searched_again(first: dict) -> None:
     spec, result, parts = first["spec"], first["result"], first["parts"]
-    # a logo the frames do not show, a name no caption says: every second of the first five is searched
-    no_name = spec.model_copy(update={"brand_name": "Nordwind", "logo": LOGO.with_name("lumen-bottle.png")})
+    # a logo the frames do not show (noise), a name no caption says: every second of the first five is searched
+    noise = first["tmp"] / "noise-logo.png"
+    rgba = np.random.default_rng(5).integers(0, 256, (40, 120, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(noise)
+    no_name = spec.model_copy(update={"brand_name": "Nordwind", "logo": noise})
     expected = ad_checks(no_name, whole(result))
     assert next(c for c in expected if c.name == "brand_in_first_5s").passed is False
     for file in parts.glob("*.logo-*.json"):

@@ -29,17 +29,24 @@ def request(caption: str, role: str = "benefit", **kw) -> ShotRequest:
     return ShotRequest(**{**base, **kw})
 
 
-@pytest.mark.parametrize("caption", ["Cold for 24 hours.", "Made for late nights and long drives."])
-def test_assembly_draws_the_type_as_the_backend_would(caption: str) -> None:
-    """Drawn on the yuv420p frame from premultiplied YUVA (settled block, big figure) or a premultiplied canvas
-    (the entrance), the type matches the backend's own drawing on the RGB frame, converted: every frame."""
+@pytest.mark.parametrize(("caption", "style", "plate"), [("Cold for 24 hours.", "rise", None),
+                                                         ("Made for late nights and long drives.", "wipe", (20, 30, 40)),
+                                                         ("ليلة طويلة، بلا أسلاك", "wipe", None),
+                                                         ("Cold for 24 hours.", "pop", (230, 230, 230))])
+def test_assembly_draws_the_type_as_the_backend_would(caption: str, style: str, plate: tuple | None) -> None:
+    """Drawn on the yuv420p frame from a premultiplied canvas (the entrance) or premultiplied YUV planes
+    resampled (the settled block, the big figure), the type matches the backend's own drawing on the RGB
+    frame, converted, on every frame: each entrance style, a plate, right-to-left copy."""
+    from dataclasses import replace
+
     req = request(caption)
     design = Design(req)
     total = round(req.seconds * FPS)
-    layer = design.type_layer
-    kinetic = layer.kinetic(caption, 192, 192)
+    layer = replace(design.type_layer, style=style, plate=plate)
+    kinetic = layer.kinetic(caption, 192, 192, lang="ar" if caption.startswith("ل") else None)
     figure = layer.figure_sprite(caption, 192, 192)
-    track = TypeTrack(ShotType(layer, caption, True), 192, 192, FULL_VIEW, req.seconds)
+    track = TypeTrack(ShotType(layer, caption, True, lang="ar" if caption.startswith("ل") else None), 192, 192,
+                      FULL_VIEW, req.seconds)  # fmt: skip
     for i in range(total):
         img = Image.fromarray(design.frame(i, total))
         bare = to_yuv420(np.asarray(img))
@@ -54,7 +61,9 @@ def test_assembly_draws_the_type_as_the_backend_would(caption: str) -> None:
         got = bare.copy()
         track.draw(got, i, total, FPS)
         diff = np.abs(got.astype(int) - want)
-        assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 12, (i, float(diff.mean()), int(diff.max()))
+        # within a grey level on average (a translucent plate over much of the frame sits about one level
+        # apart: drawn over a clear canvas, then blended) and no more than 12 levels but at a few edge pixels
+        assert diff.mean() < 0.8 and np.percentile(diff, 99.9) <= 12, (i, float(diff.mean()), int(diff.max()))
     assert np.abs(bare.astype(int) - want).mean() > 1  # on the last frame the type is there at all
 
 
