@@ -24,7 +24,7 @@ from agent.errors import RunNotFound
 from agent.plan import Plan, Shot
 from agent.store import Store
 from generators.atomic import atomic_path, write_text
-from generators.media import count_frames, iter_frames
+from generators.media import count_frames, file_sha256, iter_frames
 
 if TYPE_CHECKING:
     from agent.brief import Brief
@@ -91,27 +91,58 @@ class Scorer:
         return self._reference[0]
 
     # 2. takes ------------------------------------------------------------------------------------
-    def take_score(self, take: dict, prompt: str, shows_product: bool = True) -> TakeScore:
-        """A video take's score: from the store, else from beside its media file, else computed."""
+    def take_score(self, take: dict, prompt: str, shows_product: bool = True,
+                   caption: tuple[str, bool, str] | None = None) -> TakeScore:  # fmt: skip
+        """A video take's score: from the store, else from beside its media file, else computed. A take with
+        a type layer is scored as delivered, with `caption` (its words, whether it enters, its segment) set
+        in it."""
         from evaluators.scorecard import TakeScore
 
+        typed = self._typed(take, caption)
         stored = self.store.score(take["id"])
-        if stored is not None:
+        if stored is not None and (stored.get("notes") or {}).get("type_layer") == (typed[0] if typed else None):
             self._count("takes_read")
             return TakeScore.model_validate(stored)
-        score = self._score_file(take, prompt, shows_product)
+        score = self._score_file(take, prompt, shows_product, typed)
+        if typed:
+            score.notes["type_layer"] = typed[0]  # the caption its frames were scored with (a digest)
         self.store.save_score(take["id"], score.model_dump(mode="json"))
         return score
 
-    def _score_file(self, take: dict, prompt: str, shows_product: bool) -> TakeScore:
+    @staticmethod
+    def caption_of(plan: Plan, shot: Shot) -> tuple[str, bool, str]:
+        """A shot's caption, whether it comes on with the shot (not the one the shot before shows), and its
+        plan's segment (whose language it is in)."""
+        at = next(i for i, s in enumerate(plan.shots) if s is shot or (s.uid, s.index) == (shot.uid, shot.index))
+        before = plan.shots[at - 1].caption.strip() if at > 0 else ""
+        text = shot.caption.strip()
+        return text, not text or text != before, plan.segment
+
+    def _typed(self, take: dict, caption: tuple[str, bool, str] | None) -> tuple[str, dict[str, Any]] | None:
+        """(digest, what draws it) of the caption a take's type layer sets, or None for a take without one."""
+        layer = (take.get("metadata") or {}).get("type_layer")
+        if layer is None or caption is None:
+            return None
+        font = self.brief.brand.font
+        from agent.voices import segment_language
+
+        text, enters, segment = caption
+        lang = segment_language(self.brief, self.brief.segment(segment))
+        made_of = [layer, text, enters, file_sha256(font) if font and Path(font).is_file() else None, lang]
+        digest = hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return digest, {"layer": layer, "text": text, "enters": enters, "font": font, "lang": lang}
+
+    def _score_file(self, take: dict, prompt: str, shows_product: bool,
+                    typed: tuple[str, dict[str, Any]] | None = None) -> TakeScore:  # fmt: skip
         media = Path(take["path"])
-        score_file = media.with_name(f"{media.stem}.score-{self.signature}{'' if shows_product else '-np'}.json")
-        embeds_file = media.with_name(f"{media.stem}.clip-{self.signature}.npy")
+        tag = f"{self.signature}-t{typed[0]}" if typed else self.signature
+        score_file = media.with_name(f"{media.stem}.score-{tag}{'' if shows_product else '-np'}.json")
+        embeds_file = media.with_name(f"{media.stem}.clip-{tag}.npy")
         score = self._cached_score(score_file)
         if score is not None:
             self._count("takes_from_file")
         else:
-            score, embeds = self._stream_score(media, take, prompt, shows_product)
+            score, embeds = self._stream_score(media, take, prompt, shows_product, typed)
             self._count("takes_scored")
             if embeds is not None:
                 with atomic_path(embeds_file) as tmp, open(tmp, "wb") as handle:
@@ -122,8 +153,10 @@ class Scorer:
             take["embeds_path"] = str(embeds_file)
         return score
 
-    def _stream_score(self, media: Path, take: dict, prompt: str, shows_product: bool) -> tuple[TakeScore, np.ndarray | None]:
-        """Score a take's file in one decoding pass (frames scaled down, never all held at once)."""
+    def _stream_score(self, media: Path, take: dict, prompt: str, shows_product: bool,
+                      typed: tuple[str, dict[str, Any]] | None = None) -> tuple[TakeScore, np.ndarray | None]:  # fmt: skip
+        """Score a take's file in one decoding pass (frames scaled down, never all held at once), with its
+        caption set in its type layer on every frame when it has one (the shot as delivered)."""
         from evaluators.scorecard import FrameCountChanged, score_frames
 
         embedder, reason = self.embedder()
@@ -132,10 +165,22 @@ class Scorer:
                        embedder_reason=reason, reference_embed=self.reference_embed(), shows_product=shows_product,
                        native_indices=(take.get("metadata") or {}).get("native_frames"))  # fmt: skip
         count = count_frames(media)
+
+        def frames(total: int) -> Any:
+            decoded = iter_frames(media, max_side=SCORING_MAX_SIDE)
+            if typed is None:
+                return decoded
+            from generators.type_layer import TypeLayer, typed_frames
+
+            how = typed[1]
+            fps = float((take.get("metadata") or {}).get("fps") or take_fps(media))
+            return typed_frames(decoded, TypeLayer.from_record(how["layer"]), how["text"], fps, total, how["font"],
+                                how["lang"], how["enters"])  # fmt: skip
+
         try:
-            return score_frames(iter_frames(media, max_side=SCORING_MAX_SIDE), count, **options)
+            return score_frames(frames(count), count, **options)
         except FrameCountChanged as changed:  # a packet that decodes to no frame: sample what decodes
-            return score_frames(iter_frames(media, max_side=SCORING_MAX_SIDE), changed.counted, **options)
+            return score_frames(frames(changed.counted), changed.counted, **options)
 
     def _count(self, what: str) -> None:
         with self._lock:
@@ -153,15 +198,15 @@ class Scorer:
         self.embedder(), self.reference_embed()  # resolved once, before the threads
         in_threads(lambda job: self.take_score(*job), todo, workers, "score")
 
-    def _unscored(self, plans: dict[str, Plan], formats: list[str]) -> list[tuple[dict, str, bool]]:
-        """(take, prompt, shows product) of every candidate take of these cuts that the store has no score for."""
+    def _unscored(self, plans: dict[str, Plan], formats: list[str]) -> list[tuple[dict, str, bool, tuple[str, bool, str]]]:
+        """(take, prompt, shows product, caption) of every candidate take of these cuts that the store has no score for."""
         todo: dict[str, tuple[dict, str, bool]] = {}
         for plan in plans.values():
             for fmt in formats:
                 for shot in plan.shots:
                     for take in self.candidates(plan, shot, fmt):
                         if take["id"] not in todo and self.store.score(take["id"]) is None:
-                            todo[take["id"]] = (take, shot.prompt, shot.shows_product)
+                            todo[take["id"]] = (take, shot.prompt, shot.shows_product, self.caption_of(plan, shot))
         return list(todo.values())
 
     def _cached_score(self, score_file: Path) -> TakeScore | None:
@@ -194,7 +239,7 @@ class Scorer:
         for shot in plan.shots:
             best: tuple[dict, TakeScore] | None = None
             for take in self.candidates(plan, shot, fmt):
-                score = self.take_score(take, shot.prompt, shot.shows_product)
+                score = self.take_score(take, shot.prompt, shot.shows_product, self.caption_of(plan, shot))
                 if best is None or score.composite > best[1].composite:
                     best = (take, score)
             if best is None:
@@ -254,6 +299,13 @@ class _TakingTurns:
     def embed_text(self, texts: str | list[str]) -> np.ndarray:
         with self._lock:
             return self._embedder.embed_text(texts)
+
+
+def take_fps(media: Path) -> float:
+    """A video file's frame rate, from its container."""
+    from agent.assembly.timeline import take_info
+
+    return take_info(media).fps
 
 
 def add_check(store: Store, run_id: str, cut: tuple[str, str, int], check: CutCheck) -> CutScorecard:

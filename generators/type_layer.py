@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from generators.errors import BriefcutError
 from generators.kinetic import STYLES, Kinetic, set_caption
 from generators.motion_look import RGB, Box
@@ -156,3 +158,34 @@ def _slot(data: dict[str, Any]) -> FigureSlot:
 def _rgb(value: Any) -> RGB:
     r, g, b = (int(v) for v in value)
     return (r, g, b)
+
+
+def typed_frames(frames: Any, layer: TypeLayer, text: str, fps: float, total: int, font: Path | None = None,
+                 lang: str | None = None, enters: bool = True) -> Any:  # fmt: skip
+    """RGB frames (an iterator, any size) with `text` set in `layer` on each, as the shot is delivered: the big
+    figure moving with the camera, then the kinetic caption, at the frame's own size (scoring sees this)."""
+    from PIL import Image
+
+    from generators.motion_layers import place, screen_rect
+
+    kinetic, figure, camera = None, None, None
+    for j, frame in enumerate(frames):
+        h, w = frame.shape[:2]
+        if j == 0:
+            kinetic = layer.kinetic(text, w, h, font, lang, enters)
+            figure = layer.figure_sprite(text, w, h, font, lang)
+            if figure is not None and layer.figure is not None:
+                from generators.camera import CameraPath, camera_move
+
+                camera = CameraPath(camera_move(layer.figure.camera), layer.figure.seed)
+        if kinetic is None and figure is None:
+            yield frame
+            continue
+        img = Image.fromarray(frame)
+        t_s = j / fps
+        if figure is not None and camera is not None and t_s > 0:
+            pose = camera.pose(j / max(1, total - 1)).at_depth(FIGURE_DEPTH)
+            place(img, figure[0], screen_rect(figure[1], pose, w, h), min(1.0, t_s / FIGURE_FADE_S))
+        if kinetic is not None:
+            kinetic.draw(img, t_s, drift=layer.drift)
+        yield np.asarray(img)

@@ -191,3 +191,22 @@ def test_takes_scored_in_threads_score_as_one_at_a_time(tmp_path: Path, tiny_cli
         assert s.stats["takes_scored"] == len(renders)
         assert len(threads) == int(workers) and (workers == "1") == (threads == {"MainThread"}), threads
     assert cards["1"] == cards["2"] and cards["1"]["shots"][0]["metrics"]["clip_score"] is not None
+
+
+def test_a_take_with_a_type_layer_is_scored_as_delivered_with_its_caption(tmp_path: Path) -> None:
+    """A motion take holds no words: it is scored with its shot's caption set in its type layer (what the cut
+    shows), so the drifting type counts for its motion; another caption is another score, each kept."""
+    request = ShotRequest(prompt="x", seconds=2.0, fps=12, width=160, height=288, seed=3, camera="static",
+                          caption="", palette=PALETTE, shot_index=1, role="benefit", shows_product=False,
+                          product_name="Bottle", brand_name="Brand")  # fmt: skip
+    take = VIDEO.create("motion").render(request, tmp_path / "motion.mp4")
+    s = scorer(tmp_path)
+    row = {"id": "take-1", "path": str(take.path), "metadata": take.metadata}
+    s.store.write("takes", row)
+    bare = s.take_score(dict(row), "x", False)
+    typed = s.take_score(dict(row), "x", False, ("Cold for 24 hours.", True, "gamers"))
+    assert typed.metrics["motion"] > bare.metrics["motion"] and typed.metrics != bare.metrics
+    other = s.take_score(dict(row), "x", False, ("Still cold at noon", True, "gamers"))
+    assert other.metrics != typed.metrics  # not the stored score of another caption
+    assert s.take_score(dict(row), "x", False, ("Cold for 24 hours.", True, "gamers")) == typed  # kept
+    assert len(list(tmp_path.glob("motion.score-*-t*.json"))) == 2  # one kept score per caption
