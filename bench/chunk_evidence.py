@@ -26,35 +26,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # fixtures.media: the moving takes
+
+from fixtures.media import moving_take  # noqa: E402
 
 from agent.ad_checks import BRAND_WINDOW_S, ad_checks  # noqa: E402
 from agent.ad_evidence import read_evidence  # noqa: E402
 from agent.assembly.cut import CutResult, CutSpec, assemble_cut  # noqa: E402
 from agent.plan import EndCard, Music, Plan, Shot  # noqa: E402
 from agent.provenance.watermark import cut_key  # noqa: E402
-from generators.media import write_frames  # noqa: E402
 
 FPS = 30
 SECONDS = [1.5, 1.5, 1.5]
 CAPTIONS = ["30 hours. Zero wires.", "Late nights, no limits", "Pulse Buds, out now"]
 LOGO = Path(__file__).resolve().parents[1] / "briefs" / "assets" / "lumen-logo.png"
-
-
-def moving_take(path: Path, shade: int, frames: int, side: int) -> Path:
-    """A take whose every frame differs: a brightening background and a moving square."""
-
-    def frame(j: int) -> np.ndarray:
-        out = np.empty((side, side, 3), np.uint8)
-        out[:] = (shade, 60 + 2 * j % 150, 200 - shade // 2)
-        x = (side // 10 + 4 * j) % (side - side // 3)
-        out[side // 3 : 2 * side // 3, x : x + side // 3] = (240, 240, 240)
-        return out
-
-    write_frames(path, (frame(j) for j in range(frames)), FPS)
-    return path
 
 
 def bumper(folder: Path, side: int) -> CutSpec:
@@ -64,7 +50,7 @@ def bumper(folder: Path, side: int) -> CutSpec:
              for i, s in enumerate(SECONDS)]  # fmt: skip
     plan = Plan(segment="gamers", shots=shots, music=Music(mood="driving"),
                 end_card=EndCard(seconds=1.5, headline="30 hours. Zero wires.", call_to_action="Pulse Buds, out now"))
-    takes = [moving_take(folder / f"take{i}.mp4", 80 * i, round(s * FPS), side) for i, s in enumerate(SECONDS)]
+    takes = [moving_take(folder / f"take{i}.mp4", 80 * i, round(s * FPS), side, side, FPS) for i, s in enumerate(SECONDS)]
     return CutSpec(plan=plan, aspect_ratio="1:1", width=side, height=side, fps=FPS, shot_videos=takes,
                    shot_native=[True] * 3, shot_effects=[None] * 3, shot_voice=[None] * 3, music=None,
                    brand_name="Pulse Audio", palette=["#111111", "#FF3366", "#FFFFFF"], logo=LOGO,
@@ -75,7 +61,7 @@ def edit(spec: CutSpec, what: str, folder: Path) -> CutSpec:
     """The second cut: the first shot's caption changed (one new chunk), or its take (a take that sets its
     caption itself, made again: its chunk and the next one, which crossfades from it, are new)."""
     if what == "take":
-        take = moving_take(folder / "take0-edited.mp4", 30, round(SECONDS[0] * FPS), spec.width)
+        take = moving_take(folder / "take0-edited.mp4", 30, round(SECONDS[0] * FPS), spec.width, spec.width, FPS)
         return spec.model_copy(update={"shot_videos": [take, *spec.shot_videos[1:]]})
     shots = [s.model_copy(update={"caption": "Ready when you are"}) if s.index == 0 else s for s in spec.plan.shots]
     return spec.model_copy(update={"plan": spec.plan.model_copy(update={"shots": shots})})

@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from fixtures.media import moving_take
 from PIL import Image
 from test_ad_checks import FPS, LOGO, logo_take, plan_for
 
@@ -20,24 +21,9 @@ from agent.ad_checks import ad_checks
 from agent.ad_evidence import read_evidence, timeline
 from agent.assembly.chunks import pieces
 from agent.assembly.cut import CutResult, CutSpec, assemble_cut, dimensions
-from generators.media import write_frames
 
 WINDOW_S = 5.0
 SECONDS = [1.5, 1.5, 1.5, 2.0]
-
-
-def moving_take(path: Path, shade: int, frames: int, width: int, height: int) -> Path:
-    """A take whose every frame differs: a brightening background and a square that moves one step a frame."""
-
-    def frame(j: int) -> np.ndarray:
-        out = np.empty((height, width, 3), np.uint8)
-        out[:] = (shade, 90 + 3 * j % 120, 200 - shade // 2)
-        x = (width // 10 + 3 * j) % (width - height // 3)
-        out[height // 3 : 2 * height // 3, x : x + height // 3] = (250, 250, 250)
-        return out
-
-    write_frames(path, (frame(j) for j in range(frames)), FPS)
-    return path
 
 
 def spec_for(tmp: Path, seconds: list[float] = SECONDS) -> CutSpec:
@@ -48,7 +34,8 @@ def spec_for(tmp: Path, seconds: list[float] = SECONDS) -> CutSpec:
     width, height = dimensions("16:9", 180)
     tmp.mkdir(parents=True, exist_ok=True)
     takes = [logo_take(tmp / "take0.mp4", (200, 40, 40), round(seconds[0] * FPS), width, height)]
-    takes += [moving_take(tmp / f"take{i}.mp4", 60 * i, round(s * FPS), width, height) for i, s in enumerate(seconds) if i]
+    takes += [moving_take(tmp / f"take{i}.mp4", 60 * i, round(s * FPS), width, height, FPS)
+              for i, s in enumerate(seconds) if i]  # fmt: skip
     return CutSpec(plan=plan, aspect_ratio="16:9", width=width, height=height, fps=FPS, shot_videos=takes,
                    shot_native=[True] * 4, shot_effects=[None] * 4, shot_voice=[None] * 4, music=None,
                    shot_draws_caption=[False, True, False, False],
