@@ -493,8 +493,12 @@ def reproduce(
 def main() -> None:
     import signal
 
-    # SIGTERM stops a run like Ctrl-C: the run is marked interrupted and temporary files are removed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    from agent.faults import interrupt
+
+    # SIGTERM stops a run like Ctrl-C: the run is marked interrupted and temporary files are removed. Both are
+    # remembered as they are raised, so one a library swallows still stops the run (agent.runner.drive).
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     app()
 
 

@@ -4,12 +4,18 @@
 (no cleanup runs, as in a power cut); `<point>:stop` makes it SIGSTOP itself instead, the first time only, so a test can
 change the world (fill the disk, send SIGINT) before sending SIGCONT. Points are named where the crash matters:
 after a step's writes are committed and before the graph checkpoints them.
+
+Also here, as small as the fault hook: the process's Ctrl-C / SIGTERM handler, which remembers the request
+before raising KeyboardInterrupt, so a stop that a library swallowed (a future's done-callback that catches
+BaseException, run on the main thread) still stops the run (agent.runner.drive checks it).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
+from typing import Any
 
 ENV = "BRIEFCUT_FAULT"
 _stopped: set[str] = set()  # points this process has stopped at: a continued process runs on
@@ -28,3 +34,12 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGSTOP)
     else:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+INTERRUPTED = threading.Event()  # Ctrl-C or SIGTERM arrived in this process
+
+
+def interrupt(signum: int, frame: Any) -> None:
+    """The SIGINT and SIGTERM handler: remember the request, then raise KeyboardInterrupt as Python's own does."""
+    INTERRUPTED.set()
+    raise KeyboardInterrupt

@@ -247,12 +247,11 @@ def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
     graph = ctx.workspace.graph()
     config = {"configurable": {"thread_id": ctx.run_id}, "max_concurrency": render_workers(),
               "recursion_limit": 200}
+    stop_if_asked(ctx)
     try:
         graph.invoke(payload, config, context=ctx)
     except KeyboardInterrupt:
-        _mark(ctx, "interrupted", "stopped by Ctrl-C (or SIGTERM)")
-        raise RunInterrupted(f"interrupted run {ctx.run_id}; finished takes are kept: "
-                             f"`briefcut resume {ctx.run_id}` finishes it") from None  # fmt: skip
+        _interrupted(ctx)
     except BriefcutError as exc:
         _mark(ctx, "failed", exc)
         raise
@@ -266,10 +265,25 @@ def drive(ctx: RunContext, payload: Any) -> dict[str, Any]:
         if error:
             raise error from None
         raise
+    stop_if_asked(ctx)  # a Ctrl-C that a library caught on its way up still stops the run
     if graph_waits_for_edit(ctx) and ctx.store.cuts(ctx.run_id):
         ctx.store.set_run_status(ctx.run_id, "done")  # an edit taken in and finished, or none to take
     ctx.store.update("runs", ctx.run_id, pool_loads=ctx.pool.loads)
     return summary(ctx.store, ctx.run_id)
+
+
+def stop_if_asked(ctx: RunContext) -> None:
+    """Stop the run as Ctrl-C does when this process was asked to stop (agent.faults.INTERRUPTED)."""
+    from agent.faults import INTERRUPTED
+
+    if INTERRUPTED.is_set():
+        _interrupted(ctx)
+
+
+def _interrupted(ctx: RunContext) -> None:
+    _mark(ctx, "interrupted", "stopped by Ctrl-C (or SIGTERM)")
+    raise RunInterrupted(f"interrupted run {ctx.run_id}; finished takes are kept: "
+                         f"`briefcut resume {ctx.run_id}` finishes it") from None  # fmt: skip
 
 
 def _mark(ctx: RunContext, status: str, error: str | BaseException) -> None:

@@ -187,3 +187,26 @@ def test_a_request_made_elsewhere_is_checked_before_the_graph_runs(tiny_run: Run
     assert tiny_run.workspace.graph() is compiled and graph_waits_for_edit(tiny_run)
     tiny_run.workspace.close()
     assert tiny_run.workspace.graph() is not compiled and graph_waits_for_edit(tiny_run)
+
+
+def test_a_ctrl_c_a_library_swallowed_still_stops_the_run(tiny_run: RunContext) -> None:
+    """The process's SIGINT/SIGTERM handler remembers the request as it raises: a KeyboardInterrupt caught
+    on its way up (as a future's done-callback that catches BaseException can) still stops the run, marked
+    interrupted, resumable."""
+    import signal
+
+    from agent import faults
+    from agent.errors import RunInterrupted
+    from agent.runner import drive
+
+    try:
+        try:
+            faults.interrupt(signal.SIGINT, None)
+        except BaseException:  # a library swallowing it
+            pass
+        with pytest.raises(RunInterrupted, match="briefcut resume tiny"):
+            drive(tiny_run, {"run_id": "tiny"})
+        assert tiny_run.store.run("tiny")["status"] == "interrupted"
+    finally:
+        faults.INTERRUPTED.clear()
+    assert drive(tiny_run, {"run_id": "tiny"})["status"] == "done"  # nothing asked to stop now: it finishes
