@@ -99,8 +99,8 @@ class Scorer:
         from evaluators.scorecard import TakeScore
 
         typed = self._typed(take, caption)
-        stored = self.store.score(take["id"])
-        if stored is not None and (stored.get("notes") or {}).get("type_layer") == (typed[0] if typed else None):
+        stored = self._stored(take, caption, typed)
+        if stored is not None:
             self._count("takes_read")
             return TakeScore.model_validate(stored)
         score = self._score_file(take, prompt, shows_product, typed)
@@ -117,6 +117,14 @@ class Scorer:
         before = plan.shots[at - 1].caption.strip() if at > 0 else ""
         text = shot.caption.strip()
         return text, not text or text != before, plan.segment
+
+    def _stored(self, take: dict, caption: tuple[str, bool, str] | None, typed: Any = False) -> dict | None:
+        """The take's stored score when it was scored with this caption (or the take has no type layer)."""
+        typed = self._typed(take, caption) if typed is False else typed
+        stored = self.store.score(take["id"])
+        if stored is not None and (stored.get("notes") or {}).get("type_layer") == (typed[0] if typed else None):
+            return stored
+        return None
 
     def _typed(self, take: dict, caption: tuple[str, bool, str] | None) -> tuple[str, dict[str, Any]] | None:
         """(digest, what draws it) of the caption a take's type layer sets, or None for a take without one."""
@@ -205,8 +213,9 @@ class Scorer:
             for fmt in formats:
                 for shot in plan.shots:
                     for take in self.candidates(plan, shot, fmt):
-                        if take["id"] not in todo and self.store.score(take["id"]) is None:
-                            todo[take["id"]] = (take, shot.prompt, shot.shows_product, self.caption_of(plan, shot))
+                        caption = self.caption_of(plan, shot)
+                        if take["id"] not in todo and not self._stored(take, caption):
+                            todo[take["id"]] = (take, shot.prompt, shot.shows_product, caption)
         return list(todo.values())
 
     def _cached_score(self, score_file: Path) -> TakeScore | None:
