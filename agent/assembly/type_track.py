@@ -3,10 +3,12 @@ drawn over the shot's frames, which travel as yuv420p buffers.
 
 A shot whose take records a type layer (the motion backend's) gets its caption set in that layer, at the
 cut's size and through the shot's crop, and drawn on each take frame at the take's own clock, as the
-backend would have drawn it. Drawing goes onto a transparent canvas the size of what the caption can
-reach: PIL's masked paste onto a canvas that starts transparent leaves premultiplied colour (each paste is
-"over"), which becomes a yuv420p overlay directly (swscale's colours) and is blended like a caption's (an
-integer blend over the drawn pixels' box only). Nothing is drawn before the caption starts to enter.
+backend would have drawn it. The entrance is drawn onto a transparent canvas the size of what the caption
+can reach, by the backend's own code: PIL's masked paste onto a canvas that starts transparent leaves
+premultiplied colour (each paste is "over"), which becomes a yuv420p overlay (swscale's colours) blended
+like a caption's over the drawn pixels' box only. The settled, drifting block and the big figure are made
+once as premultiplied YUV planes and resampled where the drift or the camera puts them each frame
+(`YuvaSprite`). Nothing is drawn before the caption starts to enter.
 """
 
 from __future__ import annotations
