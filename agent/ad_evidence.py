@@ -232,12 +232,17 @@ class Composed:
     """A shot's frame as assembly composes it (its take, crop and kinetic type), decoded only when its pixels
     are asked for: its digest names it by what makes it, so a judgment kept beside a chunk needs no decoding."""
 
-    def __init__(self, source: ShotSource, k: int) -> None:
+    def __init__(self, source: ShotSource, shot: str, k: int) -> None:
         self.source, self.k = source, k
-        made_of = [file_sha256(source.path), source.frames, source.fps, source.width, source.height, source.native,
-                   source.type.digest() if source.type is not None else None, k]  # fmt: skip
-        self.digest = hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
+        self.digest = hashlib.sha256(f"{shot} {k}".encode()).hexdigest()
         self._array: np.ndarray | None = None
+
+    @staticmethod
+    def shot_digest(source: ShotSource) -> str:
+        """What makes every frame of a shot's source: its take by content, size, rate, crop and type."""
+        made_of = [file_sha256(source.path), source.frames, source.fps, source.width, source.height, source.native,
+                   source.type.digest() if source.type is not None else None]  # fmt: skip
+        return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
 
     @property
     def array(self) -> np.ndarray:
@@ -258,7 +263,7 @@ def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> 
     assembly composes it (decoded only if the page must be judged again)."""
     from agent.assembly.type_track import shot_types
 
-    out = {}
+    out, sources = {}, {}
     boxes = list(spec.shot_caption_boxes) + [None] * (len(spec.plan.shots) - len(spec.shot_caption_boxes))
     types = shot_types(spec)
     for k, cue in enumerate(cues):
@@ -267,11 +272,14 @@ def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> 
         if not (drawn or types[i] is not None):
             continue
         seg = segments[i]
-        source = ShotSource(Path(spec.shot_videos[i]), seg.frames, spec.fps, spec.width, spec.height,
-                            spec.shot_native[i], types[i])  # fmt: skip
+        if i not in sources:  # one source per shot (its take hashed and its type laid out once)
+            source = ShotSource(Path(spec.shot_videos[i]), seg.frames, spec.fps, spec.width, spec.height,
+                                spec.shot_native[i], types[i])  # fmt: skip
+            sources[i] = (source, Composed.shot_digest(source))
+        source, shot = sources[i]
         box = source.type.box() if source.type is not None else _cut_box(boxes[i], source)
         if box is not None:
-            out[k] = (box, Composed(source, (cue.start + cue.end - 1) // 2 - seg.start))
+            out[k] = (box, Composed(source, shot, (cue.start + cue.end - 1) // 2 - seg.start))
     return out
 
 
