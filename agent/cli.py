@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -499,7 +499,36 @@ def main() -> None:
     # remembered as they are raised, so one a library swallows still stops the run (agent.runner.drive).
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        leave(done.code)
+    leave(0)
+
+
+def leave(code: Any) -> NoReturn:
+    """Exit with `code` without tearing the interpreter down: freeing every module and object after a run
+    (about 1,600 modules with langgraph) took half a second and leaves nothing behind that matters. The exit
+    handlers still run first (temporary folders, logging) and the output is flushed; while a thread that is
+    not a daemon still works, Python exits as usual, waiting for it."""
+    import atexit
+    import os
+    import threading
+
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        code = 1
+    if any(t is not threading.main_thread() and t.is_alive() and not t.daemon for t in threading.enumerate()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -141,3 +141,23 @@ def test_repeated_run_renders_nothing_new(tmp_path: Path) -> None:
         tagged = json.loads(probe(Path(b["path"]))["metadata"]["comment"])
         row = next(r for r in store.rows("cuts", "run_id = ?", [run2]) if r["path"] == b["path"])
         assert tagged["video"] == row["provenance"]["video"]  # the second run's own record
+
+
+@pytest.mark.parametrize(("call", "code", "err", "thread"), [("leave(3)", 3, "", False), ("leave(None)", 0, "", True),
+                                                             ("leave('no brief')", 1, "no brief\n", False)])  # fmt: skip
+def test_leaving_without_teardown_keeps_the_exit_handlers_the_output_and_the_status(tmp_path, call, code, err, thread):
+    """The CLI exits without freeing the interpreter (agent.cli.leave); what it printed still arrives through a
+    pipe, its exit handlers still run (a temporary folder is removed), and a working thread is waited for."""
+    script = ("import atexit, sys, tempfile, threading, time\n"
+              "from agent.cli import leave\n"
+              "tmp = tempfile.TemporaryDirectory(dir=sys.argv[1])\n"
+              "atexit.register(lambda: print('handler ran'))\n"
+              + ("threading.Thread(target=lambda: (time.sleep(0.3), open(sys.argv[1] + '/thread', 'w').close())).start()\n"
+                 if thread else "")
+              + f"print('the summary', end='')\n{call}\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT)  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    assert proc.stdout == "the summaryhandler ran\n" and proc.stderr == err
+    # the temporary folder removed; the thread finished
+    assert [p.name for p in tmp_path.iterdir()] == (["thread"] if thread else [])
