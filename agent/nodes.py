@@ -23,7 +23,7 @@ from agent.edit.request import EditRequest, apply_to_plans
 from agent.faults import fault_point
 from agent.jobs import initial_jobs, load_plans, save_plan, stamp_shots, video_jobs
 from agent.render import run_job
-from agent.runner import in_threads, render_workers
+from agent.runner import balanced_workers, in_threads
 from agent.scoring import weak_shots
 from agent.state import RenderJob, RunState
 from agent.voice_fit import fit_plan_voice
@@ -152,8 +152,9 @@ def assemble_node(state: RunState, runtime: Runtime[RunContext]) -> dict[str, An
             ctx.progress.advance("assemble")
         return cuts
 
-    # plans at once, one per core (BRIEFCUT_RENDER_WORKERS); a plan's formats share its sound track
-    per_plan = in_threads(deliver_plan, list(plans.values()), render_workers(), "assemble")
+    # plans at once, about one per core (BRIEFCUT_RENDER_WORKERS; balanced_workers evens out the last round);
+    # a plan's formats share its sound track
+    per_plan = in_threads(deliver_plan, list(plans.values()), balanced_workers(len(plans)), "assemble")
     ctx.store.set_run_status(ctx.run_id, "done")
     return {"cuts": [cut for cuts in per_plan for cut in cuts], "edit": None}
 

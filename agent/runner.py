@@ -227,6 +227,22 @@ def render_workers(cores: int | None = None) -> int:
     return max(2, min(8, cores))
 
 
+def balanced_workers(items: int, cores: int | None = None) -> int:
+    """Threads for `items` like-sized CPU jobs on `render_workers` cores: the fewest from one per core up to
+    two per core that finish soonest, counting that a job alone uses one core and jobs beyond the cores share
+    them. 3 cuts on 2 cores run at once (1.5 cuts' time) rather than 2 then 1 (2 cuts' time); 4 run 2 and
+    2. Never more than two per core, so memory stays bounded."""
+    workers = render_workers(cores)
+    if items <= workers:
+        return max(1, items)
+
+    def finish(threads: int) -> float:
+        rounds, rest = divmod(items, threads)
+        return rounds * max(1.0, threads / workers) + (max(1.0, rest / workers) if rest else 0.0)
+
+    return min(range(workers, min(items, 2 * workers) + 1), key=lambda t: (finish(t), t))
+
+
 def in_threads(fn: Callable[[Any], Any], items: list[Any], workers: int, name: str) -> list[Any]:
     """`fn` over `items` in up to `workers` threads, the results in the items' order. An error (or Ctrl-C)
     is raised once the items started have stopped; items not started are dropped."""

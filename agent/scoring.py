@@ -196,11 +196,11 @@ class Scorer:
 
     def score_all(self, plans: dict[str, Plan], formats: list[str]) -> None:
         """Score every candidate take of these cuts not scored yet, several at once within the core budget
-        (`render_workers`); each take's score is what scoring it alone gives."""
-        from agent.runner import in_threads, render_workers
+        (`balanced_workers`); each take's score is what scoring it alone gives."""
+        from agent.runner import balanced_workers, in_threads
 
         todo = self._unscored(plans, formats)
-        workers = min(render_workers(), len(todo))
+        workers = balanced_workers(len(todo))
         if workers < 2:
             return  # the cuts score their takes as they read them
         self.embedder(), self.reference_embed()  # resolved once, before the threads

@@ -105,3 +105,16 @@ def test_light_backends_render_in_parallel_with_the_serial_outputs(tmp_path):
             assert np.array_equal(read_frames(a), read_frames(b)), i
         else:
             assert np.array_equal(read_wav(a)[0], read_wav(b)[0]), i
+
+
+def test_balanced_workers_let_the_last_round_share_the_cores(monkeypatch):
+    """3 cuts on 2 cores run at once (1.5 cuts' time, not 2 then 1); 4 run as 2 and 2; never over two per
+    core; the user's cap of one (BRIEFCUT_RENDER_WORKERS=1) stays one at a time."""
+    from agent.runner import balanced_workers
+
+    monkeypatch.delenv("BRIEFCUT_RENDER_WORKERS", raising=False)
+    assert [balanced_workers(n, 2) for n in range(1, 10)] == [1, 2, 3, 2, 3, 2, 4, 2, 3]
+    assert [balanced_workers(n, 4) for n in (4, 5, 8, 9, 20)] == [4, 5, 4, 5, 4]
+    assert all(balanced_workers(n, c) <= 2 * max(2, c) for n in range(1, 40) for c in (1, 2, 3, 8))
+    monkeypatch.setenv("BRIEFCUT_RENDER_WORKERS", "1")
+    assert [balanced_workers(n) for n in (1, 2, 3, 5)] == [1, 1, 1, 1]
