@@ -9,6 +9,7 @@ in, one line after another. An accent bar grows beside the block.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -238,7 +239,22 @@ def _paste(frame: Any, piece: Any, at: tuple[int, int], opacity: float) -> None:
 def set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: RGB, style: str,
                 font: Path | None = None, lang: str | None = None, start_s: float = 0.12,
                 anchor: float = 0.5, plate: RGB | None = None, limit: Box | None = None) -> Kinetic | None:  # fmt: skip
-    """Lay `text` out in `box` (shrinking to fit MAX_LINES) to enter in `style` (one of STYLES); None for no text."""
+    """Lay `text` out in `box` (shrinking to fit MAX_LINES) to enter in `style` (one of STYLES); None for no text.
+    The same arguments give the same Kinetic, kept per process: treat it as read-only."""
+    def held(v: Any) -> Any:
+        return None if v is None else tuple(v)
+
+    from generators.media import file_stamp
+
+    return _set_caption(text, held(box), align, float(size), held(ink), held(accent), style, font, lang,
+                        float(start_s), float(anchor), held(plate), held(limit), file_stamp(font))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: RGB, style: str,
+                 font: Path | None, lang: str | None, start_s: float, anchor: float, plate: RGB | None,
+                 limit: Box | None, font_stamp: tuple | None) -> Kinetic | None:  # fmt: skip
+    # a shot's caption is set for its chunks' keys, its frames and its ad checks: laid out and drawn once
     text = " ".join(text.split())
     if not text:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -55,6 +56,18 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_stamp(path: Path | str | None) -> tuple | None:
+    """A file as it is now (path, size, modification time) for keys of work kept per process: a font or a
+    logo replaced at the same path (a long-running studio) is not answered from work on the old one."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (str(path), None)
+    return (str(path), st.st_size, st.st_mtime_ns)
 
 
 def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]:

@@ -64,9 +64,16 @@ def sentences(text: str) -> list[str]:
 
 def break_units(text: str) -> list[str]:
     """Pieces between UAX #14 line-break opportunities (each keeps its trailing spaces)."""
+    return list(_break_units(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _break_units(text: str) -> tuple[str, ...]:
+    # uniseg's breaker is pure Python, and a caption is broken again at every size fit_text tries and by every
+    # part of a cut that lays it out (assembly, the type layer, the ad checks)
     from uniseg.linebreak import line_break_units
 
-    return list(line_break_units(text))
+    return tuple(line_break_units(text))
 
 
 # Scripts written without spaces between words (code point ranges).

@@ -9,7 +9,8 @@ covers. The same cues make the overlays and the .srt, so the two always agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from agent.assembly.captions import (
@@ -64,6 +65,19 @@ def spans(captions: list[str], bounds: list[tuple[int, int]]) -> list[tuple[int,
 
 def caption_cues(captions: list[str], bounds: list[tuple[int, int]], fmt: CaptionFormat) -> tuple[list[Cue], list[dict]]:
     """Cues with overlays for every caption, and warnings (text cut to fit, glyphs no font has)."""
+    from generators.media import file_stamp
+
+    cues, warnings = _caption_cues(tuple(captions), tuple(map(tuple, bounds)), astuple(fmt), file_stamp(fmt.font),
+                                   safe_box(fmt.aspect_ratio, fmt.width, fmt.height))  # fmt: skip
+    return list(cues), [dict(w) for w in warnings]
+
+
+@functools.lru_cache(maxsize=16)
+def _caption_cues(captions: tuple[str, ...], bounds: tuple[tuple[int, int], ...], how: tuple,
+                  font_stamp: tuple | None, box: tuple) -> tuple[tuple[Cue, ...], tuple[dict, ...]]:  # fmt: skip
+    # Kept per process (the cues are only read): a cut's assembly and its ad checks lay out the same captions,
+    # and laying them out and drawing them held the interpreter lock longer than anything else in an edit
+    fmt = CaptionFormat(*how)
     cues: list[Cue] = []
     warnings: list[dict] = []
     missing: set[str] = set()
@@ -80,7 +94,7 @@ def caption_cues(captions: list[str], bounds: list[tuple[int, int]], fmt: Captio
             cues.append(Cue(a, b, "\n".join(page), overlay, shot))
     if missing:
         warnings.append(missing_glyph_warning(missing, "captions"))
-    return cues, warnings
+    return tuple(cues), tuple(warnings)
 
 
 def share(start: int, end: int, weights: list[int]) -> list[tuple[int, int]]:

@@ -7,6 +7,7 @@ blend over a small region of the frame buffer.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,8 +230,24 @@ def end_card_image(brand: str, headline: str, call_to_action: str, palette: list
                    width: int, height: int, logo: Path | None = None, font_path: Path | None = None,
                    lang: str | None = None, label: str = "AI-generated", notes: list[str] | None = None,
                    missing: set[str] | None = None) -> np.ndarray:
-    """The closing frame as RGB: palette gradient, logo, brand name, headline, a CTA button, then the
-    on-screen notes (a disclaimer, a legal line) and the AI disclosure `label` in small type."""
+    """The closing frame as RGB (read-only: the same arguments give the same frame, kept per process, since
+    a cut's assembly and its ad checks both draw it): palette gradient, logo, brand name, headline, a CTA
+    button, then the on-screen notes (a disclaimer, a legal line) and the AI disclosure `label` in small type."""
+    from generators.media import file_stamp
+
+    rgb, lacking = _end_card(brand, headline, call_to_action, tuple(palette), aspect_ratio, width, height, logo,
+                             font_path, lang, label, tuple(notes or ()), file_stamp(logo), file_stamp(font_path),
+                             safe_box(aspect_ratio, width, height))  # fmt: skip
+    if missing is not None:
+        missing.update(lacking)
+    return rgb
+
+
+@functools.lru_cache(maxsize=16)
+def _end_card(brand: str, headline: str, call_to_action: str, palette: tuple[str, ...], aspect_ratio: str,
+              width: int, height: int, logo: Path | None, font_path: Path | None, lang: str | None, label: str,
+              notes: tuple[str, ...], logo_stamp: tuple | None, font_stamp: tuple | None,
+              box: tuple) -> tuple[np.ndarray, frozenset]:  # fmt: skip
     from PIL import Image
 
     bg = hex_rgb(palette[0]) if palette else (17, 17, 17)
@@ -279,9 +296,9 @@ def end_card_image(brand: str, headline: str, call_to_action: str, palette: list
     tag = load_font(max(MIN_FONT_PX, unit * 0.022), False, None, lang)
     fonts.append(tag)
     tag.draw(img, (x1 - tag.getlength(label), y1 - sum(tag.getmetrics(label))), label, ink)
-    if missing is not None:
-        missing.update(*(f.missing for f in fonts))
-    return np.asarray(img.convert("RGB"))
+    rgb = np.asarray(img.convert("RGB"))
+    rgb.flags.writeable = False
+    return rgb, frozenset().union(*(f.missing for f in fonts))
 
 
 def _gradient(colour: tuple[int, int, int], width: int, height: int) -> np.ndarray:
