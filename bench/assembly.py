@@ -187,8 +187,21 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def forget_kept_work() -> None:
+    """Clear what assembly keeps per process (captions laid out, end cards, kinetic type, line breaks), so
+    every timed assembly does that work as a new process would."""
+    from agent.assembly.caption_track import _caption_cues
+    from agent.assembly.captions import _end_card
+    from generators.kinetic import _set_caption
+    from generators.text import _break_units
+
+    for kept in (_caption_cues, _end_card, _set_caption, _break_units):
+        kept.cache_clear()
+
+
 def timed(work: Callable[[], object]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one call."""
+    """(wall seconds, CPU seconds) of one call, nothing kept from an earlier one."""
+    forget_kept_work()
     wall, cpu = time.perf_counter(), cpu_seconds()
     work()
     return time.perf_counter() - wall, cpu_seconds() - cpu

@@ -6,6 +6,8 @@ Each round starts a fresh workspace and times, through the CLI as a person runs 
   fresh   `briefcut run BRIEF --fresh`              a new run: every take and cut from the caches
   caption `briefcut edit RUN -m "caption 1: ..."`   one shot's on-screen text
   cta     `briefcut edit RUN -m "change the cta to ..."`  the end card's call to action
+  warm    a caption edit in a process that has made one edit already, as `briefcut chat` and the studio
+          make every edit after their first: the edit without the start-up (Python, langgraph, the graph)
 The repeat comes right after the first run (after an edit, the run holds other cuts than the brief
 makes, so a repeat then is a new run); the other follow-ups run in a different order each round
 (alternated), so no one of them always meets a warmer page cache. Reported: the median and spread
@@ -33,21 +35,37 @@ FOLLOW_UPS = {
     "fresh": lambda brief, run, res: ["run", brief, "--resolution", res, "--fresh", "--json"],
     "caption": lambda brief, run, res: ["edit", run, "-m", "caption 1: Ready when you are", "--json"],
     "cta": lambda brief, run, res: ["edit", run, "-m", "change the cta to Get yours today", "--json"],
+    "warm": lambda brief, run, res: ["warm", run],
 }
-TARGETS = {"repeat": 0.05, "fresh": None, "caption": 0.15, "cta": 0.15}
+TARGETS = {"repeat": 0.05, "fresh": None, "caption": 0.15, "cta": 0.15, "warm": 0.15}
+WARM_EDIT = """
+import sys, time
+from agent.edit.session import apply_edit, prepare_edit
+from agent.settings import Settings
+from agent.workspace import Workspace
+with Workspace.at(settings=Settings.from_env()) as ws:
+    apply_edit(ws, prepare_edit(ws, sys.argv[1], "caption 2: Built for the long haul"))  # the process warms up
+    start = time.perf_counter()
+    apply_edit(ws, prepare_edit(ws, sys.argv[1], "caption 1: Ready when you are, again"))
+    print(time.perf_counter() - start)
+"""
 
 
 def briefcut(args: list[str], home: Path) -> tuple[float, dict]:
-    """Run the CLI once in workspace `home`: (wall seconds, the JSON summary it printed)."""
+    """Run the CLI once in workspace `home`: (wall seconds, the JSON summary it printed); for `warm`, the
+    seconds of the second of two edits made in one process."""
     env = {**os.environ, "BRIEFCUT_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_HOME": str(home / "hf"),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
     env.pop("OPENAI_BASE_URL", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: modules compiled once, not on every command
+    command = [sys.executable, "-c", WARM_EDIT, args[1]] if args[0] == "warm" else [sys.executable, "-m", "agent.cli", *args]
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, env=env)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"briefcut {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    if args[0] == "warm":
+        return float(proc.stdout.strip().splitlines()[-1]), {}
     return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
