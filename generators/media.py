@@ -73,7 +73,11 @@ def file_stamp(path: Path | str | None) -> tuple | None:
 def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]:
     """Decode a video file to uint8 RGB frames [H,W,3], scaled down to `max_side` if given."""
     import av
+    from av.video.reformatter import VideoReformatter
 
+    # One swscale context for the whole file: frame.to_ndarray(width=...) made one per frame, and its set-up
+    # was a third of a scoring pass (720x720 to 320 px: 7.2 -> 5.2 ms a frame, the same pixels).
+    scaler = VideoReformatter()
     with av.open(str(path)) as container:
         container.streams.video[0].thread_type = "AUTO"  # frame threads: decoding is the cost here
         for frame in container.decode(video=0):
@@ -81,7 +85,7 @@ def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]
             if max_side and max(w, h) > max_side:
                 scale = max_side / max(w, h)
                 w, h = max(2, round(w * scale)), max(2, round(h * scale))
-            yield frame.to_ndarray(format="rgb24", width=w, height=h)
+            yield scaler.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
 
 
 def count_frames(path: Path) -> int:

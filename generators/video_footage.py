@@ -135,6 +135,7 @@ def _duration(container: Any, stream: Any) -> float:
 def _decode(path: Path, times: list[float], max_side: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """For each wanted time (ascending), the last frame shown at or before it: (time, RGB frame)."""
     import av
+    from av.video.reformatter import VideoReformatter
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -142,6 +143,7 @@ def _decode(path: Path, times: list[float], max_side: int | None = None) -> Iter
         wanted = iter(times)
         target = next(wanted, None)
         last = None
+        scaler = VideoReformatter()  # one swscale context for the file, not one set up per frame
         for frame in container.decode(stream):
             t = float(frame.pts * stream.time_base) if frame.pts is not None else 0.0
             while target is not None and t > target + 1e-6 and last is not None:
@@ -149,18 +151,18 @@ def _decode(path: Path, times: list[float], max_side: int | None = None) -> Iter
                 target = next(wanted, None)
             if target is None:
                 return
-            last = _rgb(frame, max_side)
+            last = _rgb(frame, max_side, scaler)
         while target is not None and last is not None:  # past the end: hold the last frame
             yield target, last
             target = next(wanted, None)
 
 
-def _rgb(frame: Any, max_side: int | None) -> np.ndarray:
+def _rgb(frame: Any, max_side: int | None, scaler: Any) -> np.ndarray:
     w, h = frame.width, frame.height
     if max_side and max(w, h) > max_side:
         s = max_side / max(w, h)
         w, h = max(2, round(w * s)), max(2, round(h * s))
-    return frame.to_ndarray(format="rgb24", width=w, height=h)
+    return scaler.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
 
 
 def _reframe(frame: np.ndarray, box: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:

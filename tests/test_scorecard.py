@@ -186,3 +186,20 @@ def test_frozen_is_judged_on_the_rendered_frames_of_a_retimed_take() -> None:
     frozen = np.repeat(rendered[:1], 24, axis=0)  # a model that really froze is still caught
     stuck, _ = sc.score_take(frozen, prompt="p", palette=[], config=config, native_indices=list(range(0, 24, 3)))
     assert stuck.metrics["not_frozen"] == 0.0
+
+
+def test_frames_scaled_for_scoring_are_those_each_frame_scaled_alone_gives(tmp_path):
+    """iter_frames scales with one swscale context for the whole file; the pixels are those a context made
+    per frame (PyAV's to_ndarray with a size) gives, so no kept score changes."""
+    import av
+    from fixtures.media import moving_take
+
+    from generators.media import iter_frames
+
+    take = moving_take(tmp_path / "take.mp4", 90, 12, 200, 120)
+    with av.open(str(take)) as container:
+        alone = [f.to_ndarray(format="rgb24", width=64, height=38) for f in container.decode(video=0)]
+    scaled = list(iter_frames(take, max_side=64))
+    assert len(scaled) == len(alone) == 12 and scaled[0].shape == (38, 64, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(scaled, alone, strict=True))
+    assert not np.array_equal(scaled[0], scaled[-1])  # the take moves: frames told apart
