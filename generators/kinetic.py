@@ -241,10 +241,10 @@ def set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent: 
                 anchor: float = 0.5, plate: RGB | None = None, limit: Box | None = None) -> Kinetic | None:  # fmt: skip
     """Lay `text` out in `box` (shrinking to fit MAX_LINES) to enter in `style` (one of STYLES); None for no text.
     The same arguments give the same Kinetic, kept per process: treat it as read-only."""
+    from generators.media import file_stamp
+
     def held(v: Any) -> Any:
         return None if v is None else tuple(v)
-
-    from generators.media import file_stamp
 
     return _set_caption(text, held(box), align, float(size), held(ink), held(accent), style, font, lang,
                         float(start_s), float(anchor), held(plate), held(limit), file_stamp(font))  # fmt: skip

@@ -75,8 +75,8 @@ def caption_cues(captions: list[str], bounds: list[tuple[int, int]], fmt: Captio
 @functools.lru_cache(maxsize=16)
 def _caption_cues(captions: tuple[str, ...], bounds: tuple[tuple[int, int], ...], how: tuple,
                   font_stamp: tuple | None, box: tuple) -> tuple[tuple[Cue, ...], tuple[dict, ...]]:  # fmt: skip
-    # Kept per process (the cues are only read): a cut's assembly and its ad checks lay out the same captions,
-    # and laying them out and drawing them held the interpreter lock longer than anything else in an edit
+    # Kept per process (the cues are only read): a cut's assembly and its ad checks lay out and draw the same
+    # captions (about 40 ms a cut at 720p, in Python holding the interpreter lock)
     fmt = CaptionFormat(*how)
     cues: list[Cue] = []
     warnings: list[dict] = []
