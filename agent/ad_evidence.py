@@ -30,7 +30,7 @@ from agent.assembly.cut import CutResult, CutSpec
 from agent.assembly.timeline import Segment, ShotSource, build_segments
 from agent.plan import frame_counts
 from evaluators.detect import STATIC_MAD, find_template, gray, region_ncc, trailing_static
-from generators.media import file_sha256
+from generators.media import kept_sha256
 
 SMALL_SIDE = 96  # grey thumbnails of every frame (pacing, the end card's length)
 SEARCH_SIDE = 160  # frames searched for the logo are scaled to this long side (logos under ~9% of the short side are not searched)
@@ -240,7 +240,7 @@ class Composed:
     @staticmethod
     def shot_digest(source: ShotSource) -> str:
         """What makes every frame of a shot's source: its take by content, size, rate, crop and type."""
-        made_of = [file_sha256(source.path), source.frames, source.fps, source.width, source.height, source.native,
+        made_of = [kept_sha256(source.path), source.frames, source.fps, source.width, source.height, source.native,
                    source.type.digest() if source.type is not None else None]  # fmt: skip
         return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
 

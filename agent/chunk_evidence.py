@@ -31,7 +31,7 @@ from agent.assembly.chunks import ChunkRef, overlay_digest
 from evaluators.detect import STATIC_MAD
 from generators.atomic import atomic_path, write_text
 from generators.errors import StorageError
-from generators.media import file_sha256
+from generators.media import kept_sha256
 
 # Raise when what an answer holds changes for the same question: older answers are then not read.
 EVIDENCE_FORMAT = 2
@@ -218,7 +218,7 @@ class LogoScores:
 
     def __init__(self, chunks: list[ChunkRef], logo: Path) -> None:
         self.chunks = chunks
-        self.logo = _digest("logo", str(EVIDENCE_FORMAT), str(SEARCH_SIDE), file_sha256(logo)) if chunks else ""
+        self.logo = _digest("logo", str(EVIDENCE_FORMAT), str(SEARCH_SIDE), kept_sha256(logo)) if chunks else ""
         self.kept: dict[str, tuple[Path, list[int], dict[str, float]]] = {}  # chunk key -> file, stamp, scores
         self.new: set[str] = set()  # chunks with scores not kept yet
 

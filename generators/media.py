@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -59,15 +60,31 @@ def file_sha256(path: Path) -> str:
 
 
 def file_stamp(path: Path | str | None) -> tuple | None:
-    """A file as it is now (path, size, modification time) for keys of work kept per process: a font or a
-    logo replaced at the same path (a long-running studio) is not answered from work on the old one."""
+    """A file as it is now (path, size, modification time, inode) for keys of work kept per process: a font or
+    a logo replaced at the same path (a long-running studio; an atomic write is a new inode) is not answered
+    from work on the old one."""
     if path is None:
         return None
     try:
         st = os.stat(path)
     except OSError:
         return (str(path), None)
-    return (str(path), st.st_size, st.st_mtime_ns)
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def kept_sha256(path: Path | str) -> str:
+    """`file_sha256`, kept per process for the file as it is now (`file_stamp`): the keys of kept work hash
+    the same take, sound or font several times a cut (its chunks, the cut cache, the ad checks' references,
+    the scorer's type digest). Not for verifying a file: that reads its bytes (agent.provenance)."""
+    stamp = file_stamp(path)
+    if stamp[1] is None:  # gone: file_sha256 says so as it always did (OSError)
+        return file_sha256(Path(path))
+    return _kept_sha256(stamp)
+
+
+@functools.lru_cache(maxsize=1024)
+def _kept_sha256(stamp: tuple) -> str:
+    return file_sha256(Path(stamp[0]))
 
 
 def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]:

@@ -71,3 +71,26 @@ def test_set_caption_and_break_units_kept_per_process():
     units = break_units("one two three")
     units.append("spoiled")
     assert break_units("one two three") == ["one ", "two ", "three"] and _break_units.cache_info().hits >= 1
+
+
+def test_a_file_digest_kept_per_process_follows_the_file_as_it_is_now(tmp_path):
+    """kept_sha256 hashes a take once while it stays as it is; a file rewritten at the same path with the
+    same size (an atomic write: a new inode) is hashed anew; a missing file still fails as file_sha256 does."""
+    import pytest
+
+    from generators.atomic import atomic_path
+    from generators.media import _kept_sha256, file_sha256, kept_sha256
+
+    take = tmp_path / "take.mp4"
+    take.write_bytes(b"a" * 4096)
+    _kept_sha256.cache_clear()
+    first = kept_sha256(take)
+    assert first == file_sha256(take) and kept_sha256(str(take)) == first
+    assert _kept_sha256.cache_info().hits == 1
+    st = take.stat()
+    with atomic_path(take) as tmp:
+        tmp.write_bytes(b"b" * 4096)
+    os.utime(take, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with the old modification time
+    assert kept_sha256(take) == file_sha256(take) != first
+    with pytest.raises(OSError):
+        kept_sha256(tmp_path / "gone.mp4")

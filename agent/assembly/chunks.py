@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from agent.assembly.timeline import Segment, ShotSource, compose_segment
 from generators.atomic import atomic_path
 from generators.errors import BriefcutError
-from generators.media import X264_PARAMS, file_sha256
+from generators.media import X264_PARAMS, kept_sha256
 
 if TYPE_CHECKING:
     from agent.assembly.cut import CutSpec
@@ -107,13 +107,9 @@ def piece_keys(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, typ
     digest of the kinetic type drawn over its take, or None): its take, a neighbour's where it fades, the
     captions over its frames, the end card as drawn, and the size, rate, watermark and encoder settings."""
     types = types or [None] * len(spec.shot_videos)
-    digests: dict[Path, str] = {}
 
     def take(j: int) -> list[Any]:
-        path = Path(spec.shot_videos[j])
-        if path not in digests:
-            digests[path] = file_sha256(path)
-        return [digests[path], spec.shot_native[j], segments[j].frames, types[j]]
+        return [kept_sha256(spec.shot_videos[j]), spec.shot_native[j], segments[j].frames, types[j]]
 
     common = [CHUNK_FORMAT, spec.width, spec.height, spec.fps, spec.crf, spec.preset, X264_PARAMS, spec.watermark]
     out = []

@@ -27,7 +27,7 @@ from agent.assembly.loudness import (
 from agent.assembly.mixdown import mix_to_wav
 from agent.assembly.timeline import Segment
 from generators.atomic import atomic_path, write_text
-from generators.media import file_sha256
+from generators.media import kept_sha256
 
 if TYPE_CHECKING:
     from agent.assembly.cut import CutSpec
@@ -54,7 +54,7 @@ def shot_audio(spec: CutSpec, segments: list[Segment]) -> list[ShotAudio]:
 def sound_key(spec: CutSpec, segments: list[Segment]) -> str:
     """The key of everything the encoded track is made of."""
     def digest(path: Path | None) -> str | None:
-        return file_sha256(Path(path)) if path else None
+        return kept_sha256(path) if path else None
 
     shots = [[s.index, s.start, s.length, digest(s.effect), digest(s.voice), s.voice_room]
              for s in shot_audio(spec, segments)]  # fmt: skip
