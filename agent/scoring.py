@@ -24,7 +24,7 @@ from agent.errors import RunNotFound
 from agent.plan import Plan, Shot
 from agent.store import Store
 from generators.atomic import atomic_path, write_text
-from generators.media import count_frames, file_sha256, iter_frames
+from generators.media import count_frames, iter_frames, kept_sha256
 
 if TYPE_CHECKING:
     from agent.brief import Brief
@@ -136,7 +136,7 @@ class Scorer:
 
         text, enters, segment = caption
         lang = segment_language(self.brief, self.brief.segment(segment))
-        made_of = [layer, text, enters, file_sha256(font) if font and Path(font).is_file() else None, lang]
+        made_of = [layer, text, enters, kept_sha256(font) if font and Path(font).is_file() else None, lang]
         digest = hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return digest, {"layer": layer, "text": text, "enters": enters, "font": font, "lang": lang}
 
@@ -212,8 +212,8 @@ class Scorer:
         for plan in plans.values():
             for fmt in formats:
                 for shot in plan.shots:
+                    caption = self.caption_of(plan, shot)
                     for take in self.candidates(plan, shot, fmt):
-                        caption = self.caption_of(plan, shot)
                         if take["id"] not in todo and not self._stored(take, caption):
                             todo[take["id"]] = (take, shot.prompt, shot.shows_product, caption)
         return list(todo.values())
