@@ -105,3 +105,46 @@ def test_rgb_full_range_and_ten_bit_takes_come_out_at_limited_range_levels(takes
     refs = [bicubic_reference(f, None, 256, 144) for f in decoded(original)]
     worst = min(psnr(o, r) for o, r in zip(ours, refs, strict=True))
     assert worst >= MIN_PSNR_DB, f"{args}: {worst:.1f} dB against the limited-range take"
+
+
+def reference_planes(rgba: np.ndarray) -> np.ndarray:
+    """The colour of an RGBA image as (3, h, w) int32 YUV 4:4:4, through swscale from "rgb24"."""
+    rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[..., :3]), format="rgb24")
+    return rgb.reformat(format="yuv444p").to_ndarray().astype(np.int32)
+
+
+def quarter(plane: np.ndarray) -> np.ndarray:
+    return (plane[..., 0::2, 0::2] + plane[..., 1::2, 0::2] + plane[..., 0::2, 1::2] + plane[..., 1::2, 1::2]) >> 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_overlays_hold_the_colour_and_alpha_of_the_plain_int32_formulas(seed: int) -> None:
+    """Captions (straight alpha) and kinetic type (premultiplied) become overlays through uint16 arithmetic and
+    the frame's own planes: bit for bit what the plain formulas in int32 give, over a crop of a larger image
+    (as the type track passes it), with hard and soft edges."""
+    from agent.assembly.captions import Overlay
+
+    rng = np.random.default_rng(seed)
+    h, w = 2 * int(rng.integers(1, 120)), 2 * int(rng.integers(1, 160))
+    alpha = rng.integers(0, 256, (h + 6, w + 8), dtype=np.uint8)
+    if seed % 2:
+        alpha = rng.choice(np.array([0, 255], np.uint8), alpha.shape)
+    colour = rng.integers(0, 256, (h + 6, w + 8, 3), dtype=np.uint8)
+    premultiplied = (colour * (alpha[..., None] / 255.0)).astype(np.uint8)
+    a = (alpha[3 : 3 + h, 4 : 4 + w].astype(np.int32) * 256 + 127) // 255
+    a2 = quarter(a)
+
+    straight = np.dstack([colour, alpha])[3 : 3 + h, 4 : 4 + w]
+    planes = reference_planes(straight)
+    got = Overlay.from_rgba(straight, 2, 4)
+    assert np.array_equal(got.y_pm, planes[0] * a) and np.array_equal(got.uv_pm, quarter(planes[1:]) * a2)
+    assert np.array_equal(got.inv_a, 256 - a) and np.array_equal(got.inv_a2, 256 - a2)
+
+    pm = np.dstack([premultiplied, alpha])[3 : 3 + h, 4 : 4 + w]
+    planes = reference_planes(pm)
+    got = Overlay.from_premultiplied(pm, 2, 4)
+    assert np.array_equal(got.y_pm, np.clip((planes[0] - 16) * 256 + 16 * a, 0, 65535))
+    assert np.array_equal(got.uv_pm, np.clip((quarter(planes[1:]) - 128) * 256 + 128 * a2, 0, 65535))
+    assert np.array_equal(got.inv_a, 256 - a) and np.array_equal(got.inv_a2, 256 - a2)
+    for plane in (got.y_pm, got.uv_pm, got.inv_a, got.inv_a2):
+        assert plane.dtype == np.uint16

@@ -65,6 +65,9 @@ def ink_for(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
 
 # 1. Overlays in YUV 4:2:0 ------------------------------------------------------------------------
 
+# Alpha 0..255 as 0..256 (rounded), so a blend divides by 256, a shift.
+ALPHA_256 = ((np.arange(256, dtype=np.uint32) * 256 + 127) // 255).astype(np.uint16)
+
 
 @dataclass
 class Overlay:
@@ -80,27 +83,29 @@ class Overlay:
     @classmethod
     def from_rgba(cls, rgba: np.ndarray, x: int, y: int) -> Overlay:
         """Convert an RGBA image (even size) with swscale, so colours match the frames' conversion."""
-        import av
-
-        yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[..., :3]), format="rgb24")
-        planes = yuv.reformat(format="yuv444p").to_ndarray().astype(np.uint16)  # (3, h, w)
-        a = (rgba[..., 3].astype(np.uint16) * 256 + 127) // 255
-        a2, uv = quarter_mean(a), quarter_mean(planes[1:])
-        return cls(x, y, planes[0] * a, uv * a2, 256 - a, 256 - a2)
+        luma, u, v = yuv444_planes(rgba)
+        a = ALPHA_256[rgba[..., 3]]
+        a2, uv = quarter_mean(a), np.stack([quarter_mean(p.astype(np.uint16)) for p in (u, v)])
+        return cls(x, y, luma * a, uv * a2, 256 - a, 256 - a2)
 
     @classmethod
     def from_premultiplied(cls, rgba: np.ndarray, x: int, y: int) -> Overlay:
         """From a premultiplied RGBA image (even size): swscale is affine, so converting premultiplied colour
-        gives (Y - 16) * alpha, (U - 128) * alpha directly; no division back to straight colour."""
-        import av
+        gives (Y - 16) * alpha, (U - 128) * alpha directly; no division back to straight colour.
 
-        yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba[..., :3]), format="rgb24")
-        planes = yuv.reformat(format="yuv444p").to_ndarray().astype(np.int32)  # (3, h, w)
-        a = (rgba[..., 3].astype(np.int32) * 256 + 127) // 255
-        a2, uv = quarter_mean(a), quarter_mean(planes[1:])
-        y_pm = np.clip((planes[0] - 16) * 256 + 16 * a, 0, 65535).astype(np.uint16)
+        Luma in uint16 throughout: swscale's limited range puts Y in 16..235, so (Y - 16) * 256 + 16 * alpha
+        is 0..60160 (the floor at 16 keeps a Y below it, were there one, from wrapping). Chroma, whose sum
+        can dip below zero where rounding meets a faint edge, in int32 at quarter size."""
+        luma, u, v = yuv444_planes(rgba)
+        a = ALPHA_256[rgba[..., 3]]
+        a2 = quarter_mean(a)
+        y_pm = np.maximum(luma, 16).astype(np.uint16)
+        y_pm -= 16
+        y_pm <<= 8
+        y_pm += a << 4
+        uv = np.stack([quarter_mean(p.astype(np.int32)) for p in (u, v)])
         uv_pm = np.clip((uv - 128) * 256 + 128 * a2, 0, 65535).astype(np.uint16)
-        return cls(x, y, y_pm, uv_pm, (256 - a).astype(np.uint16), (256 - a2).astype(np.uint16))
+        return cls(x, y, y_pm, uv_pm, 256 - a, 256 - a2)
 
     def blend(self, frame: np.ndarray, width: int, height: int) -> None:
         """Blend onto a yuv420p frame buffer (H*3/2, W) in place."""
@@ -113,6 +118,18 @@ class Overlay:
         cy, cx = self.y // 2, self.x // 2
         region = chroma[:, cy : cy + h // 2, cx : cx + w // 2]
         region[:] = (region * self.inv_a2 + self.uv_pm) >> 8
+
+
+def yuv444_planes(rgba: np.ndarray) -> list[np.ndarray]:
+    """The Y, U and V planes (each (h, w) uint8) of an RGBA image's colour, through swscale like every frame.
+
+    Read from the converted frame's own planes: PyAV's (3, h, w) array of yuv444p is a strided view of
+    interleaved pixels, on which every later pass is several times slower. Converting "rgba" gives the
+    colours "rgb24" gives (tests/test_colour_path.py), without first copying the colour out of the RGBA."""
+    import av
+
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgba), format="rgba").reformat(format="yuv444p")
+    return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in frame.planes]
 
 
 def quarter_mean(plane: np.ndarray) -> np.ndarray:
