@@ -14,6 +14,8 @@ makes, so a repeat then is a new run); the other follow-ups run in a different o
 (min-max) over rounds of seconds and of each ratio to that round's first run. Targets (issue 19):
 repeat <= 0.05, caption/CTA edit <= 0.15. Commands run with Python's bytecode cache on (as installed).
 
+By default the brief `make run` makes (briefs/spring-launch.yaml) at its own resolution: the main job.
+
     .venv/bin/python bench/rerun.py [--brief briefs/bumper.yaml] [--resolution 240] [--rounds 3]
 """
 
@@ -31,8 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLLOW_UPS = {
-    "repeat": lambda brief, run, res: ["run", brief, "--resolution", res, "--json"],
-    "fresh": lambda brief, run, res: ["run", brief, "--resolution", res, "--fresh", "--json"],
+    "repeat": lambda brief, run, res: ["run", brief, *res, "--json"],
+    "fresh": lambda brief, run, res: ["run", brief, *res, "--fresh", "--json"],
     "caption": lambda brief, run, res: ["edit", run, "-m", "caption 1: Ready when you are", "--json"],
     "cta": lambda brief, run, res: ["edit", run, "-m", "change the cta to Get yours today", "--json"],
     "warm": lambda brief, run, res: ["warm", run],
@@ -69,11 +71,12 @@ def briefcut(args: list[str], home: Path) -> tuple[float, dict]:
     return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def one_round(brief: str, resolution: str, order: list[str]) -> dict[str, float]:
-    """Seconds of the first run and of each follow-up, in `order`, in a fresh workspace."""
+def one_round(brief: str, resolution: list[str], order: list[str]) -> dict[str, float]:
+    """Seconds of the first run and of each follow-up, in `order`, in a fresh workspace (`resolution`: the
+    run's `--resolution` flag, or nothing for the brief's own)."""
     with tempfile.TemporaryDirectory(prefix="briefcut-rerun-") as tmp:
         home = Path(tmp)
-        first, summary = briefcut(["run", brief, "--resolution", resolution, "--json"], home)
+        first, summary = briefcut(["run", brief, *resolution, "--json"], home)
         times = {"first": first}
         for name in order:
             times[name], _ = briefcut(FOLLOW_UPS[name](brief, summary["run_id"], resolution), home)
@@ -86,8 +89,8 @@ def spread(values: list[float], fmt: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brief", default=str(ROOT / "briefs" / "bumper.yaml"))
-    parser.add_argument("--resolution", default="240", help="short side in pixels")
+    parser.add_argument("--brief", default=str(ROOT / "briefs" / "spring-launch.yaml"))
+    parser.add_argument("--resolution", help="short side in pixels (default: the brief's own)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     names = list(FOLLOW_UPS)
@@ -95,9 +98,10 @@ def main() -> None:
     for r in range(args.rounds):
         rest = names[1:]  # the repeat comes first: after an edit the run holds other cuts, and a repeat is new
         order = ["repeat"] + rest[r % len(rest):] + rest[: r % len(rest)]  # the others rotate through each place
-        rounds.append(one_round(args.brief, args.resolution, order))
+        rounds.append(one_round(args.brief, ["--resolution", args.resolution] if args.resolution else [], order))
         print(f"round {r + 1}: " + "  ".join(f"{k} {v:.2f} s" for k, v in rounds[-1].items()), flush=True)
-    print(f"\n{Path(args.brief).name} at {args.resolution} px, {args.rounds} rounds: median (min-max)")
+    size = f"{args.resolution} px" if args.resolution else "its own resolution"
+    print(f"\n{Path(args.brief).name} at {size}, {args.rounds} rounds: median (min-max)")
     print(f"{'':<9}{'seconds':>22}{'ratio to first':>26}{'target':>9}")
     print(f"{'first':<9}{spread([t['first'] for t in rounds], '.2f'):>22}")
     for name in names:
