@@ -378,6 +378,8 @@ def batch(
                                                    "[env RAY_ADDRESS].")] = None,  # fmt: skip
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Runs in flight at once (default: 2).")] = None,
     resume_id: Annotated[str | None, typer.Option("--resume", help="Continue this batch.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="New runs even for jobs whose cuts a finished run already "
+                                        "holds (nothing that decides them changed).")] = False,  # fmt: skip
     resolution: Annotated[int | None, typer.Option("--resolution", min=64, max=2160,
                                                       help="Short side in pixels, overriding the briefs' (drafts).")] = None,  # fmt: skip
     draft: DraftOpt = False,
@@ -393,7 +395,7 @@ def batch(
         raise BatchError("give brief files, or --resume BATCH")
     given = {"segments": segments and segments.split(","), "variants": variants, "profile": profile,
              "formats": formats and formats.split(","), "executor": executor, "address": address,
-             "workers": workers, "resolution": resolution, "video": draft_video(draft, None),
+             "workers": workers, "resolution": resolution, "video": draft_video(draft, None), "fresh": fresh or None,
              "accept_licenses": accept_license}  # fmt: skip
     opts = make_options(given, State.settings)
     with workspace(assets_root) as ws, progress_bar(as_json) as bar:

@@ -122,17 +122,33 @@ def repeat_or_start(brief_path: Path, workspace: Workspace, *, overrides: Overri
                     fresh: bool = False) -> dict[str, Any]:  # fmt: skip
     """`briefcut run`: the finished run that already holds this brief's cuts, where nothing that decides
     them changed (`agent.settled`), else a new run (`fresh`: always a new run)."""
+    brief, choices, key, found = settled_lookup(brief_path, workspace, overrides, brief, out, fresh)
+    if found is None:
+        return start_run(brief_path, workspace, out=out, progress=progress, brief=brief, choices=choices,
+                         prepared=True, key=key)  # fmt: skip
+    return repeated(workspace, found, brief_path, progress)
+
+
+def settled_lookup(brief_path: Path, workspace: Workspace, overrides: Overrides | None = None,
+                   brief: Brief | None = None, out: Path | None = None, fresh: bool = False,
+                   ) -> tuple[Brief, Choices, str | None, str | None]:  # fmt: skip
+    """The brief and choices a run of this brief would use (checked), its run key, and the finished run that
+    already holds its cuts (in `out` when one is asked for), or None (always None when `fresh`)."""
     brief, choices = prepare_brief(brief_path, workspace, overrides, brief)
     key = run_key(brief, brief_path, choices, workspace.settings)
     found = None if fresh or not workspace.db_path.exists() else settled_run(
         workspace.store, key, out, workspace.root / "locks")
-    if found is None:
-        return start_run(brief_path, workspace, out=out, progress=progress, brief=brief, choices=choices,
-                         prepared=True, key=key)  # fmt: skip
-    (progress or Progress()).note(f"nothing that decides the cuts changed since run {found}: its cuts are current "
-                                  "and nothing was made again (--fresh makes a new run)")  # fmt: skip
-    workspace.store.event(found, "repeated", {"brief_path": str(Path(brief_path).resolve())})
-    return summary(workspace.store, found) | {"reused": True}
+    return brief, choices, key, found
+
+
+def repeated(workspace: Workspace, run_id: str, brief_path: Path, progress: Progress | None = None,
+             what: str = "") -> dict[str, Any]:  # fmt: skip
+    """A settled run given as the answer to a repeat: said (`what`: which one, in a batch), recorded on the
+    run, and its summary."""
+    (progress or Progress()).note(f"{what}nothing that decides the cuts changed since run {run_id}: its cuts are "
+                                  "current and nothing was made again (--fresh makes a new run)")  # fmt: skip
+    workspace.store.event(run_id, "repeated", {"brief_path": str(Path(brief_path).resolve())})
+    return summary(workspace.store, run_id) | {"reused": True}
 
 
 @contextmanager

@@ -16,7 +16,8 @@ import pytest
 from fixtures.probe import probe_mp4
 
 from agent.batch.queue import BatchOptions, batch_jobs, load_batch, plan_jobs, run_batch
-from agent.settings import Settings
+from agent.runner import repeat_or_start
+from agent.settings import Overrides, Settings
 from agent.store import Store
 from agent.workspace import Workspace
 from generators.base import VIDEO, ShotRequest, VideoGenerator, VideoTake
@@ -122,6 +123,31 @@ def test_a_broken_backend_fails_its_run_alone(tmp_path: Path, registered) -> Non
     store = Store(ws.db_path)
     assert store.run(by_brief["boom"]["run_id"])["status"] == "failed"
     assert "did not finish" in Path(result["report"]).read_text()
+
+
+def test_a_batch_run_again_is_answered_by_its_finished_runs_and_fresh_makes_new_ones(tmp_path: Path, registered) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    brief = write_brief(tmp_path, "Hazel", 9, video="counting-animatic")
+    first = run_batch(ws, [brief], BatchOptions())
+    store = Store(ws.db_path)
+    runs = {j["segment"]: j["run_id"] for j in first["jobs"]}
+    takes, loads = len(store.rows("takes")), CountingAnimatic.load_calls
+
+    again = run_batch(ws, [brief], BatchOptions())  # nothing that decides the cuts changed
+    assert again["status"] == "done" and again["batch_id"] != first["batch_id"]
+    assert {j["segment"]: j["run_id"] for j in again["jobs"]} == runs
+    assert len(store.runs()) == 2 and len(store.rows("takes")) == takes and CountingAnimatic.load_calls == loads
+    assert sorted(c["path"] for c in again["cuts"]) == sorted(c["path"] for c in first["cuts"])
+    assert Path(again["report"]).read_text().count("<video ") == 2
+    assert all(any(e["kind"] == "repeated" for e in store.events(r)) for r in runs.values())
+    # the same key as `briefcut run` of one segment: each answers the other
+    one = repeat_or_start(brief, ws, overrides=Overrides(segments=["late"]))
+    assert one["reused"] and one["run_id"] == runs["late"]
+
+    rendered = len(store.rows("takes", "rendered = 1"))
+    fresh = run_batch(ws, [brief], BatchOptions(fresh=True))  # --fresh: new runs, their takes from the cache
+    assert fresh["status"] == "done" and not {j["run_id"] for j in fresh["jobs"]} & set(runs.values())
+    assert len(store.runs()) == 4 and len(store.rows("takes", "rendered = 1")) == rendered
 
 
 def test_jobs_are_grouped_by_backend_choices(tmp_path: Path, registered) -> None:

@@ -30,7 +30,7 @@ from agent.context import Progress
 from agent.errors import BriefcutError
 from agent.profiles import resolve_choices
 from agent.run_lock import hold
-from agent.runner import new_run_id, resume_run, start_run, summary
+from agent.runner import new_run_id, repeated, resume_run, settled_lookup, start_run, summary
 from agent.settings import Overrides, Settings, apply_overrides
 from agent.store import Store
 from agent.workspace import Workspace
@@ -52,6 +52,7 @@ class BatchOptions(Overrides):
     executor: str = "local"
     address: str | None = None
     workers: int = Field(default=2, ge=1, le=64)
+    fresh: bool = False  # new runs even for jobs a finished run already answers
 
 
 # 1. expanding briefs into jobs -------------------------------------------------------------------
@@ -147,8 +148,9 @@ def set_job(store: Store, job_id: str, **values: Any) -> None:
 class Worker:
     """What every run of a batch in this process shares: the workspace, one pool, one executor."""
 
-    def __init__(self, workspace: Workspace, opts: BatchOptions, batch_id: str | None = None) -> None:
-        self.workspace, self.opts, self.batch_id = workspace, opts, batch_id
+    def __init__(self, workspace: Workspace, opts: BatchOptions, batch_id: str | None = None,
+                 progress: Progress | None = None) -> None:  # fmt: skip
+        self.workspace, self.opts, self.batch_id, self.progress = workspace, opts, batch_id, progress or Progress()
         self.pool = BackendPool()
         extra = {"address": opts.address} if opts.executor == "ray" else {}
         self.executor = make_executor(opts.executor, self.pool, **extra)
@@ -167,10 +169,18 @@ class Worker:
             return self.start(job, new_run_id())
 
     def start(self, job: dict, run_id: str) -> dict:
-        """Start the job's run under an id recorded first, so a killed batch finds it again."""
+        """The finished run that already holds the job's cuts (made by `briefcut run` or another batch, with
+        nothing that decides them changed since: `agent.settled`), unless the batch is `fresh`; else start
+        the job's run under an id recorded first, so a killed batch finds it again."""
+        path, overrides = Path(job["brief_path"]), job_overrides(self.opts, job["segment"])
+        brief, choices, key, found = settled_lookup(path, self.workspace, overrides, fresh=self.opts.fresh)
+        if found is not None:
+            set_job(self.store, job["id"], run_id=found, status="running", started_at=time.time())
+            return repeated(self.workspace, found, path, self.progress, f"{path.name} / {job['segment']}: ")
         set_job(self.store, job["id"], run_id=run_id, status="running", started_at=time.time())
-        return start_run(Path(job["brief_path"]), self.workspace, overrides=job_overrides(self.opts, job["segment"]),
-                         pool=self.pool, executor=self.executor, batch_id=self.batch_id, run_id=run_id)  # fmt: skip
+        return start_run(path, self.workspace, overrides=overrides, pool=self.pool, executor=self.executor,
+                         batch_id=self.batch_id, run_id=run_id, brief=brief, choices=choices, prepared=True,
+                         key=key)  # fmt: skip
 
     def attempt(self, job: dict, done: Callable[[dict], None]) -> None:
         """Run a job and record how it ended; a failure stays on its job and the batch goes on."""
@@ -214,7 +224,7 @@ def run_batch(
     else:
         opts = opts or BatchOptions()
         jobs = plan_jobs(briefs or [], opts, workspace.settings, workspace.models_dir)
-    worker = Worker(workspace, opts)  # before any row: an unknown executor or a missing ray fails cleanly
+    worker = Worker(workspace, opts, progress=progress)  # before any row: an unknown executor or a missing ray fails cleanly
     store = workspace.store
     try:
         batch_id = worker.batch_id = resume or create_batch(store, briefs or [], opts, jobs)
