@@ -175,3 +175,40 @@ def test_chat_on_a_terminal_prints_the_new_cuts_and_scores(finished_run) -> None
     shown = "\n".join(term.screen())  # what the person sees once the bar has redrawn itself
     after_apply = shown[shown.index("apply these edits?"):]
     assert f"_r{version}.mp4" in after_apply and re.search(r"score \d\.\d\d", after_apply), after_apply
+
+
+TWO_LANGUAGES = """\
+brand: {name: Alder, palette: ["#1F3A5F", "#F2C14E", "#FAFAFA"]}
+product: {name: Alder One, description: a small thing for tests}
+message: "Alder makes mornings easy."
+call_to_action: Try Alder
+segments:
+  - {id: early, description: early risers, tone: calm}
+  - {id: tarde, description: night owls, tone: bold, language: es}
+formats: {aspect_ratios: ["16:9"], duration_s: 4, fps: 24, resolution: 64}
+shots: 2
+refine: {max_rounds: 0}
+"""
+
+
+def test_words_for_one_language_name_their_cut_in_a_run_of_several(tmp_path: Path) -> None:
+    """A caption or CTA without --plan in a run with English and Spanish cuts is refused, naming each cut's
+    language, and changes nothing; with --plan it goes to that cut alone."""
+    brief = tmp_path / "two.yaml"
+    brief.write_text(TWO_LANGUAGES)
+    ws = tmp_path / "ws"
+    run_id = last_json(cli(ws, "run", str(brief), "--draft", "--json").output)["run_id"]
+    store = Store(ws / "briefcut.db")
+    before = sorted((c["plan_key"], c["version"]) for c in store.cuts(run_id))
+
+    for message in ("caption 1: Hola", "cta: Pruébalo"):
+        result = cli(ws, "edit", run_id, "-m", message)
+        assert result.exit_code != 0
+        assert "early/v0: en, tarde/v0: es" in result.output and "--plan" in result.output, result.output
+    assert sorted((c["plan_key"], c["version"]) for c in store.cuts(run_id)) == before
+
+    result = cli(ws, "edit", run_id, "-m", "caption 1: Hola", "--plan", "tarde/v0", "--json")
+    assert result.exit_code == 0, result.output
+    srt = {(c["plan_key"], c["version"]): Path(c["srt"]).read_text(encoding="utf-8") for c in store.cuts(run_id)}
+    assert "Hola" in srt["tarde/v0", 2] and "Hola" not in srt["tarde/v0", 1]
+    assert srt["early/v0", 2] == srt["early/v0", 1]  # the English cut keeps its words

@@ -40,6 +40,8 @@ def prepare_edit(workspace: Workspace, run_id: str, message: str, plan_key: str 
     check_reviewable(ctx)
     plans = target_plans(ctx, plan_key)
     ops = parse_message(ctx, message, plans)
+    if plan_key is None:
+        one_language(ctx, plans, ops)
     dry_run(ctx, plans, ops)
     return EditRequest(run_id=run_id, message=message, plan_keys=sorted(plans), ops=ops,
                        notes=picture_notes(ops, ctx.choices.video.backend, _follows_prompt(ctx),
@@ -96,6 +98,23 @@ def target_plans(ctx: RunContext, plan_key: str | None) -> dict[str, Plan]:
     if plan_key not in plans:
         raise PlanError(f"run {ctx.run_id} has no plan '{plan_key}'; plans: {', '.join(sorted(plans))}")
     return {plan_key: plans[plan_key]}
+
+
+def one_language(ctx: RunContext, plans: dict[str, Plan], ops: list[EditOp]) -> None:
+    """Words put on screen by one message (a caption, the call to action) go to cuts of one language: where
+    the run's cuts are in several, such an edit names its cut, rather than showing one language's words
+    in all of them. Edits without words (music, order, a shot's picture) still go to every cut."""
+    from agent.edit.ops import SetCallToAction, SetCaption
+    from agent.voices import segment_language
+
+    if not any(isinstance(op, SetCaption | SetCallToAction) for op in ops):
+        return
+    langs = {key: segment_language(ctx.brief, ctx.brief.segment(plan.segment)) for key, plan in plans.items()}
+    if len(set(langs.values())) > 1:
+        cuts = ", ".join(f"{key}: {lang}" for key, lang in sorted(langs.items()))
+        raise PlanError(f"run {ctx.run_id} has cuts in {len(set(langs.values()))} languages ({cuts}); a caption or "
+                        "call to action from one message would show in all of them: name the cut it is for "
+                        "(briefcut edit --plan KEY, or the studio's plan)")  # fmt: skip
 
 
 def check_reviewable(ctx: RunContext) -> None:
