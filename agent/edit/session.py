@@ -114,7 +114,7 @@ def one_language(ctx: RunContext, plans: dict[str, Plan], ops: list[EditOp]) -> 
         cuts = ", ".join(f"{key}: {lang}" for key, lang in sorted(langs.items()))
         raise PlanError(f"run {ctx.run_id} has cuts in {len(set(langs.values()))} languages ({cuts}); a caption or "
                         "call to action from one message would show in all of them: name the cut it is for "
-                        "(briefcut edit --plan KEY, or the studio's plan)")  # fmt: skip
+                        "(--plan KEY on edit and chat, or the studio's plan)")  # fmt: skip
 
 
 def check_reviewable(ctx: RunContext) -> None:
