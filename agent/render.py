@@ -25,7 +25,7 @@ from agent.state import RenderJob
 from agent.voices import segment_language, voice_for
 from generators.base import VIDEO, AudioTake, ShotRequest, SoundRequest, VideoTake
 from generators.errors import TakeFailed
-from generators.media import audio_problem, file_sha256, video_problem
+from generators.media import audio_problem, content_key, video_problem
 
 # A video take that fails every seed falls back along this chain (skipping the backend that failed):
 # motion graphics from the brand's assets first (a deliverable shot), the storyboard last.
@@ -49,18 +49,10 @@ def keyed_request(request: ShotRequest, ignored: set[str]) -> dict[str, Any]:
     keyed = request.model_dump(mode="json", exclude=set(ignored) | {"media_dir"})
     for name in ASSET_FIELDS:
         if keyed.get(name):
-            keyed[name] = file_digest(Path(keyed[name]))
+            keyed[name] = content_key(keyed[name])
     if keyed.get("footage"):
-        keyed["footage"] = [file_digest(Path(p)) for p in keyed["footage"]]
+        keyed["footage"] = [content_key(p) for p in keyed["footage"]]
     return keyed
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes ("missing:<name>" when it is gone, so the key still forms)."""
-    try:
-        return file_sha256(path)
-    except OSError:
-        return f"missing:{path.name}"
 
 
 def take_seed(shot: Shot, take_no: int, retry: int = 0) -> int:

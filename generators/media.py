@@ -87,6 +87,15 @@ def _kept_sha256(stamp: tuple) -> str:
     return file_sha256(Path(stamp[0]))
 
 
+def content_key(path: Path | str) -> str:
+    """A file's part in a key: its `kept_sha256`, or "missing:<name>" when it cannot be read, so the key
+    still forms (and differs from the file's) and what needs the file fails where it reads it."""
+    try:
+        return kept_sha256(path)
+    except OSError:
+        return f"missing:{Path(path).name}"
+
+
 def iter_frames(path: Path, max_side: int | None = None) -> Iterator[np.ndarray]:
     """Decode a video file to uint8 RGB frames [H,W,3], scaled down to `max_side` if given."""
     import av

@@ -23,7 +23,7 @@ from typing import Any
 from agent.assembly.cut import AssemblyError, CutResult, CutSpec, cut_paths, metadata_args
 from generators.atomic import atomic_path, write_text
 from generators.errors import StorageError
-from generators.media import kept_sha256
+from generators.media import content_key
 
 # Raise when assembly changes what it makes from the same inputs: older entries are then not reused.
 CACHE_FORMAT = 2
@@ -45,12 +45,7 @@ def cut_key(spec: CutSpec) -> str:
 
 
 def _digest(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return kept_sha256(path)
-    except OSError:
-        return f"missing:{Path(path).name}"
+    return None if path is None else content_key(path)
 
 
 def restore(spec: CutSpec, entry: Path, out_base: Path) -> CutResult | None:
