@@ -162,6 +162,7 @@ class Store:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0  # nesting of `transaction()`
+        self._keys: dict[str, str] = {}  # table -> its primary key column, read once (a key never changes)
         self._db: sqlite_utils.Database | None = None
         with self._errors():
             if path is None:
@@ -290,8 +291,12 @@ class Store:
     def get(self, table: str, pk_value: str) -> dict | None:
         """The row whose primary key is `pk_value` (a table without one: its rowid), or None."""
         with self._lock, self._errors():
-            info = self.conn.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
-            pk = next((c[1] for c in sorted(info, key=lambda c: c[5]) if c[5]), "rowid")
+            pk = self._keys.get(table)
+            if pk is None:
+                info = self.conn.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
+                pk = next((c[1] for c in sorted(info, key=lambda c: c[5]) if c[5]), "rowid")
+                if info:  # a table not made yet is asked again
+                    self._keys[table] = pk
             rows = self._select(table, f"{_quote(pk)} = ?", [pk_value])
             return _decode(rows[0]) if rows else None
 
