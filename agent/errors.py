@@ -42,6 +42,10 @@ class BriefError(BriefcutError):
     exit_code = 2
 
 
+class MediaGone(BriefcutError):
+    """Files a run's records name are not where they were made (deleted, or the workspace moved)."""
+
+
 class PlanError(BriefcutError):
     """A plan that breaks the brief's constraints (durations, shot counts) and cannot be repaired."""
 

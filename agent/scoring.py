@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.errors import RunNotFound
+from agent.errors import MediaGone, RunNotFound
 from agent.plan import Plan, Shot
 from agent.store import Store
 from generators.atomic import atomic_path, write_text
@@ -242,6 +242,20 @@ class Scorer:
         )
         return [r for r in rows if r["path"] and Path(r["path"]).exists()]
 
+    def _no_take(self, plan: Plan, shot: Shot, fmt: str) -> Exception:
+        """Why a shot has no take to choose: its finished takes' files are gone (named), or it has none."""
+        where = f"shot {shot.index + 1} of {plan.key} ({fmt})"
+        rows = self.store.rows("takes", "run_id = ? and kind = 'video' and plan_key = ? and shot_uid = ? and "
+                               "format = ? and lineage = ? and status = 'done'",
+                               [self.run_id, plan.key, shot.uid, fmt, shot.lineage])  # fmt: skip
+        gone = [r["path"] for r in rows if r["path"]]
+        if not gone:
+            return RuntimeError(f"no finished take for {where}")
+        return MediaGone(f"{where}: the file{'s' if len(gone) > 1 else ''} of its {len(gone)} finished take"
+                         f"{'s are' if len(gone) > 1 else ' is'} gone ({', '.join(gone[:2])}{', ...' if len(gone) > 2 else ''}): "
+                         "deleted, or the workspace moved since they were made (a run's records name its files "
+                         "where they were made); put them back, or make a new run (briefcut run BRIEF --fresh)")  # fmt: skip
+
     def choose_takes(self, plan: Plan, fmt: str) -> tuple[list[dict], list[TakeScore]]:
         """The best-scoring take per shot and its score, scoring any take not yet scored."""
         chosen, scores = [], []
@@ -252,7 +266,7 @@ class Scorer:
                 if best is None or score.composite > best[1].composite:
                     best = (take, score)
             if best is None:
-                raise RuntimeError(f"no finished take for shot {shot.index + 1} of {plan.key} in {fmt}")
+                raise self._no_take(plan, shot, fmt)
             chosen.append(best[0])
             scores.append(best[1])
         return chosen, scores

@@ -212,3 +212,22 @@ def test_words_for_one_language_name_their_cut_in_a_run_of_several(tmp_path: Pat
     srt = {(c["plan_key"], c["version"]): Path(c["srt"]).read_text(encoding="utf-8") for c in store.cuts(run_id)}
     assert "Hola" in srt["tarde/v0", 2] and "Hola" not in srt["tarde/v0", 1]
     assert srt["early/v0", 2] == srt["early/v0", 1]  # the English cut keeps its words
+
+
+def test_an_edit_whose_takes_are_gone_names_the_files_and_a_fresh_run_makes_them_again(tmp_path: Path) -> None:
+    """Deleted take files (or a workspace moved since they were made) are one clear error naming them, not
+    an internal one; `run --fresh` renders what is gone and delivers again."""
+    brief = tmp_path / "one.yaml"
+    brief.write_text(TWO_LANGUAGES.replace(", language: es", ""))
+    ws = tmp_path / "ws"
+    run_id = last_json(cli(ws, "run", str(brief), "--json").output)["run_id"]
+    store = Store(ws / "briefcut.db")
+    gone = [Path(t["path"]) for t in store.takes(run_id) if t["kind"] == "video" and t["shot"] == 1]
+    for path in gone:
+        path.unlink()
+    result = cli(ws, "edit", run_id, "-m", "caption 1: Good morning")
+    assert result.exit_code == 1 and "RuntimeError" not in result.output
+    assert "shot 2 of " in result.output and str(gone[0]) in result.output and "--fresh" in result.output, result.output
+    again = cli(ws, "run", str(brief), "--fresh", "--json")
+    assert again.exit_code == 0, again.output
+    assert all(path.is_file() for path in gone) and last_json(again.output)["status"] == "done"
