@@ -136,7 +136,10 @@ class Scorer:
 
         text, enters, segment = caption
         lang = segment_language(self.brief, self.brief.segment(segment))
-        made_of = [layer, text, enters, kept_sha256(font) if font and Path(font).is_file() else None, lang]
+        from agent.assembly.type_track import TYPE_FORMAT
+
+        # TYPE_FORMAT: a new way of setting the same type is scored again
+        made_of = [layer, text, enters, kept_sha256(font) if font and Path(font).is_file() else None, lang, TYPE_FORMAT]
         digest = hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return digest, {"layer": layer, "text": text, "enters": enters, "font": font, "lang": lang}
 

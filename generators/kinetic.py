@@ -261,12 +261,20 @@ def _set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent:
     x0, y0, x1, y1 = box
     if align == "left" and bidi_levels(text)[1] == 1:
         align = "right"  # right-to-left copy sets flush right
-    stack, lines = fit_text(text, x1 - x0, MAX_LINES, size, size * 0.5, True, font, lang)
-    lines = lines[:MAX_LINES]
-    ascent, descent = stack.getmetrics(text)
-    line_h = int((ascent + descent) * 1.08)
-    block_h = line_h * len(lines)
-    top = y0 + max(0.0, (y1 - y0 - block_h) * anchor)
+    # Everything the caption draws stays in its box: the lines, the accent bar (below centred type, above
+    # flush type) and a plate's margin; too tall at the width's size, the type shrinks (to half at most).
+    fitted = size
+    while True:
+        stack, lines = fit_text(text, x1 - x0, MAX_LINES, fitted, size * 0.5, True, font, lang)
+        lines = lines[:MAX_LINES]
+        ascent, descent = stack.getmetrics(text)
+        line_h = int((ascent + descent) * 1.08)
+        block_h = line_h * len(lines)
+        above, below = _margins(align, size, line_h, plate is not None)  # bar and plate keep the asked size
+        if block_h + above + below <= y1 - y0 or stack.size <= size * 0.5:
+            break
+        fitted = max(size * 0.5, stack.size * 0.93)
+    top = y0 + above + max(0.0, (y1 - y0 - block_h - above - below) * anchor)
     shadow = shade(ink, -0.85) if sum(ink) > 380 else shade(ink, 0.85)
     out: list[Line] = []
     for i, line in enumerate(lines):
@@ -277,6 +285,13 @@ def _set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent:
     bar = _bar_box(out, align, box, top, block_h, size, line_h, accent)
     backing = _plate(out, plate, size) if plate is not None else None
     return Kinetic(out, style, start_s, bar, set(stack.missing), backing, limit)
+
+
+def _margins(align: str, size: float, line_h: int, plate: bool) -> tuple[float, float]:
+    """How far the bar (`_bar_box`) and a plate (`_plate`) reach above and below the lines' block."""
+    bar = line_h * 0.18 + max(3.0, size * 0.09)
+    pad = int(size * 0.45) + max(2, line_h // 8) if plate else 0.0  # the plate's pad past the lines' sprites
+    return (max(pad, 0.0 if align == "center" else bar), max(pad, bar if align == "center" else 0.0))
 
 
 def _plate(lines: list[Line], colour: RGB, size: float) -> tuple[Any, tuple[int, int]]:

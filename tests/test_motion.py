@@ -287,3 +287,27 @@ def test_assembly_knows_where_the_type_is_drawn(assets: dict, width: int, height
     assert ys.min() >= y - 1 and ys.max() <= y + h + 1, (ys.min(), ys.max(), box)
     if width / height < 0.6:  # a full-screen 9:16 frame: clear of the top 14%, the bottom 35%, the sides' 6%
         assert y >= 0.14 * height and y + h <= 0.65 * height and x >= 0.06 * width and x + w <= 0.94 * width, box
+
+
+@pytest.mark.parametrize("align", ["center", "left"])
+@pytest.mark.parametrize("plate", [None, (230, 230, 230)])
+@pytest.mark.parametrize("text", ["Shop the spring drop", "Made for busy commuters on trains and bikes, every day.",
+                                  "Hecho para los que madrugan cada día", "ليلة طويلة، بلا أسلاك"])
+def test_the_caption_with_its_bar_and_plate_stays_in_its_box(text: str, plate: tuple | None, align: str) -> None:
+    """The type's box in a 9:16 layout (157 px above the product's): the lines' ink, the accent bar (under
+    centred type, over flush type) and a plate all inside it, the type shrinking where it must; it used to
+    draw the bar past the box, across the product's top."""
+    from generators.kinetic import set_caption
+
+    box = (50.0, 298.0, 670.0, 455.0)
+    lang = "ar" if text.startswith("ل") else None
+    k = set_caption(text, box, align, 61.0, (20, 20, 20), (200, 150, 0), "pop", lang=lang, plate=plate)
+    assert k is not None and k.bar is not None
+    for line in k.lines:
+        ink = line.sprite.getchannel("A").point(lambda v: 255 if v > 128 else 0).getbbox()
+        assert box[1] <= line.y + ink[1] and line.y + ink[3] <= box[3], (line.y, ink)
+    (_, bar_top, _, bar_bottom), _ = k.bar
+    assert box[1] <= bar_top and bar_bottom <= box[3]
+    if plate is not None:
+        (img, (_, y)) = k.plate
+        assert box[1] <= y and y + img.height <= box[3] + 1

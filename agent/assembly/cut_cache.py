@@ -26,7 +26,7 @@ from generators.errors import StorageError
 from generators.media import content_key
 
 # Raise when assembly changes what it makes from the same inputs: older entries are then not reused.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 FILE_FIELDS = ("shot_videos", "shot_effects", "shot_voice", "music", "logo", "font")
 KEPT = ("mp4", "srt", "poster", "contact")
 

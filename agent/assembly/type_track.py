@@ -29,7 +29,7 @@ from generators.type_layer import TypeLayer
 if TYPE_CHECKING:
     from agent.assembly.cut import CutSpec
 
-TYPE_FORMAT = 1  # raise when the drawing changes for the same inputs: chunks keyed by the old one are not reused
+TYPE_FORMAT = 2  # raise when the drawing changes for the same inputs: chunks keyed by the old one are not reused
 
 
 @dataclass(frozen=True)
