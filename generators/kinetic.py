@@ -263,7 +263,7 @@ def _set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent:
         align = "right"  # right-to-left copy sets flush right
     # Everything the caption draws stays in its box: the lines, the accent bar (below centred type, above
     # flush type) and a plate's margin; too tall at the width's size, the type shrinks (to half at most).
-    fitted = size
+    fitted, last = size, None
     while True:
         stack, lines = fit_text(text, x1 - x0, MAX_LINES, fitted, size * 0.5, True, font, lang)
         lines = lines[:MAX_LINES]
@@ -271,9 +271,9 @@ def _set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent:
         line_h = int((ascent + descent) * 1.08)
         block_h = line_h * len(lines)
         above, below = _margins(align, size, line_h, plate is not None)  # bar and plate keep the asked size
-        if block_h + above + below <= y1 - y0 or stack.size <= size * 0.5:
-            break
-        fitted = max(size * 0.5, stack.size * 0.93)
+        if block_h + above + below <= y1 - y0 or stack.size <= size * 0.5 or stack.size == last:
+            break  # it fits, or it is as small as it may get (half the size, or the smallest type there is)
+        last, fitted = stack.size, max(size * 0.5, stack.size * 0.93)
     top = y0 + above + max(0.0, (y1 - y0 - block_h - above - below) * anchor)
     shadow = shade(ink, -0.85) if sum(ink) > 380 else shade(ink, 0.85)
     out: list[Line] = []

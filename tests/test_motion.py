@@ -311,3 +311,16 @@ def test_the_caption_with_its_bar_and_plate_stays_in_its_box(text: str, plate: t
     if plate is not None:
         (img, (_, y)) = k.plate
         assert box[1] <= y and y + img.height <= box[3] + 1
+
+
+@pytest.mark.timeout(60)
+def test_a_caption_in_a_box_too_small_even_for_the_smallest_type_is_still_set() -> None:
+    """At a draft's size the type meets the smallest size there is before it fits: it is set at that size
+    (overflowing), not shrunk forever (a 96 px run hung here)."""
+    from generators.kinetic import set_caption
+    from generators.text import MIN_SIZE
+
+    k = set_caption("Made for busy commuters on trains and bikes.", (4.0, 20.0, 50.0, 30.0), "center", 8.0,
+                    (20, 20, 20), (200, 150, 0), "pop")  # fmt: skip
+    assert k is not None and k.lines and k.bar is not None
+    assert all(line.sprite.height >= MIN_SIZE for line in k.lines)
