@@ -289,16 +289,33 @@ def _set_caption(text: str, box: Box, align: str, size: float, ink: RGB, accent:
 
 def _margins(align: str, size: float, line_h: int, plate: bool) -> tuple[float, float]:
     """How far the bar (`_bar_box`) and a plate (`_plate`) reach above and below the lines' block."""
-    bar = line_h * 0.18 + max(3.0, size * 0.09)
-    pad = int(size * 0.45) + max(2, line_h // 8) if plate else 0.0  # the plate's pad past the lines' sprites
+    bar = _bar_gap(line_h) + _bar_thickness(size)
+    pad = _plate_pad(size) + _sprite_pad(line_h) if plate else 0.0  # the plate is padded past the lines' sprites
     return (max(pad, 0.0 if align == "center" else bar), max(pad, bar if align == "center" else 0.0))
+
+
+def _bar_gap(line_h: int) -> float:
+    return line_h * 0.18
+
+
+def _bar_thickness(size: float) -> float:
+    return max(3.0, size * 0.09)
+
+
+def _plate_pad(size: float) -> int:
+    return int(size * 0.45)
+
+
+def _sprite_pad(line_h: int) -> int:
+    """A line sprite's clear margin round the line (room for its shadow)."""
+    return max(2, line_h // 8)
 
 
 def _plate(lines: list[Line], colour: RGB, size: float) -> tuple[Any, tuple[int, int]]:
     """A rounded, slightly translucent plate behind the lines (type over a busy picture stays legible)."""
     from PIL import Image, ImageDraw
 
-    pad = int(size * 0.45)
+    pad = _plate_pad(size)
     x0 = min(ln.x for ln in lines) - pad
     y0 = min(ln.y for ln in lines) - pad
     x1 = max(ln.x + ln.sprite.width for ln in lines) + pad
@@ -319,7 +336,7 @@ def _line_sprite(stack: Any, line: str, ink: RGB, shadow: RGB, ascent: int, line
     """One line drawn with a soft shadow under it (legible on any backdrop)."""
     from PIL import Image, ImageFilter
 
-    pad = max(2, line_h // 8)
+    pad = _sprite_pad(line_h)
     w = int(stack.getlength(line)) + 2 * pad + 2
     h = line_h + 2 * pad
     glyphs = Image.new("RGBA", (w, h), (0, 0, 0, 0))
@@ -336,9 +353,9 @@ def _bar_box(lines: list[Line], align: str, box: Box, top: float, block_h: float
              line_h: int, accent: RGB) -> tuple[Box, RGB] | None:  # fmt: skip
     if not lines:
         return None
-    thick = max(3.0, size * 0.09)
+    thick = _bar_thickness(size)
     length = min(box[2] - box[0], size * 2.2)
-    gap = line_h * 0.18
+    gap = _bar_gap(line_h)
     if align == "center":
         x0 = (box[0] + box[2] - length) / 2
         y0 = top + block_h + gap
