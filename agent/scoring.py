@@ -236,22 +236,22 @@ class Scorer:
 
     def candidates(self, plan: Plan, shot: Shot, fmt: str) -> list[dict]:
         """Finished takes that may stand for this shot in this format (same shot, current lineage)."""
-        rows = self.store.rows(
+        return [r for r in self._finished(plan, shot, fmt) if r["path"] and Path(r["path"]).exists()]
+
+    def _finished(self, plan: Plan, shot: Shot, fmt: str) -> list[dict]:
+        """The store's finished takes of this shot in this format (current lineage), files there or not."""
+        return self.store.rows(
             "takes",
             "run_id = ? and kind = 'video' and plan_key = ? and shot_uid = ? and format = ? and lineage = ? "
             "and status = 'done'",
             [self.run_id, plan.key, shot.uid, fmt, shot.lineage],
             order_by="created_at",
         )
-        return [r for r in rows if r["path"] and Path(r["path"]).exists()]
 
     def _no_take(self, plan: Plan, shot: Shot, fmt: str) -> Exception:
         """Why a shot has no take to choose: its finished takes' files are gone (named), or it has none."""
         where = f"shot {shot.index + 1} of {plan.key} ({fmt})"
-        rows = self.store.rows("takes", "run_id = ? and kind = 'video' and plan_key = ? and shot_uid = ? and "
-                               "format = ? and lineage = ? and status = 'done'",
-                               [self.run_id, plan.key, shot.uid, fmt, shot.lineage])  # fmt: skip
-        gone = [r["path"] for r in rows if r["path"]]
+        gone = [r["path"] for r in self._finished(plan, shot, fmt) if r["path"]]
         if not gone:
             return RuntimeError(f"no finished take for {where}")
         return MediaGone(f"{where}: the file{'s' if len(gone) > 1 else ''} of its {len(gone)} finished take"

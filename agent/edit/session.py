@@ -16,7 +16,7 @@ from langgraph.types import Command
 
 from agent.context import Progress, RunContext
 from agent.edit.llm_parse import parse_with_llm
-from agent.edit.ops import EditOp, apply_edits
+from agent.edit.ops import EditOp, SetCallToAction, SetCaption, apply_edits
 from agent.edit.parse import NotUnderstood, parse_edit
 from agent.edit.request import EditRequest, picture_notes
 from agent.errors import BriefcutError, PlanError
@@ -104,7 +104,6 @@ def one_language(ctx: RunContext, plans: dict[str, Plan], ops: list[EditOp]) -> 
     """Words put on screen by one message (a caption, the call to action) go to cuts of one language: where
     the run's cuts are in several, such an edit names its cut, rather than showing one language's words
     in all of them. Edits without words (music, order, a shot's picture) still go to every cut."""
-    from agent.edit.ops import SetCallToAction, SetCaption
     from agent.voices import segment_language
 
     if not any(isinstance(op, SetCaption | SetCallToAction) for op in ops):
