@@ -24,11 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from agent.assembly.caption_track import CaptionFormat, Cue, caption_cues
-from agent.assembly.captions import end_card_image
 from agent.assembly.chunks import ChunkRef
-from agent.assembly.cut import CutResult, CutSpec
-from agent.assembly.timeline import Segment, ShotSource, build_segments
-from agent.plan import frame_counts
+from agent.assembly.cut import CutResult, CutSpec, cut_segments, end_card_rgb
+from agent.assembly.timeline import Segment, ShotSource
 from evaluators.detect import STATIC_MAD, find_template, gray, region_ncc, trailing_static
 from generators.media import kept_sha256
 
@@ -109,13 +107,6 @@ class Read:
     count: int = 0
 
 
-def timeline(spec: CutSpec) -> list[Segment]:
-    """The cut's segments, as assembly lays them out."""
-    plan = spec.plan
-    counts = frame_counts([s.seconds for s in plan.shots] + [plan.end_card.seconds], spec.fps)
-    return build_segments(counts, [s.transition for s in plan.shots] + ["cut"], spec.fps)
-
-
 def planned_cues(spec: CutSpec, segments: list[Segment]) -> list[Cue]:
     """The caption pages assembly draws (same layout code, same inputs)."""
     fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, spec.fps, spec.font, spec.language)
@@ -123,35 +114,23 @@ def planned_cues(spec: CutSpec, segments: list[Segment]) -> list[Cue]:
     return cues
 
 
-def drawn_end_card(spec: CutSpec) -> np.ndarray:
-    """The end card as assembly draws it for this cut (RGB)."""
-    card = spec.plan.end_card
-    return end_card_image(spec.brand_name, card.headline, card.call_to_action, spec.palette, spec.aspect_ratio,
-                          spec.width, spec.height, spec.logo, spec.font, spec.language, spec.disclosure,
-                          spec.screen_notes)  # fmt: skip
-
-
 def read_evidence(spec: CutSpec, result: CutResult, window_s: float) -> CutEvidence:
     """Decode the delivered cut once, keeping what the checks need (bounded: the first `window_s` seconds
     and the end card's, a frame a second for the logo search, one frame at a time for the captions)."""
-    # 1. what to keep: the opening (pacing, logo), each caption page's middle frame, the ending
-    segments = timeline(spec)
+    # what to keep: the opening, the ending, and each caption page's middle frame
+    segments = cut_segments(spec)
+    wanted = frames_wanted(spec, segments, result.frames, window_s)
     drawn = [c for c in planned_cues(spec, segments) if c.overlay is not None]
-    cues: dict[int, list[tuple[int, Cue]]] = {}
     for k, cue in enumerate(drawn):
-        cues.setdefault((cue.start + cue.end - 1) // 2, []).append((k, cue))
-    window, step, end = round(window_s * spec.fps), max(1, round(spec.fps / SEARCH_FPS)), segments[-1]
-    head = min(window, end.start) + max(s.fade_in for s in segments) + 2  # the pacing check's frames, a cut's fade
-    tail = end.frames + end.fade_in + round(TAIL_SLACK_S * spec.fps)
-    wanted = Wanted(head, tail, set(range(0, min(window + 1, result.frames), step)), cues,
-                    _drawn_by_takes(spec, segments, drawn))
-    # 2. one pass over the cut: chunk by chunk where assembly says which (each chunk's share kept beside it,
+        wanted.cues.setdefault((cue.start + cue.end - 1) // 2, []).append((k, cue))
+    wanted.drawn_by_take = _drawn_by_takes(spec, segments, drawn)
+    # one pass over the cut: chunk by chunk where assembly says which (each chunk's share kept beside it,
     #    so only chunks not read before are decoded), else over the MP4
     from agent.chunk_evidence import chunk_still_run, read_chunks  # it builds on this module's pass
 
     chunked = read_chunks(result.chunks, wanted)
     read = chunked if chunked is not None else decode(result.path, wanted)
-    # 3. the still ending: read again only when it is longer than the thumbnails kept
+    # the still ending: read again only when it is longer than the thumbnails kept
     tail_thumbs = np.stack(read.tail) if read.tail else np.zeros((0, 1, 1), np.float32)
     still = trailing_static(tail_thumbs)
     if still == len(tail_thumbs) < read.count:
@@ -163,8 +142,17 @@ def read_evidence(spec: CutSpec, result: CutResult, window_s: float) -> CutEvide
                        head=np.stack(read.head) if read.head else np.zeros((0, 1, 1), np.float32),
                        frame_count=read.count, static_tail=still, searched=read.searched,
                        last=read.last if read.last is not None else np.zeros((spec.height, spec.width, 3), np.uint8),
-                       end_card=drawn_end_card(spec), voice=list(spec.shot_voice), warnings=result.warnings,
+                       end_card=end_card_rgb(spec), voice=list(spec.shot_voice), warnings=result.warnings,
                        chunks=result.chunks if chunked is not None else [])  # fmt: skip
+
+
+def frames_wanted(spec: CutSpec, segments: list[Segment], frames: int, window_s: float) -> Wanted:
+    """The frames one pass over a cut of `frames` frames keeps for the checks, but for the caption pages:
+    the opening (pacing, the logo search at a frame a second) and the ending (the end card's stillness)."""
+    window, step, end = round(window_s * spec.fps), max(1, round(spec.fps / SEARCH_FPS)), segments[-1]
+    head = min(window, end.start) + max(s.fade_in for s in segments) + 2  # the pacing check's frames, a cut's fade
+    tail = end.frames + end.fade_in + round(TAIL_SLACK_S * spec.fps)
+    return Wanted(head, tail, set(range(0, min(window + 1, frames), step)), {})
 
 
 def decode(path: Path, wanted: Wanted) -> Read:

@@ -29,7 +29,7 @@ from agent.ad_evidence import SEARCH_SIDE, SMALL_SIDE, TYPE_CONTRAST, Read, Want
 from agent.assembly.caption_track import Cue
 from agent.assembly.chunks import ChunkRef, overlay_digest
 from evaluators.detect import STATIC_MAD
-from generators.atomic import atomic_path, write_text
+from generators.atomic import atomic_path, one_maker, write_text
 from generators.errors import StorageError
 from generators.media import kept_sha256
 
@@ -63,19 +63,31 @@ def read_chunks(chunks: list[ChunkRef], wanted: Wanted) -> Read | None:
     import av
 
     total = sum(c.frames for c in chunks)
-    refs = {k: _reference(k, cue, wanted) for pages in wanted.cues.values() for k, cue in pages}
+    refs = cue_references(wanted)
     read = Read(tail=deque(maxlen=max(1, wanted.tail)))
     for chunk in chunks:
-        local, ask = _share(chunk, wanted, refs, total)
         try:
-            answer = _kept_or_made(chunk, ask.digest(chunk), lambda c=chunk, w=local, a=ask: _answer(c, w, a, refs),
-                                   lambda arrays, a=ask: _fits(arrays, a))  # fmt: skip
+            local, ask, answer = chunk_answer(chunk, wanted, refs, total)
         except (OSError, av.FFmpegError):  # a chunk gone or damaged since the cut was joined: read the MP4
             return None
         if int(answer["count"]) != chunk.frames:
             return None  # the chunk decodes to other frames than the cut's timeline holds
         _add(read, chunk, local, ask, answer, refs, wanted)
     return read
+
+
+def cue_references(wanted: Wanted) -> dict[int, str]:
+    """Per caption page, the digest of what it is judged against (part of the questions that ask for it)."""
+    return {k: _reference(k, cue, wanted) for pages in wanted.cues.values() for k, cue in pages}
+
+
+def chunk_answer(chunk: ChunkRef, wanted: Wanted, refs: dict[int, str], total: int) -> tuple[Wanted, Ask, Arrays]:
+    """One chunk's share of `wanted` (in a cut of `total` frames), the question it makes, and its answer:
+    kept beside the chunk, else decoded now and kept."""
+    local, ask = _share(chunk, wanted, refs, total)
+    answer = _kept_or_made(chunk, ask.digest(chunk), lambda: _answer(chunk, local, ask, refs),
+                           lambda arrays: _fits(arrays, ask))  # fmt: skip
+    return local, ask, answer
 
 
 def chunk_still_run(chunks: list[ChunkRef], last: np.ndarray) -> int | None:
@@ -183,17 +195,18 @@ def _kept_or_made(chunk: ChunkRef, digest: str, make: Callable[[], Arrays], fits
     """The answer kept beside the chunk under `digest` when it is whole and made from the chunk as it is now;
     else made (the chunk decoded) and kept."""
     file = chunk.path.with_name(f"{chunk.key}.ev-{digest}.npz")
-    stamp = _stamp(chunk)
-    kept = _load(file)
-    if kept is not None and np.array_equal(kept.get("stamp"), stamp) and fits(kept):
-        return kept
-    arrays = make() | {"stamp": stamp}
-    try:
-        with atomic_path(file) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-    except (OSError, StorageError):  # not kept: the chunk is decoded again next time, nothing else is lost
-        pass
-    return arrays
+    with one_maker(file):
+        stamp = _stamp(chunk)
+        kept = _load(file)
+        if kept is not None and np.array_equal(kept.get("stamp"), stamp) and fits(kept):
+            return kept
+        arrays = make() | {"stamp": stamp}
+        try:
+            with atomic_path(file) as tmp, open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        except (OSError, StorageError):  # not kept: the chunk is decoded again next time, nothing else is lost
+            pass
+        return arrays
 
 
 def _stamp(chunk: ChunkRef) -> np.ndarray:

@@ -11,7 +11,8 @@ import pytest
 from test_ad_checks import build, plan_for
 
 from agent import ad_evidence
-from agent.ad_evidence import _luma_thumb, _seen, planned_cues, read_evidence, timeline
+from agent.ad_evidence import _luma_thumb, _seen, planned_cues, read_evidence
+from agent.assembly.cut import cut_segments
 from evaluators.detect import trailing_static
 from generators.media import read_frames
 
@@ -39,10 +40,10 @@ def test_streamed_evidence_equals_every_frame_held(cuts: dict, name: str) -> Non
     ev = read_evidence(spec, result, WINDOW_S)
     thumbs, frames = every_thumb(result.path), read_frames(result.path)
     assert ev.frame_count == len(thumbs) == result.frames
-    window = min(round(WINDOW_S * spec.fps), timeline(spec)[-1].start)
+    window = min(round(WINDOW_S * spec.fps), cut_segments(spec)[-1].start)
     assert window + 2 <= len(ev.head) < len(thumbs) and np.array_equal(ev.head, thumbs[: len(ev.head)])
     assert ev.static_tail == trailing_static(thumbs) >= round(spec.plan.end_card.seconds * spec.fps) - 1
-    drawn = [c for c in planned_cues(spec, timeline(spec)) if c.overlay is not None]
+    drawn = [c for c in planned_cues(spec, cut_segments(spec)) if c.overlay is not None]
     assert [c.score for c in ev.cues] == [_seen(c, frames[(c.start + c.end - 1) // 2]).score for c in drawn]
     assert all(c.seen for c in ev.cues) and len(ev.cues) >= 4
     assert np.array_equal(ev.last, frames[-1])

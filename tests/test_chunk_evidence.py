@@ -18,9 +18,9 @@ from test_ad_checks import FPS, LOGO, logo_take, plan_for
 
 from agent import ad_evidence, chunk_evidence
 from agent.ad_checks import ad_checks
-from agent.ad_evidence import read_evidence, timeline
+from agent.ad_evidence import read_evidence
 from agent.assembly.chunks import pieces
-from agent.assembly.cut import CutResult, CutSpec, assemble_cut, dimensions
+from agent.assembly.cut import CutResult, CutSpec, assemble_cut, cut_segments, dimensions
 
 WINDOW_S = 5.0
 SECONDS = [1.5, 1.5, 1.5, 2.0]
@@ -85,7 +85,7 @@ def test_each_chunk_decoded_alone_is_bit_for_bit_its_frames_of_the_cut(first: di
     result = first["result"]
     cut = planes(result.path)
     # a chunk per piece: shot 1's body and fade out, shot 2's fade in and body, shots 3 and 4, the end card
-    assert [c.frames for c in result.chunks] == [p.frames for p in pieces(timeline(first["spec"]))]
+    assert [c.frames for c in result.chunks] == [p.frames for p in pieces(cut_segments(first["spec"]))]
     assert len(result.chunks) == 7 and len(cut) == result.frames
     for chunk in result.chunks:
         assert planes(chunk.path) == cut[chunk.start : chunk.start + chunk.frames], chunk.key

@@ -14,9 +14,8 @@ import pytest
 from fixtures.media import FPS, decode_audio, decode_video, make_take
 from test_assembly import BOUNDS, COUNTS, spec_for
 
-from agent.ad_evidence import timeline
 from agent.assembly.chunks import _quoted, pieces
-from agent.assembly.cut import CutSpec, assemble_cut
+from agent.assembly.cut import CutSpec, assemble_cut, cut_segments
 
 TOTAL = sum(COUNTS)
 
@@ -47,7 +46,7 @@ def first(tiny_media: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def spans(spec: CutSpec) -> list[tuple[int, int]]:
     """The cut frames [start, end) of each chunk: a shot's fade in, body and fade out, the end card."""
-    return [(p.seg.start + p.a, p.seg.start + p.b) for p in pieces(timeline(spec))]
+    return [(p.seg.start + p.a, p.seg.start + p.b) for p in pieces(cut_segments(spec))]
 
 
 def test_the_cut_is_its_chunks_joined_frame_exact_with_even_timestamps(first: dict) -> None:
@@ -94,7 +93,7 @@ def test_a_new_take_remakes_its_chunks_and_the_fade_into_it(first: dict, tiny_me
     result = assemble_cut(spec, parts.parent / "retake" / "cut", parts=parts)
     assert len(made(parts, before)) == 3
     frames = decode_video(result.path)
-    fade = timeline(spec)[2].fade_in
+    fade = cut_segments(spec)[2].fade_in
     assert fade > 0 and np.array_equal(frames[: BOUNDS[2] - fade], first["frames"][: BOUNDS[2] - fade])
     assert np.array_equal(frames[BOUNDS[3]:], first["frames"][BOUNDS[3]:])
 

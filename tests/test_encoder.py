@@ -17,9 +17,8 @@ from fixtures.media import FPS, tiny_plan
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from agent.ad_evidence import timeline
 from agent.assembly.chunks import pieces
-from agent.assembly.cut import CutSpec, assemble_cut, probe
+from agent.assembly.cut import CutSpec, assemble_cut, cut_segments, probe
 from agent.assembly.encoder import BEFORE_SETTING, X264_PRESETS, Encoder, profile_encoder
 from agent.brief import load_brief
 from agent.cli import app
@@ -157,7 +156,7 @@ def test_the_preview_encoder_makes_a_whole_cut_as_good_as_veryfast(cuts: dict) -
 
 def test_the_preset_is_in_the_chunk_keys_and_the_cuts_provenance(cuts: dict) -> None:
     spec, parts = cuts["spec"], cuts["parts"]
-    segments = len(pieces(timeline(spec)))  # a chunk per piece: shot bodies, crossfades, the end card
+    segments = len(pieces(cut_segments(spec)))  # a chunk per piece: shot bodies, crossfades, the end card
     assert len(cuts["chunks"]["veryfast"]) == len(cuts["chunks"]["preview"]) == segments  # none shared
     again = assemble_cut(spec.model_copy(update={"preset": "veryfast"}), parts.parent / "again", parts=parts)
     assert len(list(parts.glob("*.ts"))) == 2 * segments  # the veryfast chunks were reused, none made

@@ -125,9 +125,9 @@ def test_a_caption_edit_remakes_only_its_shots_chunks(tmp_path: Path) -> None:
     spec, second = motion_cut(tmp_path, edited, parts, "b")
     assert len(before) == 8 and len({p.name for p in parts.glob("*.ts")} - before) == 5
     a, b = decode_video(first), decode_video(second)
-    from agent.ad_evidence import timeline
+    from agent.assembly.cut import cut_segments
 
-    segments = timeline(spec)
+    segments = cut_segments(spec)
     shot1, shot2 = segments[1], segments[2]
     changed = np.abs(a.astype(int) - b).reshape(len(a), -1).max(axis=1) > 0
     assert not changed[: shot1.start - shot1.fade_in].any()  # shot 0's body and fade out are untouched

@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from agent.assembly.timeline import Segment, ShotSource, compose_segment
-from generators.atomic import atomic_path
+from generators.atomic import atomic_path, one_maker
 from generators.errors import BriefcutError
 from generators.media import X264_PARAMS, kept_sha256
 
@@ -111,22 +111,31 @@ def piece_keys(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, typ
     def take(j: int) -> list[Any]:
         return [kept_sha256(spec.shot_videos[j]), spec.shot_native[j], segments[j].frames, types[j]]
 
-    common = [CHUNK_FORMAT, spec.width, spec.height, spec.fps, spec.crf, spec.preset, X264_PARAMS, spec.watermark]
     out = []
     for piece in pieces(segments):
         seg = piece.seg
         if seg.kind == "end":
-            made_of: list[Any] = ["end", seg.frames, hashlib.sha256(end_card.tobytes()).hexdigest()]
-        else:
-            nxt = segments[seg.index + 1]
-            neighbour = {"in": [seg.fade_in, take(seg.index - 1) if seg.fade_in else None],
-                         "out": [nxt.fade_in, take(nxt.index) if nxt.kind == "shot" else None]}.get(piece.part)
-            lo, hi = seg.start + piece.a, seg.start + piece.b
-            made_of = ["shot", piece.part, piece.a, piece.b, take(seg.index), neighbour,
-                       [(max(a, lo) - lo, min(b, hi) - lo, overlay_digest(o)) for a, b, o in seg.captions
-                        if a < hi and b > lo]]  # fmt: skip
-        out.append((piece, hashlib.sha256(json.dumps([common, made_of]).encode()).hexdigest()[:32]))
+            out.append((piece, _end_key(spec, seg, end_card)))
+            continue
+        nxt = segments[seg.index + 1]
+        neighbour = {"in": [seg.fade_in, take(seg.index - 1) if seg.fade_in else None],
+                     "out": [nxt.fade_in, take(nxt.index) if nxt.kind == "shot" else None]}.get(piece.part)
+        lo, hi = seg.start + piece.a, seg.start + piece.b
+        made_of = ["shot", piece.part, piece.a, piece.b, take(seg.index), neighbour,
+                   [(max(a, lo) - lo, min(b, hi) - lo, overlay_digest(o)) for a, b, o in seg.captions
+                    if a < hi and b > lo]]  # fmt: skip
+        out.append((piece, _key(spec, made_of)))
     return out
+
+
+def _end_key(spec: CutSpec, seg: Segment, end_card: np.ndarray) -> str:
+    """The end card's key: its length and its frame as drawn (it depends on no take)."""
+    return _key(spec, ["end", seg.frames, hashlib.sha256(end_card.tobytes()).hexdigest()])
+
+
+def _key(spec: CutSpec, made_of: list[Any]) -> str:
+    common = [CHUNK_FORMAT, spec.width, spec.height, spec.fps, spec.crf, spec.preset, X264_PARAMS, spec.watermark]
+    return hashlib.sha256(json.dumps([common, made_of]).encode()).hexdigest()[:32]
 
 
 def overlay_digest(overlay: Any) -> str:
@@ -180,10 +189,7 @@ def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, fo
         for piece, key in keyed:
             seg = piece.seg
             ts, still = folder / f"{key}.ts", folder / f"{key}.still.npy"
-            if not (ts.is_file() and (piece.middle is None or still.is_file())):
-                frames = compose_segment(seg, segments, sources, end_card, spec.width, spec.height, (piece.a, piece.b))
-                _encode_chunk(spec, piece, _marked(spec, frames), ts, still, lambda n, at=done: tick(at + n))
-                made += 1
+            made += _made(spec, piece, key, segments, sources, end_card, folder, lambda n, at=done: tick(at + n))
             if piece.middle is not None:
                 stills[seg.start + seg.frames // 2] = _load_still(still)
             chunks.append(ts)
@@ -193,6 +199,28 @@ def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, fo
     finally:
         sources.close()
     return chunks, stills, made, missing
+
+
+def end_chunk(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, folder: Path) -> ChunkRef:
+    """The end card's chunk in `folder`, made unless it is kept there. It depends on no take and no score,
+    so it can be made before a cut's takes are chosen (agent.assembly.ahead); `make_chunks` then finds it."""
+    end = segments[-1]
+    piece, key = Piece(end, 0, end.frames, "end"), _end_key(spec, end, end_card)
+    _made(spec, piece, key, segments, [], end_card, folder, lambda n: None)
+    return ChunkRef(path=folder / f"{key}.ts", key=key, start=end.start, frames=end.frames)
+
+
+def _made(spec: CutSpec, piece: Piece, key: str, segments: list[Segment], sources: Any, end_card: np.ndarray,
+          folder: Path, tick: Callable[[int], None]) -> bool:  # fmt: skip
+    """Make a piece's chunk (and its shot's middle frame) under `key` in `folder` unless both are there;
+    whether it was made now."""
+    ts, still = folder / f"{key}.ts", folder / f"{key}.still.npy"
+    with one_maker(ts):
+        if ts.is_file() and (piece.middle is None or still.is_file()):
+            return False
+        frames = compose_segment(piece.seg, segments, sources, end_card, spec.width, spec.height, (piece.a, piece.b))
+        _encode_chunk(spec, piece, _marked(spec, frames), ts, still, tick)
+        return True
 
 
 def _marked(spec: CutSpec, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 import agent
@@ -119,9 +120,8 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     # 1. check inputs and lay out the frame-exact timeline
     _check(spec)
     plan, fps = spec.plan, spec.fps
-    counts = frame_counts([s.seconds for s in plan.shots] + [plan.end_card.seconds], fps)
-    segments = build_segments(counts, [s.transition for s in plan.shots] + ["cut"], fps)
-    total = sum(counts)
+    segments = cut_segments(spec)
+    total = segments[-1].end
     base = Path(out_base).with_suffix("")
     paths = cut_paths(base)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -139,10 +139,7 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
             if drawn or layer is not None:  # the take shows it, or its type layer sets it (over the take's frames)
                 seg.captions = []
         missing: set[str] = set()
-        end_card = to_yuv420(end_card_image(spec.brand_name, plan.end_card.headline, plan.end_card.call_to_action,
-                                            spec.palette, spec.aspect_ratio, spec.width, spec.height,
-                                            spec.logo, spec.font, spec.language, spec.disclosure,
-                                            spec.screen_notes, missing))
+        end_card = to_yuv420(end_card_rgb(spec, missing))
         # 4. a chunk per segment (made, or reused where its key is kept), joined with the sound without
         #    re-encoding, under a name of this process's own renamed over the cut only when it is whole
         chunks, kept, _, typeless = make_chunks(spec, segments, end_card, folder, lambda f: report(0.95 * f / total))
@@ -166,6 +163,22 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     return CutResult(path=paths["mp4"], srt=paths["srt"], poster=paths["poster"], contact_sheet=paths["contact"],
                      duration_s=total / fps, frames=total, warnings=warnings, loudness=loud,
                      chunks=chunk_refs(chunks, segments) if parts is not None else [])
+
+
+def cut_segments(spec: CutSpec) -> list[Segment]:
+    """The cut's frame-exact timeline: its shots, then the end card."""
+    plan = spec.plan
+    counts = frame_counts([s.seconds for s in plan.shots] + [plan.end_card.seconds], spec.fps)
+    return build_segments(counts, [s.transition for s in plan.shots] + ["cut"], spec.fps)
+
+
+def end_card_rgb(spec: CutSpec, missing: set[str] | None = None) -> np.ndarray:
+    """The cut's end card (RGB, read-only), as assembly draws it and the ad checks compare against;
+    `missing` gathers the characters no installed font covers."""
+    card = spec.plan.end_card
+    return end_card_image(spec.brand_name, card.headline, card.call_to_action, spec.palette, spec.aspect_ratio,
+                          spec.width, spec.height, spec.logo, spec.font, spec.language, spec.disclosure,
+                          spec.screen_notes, missing)  # fmt: skip
 
 
 def cut_paths(out_base: Path) -> dict[str, Path]:

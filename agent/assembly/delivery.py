@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.assembly.formats import dimensions, label
@@ -21,6 +21,10 @@ from agent.voices import segment_language
 from agent.wording import word
 from generators.atomic import write_text
 from generators.errors import StorageError
+
+if TYPE_CHECKING:
+    from agent.assembly.cut import CutSpec
+    from evaluators.scorecard import CutScorecard
 
 
 def sound_row(ctx: RunContext, kind: str, plan: Plan, uid: str = "", lineage: int = 0) -> dict | None:
@@ -102,14 +106,11 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
     }
 
 
-def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
-    """Assemble one cut from the takes its stored scorecard chose, add what assembly had to do to the
-    scorecard, write scorecard.json, record the cut in the store; returns the cut row."""
+def cut_spec(ctx: RunContext, plan: Plan, fmt: str, card: CutScorecard) -> CutSpec:
+    """What assembly makes one cut from (agent.assembly.cut.CutSpec): the takes the scorecard `card` chose,
+    the plan's sounds, the brand, the segment's language and lines, the watermark and the encoder."""
     from agent.assembly.cut import CutSpec, encoder_record
-    from agent.assembly.cut_cache import cut_key, kept_ad_checks
-    from evaluators.scorecard import CutCheck
 
-    card = ctx.scorer.stored_card(plan, fmt, version)
     chosen = [ctx.store.get("takes", s.take) for s in card.shots]
     music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
     effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
@@ -136,6 +137,21 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     spec.provenance["encoder"] = encoder_record(spec)  # how the picture is encoded, in every record of the cut
+    return spec
+
+
+def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
+    """Assemble one cut from the takes its stored scorecard chose, add what assembly had to do to the
+    scorecard, write scorecard.json, record the cut in the store; returns the cut row."""
+    from agent.assembly.cut_cache import cut_key, kept_ad_checks
+    from evaluators.scorecard import CutCheck
+
+    card = ctx.scorer.stored_card(plan, fmt, version)
+    spec = cut_spec(ctx, plan, fmt, card)
+    chosen = [ctx.store.get("takes", s.take) for s in card.shots]
+    music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
+    effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
+    segment = ctx.brief.segment(plan.segment)
     base = ctx.out_dir / cut_name(plan, fmt, version)
     entry = ctx.workspace.root / "cut-cache" / cut_key(spec)
     result = cached_or_assembled(ctx, spec, base, entry)

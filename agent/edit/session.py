@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from langgraph.types import Command
-
+from agent.assembly.ahead import end_cards_ahead
 from agent.context import Progress, RunContext
 from agent.edit.llm_parse import parse_with_llm
 from agent.edit.ops import EditOp, SetCallToAction, SetCaption, apply_edits
@@ -61,21 +60,24 @@ def apply_edit(workspace: Workspace, request: EditRequest, progress: Progress | 
         unknown = sorted(set(request.plan_keys) - set(plans))
         if unknown:
             raise PlanError(f"run {ctx.run_id} has no plan {', '.join(unknown)}; plans: {', '.join(sorted(plans))}")
-        dry_run(ctx, {k: plans[k] for k in request.plan_keys}, request.ops)  # a request made elsewhere, checked too
+        targets = {k: plans[k] for k in request.plan_keys}
+        edited = dry_run(ctx, targets, request.ops)  # a request made elsewhere, checked too
         payload = request.model_dump(mode="json")
-        version = (graph_state(ctx).values or {}).get("version", 1)
-        with ctx.store.transaction():
-            ctx.store.record_step(ctx.run_id, f"edit-request:v{version + 1}", payload)
-            ctx.store.set_run_status(ctx.run_id, "running")
-        fault_point("after_edit_request")
-        return drive(ctx, Command(resume=payload))
+        with end_cards_ahead(ctx, targets, edited):  # made while the graph loads and runs; assembly finds them
+            version = (graph_state(ctx).values or {}).get("version", 1)
+            with ctx.store.transaction():
+                ctx.store.record_step(ctx.run_id, f"edit-request:v{version + 1}", payload)
+                ctx.store.set_run_status(ctx.run_id, "running")
+            fault_point("after_edit_request")
+            from langgraph.types import Command
+
+            return drive(ctx, Command(resume=payload))
 
 
-def dry_run(ctx: RunContext, plans: dict[str, Plan], ops: list[EditOp]) -> None:
-    """Apply the operations to copies of the plans and keep nothing: an edit a plan cannot take is a
-    PlanError here, before anything renders and before the run's graph is touched."""
-    for plan in plans.values():
-        apply_edits(plan, ops, ctx.brief.formats.duration_s)
+def dry_run(ctx: RunContext, plans: dict[str, Plan], ops: list[EditOp]) -> dict[str, Plan]:
+    """Apply the operations to copies of the plans, stored nowhere: an edit a plan cannot take is a PlanError
+    here, before anything renders and before the run's graph is touched. Returns the edited copies."""
+    return {key: apply_edits(plan, ops, ctx.brief.formats.duration_s)[0] for key, plan in plans.items()}
 
 
 def parse_message(ctx: RunContext, message: str, plans: dict[str, Plan]) -> list[EditOp]:
