@@ -47,7 +47,10 @@ def _make(ctx: RunContext, plans: list[Plan]) -> None:
     from agent.chunk_evidence import chunk_answer
     from evaluators.scorecard import CutScorecard
 
-    latest = {(c["plan_key"], c["format"]): c["scorecard"] for c in ctx.store.cuts(ctx.run_id) if c["scorecard"]}
+    try:
+        latest = {(c["plan_key"], c["format"]): c["scorecard"] for c in ctx.store.cuts(ctx.run_id) if c["scorecard"]}
+    except Exception:  # noqa: BLE001 - only time is lost: assembly makes the end cards and reports what fails
+        return
     parts = ctx.workspace.root / "cut-cache" / "parts"
     for plan in plans:
         for fmt in ctx.brief.formats.aspect_ratios:
@@ -55,10 +58,10 @@ def _make(ctx: RunContext, plans: list[Plan]) -> None:
                 card = CutScorecard.model_validate(latest[(plan.key, fmt)])
                 if len(card.shots) != len(plan.shots):
                     continue  # the edit changes the shots too: assembly lays the cut out
-                spec = cut_spec(ctx, plan, fmt, card)
+                spec, _ = cut_spec(ctx, plan, fmt, card)
                 segments = cut_segments(spec)
                 chunk = end_chunk(spec, segments, to_yuv420(end_card_rgb(spec)), parts)
                 # the question assembly's checks ask of the end card (no caption page falls on it)
                 chunk_answer(chunk, frames_wanted(spec, segments, segments[-1].end, BRAND_WINDOW_S), {}, segments[-1].end)
-            except Exception:  # noqa: BLE001 - only time is lost: assembly makes what is missing and reports why
+            except Exception:  # noqa: BLE001 - as above
                 continue

@@ -106,9 +106,10 @@ def provenance(ctx: RunContext, plan: Plan, chosen: list[dict]) -> dict[str, Any
     }
 
 
-def cut_spec(ctx: RunContext, plan: Plan, fmt: str, card: CutScorecard) -> CutSpec:
+def cut_spec(ctx: RunContext, plan: Plan, fmt: str, card: CutScorecard) -> tuple[CutSpec, list[dict | None]]:
     """What assembly makes one cut from (agent.assembly.cut.CutSpec): the takes the scorecard `card` chose,
-    the plan's sounds, the brand, the segment's language and lines, the watermark and the encoder."""
+    the plan's sounds, the brand, the segment's language and lines, the watermark and the encoder; and the
+    records of the takes it names (the shots', the music's, each shot's effect or None)."""
     from agent.assembly.cut import CutSpec, encoder_record
 
     chosen = [ctx.store.get("takes", s.take) for s in card.shots]
@@ -137,7 +138,7 @@ def cut_spec(ctx: RunContext, plan: Plan, fmt: str, card: CutScorecard) -> CutSp
         shot_scores=[s.metrics | {"composite": s.composite} for s in card.shots],
     )  # fmt: skip
     spec.provenance["encoder"] = encoder_record(spec)  # how the picture is encoded, in every record of the cut
-    return spec
+    return spec, [*chosen, music, *effects]
 
 
 def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[str] | None = None) -> dict:
@@ -147,16 +148,13 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     from evaluators.scorecard import CutCheck
 
     card = ctx.scorer.stored_card(plan, fmt, version)
-    spec = cut_spec(ctx, plan, fmt, card)
-    chosen = [ctx.store.get("takes", s.take) for s in card.shots]
-    music = sound_row(ctx, "music", plan, lineage=music_lineage(plan))
-    effects = [sound_row(ctx, "effect", plan, s.uid, s.lineage) if s.sound else None for s in plan.shots]
+    spec, takes = cut_spec(ctx, plan, fmt, card)
     segment = ctx.brief.segment(plan.segment)
     base = ctx.out_dir / cut_name(plan, fmt, version)
     entry = ctx.workspace.root / "cut-cache" / cut_key(spec)
     result = cached_or_assembled(ctx, spec, base, entry)
     sealed = seal(result.path, signing_key(ctx.workspace.settings), spec.provenance, diff or [])
-    card.cut.warnings = result.warnings + made_with_warnings([*chosen, music, *effects])
+    card.cut.warnings = result.warnings + made_with_warnings(takes)
     card.cut.loudness = result.loudness
     for check in kept_ad_checks(spec, result, product_confirmed(card.shots, card.thresholds), entry):
         card.set_check(check)

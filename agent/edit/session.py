@@ -69,6 +69,7 @@ def apply_edit(workspace: Workspace, request: EditRequest, progress: Progress | 
                 ctx.store.record_step(ctx.run_id, f"edit-request:v{version + 1}", payload)
                 ctx.store.set_run_status(ctx.run_id, "running")
             fault_point("after_edit_request")
+            # imported here, not at the top: the end cards above start before langgraph loads
             from langgraph.types import Command
 
             return drive(ctx, Command(resume=payload))
