@@ -144,8 +144,14 @@ def m007_run_keys(db: sqlite_utils.Database) -> None:
     db["runs"].create_index(["run_key"])
 
 
+def m008_workspace(db: sqlite_utils.Database) -> None:
+    """Facts about the workspace itself, by key: its folder ("root"; see `Store._relocate`)."""
+    db["workspace"].create({"key": str, "value": str}, pk="key")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial, m002_batches, m003_batch_stats, m004_scorecards, m005_steps, m006_audience, m007_run_keys,
+    m008_workspace,
 ]
 
 
@@ -175,6 +181,8 @@ class Store:
                 wal_mode(self.conn)
             self.conn.execute("PRAGMA busy_timeout=30000")
             self._migrate()
+        if path is not None and not read_only:
+            self._relocate(Path(path).resolve().parent)
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -225,6 +233,49 @@ class Store:
                     migration(db)
                     db["_migrations"].insert({"name": migration.__name__, "applied_at": time.time()})
 
+    # 2. where the workspace is ---------------------------------------------------------------
+    def _relocate(self, root: Path) -> None:
+        """Records name the workspace's files by absolute path. A workspace moved or copied to another
+        folder has them name its own files again: in every text field, "<old folder>/" becomes
+        "<folder>/", once, when the database is first opened at the new place; so its takes, scores and
+        cuts are found (nothing is rendered again) and nothing is written beside another copy's files.
+        The folder is recorded on first open; for a workspace made before that record, it is read off a
+        take's file (`<folder>/media/...`) found under the new folder. Paths outside the folder (briefs,
+        assets, `--out` folders) are left as they are."""
+        here = str(root)
+        with self._lock, self._errors():
+            if "workspace" not in self._table_names() or self._root() == here:  # usually: only read
+                return
+        with self._lock, self._immediate():
+            recorded = self._root() or self._media_root(root)  # read inside the write: another process may have done it
+            if recorded is not None and recorded != here:
+                self._rewrite(recorded, here)
+            self.conn.execute("insert or replace into workspace (key, value) values ('root', ?)", [here])
+
+    def _root(self) -> str | None:
+        row = self.conn.execute("select value from workspace where key = 'root'").fetchone()
+        return row[0] if row else None
+
+    def _media_root(self, root: Path) -> str | None:
+        """The folder a take's media file names, where that file is now under `root`'s media (or None)."""
+        row = self.conn.execute("select path from takes where path like '%/media/%' limit 1").fetchone()
+        if row is None:
+            return None
+        before, _, inside = row[0].rpartition("/media/")
+        return before if (root / "media" / inside).is_file() else None
+
+    def _rewrite(self, old: str, new: str) -> None:
+        """Every text field's "<old>/" as "<new>/", also where JSON escaped it (non-ASCII, quotes)."""
+        forms = {(old + "/", new + "/"), (json.dumps(old + "/")[1:-1], json.dumps(new + "/")[1:-1])}
+        for table in self._table_names():
+            if table in ("_migrations", "workspace") or table.startswith("sqlite_"):
+                continue
+            columns = [r[1] for r in self.conn.execute(f"pragma table_info({_quote(table)})") if r[2].upper() == "TEXT"]
+            for column in map(_quote, columns):
+                for was, now in forms:
+                    self.conn.execute(f"update {_quote(table)} set {column} = replace({column}, ?, ?) "
+                                      f"where instr({column}, ?) > 0", [was, now, was])  # fmt: skip
+
     @contextmanager
     def _immediate(self) -> Iterator[None]:
         """A write transaction taken up front, so concurrent writers queue on the busy timeout; inside
@@ -262,7 +313,7 @@ class Store:
                 finally:
                     self._depth = 0
 
-    # 2. generic helpers ----------------------------------------------------------------------
+    # 3. generic helpers ----------------------------------------------------------------------
     def write(self, table: str, row: dict[str, Any], pk: str = "id", replace: bool = False) -> None:
         """Insert (or upsert with `replace`) one row, JSON-encoding dict/list values."""
         row, db = {k: _encode(v) for k, v in row.items()}, self.db
@@ -320,7 +371,7 @@ class Store:
         self.write("steps", {"id": f"{run_id}:{step}", "run_id": run_id, "step": step, "result": result,
                              "created_at": time.time()}, replace=True)  # fmt: skip
 
-    # 3. the domain ---------------------------------------------------------------------------
+    # 4. the domain ---------------------------------------------------------------------------
     def create_run(self, run: dict[str, Any]) -> None:
         now = time.time()
         self.write("runs", {"status": "running", "created_at": now, "updated_at": now, **run})
