@@ -1,4 +1,4 @@
-"""End cards made ahead (agent.assembly.ahead): a call-to-action edit makes every cut's end card chunk and
+"""End cards made ahead (agent.edit.ahead): a call-to-action edit makes every cut's end card chunk and
 its ad-check answer while the run's graph loads; assembly then uses both as they are, and a failure there
 costs only the time."""
 
@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 import agent.assembly.chunks as chunks
-from agent.assembly.ahead import end_cards_ahead
 from agent.cli import app
+from agent.edit.ahead import end_cards_ahead
 from agent.edit.session import apply_edit, dry_run, prepare_edit
 from agent.jobs import load_plans
 from agent.runner import open_run

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.assembly.ahead import end_cards_ahead
 from agent.context import Progress, RunContext
+from agent.edit.ahead import end_cards_ahead
 from agent.edit.llm_parse import parse_with_llm
 from agent.edit.ops import EditOp, SetCallToAction, SetCaption, apply_edits
 from agent.edit.parse import NotUnderstood, parse_edit
