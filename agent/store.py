@@ -257,12 +257,14 @@ class Store:
         return row[0] if row else None
 
     def _media_root(self, root: Path) -> str | None:
-        """The folder a take's media file names, where that file is now under `root`'s media (or None)."""
-        row = self.conn.execute("select path from takes where path like '%/media/%' limit 1").fetchone()
-        if row is None:
-            return None
-        before, _, inside = row[0].rpartition("/media/")
-        return before if (root / "media" / inside).is_file() else None
+        """The folder the takes' media files were named under (`<folder>/media/<2 characters>/<file>`), read
+        off the newest take whose file is now under `root`'s media; None when none is."""
+        rows = self.conn.execute("select path from takes where path like '%/media/__/%' order by created_at desc limit 20")
+        for (path,) in rows.fetchall():
+            before, _, inside = path.rpartition("/media/")
+            if (root / "media" / inside).is_file():
+                return before
+        return None
 
     def _rewrite(self, old: str, new: str) -> None:
         """Every text field's "<old>/" as "<new>/", also where JSON escaped it (non-ASCII, quotes)."""
