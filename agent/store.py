@@ -170,6 +170,7 @@ class Store:
         self._depth = 0  # nesting of `transaction()`
         self._keys: dict[str, str] = {}  # table -> its primary key column, read once (a key never changes)
         self._db: sqlite_utils.Database | None = None
+        self._moved: tuple[str, str] | None = None  # read-only and moved: ("<old folder>/", "<folder>/") on read
         with self._errors():
             if path is None:
                 self.conn = sqlite3.connect(":memory:")
@@ -181,7 +182,7 @@ class Store:
                 wal_mode(self.conn)
             self.conn.execute("PRAGMA busy_timeout=30000")
             self._migrate()
-        if path is not None and not read_only:
+        if path is not None:
             self._relocate(Path(path).resolve().parent)
 
     @property
@@ -241,10 +242,15 @@ class Store:
         cuts are found (nothing is rendered again) and nothing is written beside another copy's files.
         The folder is recorded on first open; for a workspace made before that record, it is read off a
         take's file (`<folder>/media/...`) found under the new folder. Paths outside the folder (briefs,
-        assets, `--out` folders) are left as they are."""
+        assets, `--out` folders) are left as they are. A read-only store writes nothing: it names the new
+        folder in the rows it reads instead."""
         here = str(root)
         with self._lock, self._errors():
             if "workspace" not in self._table_names() or self._root() == here:  # usually: only read
+                return
+            if self.read_only:
+                recorded = self._root() or self._media_root(root)
+                self._moved = (recorded + "/", here + "/") if recorded is not None and recorded != here else None
                 return
         with self._lock, self._immediate():
             recorded = self._root() or self._media_root(root)  # read inside the write: another process may have done it
@@ -339,7 +345,7 @@ class Store:
 
     def rows(self, table: str, where: str = "", params: Any = (), order_by: str | None = None) -> list[dict]:
         with self._lock, self._errors():
-            return [_decode(r) for r in self._select(table, where, params, order_by)]
+            return [self._row(r) for r in self._select(table, where, params, order_by)]
 
     def get(self, table: str, pk_value: str) -> dict | None:
         """The row whose primary key is `pk_value` (a table without one: its rowid), or None."""
@@ -351,7 +357,11 @@ class Store:
                 if info:  # a table not made yet is asked again
                     self._keys[table] = pk
             rows = self._select(table, f"{_quote(pk)} = ?", [pk_value])
-            return _decode(rows[0]) if rows else None
+            return self._row(rows[0]) if rows else None
+
+    def _row(self, row: dict) -> dict:
+        """A row as read: JSON columns decoded, and (read-only, moved) the old folder's paths as the new one's."""
+        return _decode(row) if self._moved is None else _renamed(_decode(row), *self._moved)
 
     def _select(self, table: str, where: str = "", params: Any = (), order_by: str | None = None) -> list[dict]:
         sql = f"select * from {_quote(table)}" + (f" where {where}" if where else "")
@@ -557,6 +567,17 @@ def _encode(value: Any) -> Any:
         return json.dumps(value, default=str)
     if isinstance(value, Path):
         return str(value)
+    return value
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    """`value` with `old` as `new` in every string inside it."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: _renamed(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
     return value
 
 

@@ -89,3 +89,19 @@ def test_a_workspace_made_before_the_folder_was_recorded_finds_its_files_after_a
     cli(new, "run", str(brief), "--draft", "--fresh")
     assert rendered(new) == made and not old.exists()
     assert Store(new / "briefcut.db").rows("workspace") == [{"key": "root", "value": str(new)}]
+
+
+def test_a_moved_workspace_opened_read_only_reads_its_own_files_and_writes_nothing(tmp_path: Path, brief: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "archive"
+    run = cli(old, "run", str(brief), "--draft")
+    shutil.move(old, new)
+    before = snapshot(new)
+    store = Store(new / "briefcut.db", read_only=True)
+    takes, cuts = store.rows("takes", "status = 'done'"), store.cuts(run["run_id"])
+    assert takes and all(Path(t["path"]).is_file() and Path(t["path"]).is_relative_to(new) for t in takes)
+    assert cuts and all(Path(c["path"]).is_file() for c in cuts)
+    assert Path(store.get("runs", run["run_id"])["out_dir"]) == new / "runs" / run["run_id"]
+    store.close()
+    index = ("briefcut.db-shm", "briefcut.db-wal")  # SQLite's WAL index, which `mode=ro` makes where it can
+    assert {p: s for p, s in snapshot(new).items() if not p.endswith(index)} == before
+    assert str(old) + "/" in texts(new)  # the records themselves are as they were
