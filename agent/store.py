@@ -144,14 +144,8 @@ def m007_run_keys(db: sqlite_utils.Database) -> None:
     db["runs"].create_index(["run_key"])
 
 
-def m008_workspace(db: sqlite_utils.Database) -> None:
-    """Facts about the workspace itself, by key: its folder ("root"; see `Store._relocate`)."""
-    db["workspace"].create({"key": str, "value": str}, pk="key")
-
-
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial, m002_batches, m003_batch_stats, m004_scorecards, m005_steps, m006_audience, m007_run_keys,
-    m008_workspace,
 ]
 
 
@@ -243,22 +237,27 @@ class Store:
         The folder is recorded on first open; for a workspace made before that record, it is read off a
         take's file (`<folder>/media/...`) found under the new folder. Paths outside the folder (briefs,
         assets, `--out` folders) are left as they are. A read-only store writes nothing: it names the new
-        folder in the rows it reads instead."""
+        folder in the rows it reads instead. (The folder is kept in a table of its own, `workspace`, made
+        here rather than by a migration, so a workspace an earlier briefcut made still opens read-only.)"""
         here = str(root)
         with self._lock, self._errors():
-            if "workspace" not in self._table_names() or self._root() == here:  # usually: only read
+            recorded = self._root()
+            if recorded == here:  # the usual case: only read
                 return
             if self.read_only:
-                recorded = self._root() or self._media_root(root)
+                recorded = recorded or self._media_root(root)
                 self._moved = (recorded + "/", here + "/") if recorded is not None and recorded != here else None
                 return
         with self._lock, self._immediate():
+            self.conn.execute("create table if not exists workspace (key text primary key, value text)")
             recorded = self._root() or self._media_root(root)  # read inside the write: another process may have done it
             if recorded is not None and recorded != here:
                 self._rewrite(recorded, here)
             self.conn.execute("insert or replace into workspace (key, value) values ('root', ?)", [here])
 
     def _root(self) -> str | None:
+        if "workspace" not in self._table_names():
+            return None
         row = self.conn.execute("select value from workspace where key = 'root'").fetchone()
         return row[0] if row else None
 

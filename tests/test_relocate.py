@@ -84,7 +84,7 @@ def test_a_workspace_made_before_the_folder_was_recorded_finds_its_files_after_a
     cli(old, "run", str(brief), "--draft")
     made = rendered(old)
     with sqlite3.connect(old / "briefcut.db") as conn:  # as an older briefcut left it: no folder recorded
-        conn.execute("delete from workspace")
+        conn.execute("drop table workspace")
     shutil.move(old, new)
     cli(new, "run", str(brief), "--draft", "--fresh")
     assert rendered(new) == made and not old.exists()
