@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,8 @@ from generators.errors import NO_SPACE, DiskFull, StorageError, storage_error, s
 # .<name>.<pid>-<token>.part<suffix> for files, .<prefix>.<pid>-<token>.part for folders.
 _TEMP = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.part(\.[A-Za-z0-9]+)?$")
 LOW_SPACE_BYTES = 1 << 20
-_MAKERS = [threading.RLock() for _ in range(64)]
+_MAKERS: dict[str, tuple[threading.RLock, int]] = {}  # a file being made -> its lock, and the threads after it
+_MAKERS_LOCK = threading.Lock()
 
 
 def temp_path(path: Path, suffix: str | None = None) -> Path:
@@ -63,10 +63,21 @@ def atomic_path(path: Path, suffix: str | None = None) -> Iterator[Path]:
 def one_maker(path: Path) -> Iterator[None]:
     """Held while a thread makes a file kept under a name of what it holds (a chunk, an answer beside one):
     another thread of this process after the same file waits, then finds it made, rather than making it
-    again. (Other processes are kept apart by `atomic_path`.) Names share 64 locks: now and then a thread
-    waits for another's file."""
-    with _MAKERS[zlib.crc32(str(path).encode()) % len(_MAKERS)]:
-        yield
+    again. (Other processes are kept apart by `atomic_path`.)"""
+    name = str(path)
+    with _MAKERS_LOCK:
+        lock, users = _MAKERS.get(name) or (threading.RLock(), 0)
+        _MAKERS[name] = (lock, users + 1)
+    try:
+        with lock:
+            yield
+    finally:
+        with _MAKERS_LOCK:
+            lock, users = _MAKERS[name]
+            if users == 1:
+                del _MAKERS[name]
+            else:
+                _MAKERS[name] = (lock, users - 1)
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import agent.assembly.chunks as chunks
+import generators.atomic as atomic
 from agent.cli import app
 from agent.edit.ahead import end_cards_ahead
 from agent.edit.session import apply_edit, dry_run, prepare_edit
@@ -143,3 +144,27 @@ def test_two_threads_after_the_same_chunk_make_it_once(tmp_path: Path, monkeypat
             t.join()
     assert not errors
     assert len(encoded) == len(plans) * 2  # each cut's end card once, though both threads went after each
+
+
+def test_one_maker_holds_back_threads_after_the_same_file_only(tmp_path: Path) -> None:
+    """A thread after a file another is making waits for it; a thread after another file does not; and
+    nothing is left behind once they are done."""
+    made, entered, release = [], threading.Event(), threading.Event()
+
+    def make(name: str, hold: bool) -> None:
+        with atomic.one_maker(tmp_path / name):
+            made.append(name)
+            if hold:
+                entered.set()
+                release.wait(5)
+
+    first = threading.Thread(target=make, args=("a.ts", True))
+    first.start()
+    assert entered.wait(5)
+    same, other = threading.Thread(target=make, args=("a.ts", False)), threading.Thread(target=make, args=("b.ts", False))
+    same.start(), other.start()
+    other.join(5)
+    assert made == ["a.ts", "b.ts"]  # the other file was made while a.ts was held; a.ts's second thread waits
+    release.set()
+    first.join(5), same.join(5)
+    assert made == ["a.ts", "b.ts", "a.ts"] and atomic._MAKERS == {}
