@@ -63,7 +63,7 @@ def read_chunks(chunks: list[ChunkRef], wanted: Wanted) -> Read | None:
     import av
 
     total = sum(c.frames for c in chunks)
-    refs = cue_references(wanted)
+    refs = {k: _reference(k, cue, wanted) for pages in wanted.cues.values() for k, cue in pages}
     read = Read(tail=deque(maxlen=max(1, wanted.tail)))
     for chunk in chunks:
         try:
@@ -74,11 +74,6 @@ def read_chunks(chunks: list[ChunkRef], wanted: Wanted) -> Read | None:
             return None  # the chunk decodes to other frames than the cut's timeline holds
         _add(read, chunk, local, ask, answer, refs, wanted)
     return read
-
-
-def cue_references(wanted: Wanted) -> dict[int, str]:
-    """Per caption page, the digest of what it is judged against (part of the questions that ask for it)."""
-    return {k: _reference(k, cue, wanted) for pages in wanted.cues.values() for k, cue in pages}
 
 
 def chunk_answer(chunk: ChunkRef, wanted: Wanted, refs: dict[int, str], total: int) -> tuple[Wanted, Ask, Arrays]:

@@ -204,10 +204,10 @@ def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, fo
 def end_chunk(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, folder: Path) -> ChunkRef:
     """The end card's chunk in `folder`, made unless it is kept there. It depends on no take and no score,
     so it can be made before a cut's takes are chosen (agent.edit.ahead); `make_chunks` then finds it."""
-    end = segments[-1]
-    piece, key = Piece(end, 0, end.frames, "end"), _end_key(spec, end, end_card)
+    piece = pieces(segments)[-1]
+    key = _end_key(spec, piece.seg, end_card)
     _made(spec, piece, key, segments, [], end_card, folder, lambda n: None)
-    return ChunkRef(path=folder / f"{key}.ts", key=key, start=end.start, frames=end.frames)
+    return ChunkRef(path=folder / f"{key}.ts", key=key, start=piece.seg.start, frames=piece.frames)
 
 
 def _made(spec: CutSpec, piece: Piece, key: str, segments: list[Segment], sources: Any, end_card: np.ndarray,
