@@ -249,18 +249,20 @@ take = {"id": "take-1", "path": media, "metadata": {}}
 store.write("takes", take)
 scorer = Scorer("run-1", load_brief(Path(brief)), ClipChoice(model=model, dtype="fp32"), store, BackendPool())
 score = scorer.take_score(take, "earbuds on a desk")
-heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "transformers", "huggingface_hub") if m in sys.modules)
 print(json.dumps({"heavy": heavy, "score": score.model_dump(mode="json")}))
 """
 
 
-def _score_in_fresh_process(tmp_path: Path, model: str, hf_home: Path, media: Path) -> dict:
+def _score_in_fresh_process(tmp_path: Path, model: str, hf_home: Path, media: Path, **env_: str) -> dict:
     import json
     import os
     import subprocess
 
     root = Path(__file__).parents[1]
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    unset = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME")  # the cache is where the test puts it
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env |= {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root), **env_}
     db = tmp_path / f"{hf_home.name}.db"
     proc = subprocess.run([sys.executable, "-c", SCORE_ONE_TAKE, model, str(media), str(db),
                            str(root / "briefs" / "bumper.yaml")], capture_output=True, text=True, env=env,
@@ -288,7 +290,8 @@ def test_scoring_without_clip_weights_imports_no_torch(tmp_path: Path, tiny_clip
     media = tmp_path / "take.mp4"
     rng = np.random.default_rng(0)
     write_frames(media, [np.roll(rng.integers(0, 255, (48, 64, 3), np.uint8), 3 * t, axis=1) for t in range(8)], 24)
-    # 1. the default hub id, not in an empty cache: the take is scored without torch or transformers
+    # 1. the default hub id, not in an empty cache: the take is scored without torch or transformers (nor
+    #    huggingface_hub: the model's folder is not in the cache at all)
     lean = _score_in_fresh_process(tmp_path, "openai/clip-vit-base-patch32", tmp_path / "empty-hf", media)
     assert lean["heavy"] == []
     assert "clip-vit-base-patch32" in lean["score"]["not_computed"]["clip_score"]
@@ -303,5 +306,13 @@ def test_scoring_without_clip_weights_imports_no_torch(tmp_path: Path, tiny_clip
     other = media.with_name("other.mp4")  # a file of its own: not the CLIP-less score kept beside `media`
     other.write_bytes(media.read_bytes())
     full = _score_in_fresh_process(tmp_path, "openai/clip-vit-base-patch32", tmp_path / "full-hf", other)
-    assert full["heavy"] == ["torch", "transformers"]
+    assert full["heavy"] == ["huggingface_hub", "torch", "transformers"]
     assert full["score"]["metrics"]["clip_score"] is not None and "clip_score" not in full["score"]["not_computed"]
+    # 3. the cache where HF_HUB_CACHE puts it (not under HF_HOME): found the same way
+    moved = other.with_name("moved.mp4")
+    moved.write_bytes(media.read_bytes())
+    (tmp_path / "full-hf" / "hub").rename(tmp_path / "hub-elsewhere")
+    found = _score_in_fresh_process(tmp_path, "openai/clip-vit-base-patch32", tmp_path / "no-hf", moved,
+                                    HF_HUB_CACHE=str(tmp_path / "hub-elsewhere"))  # fmt: skip
+    assert found["heavy"] == ["huggingface_hub", "torch", "transformers"]
+    assert found["score"]["metrics"]["clip_score"] == full["score"]["metrics"]["clip_score"]
