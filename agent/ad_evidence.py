@@ -27,7 +27,7 @@ from agent.assembly.caption_track import CaptionFormat, Cue, caption_cues
 from agent.assembly.chunks import ChunkRef
 from agent.assembly.cut import CutResult, CutSpec, cut_segments, end_card_rgb
 from agent.assembly.timeline import Segment, ShotSource
-from evaluators.detect import STATIC_MAD, find_template, gray, region_ncc, trailing_static
+from evaluators.detect import STATIC_MAD, Template, gray, region_ncc, trailing_static
 from generators.media import kept_sha256
 
 SMALL_SIDE = 96  # grey thumbnails of every frame (pacing, the end card's length)
@@ -320,13 +320,13 @@ def logo_first_seen(evidence: CutEvidence, logo: Path | None, before_s: float | 
 
     from agent.chunk_evidence import LogoScores
 
-    template = np.asarray(Image.open(logo).convert("RGBA"))
+    template = Template(np.asarray(Image.open(logo).convert("RGBA")))  # prepared once for every frame
     best = 0.0
     with LogoScores(evidence.chunks, Path(logo)) as kept:  # a frame's score is kept with its chunk
         for index in sorted(evidence.searched):
             if before_s is not None and evidence.seconds(index) >= before_s:
                 break
-            score = kept.score(index, lambda i=index: find_template(evidence.searched[i], template)[0])
+            score = kept.score(index, lambda i=index: template.find(evidence.searched[i])[0])
             best = max(best, score)
             if score >= LOGO_MATCH:
                 return evidence.seconds(index), best

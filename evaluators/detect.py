@@ -42,37 +42,59 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return out[0] if arr.ndim == 2 else np.stack(out, axis=-1)
 
 
-def _correlate(image: np.ndarray, kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Valid-mode cross-correlation of `image` with `kernel` through the FFT (float32, fast sizes)."""
+def _fast_shape(shape: tuple[int, int]) -> tuple[int, int]:
     from scipy import fft
 
-    kh, kw = kernel.shape
-    ih, iw = image.shape
-    shape = (fft.next_fast_len(shape[0], real=True), fft.next_fast_len(shape[1], real=True))
-    spectrum = fft.rfft2(image.astype(np.float32), shape) * fft.rfft2(kernel[::-1, ::-1].astype(np.float32), shape)
-    return fft.irfft2(spectrum, shape)[kh - 1 : ih, kw - 1 : iw].astype(np.float64)
+    return fft.next_fast_len(shape[0], real=True), fft.next_fast_len(shape[1], real=True)
+
+
+def _spectrum(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    from scipy import fft
+
+    return fft.rfft2(array.astype(np.float32), shape)
+
+
+class NccTemplate:
+    """A grey template and its mask made ready for masked NCC (see the module's docstring): its centred
+    picture, energies and FFT spectra are made once and kept per FFT size, so searching many images of one
+    size costs the images' transforms alone."""
+
+    def __init__(self, template: np.ndarray, mask: np.ndarray | None = None) -> None:
+        template = np.asarray(template, np.float64)
+        self.mask = np.ones_like(template) if mask is None else (np.asarray(mask) > 0).astype(np.float64)
+        self.shape = template.shape
+        self.n = self.mask.sum()
+        self.centred = (template - (template * self.mask).sum() / self.n) * self.mask if self.n >= 1 else template
+        self.energy = (self.centred**2).sum()
+        self._spectra: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def scores(self, image: np.ndarray) -> np.ndarray:
+        """Masked NCC at every valid offset of a grey image (NaN-free, in [-1, 1])."""
+        from scipy import fft
+
+        image = np.asarray(image, np.float64)
+        (kh, kw), (ih, iw) = self.shape, image.shape
+        if kh > ih or kw > iw:
+            return np.zeros((0, 0))
+        if self.n < 1:
+            return np.zeros((ih - kh + 1, iw - kw + 1))
+        shape = _fast_shape((ih + kh, iw + kw))
+        if shape not in self._spectra:
+            self._spectra[shape] = (_spectrum(self.centred[::-1, ::-1], shape), _spectrum(self.mask[::-1, ::-1], shape))
+        centred, mask = self._spectra[shape]
+        plain = _spectrum(image, shape)  # valid-mode cross-correlations through the FFT (float32, fast sizes)
+        num, local_sum, local_sq = (fft.irfft2(a * b, shape)[kh - 1 : ih, kw - 1 : iw].astype(np.float64)
+                                    for a, b in ((plain, centred), (plain, mask), (_spectrum(image**2, shape), mask)))  # fmt: skip
+        i_energy = np.maximum(local_sq - local_sum**2 / self.n, 0.0)
+        denom = np.sqrt(i_energy * self.energy)
+        # Flat image areas (no variance) cannot match a textured template.
+        out = np.where(denom > 1e-6 * max(self.energy, 1.0), num / np.maximum(denom, 1e-12), 0.0)
+        return np.clip(out, -1.0, 1.0)
 
 
 def masked_ncc(image: np.ndarray, template: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Masked NCC of a grey template over every valid offset of a grey image (NaN-free, in [-1, 1])."""
-    image, template = np.asarray(image, np.float64), np.asarray(template, np.float64)
-    mask = np.ones_like(template) if mask is None else (np.asarray(mask) > 0).astype(np.float64)
-    if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
-        return np.zeros((0, 0))
-    n = mask.sum()
-    if n < 1:
-        return np.zeros((image.shape[0] - template.shape[0] + 1, image.shape[1] - template.shape[1] + 1))
-    centred = (template - (template * mask).sum() / n) * mask
-    t_energy = (centred**2).sum()
-    shape = (image.shape[0] + template.shape[0], image.shape[1] + template.shape[1])
-    num = _correlate(image, centred, shape)
-    local_sum = _correlate(image, mask, shape)
-    local_sq = _correlate(image**2, mask, shape)
-    i_energy = np.maximum(local_sq - local_sum**2 / n, 0.0)
-    denom = np.sqrt(i_energy * t_energy)
-    # Flat image areas (no variance) cannot match a textured template.
-    out = np.where(denom > 1e-6 * max(t_energy, 1.0), num / np.maximum(denom, 1e-12), 0.0)
-    return np.clip(out, -1.0, 1.0)
+    return NccTemplate(template, mask).scores(image)
 
 
 def template_std(template: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -82,72 +104,106 @@ def template_std(template: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(t[m].std()) if m.any() else 0.0
 
 
-def find_template(frame: np.ndarray, template_rgba: np.ndarray, low: float = 0.08, high: float = 0.5,
-                  steps: int = 12) -> tuple[float, tuple[int, int, int, int] | None]:
-    """The best masked-NCC score of an RGBA (or RGB) template in an RGB frame, and where (x, y, w, h).
-
-    1. grey NCC at template heights from `low` to `high` of the frame's short side in `steps` geometric
-       steps, then +-4% and +-8% around the best; both pictures are blurred in proportion to the
-       template's size, which widens the score's peak over scale (unblurred, a logo 3% off its size
-       scored ~0.6; blurred, ~0.9);
-    2. at the best size, the colours must agree too (mean per-channel NCC >= COLOUR_AGREE), else that is
-       the score: grey alone matched a plain white square on red to a gold-and-white logo at 0.84, colour
-       at 0.42. Colour is a veto, not the score, because 4:2:0 video halves the colour resolution: the
-       same logo 18 px tall in an encoded frame scored 0.73 in colour and over 0.9 in grey."""
-    frame = np.asarray(frame)
-    tpl = np.asarray(template_rgba)
-    alpha = tpl[..., 3] if tpl.ndim == 3 and tpl.shape[2] == 4 else np.full(tpl.shape[:2], 255, np.uint8)
-    frame_g, tpl_g = gray(frame), gray(tpl)
-    short = min(frame_g.shape)
-
-    def sized(rel: float) -> tuple[int, int, np.ndarray] | None:
-        h = round(short * rel)
-        w = round(h * tpl.shape[1] / tpl.shape[0])
-        if min(h, w) < MIN_TEMPLATE_PX or h > frame_g.shape[0] or w > frame_g.shape[1]:
-            return None
-        return h, w, resize(alpha.astype(np.float32), h, w) > 127
-
-    def grey_at(rel: float) -> float:
-        size = sized(rel)
-        if size is None:
-            return -1.0
-        h, w, m = size
-        t = resize(tpl_g, h, w)
-        if template_std(t, m) < MIN_TEMPLATE_STD:
-            return -1.0
-        sigma = max(1.0, h / 12)
-        scores = masked_ncc(_blur(frame_g, sigma), _blur(t, sigma), m)
-        return float(scores.max()) if scores.size else -1.0
-
-    coarse = {rel: grey_at(rel) for rel in np.geomspace(low, high, steps)}
-    best = max(coarse, key=lambda r: coarse[r])
-    scores = coarse | {rel: grey_at(rel) for rel in best * np.array([0.92, 0.96, 1.04, 1.08])}
-    best = max(scores, key=lambda r: scores[r])
-    if scores[best] < COLOUR_AGREE:
-        return max(scores[best], 0.0), None
-    colour, where = _colour_score(frame, tpl, sized(best))
-    return (scores[best], where) if colour >= COLOUR_AGREE else (colour, where)
-
-
 COLOUR_AGREE = 0.6  # the per-channel NCC a grey match needs to count (and the grey score worth checking)
 
 
-def _colour_score(frame: np.ndarray, tpl: np.ndarray, size: tuple[int, int, np.ndarray] | None) -> tuple[float, tuple[int, int, int, int] | None]:
-    """The mean per-channel masked NCC at one template size (channels flat in the template are left out)."""
-    if size is None:
-        return 0.0, None
-    h, w, m = size
-    sigma = max(1.0, h / 12)
-    maps = []
-    for c in range(3):
-        t = resize(tpl[..., c].astype(np.float32), h, w)
-        if template_std(t, m) >= MIN_TEMPLATE_STD:
-            maps.append(masked_ncc(_blur(frame[..., c].astype(np.float32), sigma), _blur(t, sigma), m))
-    if not maps or not maps[0].size:
-        return 0.0, None
-    scores = np.mean(maps, axis=0)
-    y, x = np.unravel_index(int(scores.argmax()), scores.shape)
-    return max(float(scores.max()), 0.0), (int(x), int(y), w, h)
+class Template:
+    """An RGBA (or RGB) picture to find in RGB frames (`find`), at several scales. What depends on the
+    template alone (its picture and mask at each size, blurred, and their spectra) is made at the first
+    frame that needs it and kept, so a search over many frames of one size prepares the template once."""
+
+    def __init__(self, template_rgba: np.ndarray) -> None:
+        self.tpl = np.asarray(template_rgba)
+        tpl = self.tpl
+        self.alpha = tpl[..., 3] if tpl.ndim == 3 and tpl.shape[2] == 4 else np.full(tpl.shape[:2], 255, np.uint8)
+        self.grey = gray(tpl)
+        self._masks: dict[tuple[int, int], np.ndarray] = {}
+        self._kernels: dict[tuple[int, int, int], NccTemplate | None] = {}  # (h, w, channel or -1 for grey)
+
+    def find(self, frame: np.ndarray, low: float = 0.08, high: float = 0.5,
+             steps: int = 12) -> tuple[float, tuple[int, int, int, int] | None]:  # fmt: skip
+        """The best masked-NCC score of the template in an RGB frame, and where (x, y, w, h).
+
+        1. grey NCC at template heights from `low` to `high` of the frame's short side in `steps` geometric
+           steps, then +-4% and +-8% around the best; both pictures are blurred in proportion to the
+           template's size, which widens the score's peak over scale (unblurred, a logo 3% off its size
+           scored ~0.6; blurred, ~0.9);
+        2. at the best size, the colours must agree too (mean per-channel NCC >= COLOUR_AGREE), else that is
+           the score: grey alone matched a plain white square on red to a gold-and-white logo at 0.84, colour
+           at 0.42. Colour is a veto, not the score, because 4:2:0 video halves the colour resolution: the
+           same logo 18 px tall in an encoded frame scored 0.73 in colour and over 0.9 in grey."""
+        frame = np.asarray(frame)
+        frame_g = gray(frame)
+        blurred: dict[float, np.ndarray] = {}  # the grey frame at each blur (sizes share one)
+
+        def grey_at(rel: float) -> float:
+            size = self._size(rel, frame_g.shape)
+            kernel = None if size is None else self._kernel(*size, -1)
+            if kernel is None:
+                return -1.0
+            sigma = _sigma(size[0])
+            if sigma not in blurred:
+                blurred[sigma] = _blur(frame_g, sigma)
+            scores = kernel.scores(blurred[sigma])
+            return float(scores.max()) if scores.size else -1.0
+
+        coarse = {rel: grey_at(rel) for rel in np.geomspace(low, high, steps)}
+        best = max(coarse, key=lambda r: coarse[r])
+        scores = coarse | {rel: grey_at(rel) for rel in best * np.array([0.92, 0.96, 1.04, 1.08])}
+        best = max(scores, key=lambda r: scores[r])
+        if scores[best] < COLOUR_AGREE:
+            return max(scores[best], 0.0), None
+        colour, where = self._colour_score(frame, self._size(best, frame_g.shape))
+        return (scores[best], where) if colour >= COLOUR_AGREE else (colour, where)
+
+    def _size(self, rel: float, frame_shape: tuple[int, ...]) -> tuple[int, int] | None:
+        """The template's (h, w) at `rel` of the frame's short side, or None where it is too small or too big."""
+        h = round(min(frame_shape[:2]) * rel)
+        w = round(h * self.tpl.shape[1] / self.tpl.shape[0])
+        if min(h, w) < MIN_TEMPLATE_PX or h > frame_shape[0] or w > frame_shape[1]:
+            return None
+        return h, w
+
+    def _mask(self, h: int, w: int) -> np.ndarray:
+        if (h, w) not in self._masks:
+            self._masks[h, w] = resize(self.alpha.astype(np.float32), h, w) > 127
+        return self._masks[h, w]
+
+    def _kernel(self, h: int, w: int, channel: int) -> NccTemplate | None:
+        """The template's grey picture (channel -1) or one colour channel at (h, w), blurred and made ready;
+        None where it is too flat to search for."""
+        key = (h, w, channel)
+        if key not in self._kernels:
+            picture = self.grey if channel < 0 else self.tpl[..., channel].astype(np.float32)
+            t, m = resize(picture, h, w), self._mask(h, w)
+            flat = template_std(t, m) < MIN_TEMPLATE_STD
+            self._kernels[key] = None if flat else NccTemplate(_blur(t, _sigma(h)), m)
+        return self._kernels[key]
+
+    def _colour_score(self, frame: np.ndarray, size: tuple[int, int] | None) -> tuple[float, tuple[int, int, int, int] | None]:
+        """The mean per-channel masked NCC at one template size (channels flat in the template are left out)."""
+        if size is None:
+            return 0.0, None
+        h, w = size
+        maps = [kernel.scores(_blur(frame[..., c].astype(np.float32), _sigma(h)))
+                for c in range(3) if (kernel := self._kernel(h, w, c)) is not None]  # fmt: skip
+        if not maps or not maps[0].size:
+            return 0.0, None
+        scores = np.mean(maps, axis=0)
+        y, x = np.unravel_index(int(scores.argmax()), scores.shape)
+        return max(float(scores.max()), 0.0), (int(x), int(y), w, h)
+
+
+def find_template(frame: np.ndarray, template_rgba: np.ndarray, low: float = 0.08, high: float = 0.5,
+                  steps: int = 12) -> tuple[float, tuple[int, int, int, int] | None]:  # fmt: skip
+    """`Template(template_rgba).find(frame, ...)`: one frame searched (a search over many frames keeps one
+    `Template`)."""
+    return Template(template_rgba).find(frame, low, high, steps)
+
+
+def _sigma(height: int) -> float:
+    """The blur for a template `height` px tall (both pictures get it)."""
+    return max(1.0, height / 12)
 
 
 def _blur(image: np.ndarray, sigma: float) -> np.ndarray:

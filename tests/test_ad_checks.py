@@ -17,7 +17,7 @@ from agent.ad_checks import ad_checks, contains_words, unspaced, words
 from agent.assembly.captions import SAFE_MARGINS
 from agent.assembly.cut import CutSpec, assemble_cut, dimensions
 from agent.plan import EndCard, Music, Plan, Shot
-from evaluators.detect import find_template, masked_ncc, trailing_static
+from evaluators.detect import Template, find_template, masked_ncc, trailing_static
 from generators.media import write_frames
 
 FPS = 24
@@ -159,6 +159,29 @@ def test_masked_ncc_finds_a_template_and_ignores_noise():
     assert score > 0.9 and abs(where[0] - 90) <= 2 and abs(where[1] - 10) <= 2
     clip = np.concatenate([np.full((5, 4, 4, 3), v, np.uint8) for v in (10, 200)])
     assert trailing_static(clip) == 5
+
+
+def test_a_template_searched_in_many_frames_is_prepared_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import evaluators.detect as detect
+
+    rng = np.random.default_rng(3)
+    logo = Image.open(LOGO).convert("RGBA")
+    frames = []
+    for i, height in enumerate((14, 17, 22, 0)):
+        canvas = Image.fromarray((np.array([60, 90, 160]) + rng.integers(-12, 12, (90, 160, 3))).astype(np.uint8))
+        if height:
+            small = logo.resize((round(logo.width * height / logo.height), height), Image.LANCZOS)
+            canvas.paste(small, (10 + 20 * i, 8 + 15 * i), small)
+        frames.append(np.asarray(canvas))
+    template = Template(np.asarray(logo))
+    found = [template.find(f) for f in frames]
+    # the same answers as a template made for each frame alone (the logo where it was pasted; none in the last)
+    assert found == [find_template(f, np.asarray(logo)) for f in frames]
+    assert all(score > 0.9 for score, _ in found[:3]) and found[3][0] < 0.6
+    resized = []
+    monkeypatch.setattr(detect, "resize", lambda *a: resized.append(a) or pytest.fail("resized again"))
+    assert template.find(frames[1]) == found[1]  # every size it needs was made for an earlier frame
+    assert resized == []
 
 
 def motion_takes(tmp: Path, plan: Plan, width: int, height: int, seed: int = 4) -> list:
