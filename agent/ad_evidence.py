@@ -15,6 +15,7 @@ be found in place (nothing covered or cropped it away).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import deque
@@ -316,11 +317,9 @@ def logo_first_seen(evidence: CutEvidence, logo: Path | None, before_s: float | 
     (None: not found), and the best match score seen."""
     if logo is None or not Path(logo).is_file():
         return None, 0.0
-    from PIL import Image
-
     from agent.chunk_evidence import LogoScores
 
-    template = Template(np.asarray(Image.open(logo).convert("RGBA")))  # prepared once for every frame
+    template = _logo_template(str(logo), kept_sha256(Path(logo)))
     best = 0.0
     with LogoScores(evidence.chunks, Path(logo)) as kept:  # a frame's score is kept with its chunk
         for index in sorted(evidence.searched):
@@ -331,6 +330,15 @@ def logo_first_seen(evidence: CutEvidence, logo: Path | None, before_s: float | 
             if score >= LOGO_MATCH:
                 return evidence.seconds(index), best
     return None, best
+
+
+@functools.lru_cache(maxsize=4)
+def _logo_template(logo: str, digest: str) -> Template:
+    """The logo made ready for the search (per size, at the first frame that needs it), shared by every cut
+    a process checks; `digest`, its content's, makes a changed file a new template."""
+    from PIL import Image
+
+    return Template(np.asarray(Image.open(logo).convert("RGBA")))
 
 
 def end_card_shown(evidence: CutEvidence) -> float:
