@@ -26,6 +26,7 @@ from agent.errors import BriefError
 from agent.profiles import Choices, resolve_choices
 from agent.provenance.watermark import cut_key
 from agent.settings import Overrides, Settings, apply_overrides, cli_overrides
+from generators.media import X264_PARAMS
 
 ROOT = Path(__file__).parents[1]
 BRIEF = ROOT / "briefs" / "bumper.yaml"  # has no render section
@@ -162,4 +163,4 @@ def test_the_preset_is_in_the_chunk_keys_and_the_cuts_provenance(cuts: dict) -> 
     assert len(list(parts.glob("*.ts"))) == 2 * segments  # the veryfast chunks were reused, none made
     for result, preset in ((cuts["preview"], "ultrafast"), (again, "veryfast")):
         record = json.loads(probe(result.path)["metadata"]["comment"])
-        assert record["encoder"] == {"codec": "libx264", "preset": preset, "crf": 20}
+        assert record["encoder"] == {"codec": "libx264", "preset": preset, "crf": 20, "x264_params": X264_PARAMS}

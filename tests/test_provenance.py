@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from agent.cli import app
 from agent.provenance import watermark as wm
 from agent.provenance.credentials import read_credentials
+from generators.media import X264_PARAMS
 
 ROOT = Path(__file__).parents[1]
 pytest.importorskip("c2pa", reason="the provenance extra (c2pa-python)")
@@ -57,7 +58,7 @@ def test_a_signed_cut_verifies_with_its_manifest_watermark_and_origin(signed_run
     assert report["provenance"]["found"] and report["provenance"]["data"]["watermark"] == signed["watermark"]
     # how the picture was encoded: the preview profile's encoder, in the signed record and the file's tags
     assert signed["encoder"] == report["provenance"]["data"]["encoder"] == {"codec": "libx264", "preset": "ultrafast",
-                                                                             "crf": 20}  # fmt: skip
+                                                                             "crf": 20, "x264_params": X264_PARAMS}  # fmt: skip
     assert report["watermark"] == {**report["watermark"], "found": True, "payload": signed["watermark"]}
     assert [o["run_id"] for o in report["origin"]] == [signed_run["run_id"]] and report["origin"][0]["same_bytes"]
 

@@ -35,6 +35,7 @@ from agent.faults import fault_point
 from agent.plan import Plan, frame_counts
 from generators.atomic import atomic_path, temp_dir
 from generators.errors import BriefcutError
+from generators.media import X264_PARAMS
 
 
 class AssemblyError(BriefcutError):
@@ -229,7 +230,7 @@ def provenance_tags(spec: CutSpec) -> dict[str, str]:
 
 def encoder_record(spec: CutSpec) -> dict[str, str | int]:
     """How the cut's picture was encoded, for its provenance."""
-    return {"codec": "libx264", "preset": spec.preset, "crf": spec.crf}
+    return {"codec": "libx264", "preset": spec.preset, "crf": spec.crf, "x264_params": X264_PARAMS}
 
 
 def metadata_args(spec: CutSpec) -> list[str]:

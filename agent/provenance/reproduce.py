@@ -1,7 +1,8 @@
 """`briefcut reproduce CUT`: render a cut again from what its run recorded, in a fresh workspace, and
 compare. The frames are compared decoded (every frame, exactly, and by PSNR where they differ), the sound
-by its decoded samples, and the bytes separately: the same frames can come out as different bytes
-(encoder threading), so byte identity is reported on its own, against the media before any signing.
+by its decoded samples, and the bytes separately: the same frames can come out as different bytes (another
+ffmpeg build muxes its own way), so byte identity is reported on its own, against the media before any
+signing. x264 runs a set number of threads (`X264_PARAMS`), so the frames do not depend on the machine's cores.
 """
 
 from __future__ import annotations
