@@ -188,7 +188,7 @@ def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, fo
     try:
         for piece, key in keyed:
             seg = piece.seg
-            ts, still = folder / f"{key}.ts", folder / f"{key}.still.npy"
+            ts, still = _files(folder, key)
             made += _made(spec, piece, key, segments, sources, end_card, folder, lambda n, at=done: tick(at + n))
             if piece.middle is not None:
                 stills[seg.start + seg.frames // 2] = _load_still(still)
@@ -207,20 +207,25 @@ def end_chunk(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, fold
     piece = pieces(segments)[-1]
     key = _end_key(spec, piece.seg, end_card)
     _made(spec, piece, key, segments, [], end_card, folder, lambda n: None)
-    return ChunkRef(path=folder / f"{key}.ts", key=key, start=piece.seg.start, frames=piece.frames)
+    return ChunkRef(path=_files(folder, key)[0], key=key, start=piece.seg.start, frames=piece.frames)
 
 
 def _made(spec: CutSpec, piece: Piece, key: str, segments: list[Segment], sources: Any, end_card: np.ndarray,
           folder: Path, tick: Callable[[int], None]) -> bool:  # fmt: skip
     """Make a piece's chunk (and its shot's middle frame) under `key` in `folder` unless both are there;
     whether it was made now."""
-    ts, still = folder / f"{key}.ts", folder / f"{key}.still.npy"
+    ts, still = _files(folder, key)
     with one_maker(ts):
         if ts.is_file() and (piece.middle is None or still.is_file()):
             return False
         frames = compose_segment(piece.seg, segments, sources, end_card, spec.width, spec.height, (piece.a, piece.b))
         _encode_chunk(spec, piece, _marked(spec, frames), ts, still, tick)
         return True
+
+
+def _files(folder: Path, key: str) -> tuple[Path, Path]:
+    """A piece's chunk and its shot's middle frame, kept in `folder` under the piece's key."""
+    return folder / f"{key}.ts", folder / f"{key}.still.npy"
 
 
 def _marked(spec: CutSpec, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -165,17 +165,18 @@ def deliver_cut(ctx: RunContext, plan: Plan, fmt: str, version: int, diff: list[
     for warning in card.cut.warnings:  # on stderr too, not only in the JSON (a small speed-up is no problem)
         if warning["kind"] != "voice_sped_up":
             ctx.progress.warn(f"{result.path.name}: {warning['detail']}")
+    made = {**spec.provenance, "run_id": ctx.run_id, "delivered": sealed}  # how the cut was made, as delivered
     scorecard = {
         "run_id": ctx.run_id, "segment": plan.segment, "variant": plan.variant, "format": fmt,
         "version": version, "path": str(result.path), "duration_s": result.duration_s,
-        **card.model_dump(mode="json"), "provenance": {**spec.provenance, "run_id": ctx.run_id, "delivered": sealed},
+        **card.model_dump(mode="json"), "provenance": made,
     }  # fmt: skip
     write_text(base.with_suffix(".scorecard.json"), json.dumps(scorecard, indent=2, default=str))
     row = {
         "id": cut_id(ctx.run_id, plan.key, fmt, version), "run_id": ctx.run_id, "plan_key": plan.key,
         "format": fmt, "version": version, "path": str(result.path), "srt": str(result.srt),
         "poster": str(result.poster), "contact_sheet": str(result.contact_sheet),
-        "duration_s": result.duration_s, "provenance": {**spec.provenance, "run_id": ctx.run_id, "delivered": sealed},
+        "duration_s": result.duration_s, "provenance": made,
         "warnings": card.cut.warnings, "diff": diff or [], "created_at": time.time(),
     }  # fmt: skip
     ctx.store.write("cuts", row, replace=True)
