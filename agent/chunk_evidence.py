@@ -28,7 +28,7 @@ import numpy as np
 from agent.ad_evidence import SEARCH_SIDE, SMALL_SIDE, TYPE_CONTRAST, Read, Wanted, decode, judge, still_run
 from agent.assembly.caption_track import Cue
 from agent.assembly.chunks import ChunkRef, overlay_digest
-from evaluators.detect import STATIC_MAD
+from evaluators.detect import SEARCH_FORMAT, STATIC_MAD
 from generators.atomic import atomic_path, one_maker, write_text
 from generators.errors import StorageError
 from generators.media import kept_sha256
@@ -226,7 +226,8 @@ class LogoScores:
 
     def __init__(self, chunks: list[ChunkRef], logo: Path) -> None:
         self.chunks = chunks
-        self.logo = _digest("logo", str(EVIDENCE_FORMAT), str(SEARCH_SIDE), kept_sha256(logo)) if chunks else ""
+        formats = map(str, (EVIDENCE_FORMAT, SEARCH_FORMAT, SEARCH_SIDE))
+        self.logo = _digest("logo", *formats, kept_sha256(logo)) if chunks else ""
         self.kept: dict[str, tuple[Path, list[int], dict[str, float]]] = {}  # chunk key -> file, stamp, scores
         self.new: set[str] = set()  # chunks with scores not kept yet
 

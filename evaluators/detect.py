@@ -15,12 +15,17 @@ contrast; unrelated pictures sit near 0.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # Luma weights (Rec. 601, the matrix the cuts are encoded with).
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 MIN_TEMPLATE_PX = 8  # a template smaller than this on its short side says nothing
 MIN_TEMPLATE_STD = 4.0  # a template flatter than this (grey levels) cannot be told from a plain area
+MIN_PATCH_STD = 0.5  # an image patch plainer than this (grey levels) is not searched for a template
+# Raise when a search scores the same pictures differently: scores kept from the old search are not reused.
+SEARCH_FORMAT = 2
 STATIC_MAD = 2.0  # mean absolute difference (grey levels) under which two frames are the same picture
 
 
@@ -43,15 +48,26 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _fast_shape(shape: tuple[int, int]) -> tuple[int, int]:
-    from scipy import fft
+    """The FFT size for a correlation of `shape`: each side up to the next 2^a 3^b 5^c (a fast length)."""
+    return _smooth(shape[0]), _smooth(shape[1])
 
-    return fft.next_fast_len(shape[0], real=True), fft.next_fast_len(shape[1], real=True)
+
+@functools.lru_cache(maxsize=256)
+def _smooth(n: int) -> int:
+    """The least 5-smooth number (2^a 3^b 5^c) not under n."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            k = p35 << max(0, (-(-n // p35) - 1).bit_length())  # p35 times the least power of 2 reaching n
+            best, p35 = min(best, k), p35 * 3
+        p5 *= 5
+    return best
 
 
 def _spectrum(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    from scipy import fft
-
-    return fft.rfft2(array.astype(np.float32), shape)
+    return np.fft.rfft2(np.asarray(array, np.float64), shape)
 
 
 class NccTemplate:
@@ -69,26 +85,29 @@ class NccTemplate:
         self._spectra: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def scores(self, image: np.ndarray) -> np.ndarray:
-        """Masked NCC at every valid offset of a grey image (NaN-free, in [-1, 1])."""
-        from scipy import fft
-
+        """Masked NCC at every valid offset of a grey image (NaN-free, in [-1, 1]). The image is taken about its
+        mean and correlated in float64: the patch variance is a difference of two large sums, and in float32
+        their rounding (several grey levels squared) made plain areas look textured, where the template then
+        "matched" at 1.0."""
         image = np.asarray(image, np.float64)
         (kh, kw), (ih, iw) = self.shape, image.shape
         if kh > ih or kw > iw:
             return np.zeros((0, 0))
         if self.n < 1:
             return np.zeros((ih - kh + 1, iw - kw + 1))
+        image = image - image.mean()
         shape = _fast_shape((ih + kh, iw + kw))
         if shape not in self._spectra:
             self._spectra[shape] = (_spectrum(self.centred[::-1, ::-1], shape), _spectrum(self.mask[::-1, ::-1], shape))
         centred, mask = self._spectra[shape]
-        plain = _spectrum(image, shape)  # valid-mode cross-correlations through the FFT (float32, fast sizes)
-        num, local_sum, local_sq = (fft.irfft2(a * b, shape)[kh - 1 : ih, kw - 1 : iw].astype(np.float64)
+        plain = _spectrum(image, shape)  # valid-mode cross-correlations through the FFT (fast sizes)
+        num, local_sum, local_sq = (np.fft.irfft2(a * b, shape)[kh - 1 : ih, kw - 1 : iw]
                                     for a, b in ((plain, centred), (plain, mask), (_spectrum(image**2, shape), mask)))  # fmt: skip
         i_energy = np.maximum(local_sq - local_sum**2 / self.n, 0.0)
         denom = np.sqrt(i_energy * self.energy)
-        # Flat image areas (no variance) cannot match a textured template.
-        out = np.where(denom > 1e-6 * max(self.energy, 1.0), num / np.maximum(denom, 1e-12), 0.0)
+        # Plain image areas (under MIN_PATCH_STD grey levels) cannot match a textured template.
+        textured = i_energy > self.n * MIN_PATCH_STD**2
+        out = np.where(textured, num / np.maximum(denom, 1e-12), 0.0)
         return np.clip(out, -1.0, 1.0)
 
 
@@ -206,10 +225,25 @@ def _sigma(height: int) -> float:
     return max(1.0, height / 12)
 
 
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    return gaussian_filter(image, sigma)
+def _blur(image: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """A Gaussian blur of a float32 picture [H,W] as scipy.ndimage.gaussian_filter makes it (the kernel cut at
+    `truncate` sigmas, edges mirrored, one axis after the other, summed in float64 and kept in float32 between
+    them; the same within 1e-5 of its range), in numpy: finding a logo does not import scipy, a third of a
+    second of a caption edit."""
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    taps = np.exp(-0.5 / (sigma * sigma) * x**2)
+    taps /= taps.sum()
+    out = np.asarray(image, np.float32)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        padded = np.pad(out.astype(np.float64), [(radius, radius) if a == axis else (0, 0) for a in range(2)],
+                        mode="symmetric")  # fmt: skip
+        total = np.zeros(out.shape, np.float64)
+        for k, weight in enumerate(taps):
+            total += weight * (padded[k : k + n] if axis == 0 else padded[:, k : k + n])
+        out = total.astype(np.float32)
+    return out
 
 
 def region_ncc(frame: np.ndarray, expected: np.ndarray, box: tuple[int, int, int, int],

@@ -184,6 +184,42 @@ def test_a_template_searched_in_many_frames_is_prepared_once(monkeypatch: pytest
     assert resized == []
 
 
+def test_plain_areas_do_not_match_the_logo() -> None:
+    """A frame of plain areas and gold discs like the logo's (no word): float32 correlation rounding made the
+    plain background look textured, and the logo "matched" at 1.0 on the blue one."""
+    from PIL import ImageDraw
+
+    from agent.ad_evidence import LOGO_MATCH
+
+    logo = np.asarray(Image.open(LOGO).convert("RGBA"))
+    for background in ((51, 65, 90), (30, 30, 30)):
+        canvas = Image.new("RGB", (90, 160), background)
+        draw = ImageDraw.Draw(canvas)
+        draw.ellipse((10, 110, 50, 150), fill=(160, 140, 80))
+        draw.ellipse((50, 40, 70, 60), fill=(242, 193, 78))
+        assert Template(logo).find(np.asarray(canvas))[0] < LOGO_MATCH
+    flat = np.full((64, 80), 137.0)  # and a template over plain areas
+    flat[40:, :] = 90.0  # two plain areas: only the edge between them has texture
+    scores = masked_ncc(flat, np.random.default_rng(1).integers(0, 255, (12, 20)).astype(np.float64))
+    assert np.abs(scores[:20]).max() == 0.0  # patches wholly inside a plain area are not matched at all
+
+
+def test_the_logo_search_imports_no_scipy() -> None:
+    """Finding the logo is numpy's FFT and a numpy blur: an edit that checks a new opening imports no scipy."""
+    import subprocess
+    import sys
+
+    code = (f"import sys, numpy as np; from PIL import Image; from evaluators.detect import Template; "
+            f"t = Template(np.asarray(Image.open({str(LOGO)!r}).convert('RGBA'))); "
+            f"t.find(np.random.default_rng(0).integers(0, 255, (160, 90, 3), np.uint8)); "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")  # fmt: skip
+    root = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def motion_takes(tmp: Path, plan: Plan, width: int, height: int, seed: int = 4) -> list:
     """Real motion-backend takes (each records the type layer assembly sets its shot's caption in)."""
     from generators.base import VIDEO, ShotRequest

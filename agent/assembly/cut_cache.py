@@ -82,9 +82,10 @@ def kept_ad_checks(spec: CutSpec, result: CutResult, confirmed: list[bool | None
     """The ad checks of a cut, kept in its entry: they read only the cut and what its key covers, plus which
     shots CLIP confirmed show the product (part of the file name)."""
     from agent.ad_checks import ad_checks
+    from evaluators.detect import SEARCH_FORMAT
     from evaluators.scorecard import CutCheck
 
-    tag = hashlib.sha256(json.dumps(confirmed).encode()).hexdigest()[:12]
+    tag = hashlib.sha256(json.dumps([confirmed, SEARCH_FORMAT]).encode()).hexdigest()[:12]
     file = entry / f"ad-checks-{tag}.json"
     try:
         return [CutCheck.model_validate(c) for c in json.loads(file.read_text(encoding="utf-8"))]
