@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from generators.base import AudioGenerator, AudioTake, SoundRequest
+from generators.lazy import scipy_module
 from generators.media import write_wav
 
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
@@ -128,12 +129,14 @@ def soft_hit(n: int, sr: int, rng: random.Random) -> np.ndarray:
 
 
 def _lowpass(x: np.ndarray, hz: float, sr: int) -> np.ndarray:
+    scipy_module("scipy.signal")  # imported one thread at a time (generators.lazy)
     from scipy.signal import butter, sosfilt
 
     return sosfilt(butter(2, hz, fs=sr, output="sos"), x).astype(np.float32)
 
 
 def _bandpass(x: np.ndarray, lo: float, hi: float, sr: int, zi: np.ndarray | None = None):
+    scipy_module("scipy.signal")  # imported one thread at a time (generators.lazy)
     from scipy.signal import butter, sosfilt, sosfilt_zi
 
     sos = butter(2, [lo, hi], btype="band", fs=sr, output="sos")

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from generators.lazy import scipy_module
+
 Method = Literal["alpha", "matte", "card"]
 # A border whose residual from the fitted background exceeds this (RGB levels, RMS) is a scene, not a backdrop.
 MAX_BACKDROP_RESIDUAL = 14.0
@@ -94,7 +96,7 @@ def compute_matte(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 def edge_matte(rgb: np.ndarray, backdrop: np.ndarray, solid: np.ndarray, rim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Alpha and colours: 1 and the image on `solid`; on `rim`, the colour of the nearest solid pixel F
     and alpha = the pixel's position between the backdrop B and F, (c - B)·(F - B) / |F - B|^2."""
-    from scipy import ndimage
+    ndimage = scipy_module("scipy.ndimage")
 
     _, (iy, ix) = ndimage.distance_transform_edt(~solid, return_indices=True)
     colours = rgb.copy()
@@ -115,7 +117,7 @@ def feather(rgba: Any, sigma: float) -> Any:
     becomes min(alpha, blurred alpha), so the edge ramps over about 2 sigma but never grows outward
     (where the colours are the old backdrop's, which would show as a halo). Specks below 1% go."""
     from PIL import Image
-    from scipy import ndimage
+    ndimage = scipy_module("scipy.ndimage")
 
     if sigma <= 0:
         return rgba
@@ -145,7 +147,7 @@ def fit_backdrop(rgb: np.ndarray, band: float = 0.03) -> tuple[np.ndarray, float
 
 def _border_connected(mask: np.ndarray) -> np.ndarray:
     """The parts of `mask` connected (8-way) to the image border."""
-    from scipy import ndimage
+    ndimage = scipy_module("scipy.ndimage")
 
     labels, _ = ndimage.label(mask, structure=np.ones((3, 3), bool))
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -154,7 +156,7 @@ def _border_connected(mask: np.ndarray) -> np.ndarray:
 
 def _main_parts(mask: np.ndarray) -> np.ndarray:
     """The largest connected part of `mask` and any part at least a tenth its size (specks go)."""
-    from scipy import ndimage
+    ndimage = scipy_module("scipy.ndimage")
 
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if n == 0:
@@ -166,14 +168,14 @@ def _main_parts(mask: np.ndarray) -> np.ndarray:
 
 def _interior(mask: np.ndarray, depth: int) -> np.ndarray:
     """1.0 on pixels at least `depth` pixels inside `mask`."""
-    from scipy import ndimage
+    ndimage = scipy_module("scipy.ndimage")
 
     return ndimage.binary_erosion(mask, iterations=depth).astype(np.float32)
 
 
 def _dilated(mask: np.ndarray, depth: int) -> np.ndarray:
     """1.0 on pixels within `depth` pixels of `mask`."""
-    from scipy import ndimage
+    ndimage = scipy_module("scipy.ndimage")
 
     return ndimage.binary_dilation(mask, iterations=depth).astype(np.float32)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from generators.atomic import atomic_path
+from generators.lazy import scipy_module
 
 # Visually lossless intermediate for takes: H.264 at CRF 12, 4:4:4 so palette colours survive.
 TAKE_CRF = 12
@@ -210,6 +211,7 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
         return samples
     from math import gcd
 
+    scipy_module("scipy.signal")  # imported one thread at a time (generators.lazy)
     from scipy.signal import resample_poly
 
     g = gcd(src_rate, dst_rate)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from generators.lazy import scipy_module
+
 SIDE = 64
 
 
 def saliency_map(rgb: np.ndarray, side: int = SIDE) -> np.ndarray:
     """A saliency map in [0, 1] for an RGB frame, at `side` pixels on its long edge."""
     from PIL import Image
-    from scipy import ndimage
+    ndimage = scipy_module("scipy.ndimage")
 
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
     scale = side / max(img.size)

@@ -48,7 +48,10 @@ class FootageVideo(VideoGenerator):
     def load(self) -> None:
         """Import what rendering needs once, under the load lock (scipy is not safe to import from two threads)."""
         import av  # noqa: F401
-        import scipy.ndimage  # noqa: F401
+
+        from generators.lazy import scipy_module
+
+        scipy_module("scipy.ndimage")
 
         self.loaded = True
 

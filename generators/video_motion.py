@@ -224,7 +224,9 @@ class MotionVideo(VideoGenerator):
     def load(self) -> None:
         """Import what rendering needs, once, under the process's load lock: two batch workers importing
         scipy at the same moment from two threads can see it half-initialised."""
-        import scipy.ndimage  # noqa: F401
+        from generators.lazy import scipy_module
+
+        scipy_module("scipy.ndimage")
         from PIL import Image, ImageChops, ImageDraw, ImageFilter  # noqa: F401
 
         self.loaded = True

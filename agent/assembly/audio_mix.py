@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.assembly.meter import SAMPLE_RATE, TRUE_PEAK_PAD, true_peak
+from generators.lazy import scipy_module
 from generators.media import read_wav, resample
 
 MAX_SPEEDUP = 1.25
@@ -103,6 +104,7 @@ DUCK_HOLD_S, DUCK_EASE_S = 0.12, 0.3
 def duck_gain(voice: np.ndarray, loudest: float) -> np.ndarray:
     """Music gain per sample: DUCK_DB under speech, eased in and out over ~0.3 s; `loudest` is the voice
     stem's loudest sample over the whole cut (speech is what rises above a fiftieth of it)."""
+    scipy_module("scipy.ndimage")  # imported one thread at a time (generators.lazy)
     from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
     if not loudest:
@@ -122,6 +124,7 @@ LIMIT_REACH = 2 * LIMITER_WINDOW + 2 * TRUE_PEAK_PAD
 def limiter_gain(x: np.ndarray, ceiling_db: float) -> np.ndarray:
     """A look-ahead peak limiter's per-sample gain for `x`: the smoothed gain never exceeds what keeps each true
     peak under the ceiling, and is exactly 1 wherever no true peak near goes over it."""
+    scipy_module("scipy.ndimage")  # imported one thread at a time (generators.lazy)
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     ceiling = 10 ** (ceiling_db / 20)

@@ -21,6 +21,7 @@ import numpy as np
 from agent.assembly.audio_mix import LIMIT_REACH, limited, read_raw
 from agent.assembly.meter import SAMPLE_RATE, TRUE_PEAK_PAD, LoudnessMeter, true_peak
 from generators.errors import BriefcutError
+from generators.lazy import scipy_module
 
 TRUE_PEAK_MAX_DBTP = -1.0
 # Our meter aims this far under the maximum, so another meter (a platform's, ffmpeg's ebur128) that
@@ -165,6 +166,7 @@ def _fill(path: Path, length: int, value: float) -> None:
 def _scale_envelope(envelope: Path, peaks: Path, length: int, margin_db: float) -> None:
     """Multiply the envelope by the gain (<= 1) that brings the decoded true peaks under the maximum, less a
     margin: the min over two AAC frames (the encoder spreads a change over its frame), then their mean."""
+    scipy_module("scipy.ndimage")  # imported one thread at a time (generators.lazy)
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     width = 2 * 1024 + 1

@@ -10,6 +10,8 @@ import functools
 
 import numpy as np
 
+from generators.lazy import scipy_module
+
 SAMPLE_RATE = 48000
 LOUDNESS_CHUNK = SAMPLE_RATE  # samples K-weighted at a time
 GATE_BLOCK_S, GATE_STEP = 0.4, 0.25  # 400 ms gating blocks overlapping 75%
@@ -55,6 +57,7 @@ class LoudnessMeter:
 
     def _chunk(self, x: np.ndarray) -> None:
         """K-weight one chunk (a whole LOUDNESS_CHUNK, or the last) and add its squares between the edges."""
+        scipy_module("scipy.signal")  # imported one thread at a time (generators.lazy)
         from scipy.signal import lfilter
 
         start, end = self.fed, self.fed + len(x)
@@ -137,6 +140,7 @@ def _gate_edges(n: int) -> np.ndarray:
 @functools.cache
 def _k_weighting() -> list[tuple[np.ndarray, np.ndarray, float]]:
     """BS.1770's K-weighting at 48 kHz as (b, a, passband gain) stages: pyloudnorm's own coefficients."""
+    scipy_module("scipy.signal")  # imported one thread at a time (generators.lazy)
     import pyloudnorm
 
     return [(f.b, f.a, f.passband_gain) for f in pyloudnorm.Meter(SAMPLE_RATE)._filters.values()]
@@ -149,6 +153,7 @@ TRUE_PEAK_PAD = 32  # input samples of context each side of a block (the 4x filt
 def true_peak(x: np.ndarray) -> np.ndarray:
     """Per-sample peak over channels of a 4x oversampled signal (BS.1770 true-peak estimate), in blocks
     with enough context either side that every value is the whole-signal one."""
+    scipy_module("scipy.signal")  # imported one thread at a time (generators.lazy)
     from scipy.signal import resample_poly
 
     n = len(x)

@@ -35,6 +35,7 @@ import numpy as np
 
 from agent.assembly.captions import Overlay
 from agent.assembly.type_track import ShotType, TypeTrack
+from generators.lazy import scipy_module
 
 CROSSFADE_MAX_S = 0.5
 SALIENCY_SAMPLES = 12
@@ -148,6 +149,7 @@ def centre_prior(h: int, w: int) -> np.ndarray:
 
 def saliency_map(rgb: np.ndarray) -> np.ndarray:
     """Global colour contrast plus gradient magnitude on a small frame; float, same size."""
+    scipy_module("scipy.ndimage")  # imported one thread at a time (generators.lazy)
     from scipy.ndimage import gaussian_filter
 
     img = gaussian_filter(rgb.astype(np.float32), sigma=(1, 1, 0))

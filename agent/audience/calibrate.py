@@ -22,6 +22,7 @@ import numpy as np
 
 from agent.errors import CalibrationError
 from agent.store import Store
+from generators.lazy import scipy_module
 
 OUTCOMES = {"clicks": "clicks", "view_through": "view_through", "views": "view_through",
             "completions": "view_through", "view_throughs": "view_through"}  # fmt: skip
@@ -158,6 +159,7 @@ def rank_correlations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
 
     rho: Pearson's r of the average ranks; tau-b = sum(sign dx * sign dy) / sqrt((n0 - tx) (n0 - ty)) over
     the n0 = n(n-1)/2 pairs, tx and ty the pairs tied in x and in y (Kendall 1945)."""
+    scipy_module("scipy.stats")  # imported one thread at a time (generators.lazy)
     from scipy.stats import rankdata
 
     rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)

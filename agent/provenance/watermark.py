@@ -25,6 +25,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from generators.lazy import scipy_module
+
 CHIP = 4  # pixels per chip side at the scale the mark was embedded
 CHIPS = 32  # chips per tile side
 TILE = CHIP * CHIPS  # 128 pixels
@@ -126,6 +128,7 @@ class _Frames:
 
     def residuals(self, scale: float) -> list[np.ndarray]:
         """Luma minus its local mean (a window of about two chips), clipped so edges do not drown the mark."""
+        scipy_module("scipy.ndimage")  # imported one thread at a time (generators.lazy)
         from scipy.ndimage import uniform_filter
 
         size = max(3, int(round(2 * CHIP * scale)) | 1)
@@ -162,7 +165,7 @@ def _fold(residuals: list[np.ndarray]) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _templates_fft(tile: int) -> np.ndarray:
     """Each bit's keyed chips as a TILE x TILE template, in the frequency domain (conjugated)."""
-    from scipy import fft
+    fft = scipy_module("scipy.fft")
 
     signs, owner = _layout()
     stack = np.stack([_chips_to_pixels(signs * (owner == k)) for k in range(BITS)])
@@ -172,7 +175,7 @@ def _templates_fft(tile: int) -> np.ndarray:
 def _correlate(tile: np.ndarray, bits: int = BITS) -> tuple[np.ndarray, tuple[int, int], float]:
     """Per-bit correlations at the best cyclic offset, that offset, and its peak's z-score (from the
     first `bits` bits only, when probing)."""
-    from scipy import fft
+    fft = scipy_module("scipy.fft")
 
     corr = fft.irfft2(fft.rfft2(tile)[None] * _templates_fft(TILE)[:bits], s=tile.shape)  # [bit, dy, dx]
     score = np.abs(corr).sum(axis=0)
