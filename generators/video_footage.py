@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generators.base import ShotRequest, VideoGenerator, VideoTake
 from generators.camera import CameraPath, camera_move
+from generators.lazy import scipy_module
 from generators.media import write_frames
 from generators.saliency import centre_of, crop_window, saliency_map
 
@@ -46,10 +47,8 @@ class FootageVideo(VideoGenerator):
         max_slow: float = Field(default=2.0, ge=1.0, le=8.0, description="slowest a short clip may be stretched")
 
     def load(self) -> None:
-        """Import what rendering needs once, under the load lock (scipy is not safe to import from two threads)."""
+        """Import what rendering needs once, under the load lock (scipy through `scipy_module`: see generators.lazy)."""
         import av  # noqa: F401
-
-        from generators.lazy import scipy_module
 
         scipy_module("scipy.ndimage")
 

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from generators.base import ShotRequest, VideoGenerator, VideoTake
 from generators.camera import CameraPath, camera_move
 from generators.kinetic import STYLES
+from generators.lazy import scipy_module
 from generators.matte import Cutout, load_cutout
 from generators.media import write_frames
 from generators.motion_layers import (
@@ -224,8 +225,6 @@ class MotionVideo(VideoGenerator):
     def load(self) -> None:
         """Import what rendering needs, once, under the process's load lock: two batch workers importing
         scipy at the same moment from two threads can see it half-initialised."""
-        from generators.lazy import scipy_module
-
         scipy_module("scipy.ndimage")
         from PIL import Image, ImageChops, ImageDraw, ImageFilter  # noqa: F401
 

@@ -206,6 +206,7 @@ def test_plain_areas_do_not_match_the_logo() -> None:
 
 def test_the_logo_search_imports_no_scipy() -> None:
     """Finding the logo is numpy's FFT and a numpy blur: an edit that checks a new opening imports no scipy."""
+    import os
     import subprocess
     import sys
 
@@ -215,7 +216,7 @@ def test_the_logo_search_imports_no_scipy() -> None:
             f"print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))")  # fmt: skip
     root = Path(__file__).parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60,
-                         env={**__import__("os").environ, "PYTHONPATH": str(root)})  # fmt: skip
+                         env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
