@@ -114,16 +114,17 @@ def motion_cut(tmp: Path, captions: list[str], parts: Path, name: str) -> tuple[
 
 
 def test_a_caption_edit_remakes_only_its_shots_chunks(tmp_path: Path) -> None:
-    """Shot 1's new caption: its pieces (fade in, body, fade out) and the fades of its neighbours that show its
-    frames are encoded again (5 of 8 chunks: both neighbours' bodies and the end card are kept); every frame
-    outside them is the same, byte for byte."""
+    """Shot 1's new caption: its pieces (fade in, body, fade out) and shot 2's fade in, which shows its frames,
+    are encoded again (4 of 8 chunks); shot 0's fade out shows only shot 1's first frame, where the new words
+    have not entered yet, so it is kept with both neighbours' bodies and the end card; every frame outside
+    the new chunks is the same, byte for byte."""
     parts = tmp_path / "parts"
     captions = ["Cold for 24 hours.", "Ice stays ice", "Buy one today"]
     _, first = motion_cut(tmp_path, captions, parts, "a")
     before = {p.name for p in parts.glob("*.ts")}
     edited = ["Cold for 24 hours.", "Still ice at noon", "Buy one today"]
     spec, second = motion_cut(tmp_path, edited, parts, "b")
-    assert len(before) == 8 and len({p.name for p in parts.glob("*.ts")} - before) == 5
+    assert len(before) == 8 and len({p.name for p in parts.glob("*.ts")} - before) == 4
     a, b = decode_video(first), decode_video(second)
     from agent.assembly.cut import cut_segments
 
@@ -133,6 +134,26 @@ def test_a_caption_edit_remakes_only_its_shots_chunks(tmp_path: Path) -> None:
     assert not changed[: shot1.start - shot1.fade_in].any()  # shot 0's body and fade out are untouched
     assert changed[shot1.start + shot1.fade_in : shot2.start].any()  # the new words are on screen
     assert not changed[shot2.start + shot2.fade_in :].any()  # shot 2's body and the end card are untouched
+
+
+def test_a_fade_out_is_keyed_by_the_type_on_the_next_takes_first_frame(tmp_path: Path) -> None:
+    """A shot fading out shows the next take's first frame alone: its chunk's key holds the type drawn there.
+    Words that enter with the shot are not on that frame (nothing keyed, nothing drawn); words that carry on
+    from the shot before are already in, so the key changes with them."""
+    from agent.assembly.chunks import _Sources
+    from agent.assembly.cut import cut_segments
+
+    spec, _ = motion_cut(tmp_path, ["Cold for 24 hours.", "Ice stays ice", "Ice stays ice"], tmp_path / "parts", "a")
+    sources = _Sources(spec, cut_segments(spec))
+    try:
+        digests, openings = sources.type_digests()
+        assert all(digests) and openings[:2] == [None, None] and openings[2] == digests[2]  # shot 2 carries on
+        for j in range(3):
+            first = sources[j].frame(0)
+            bare = sources[j]._convert(sources[j]._raw)  # the same take frame without its type
+            assert np.array_equal(first, bare) == (openings[j] is None), j
+    finally:
+        sources.close()
 
 
 def test_kept_caption_judgments_need_no_frame_composed_again(tmp_path: Path, monkeypatch) -> None:

@@ -6,7 +6,9 @@ content, with the kinetic type drawn over it), the neighbour it crossfades with,
 end card as drawn, the size, rate, watermark and encoder settings. Each chunk is encoded alone (x264 starts it on a key frame) into an MPEG-TS file kept under its key; the cut's
 video is the chunks joined by ffmpeg's concat demuxer with the streams copied, so every frame is the
 chunk's frame and the timestamps run on evenly. An edit that changes one caption or the end card makes
-new chunks for that shot's pieces (and the fades into it); the others are reused byte for byte. The middle frame of every shot is kept beside its
+new chunks for that shot's pieces and the next shot's fade in (where this take runs on under it); the shot
+before fades out over this take's first frame alone, so its chunk is made again only where the type is
+already on that frame (words carried on from the shot before); the others are reused byte for byte. The middle frame of every shot is kept beside its
 chunk, for the poster and the contact sheet.
 
 Chunks live in the folder the caller gives (the workspace's `cut-cache/parts/`), or in a scratch folder;
@@ -102,14 +104,18 @@ def pieces(segments: list[Segment]) -> list[Piece]:
 
 
 def piece_keys(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, types: list[str | None] | None = None,
-               ) -> list[tuple[Piece, str]]:  # fmt: skip
+               openings: list[str | None] | None = None) -> list[tuple[Piece, str]]:  # fmt: skip
     """Every piece with a key of everything that shapes its frames and their encoding (`types`: per shot, the
-    digest of the kinetic type drawn over its take, or None): its take, a neighbour's where it fades, the
-    captions over its frames, the end card as drawn, and the size, rate, watermark and encoder settings."""
+    digest of the kinetic type drawn over its take, or None; `openings`: the same for the take's first frame
+    alone, None where the type draws nothing on it; by default `types`): its take, a neighbour's where it
+    fades, the captions over its frames, the end card as drawn, and the size, rate, watermark and encoder
+    settings. A shot fading out shows only the next take's first frame, so its key holds that frame's type
+    (usually none: an edit to the next shot's words leaves the fade out alone)."""
     types = types or [None] * len(spec.shot_videos)
+    openings = types if openings is None else openings
 
-    def take(j: int) -> list[Any]:
-        return [kept_sha256(spec.shot_videos[j]), spec.shot_native[j], segments[j].frames, types[j]]
+    def take(j: int, type_digests: list[str | None]) -> list[Any]:
+        return [kept_sha256(spec.shot_videos[j]), spec.shot_native[j], segments[j].frames, type_digests[j]]
 
     out = []
     for piece in pieces(segments):
@@ -118,10 +124,10 @@ def piece_keys(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, typ
             out.append((piece, _end_key(spec, seg, end_card)))
             continue
         nxt = segments[seg.index + 1]
-        neighbour = {"in": [seg.fade_in, take(seg.index - 1) if seg.fade_in else None],
-                     "out": [nxt.fade_in, take(nxt.index) if nxt.kind == "shot" else None]}.get(piece.part)
+        neighbour = {"in": [seg.fade_in, take(seg.index - 1, types) if seg.fade_in else None],
+                     "out": [nxt.fade_in, take(nxt.index, openings) if nxt.kind == "shot" else None]}.get(piece.part)
         lo, hi = seg.start + piece.a, seg.start + piece.b
-        made_of = ["shot", piece.part, piece.a, piece.b, take(seg.index), neighbour,
+        made_of = ["shot", piece.part, piece.a, piece.b, take(seg.index, types), neighbour,
                    [(max(a, lo) - lo, min(b, hi) - lo, overlay_digest(o)) for a, b, o in seg.captions
                     if a < hi and b > lo]]  # fmt: skip
         out.append((piece, _key(spec, made_of)))
@@ -163,10 +169,14 @@ class _Sources:
                                       s.shot_native[j], self.types[j])  # fmt: skip
         return self.open[j]
 
-    def type_digests(self) -> list[str | None]:
-        """Per shot, the digest of the type drawn over its take (its source made, not yet decoding), or None."""
-        return [self[j].type.digest() if t is not None and self[j].type is not None else None
-                for j, t in enumerate(self.types)]  # fmt: skip
+    def type_digests(self) -> tuple[list[str | None], list[str | None]]:
+        """Per shot, the digest of the type drawn over its take (its source made, not yet decoding), or None; and
+        the same for its take's first frame alone, None where the type draws nothing there."""
+        tracks = [self[j].type if t is not None else None for j, t in enumerate(self.types)]
+        digests = [track.digest() if track is not None else None for track in tracks]
+        openings = [d if d is not None and track.draws_at(0, self[j].info.fps) else None
+                    for j, (track, d) in enumerate(zip(tracks, digests, strict=True))]  # fmt: skip
+        return digests, openings
 
     def missing_glyphs(self) -> set[str]:
         """Characters of the shots' type that no installed font covers."""
@@ -183,7 +193,7 @@ def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, fo
     each shot (by cut frame), how many chunks were made now, and the characters of the shots' kinetic
     type no installed font covers."""
     sources = _Sources(spec, segments)
-    keyed = piece_keys(spec, segments, end_card, sources.type_digests())
+    keyed = piece_keys(spec, segments, end_card, *sources.type_digests())
     chunks, stills, made, done = [], {}, 0, 0
     try:
         for piece, key in keyed:

@@ -112,15 +112,25 @@ class TypeTrack:
         """Draw the type as it looks on take frame `j` of `total` (at `fps`): the big figure, moving with the
         camera, then the caption; onto a yuv420p buffer (H*3/2, W) in place."""
         t_s = j / fps
-        if self.figure is not None and t_s > 0:
+        if self._figure_at(t_s):
             self._figure(buf, j / max(1, total - 1), t_s)
-        if self.region is None or t_s <= self.local.start_s - 0.1:  # not even the plate has started
+        if not self._caption_at(t_s):
             return
         if t_s >= self.local.settled_s:
             self._settled(buf, (t_s - self.local.settled_s) * self.drift)
             return
         x0, y0, x1, y1 = self.region
         self._blend(buf, (x0, y0, x1, y1), lambda canvas: self.local.draw(canvas, t_s, drift=self.drift))
+
+    def draws_at(self, j: int, fps: float) -> bool:
+        """Whether `draw` puts anything on take frame `j` (at `fps`)."""
+        return self._figure_at(j / fps) or self._caption_at(j / fps)
+
+    def _figure_at(self, t_s: float) -> bool:
+        return self.figure is not None and t_s > 0  # it fades in from nothing on the first frame
+
+    def _caption_at(self, t_s: float) -> bool:
+        return self.region is not None and t_s > self.local.start_s - 0.1  # from just before the plate starts
 
     def _settled(self, buf: np.ndarray, grow: float) -> None:
         """The settled block where its drift puts it, from its premultiplied YUVA planes (made once)."""
