@@ -169,29 +169,46 @@ class Scorer:
         """Score a take's file in one decoding pass (frames scaled down, never all held at once), with its
         caption set in its type layer on every frame when it has one (the shot as delivered)."""
         from evaluators.scorecard import FrameCountChanged, score_frames
+        from evaluators.take_grid import GridDamaged, GridTap, discard_grid, grid_path, read_grid
 
         embedder, reason = self.embedder()
         embedder = None if embedder is None else _TakingTurns(embedder, self._clip_lock)
         options = dict(prompt=prompt, palette=self.brief.brand.palette, config=self.config, embedder=embedder,
                        embedder_reason=reason, reference_embed=self.reference_embed(), shows_product=shows_product,
                        native_indices=(take.get("metadata") or {}).get("native_frames"))  # fmt: skip
-        count = count_frames(media)
 
-        def frames(total: int) -> Any:
-            decoded = iter_frames(media, max_side=SCORING_MAX_SIDE)
+        def typed_over(frames: Any, total: int) -> Any:
             if typed is None:
-                return decoded
+                return frames
             from generators.type_layer import TypeLayer, typed_frames
 
             how = typed[1]
             fps = float((take.get("metadata") or {}).get("fps") or take_fps(media))
-            return typed_frames(decoded, TypeLayer.from_record(how["layer"]), how["text"], fps, total, how["font"],
+            return typed_frames(frames, TypeLayer.from_record(how["layer"]), how["text"], fps, total, how["font"],
                                 how["lang"], how["enters"])  # fmt: skip
 
+        # A take scored with its words drawn is scored again when the words change: its pixel grid, kept
+        # beside it by the first pass, stands in for decoding it (evaluators.take_grid; CLIP needs whole frames).
+        grid = grid_path(media, SCORING_MAX_SIDE) if typed is not None and embedder is None else None
+        kept = read_grid(grid, self.warn) if grid is not None else None
+        if kept is not None:
+            try:
+                result = score_frames(typed_over(kept.carriers(), kept.count), kept.count, **options)
+                self._count("takes_from_grid")
+                return result
+            except GridDamaged as exc:
+                discard_grid(grid, str(exc), self.warn)
+
+        def decoded(total: int) -> tuple[TakeScore, np.ndarray | None]:
+            with GridTap(grid, self.warn) as tap:
+                frames = tap.frames(iter_frames(media, max_side=SCORING_MAX_SIDE))
+                return score_frames(typed_over(frames, total), total, **options)
+
+        count = count_frames(media)
         try:
-            return score_frames(frames(count), count, **options)
+            return decoded(count)
         except FrameCountChanged as changed:  # a packet that decodes to no frame: sample what decodes
-            return score_frames(frames(changed.counted), changed.counted, **options)
+            return decoded(changed.counted)
 
     def _count(self, what: str) -> None:
         with self._lock:
