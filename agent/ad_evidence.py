@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,13 +225,6 @@ class Composed:
         self.digest = hashlib.sha256(f"{shot} {k}".encode()).hexdigest()
         self._array: np.ndarray | None = None
 
-    @staticmethod
-    def shot_digest(source: ShotSource) -> str:
-        """What makes every frame of a shot's source: its take by content, size, rate, crop and type."""
-        made_of = [kept_sha256(source.path), source.frames, source.fps, source.width, source.height, source.native,
-                   source.type.digest() if source.type is not None else None]  # fmt: skip
-        return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
-
     @property
     def array(self) -> np.ndarray:
         """The frame, RGB at the cut's size."""
@@ -264,7 +256,7 @@ def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> 
         if i not in sources:  # one source per shot (its take hashed and its type laid out once)
             source = ShotSource(Path(spec.shot_videos[i]), seg.frames, spec.fps, spec.width, spec.height,
                                 spec.shot_native[i], types[i])  # fmt: skip
-            sources[i] = (source, Composed.shot_digest(source))
+            sources[i] = (source, source.digest())
         source, shot = sources[i]
         box = source.type.box() if source.type is not None else _cut_box(boxes[i], source)
         if box is not None:

@@ -136,6 +136,39 @@ def test_a_caption_edit_remakes_only_its_shots_chunks(tmp_path: Path) -> None:
     assert not changed[shot2.start + shot2.fade_in :].any()  # shot 2's body and the end card are untouched
 
 
+@pytest.mark.parametrize("kept", ["read back", "damaged"])
+def test_a_fade_in_made_again_reads_the_run_on_frames_of_the_take_before(tmp_path: Path, monkeypatch, kept: str) -> None:
+    """The take before a fade runs on under the next shot's first frames: its run-on frames are kept when they
+    are first decoded, so new words on the next shot make its fade in again without decoding that take, and
+    the cut is the one a fresh assembly makes, frame for frame. A damaged file is decoded around and kept again."""
+    from agent.assembly.timeline import ShotSource
+
+    parts = tmp_path / "parts"
+    motion_cut(tmp_path, ["Cold for 24 hours.", "Ice stays ice", "Buy one today"], parts, "a")
+    run_on = sorted(parts.glob("*.runon.npz"))
+    assert len(run_on) == 2  # takes 0 and 1 run on under the fades into shots 1 and 2
+    if kept == "damaged":
+        for path in run_on:
+            path.write_bytes(path.read_bytes()[:100])
+    decoded: list[str] = []
+    real = ShotSource._frames
+
+    def spy(self: ShotSource):  # which takes are decoded
+        if self._decoder is None:
+            decoded.append(self.path.name)
+        return real(self)
+
+    monkeypatch.setattr(ShotSource, "_frames", spy)
+    edited = ["Cold for 24 hours.", "Ice stays ice", "Buy two today"]
+    _, second = motion_cut(tmp_path, edited, parts, "b")
+    assert "take2.mp4" in decoded and ("take1.mp4" in decoded) == (kept == "damaged"), decoded
+    monkeypatch.undo()
+    _, fresh = motion_cut(tmp_path, edited, tmp_path / "fresh-parts", "c")
+    assert np.array_equal(decode_video(second), decode_video(fresh))
+    whole = [path.stat().st_size > 100 for path in parts.glob("*.runon.npz")]
+    assert sorted(whole) == ([False, True] if kept == "damaged" else [True, True])  # take 1's kept again
+
+
 def test_a_fade_out_is_keyed_by_the_type_on_the_next_takes_first_frame(tmp_path: Path) -> None:
     """A shot fading out shows the next take's first frame alone: its chunk's key holds the type drawn there.
     Words that enter with the shot are not on that frame (nothing keyed, nothing drawn); words that carry on

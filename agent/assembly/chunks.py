@@ -23,6 +23,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 # Raise when what a chunk holds changes for the same key: older chunks are then not reused.
 CHUNK_FORMAT = 3
+RUN_ON_FORMAT = 1  # the same for a take's kept run-on frames (RunOnSource)
 # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
 COLOUR_ARGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m",
                "-color_range", "tv"]  # fmt: skip
@@ -153,20 +155,21 @@ def overlay_digest(overlay: Any) -> str:
 
 
 class _Sources:
-    """The shots' take sources, opened only when a segment that needs them is made."""
+    """The shots' take sources, opened only when a segment that needs them is made (`folder`: where their
+    run-on frames are kept, see `RunOnSource`; None: nowhere)."""
 
-    def __init__(self, spec: CutSpec, segments: list[Segment]) -> None:
+    def __init__(self, spec: CutSpec, segments: list[Segment], folder: Path | None = None) -> None:
         from agent.assembly.type_track import shot_types
 
-        self.spec, self.segments = spec, segments
+        self.spec, self.segments, self.folder = spec, segments, folder
         self.types = shot_types(spec)
         self.open: dict[int, ShotSource] = {}
 
     def __getitem__(self, j: int) -> ShotSource:
         if j not in self.open:
             s = self.spec
-            self.open[j] = ShotSource(Path(s.shot_videos[j]), self.segments[j].frames, s.fps, s.width, s.height,
-                                      s.shot_native[j], self.types[j])  # fmt: skip
+            self.open[j] = RunOnSource(Path(s.shot_videos[j]), self.segments[j].frames, s.fps, s.width, s.height,
+                                       s.shot_native[j], self.types[j], self.folder)  # fmt: skip
         return self.open[j]
 
     def type_digests(self) -> tuple[list[str | None], list[str | None]]:
@@ -187,12 +190,79 @@ class _Sources:
             source.close()
 
 
+@dataclass
+class RunOnSource(ShotSource):
+    """A take source whose run-on frames (those past its shot's end, which the next shot's fade in shows
+    under its first frames) are kept in `folder` once decoded and read from there after: that fade in is
+    made again whenever the next shot changes (an edit to its words), and reaching the run-on frames
+    otherwise means decoding this take from its first frame (the takes hold one key frame). They are kept
+    as converted (cut size, crop, this shot's type drawn) under the source's digest, so they stand for
+    exactly the frames decoding gives (deflated: ~1 MB for a 6-frame fade of motion takes at 720p, 50 ms
+    to write once, 17 ms to read, against ~0.35 CPU-seconds decoding a 2.5-second take)."""
+
+    folder: Path | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._run_on: dict[int, np.ndarray] = {}  # decoded now, kept at close
+        self._kept: dict[int, np.ndarray] | None = None  # read from the folder
+
+    def frame(self, k: int) -> np.ndarray:
+        if k < self.frames or self.folder is None:
+            return super().frame(k)
+        j = self.take_index(k)
+        if self._cache[0] != j and self._pos < j and (kept := self._kept_frames().get(k)) is not None:
+            self._cache = (j, kept)  # not decoded this far: nothing to decode
+            return kept
+        buf = super().frame(k)
+        self._run_on[k] = buf
+        return buf
+
+    def close(self) -> None:
+        self._keep()
+        super().close()
+
+    def _path(self) -> Path:
+        return self.folder / f"{hashlib.sha256(f'{RUN_ON_FORMAT} {self.digest()}'.encode()).hexdigest()[:32]}.runon.npz"
+
+    def _kept_frames(self) -> dict[int, np.ndarray]:
+        """The run-on frames kept in the folder, by shot frame ({} when none are, or they do not read back)."""
+        if self._kept is None:
+            self._kept = {}
+            path = self._path()
+            if path.is_file():
+                try:
+                    with zipfile.ZipFile(path) as zf, zf.open("frames.npy") as f:
+                        frames = np.lib.format.read_array(f, allow_pickle=False)
+                    if frames.ndim != 3 or frames.shape[1:] != (self.height * 3 // 2, self.width) or frames.dtype != np.uint8:
+                        raise ValueError(f"frames of shape {frames.shape}")
+                    self._kept = {self.frames + i: frame for i, frame in enumerate(frames)}
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                    path.unlink(missing_ok=True)  # made again by decoding, and kept again
+        return self._kept
+
+    def _keep(self) -> None:
+        """Keep the run-on frames decoded now (from the shot's end on, in order) unless as many are kept."""
+        made, self._run_on = self._run_on, {}
+        count = next((i for i in range(len(made)) if self.frames + i not in made), len(made))
+        if self.folder is None or count == 0 or len(self._kept_frames()) >= count:
+            return
+        frames = np.stack([made[self.frames + i] for i in range(count)])
+        try:
+            with atomic_path(self._path()) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+                with zf.open("frames.npy", "w") as f:
+                    np.lib.format.write_array(f, frames, allow_pickle=False)
+        except (OSError, BriefcutError):
+            return  # not kept: the next fade in decodes the take, as before
+        self._kept = {self.frames + i: frame for i, frame in enumerate(frames)}
+
+
 def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, folder: Path,
                 tick: Callable[[int], None]) -> tuple[list[Path], dict[int, np.ndarray], int, set[str]]:
     """Every segment's chunk in `folder` (reused when its key is there, else made), the middle frame of
     each shot (by cut frame), how many chunks were made now, and the characters of the shots' kinetic
     type no installed font covers."""
-    sources = _Sources(spec, segments)
+    sources = _Sources(spec, segments, folder)
     keyed = piece_keys(spec, segments, end_card, *sources.type_digests())
     chunks, stills, made, done = [], {}, 0, 0
     try:

@@ -25,6 +25,8 @@ the frame. A fixed crop per shot never jitters; the take is never letterboxed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -190,6 +192,14 @@ class ShotSource:
         self._container: Any = None
         self._scalers: dict[int, Any] = {}
         self._pos, self._raw, self._cache = -1, None, (-1, None)
+
+    def digest(self) -> str:
+        """What makes every frame of this source: its take by content, size, rate, crop and type."""
+        from generators.media import kept_sha256
+
+        made_of = [kept_sha256(self.path), self.frames, self.fps, self.width, self.height, self.native,
+                   self.type.digest() if self.type is not None else None]  # fmt: skip
+        return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
 
     def take_index(self, k: int) -> int:
         """Which take frame shows at shot frame k."""
