@@ -16,7 +16,6 @@ be found in place (nothing covered or cropped it away).
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 from agent.assembly.caption_track import CaptionFormat, Cue, caption_cues
 from agent.assembly.chunks import ChunkRef
 from agent.assembly.cut import CutResult, CutSpec, cut_segments, end_card_rgb
-from agent.assembly.timeline import Segment, ShotSource
+from agent.assembly.timeline import Segment, ShotSource, frame_name
 from evaluators.detect import STATIC_MAD, Template, gray, region_ncc, trailing_static
 from generators.media import kept_sha256
 
@@ -122,8 +121,8 @@ def read_evidence(spec: CutSpec, result: CutResult, window_s: float) -> CutEvide
     wanted = frames_wanted(spec, segments, result.frames, window_s)
     drawn = [c for c in planned_cues(spec, segments) if c.overlay is not None]
     for k, cue in enumerate(drawn):
-        wanted.cues.setdefault((cue.start + cue.end - 1) // 2, []).append((k, cue))
-    wanted.drawn_by_take = _drawn_by_takes(spec, segments, drawn)
+        wanted.cues.setdefault(cue.middle, []).append((k, cue))
+    wanted.drawn_by_take = _drawn_by_takes(spec, segments, drawn, result.composed)
     # one pass over the cut: chunk by chunk where assembly says which (each chunk's share kept beside it,
     #    so only chunks not read before are decoded), else over the MP4
     from agent.chunk_evidence import chunk_still_run, read_chunks  # it builds on this module's pass
@@ -220,9 +219,10 @@ class Composed:
     """A shot's frame as assembly composes it (its take, crop and kinetic type), decoded only when its pixels
     are asked for: its digest names it by what makes it, so a judgment kept beside a chunk needs no decoding."""
 
-    def __init__(self, source: ShotSource, shot: str, k: int) -> None:
+    def __init__(self, source: ShotSource, shot: str, k: int, given: dict[str, np.ndarray] | None = None) -> None:
         self.source, self.k = source, k
-        self.digest = hashlib.sha256(f"{shot} {k}".encode()).hexdigest()
+        self.digest = frame_name(shot, k)
+        self._given = (given or {}).get(self.digest)  # the frame as assembly composed it (yuv420p), if it did
         self._array: np.ndarray | None = None
 
     @property
@@ -231,6 +231,9 @@ class Composed:
         if self._array is None:
             from agent.assembly.stills import yuv420_to_rgb
 
+            if self._given is not None:
+                self._array = yuv420_to_rgb(self._given)
+                return self._array
             try:
                 self._array = yuv420_to_rgb(self.source.frame(self.k))
             finally:
@@ -238,10 +241,12 @@ class Composed:
         return self._array
 
 
-def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> dict[int, tuple[tuple[int, int, int, int], Composed]]:
+def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue], composed: dict[str, np.ndarray] | None = None,
+                    ) -> dict[int, tuple[tuple[int, int, int, int], Composed]]:  # fmt: skip
     """For each caption page whose take set the caption itself and says where, or whose type assembly draws
     from the take's type layer: its place in cut pixels and the shot's frame at the page's middle, as
-    assembly composes it (decoded only if the page must be judged again)."""
+    assembly composes it (`composed`: the frames assembly handed over, by name; any other is decoded, and only
+    if the page must be judged again)."""
     from agent.assembly.type_track import shot_types
 
     out, sources = {}, {}
@@ -260,7 +265,7 @@ def _drawn_by_takes(spec: CutSpec, segments: list[Segment], cues: list[Cue]) -> 
         source, shot = sources[i]
         box = source.type.box() if source.type is not None else _cut_box(boxes[i], source)
         if box is not None:
-            out[k] = (box, Composed(source, shot, (cue.start + cue.end - 1) // 2 - seg.start))
+            out[k] = (box, Composed(source, shot, cue.middle - seg.start, composed))
     return out
 
 

@@ -189,6 +189,31 @@ def test_a_fade_out_is_keyed_by_the_type_on_the_next_takes_first_frame(tmp_path:
         sources.close()
 
 
+def test_assembly_hands_the_checks_the_frames_it_composed(tmp_path: Path, monkeypatch) -> None:
+    """The frames a kinetic caption is judged against are composed by assembly anyway: a cut just assembled
+    hands them over, so its checks decode no take, and they come out as checks that decode them."""
+    from agent.ad_checks import ad_checks
+    from agent.assembly.timeline import ShotSource
+
+    captions = ["Cold for 24 hours.", "Ice stays ice", "Buy one today"]
+    spec, _ = motion_cut(tmp_path, captions, tmp_path / "parts-a", "a")
+    handed = assemble_cut(spec, tmp_path / "a2" / "cut", parts=tmp_path / "parts-handed")
+    decoding = assemble_cut(spec, tmp_path / "b" / "cut", parts=tmp_path / "parts-decoding")
+    assert len(handed.composed) >= len(captions)  # a page's middle frame per shot at least
+    decoded: list[str] = []
+    real = ShotSource._frames
+
+    def spy(self: ShotSource):
+        if self._decoder is None:
+            decoded.append(self.path.name)
+        return real(self)
+
+    monkeypatch.setattr(ShotSource, "_frames", spy)
+    checks = ad_checks(spec, handed)
+    assert decoded == []
+    assert ad_checks(spec, decoding.model_copy(update={"composed": {}})) == checks and decoded
+
+
 def test_kept_caption_judgments_need_no_frame_composed_again(tmp_path: Path, monkeypatch) -> None:
     """The ad checks judge a kinetic caption against the frame as assembly composes it; once a chunk's
     judgment is kept, a second read of the cut composes no reference frame (they are named by what makes

@@ -36,6 +36,11 @@ class Cue:
     overlay: Overlay | None = None
     shot: int = 0
 
+    @property
+    def middle(self) -> int:
+        """The cut frame the ad checks judge this page on."""
+        return (self.start + self.end - 1) // 2
+
 
 @dataclass
 class CaptionFormat:

@@ -156,21 +156,28 @@ def overlay_digest(overlay: Any) -> str:
 
 class _Sources:
     """The shots' take sources, opened only when a segment that needs them is made (`folder`: where their
-    run-on frames are kept, see `RunOnSource`; None: nowhere)."""
+    run-on frames are kept, None: nowhere; `handed`: per shot, the frames to hand over as composed; see
+    `ChunkSource`)."""
 
-    def __init__(self, spec: CutSpec, segments: list[Segment], folder: Path | None = None) -> None:
+    def __init__(self, spec: CutSpec, segments: list[Segment], folder: Path | None = None,
+                 handed: dict[int, set[int]] | None = None) -> None:  # fmt: skip
         from agent.assembly.type_track import shot_types
 
-        self.spec, self.segments, self.folder = spec, segments, folder
+        self.spec, self.segments, self.folder, self.handed = spec, segments, folder, handed or {}
         self.types = shot_types(spec)
-        self.open: dict[int, ShotSource] = {}
+        self.open: dict[int, ChunkSource] = {}
 
-    def __getitem__(self, j: int) -> ShotSource:
+    def __getitem__(self, j: int) -> ChunkSource:
         if j not in self.open:
             s = self.spec
-            self.open[j] = RunOnSource(Path(s.shot_videos[j]), self.segments[j].frames, s.fps, s.width, s.height,
-                                       s.shot_native[j], self.types[j], self.folder)  # fmt: skip
+            self.open[j] = ChunkSource(Path(s.shot_videos[j]), self.segments[j].frames, s.fps, s.width, s.height,
+                                       s.shot_native[j], self.types[j], self.folder,
+                                       frozenset(self.handed.get(j, ())))  # fmt: skip
         return self.open[j]
+
+    def composed(self) -> dict[str, np.ndarray]:
+        """The frames handed over, by name (ShotSource.frame_name), as they were composed."""
+        return {source.frame_name(k): buf for source in self.open.values() for k, buf in source.composed.items()}
 
     def type_digests(self) -> tuple[list[str | None], list[str | None]]:
         """Per shot, the digest of the type drawn over its take (its source made, not yet decoding), or None; and
@@ -191,25 +198,35 @@ class _Sources:
 
 
 @dataclass
-class RunOnSource(ShotSource):
-    """A take source whose run-on frames (those past its shot's end, which the next shot's fade in shows
-    under its first frames) are kept in `folder` once decoded and read from there after: that fade in is
-    made again whenever the next shot changes (an edit to its words), and reaching the run-on frames
-    otherwise means decoding this take from its first frame (the takes hold one key frame). They are kept
-    as converted (cut size, crop, this shot's type drawn) under the source's digest, so they stand for
-    exactly the frames decoding gives (deflated: ~1 MB for a 6-frame fade of motion takes at 720p, 50 ms
-    to write once, 17 ms to read, against ~0.35 CPU-seconds decoding a 2.5-second take)."""
+class ChunkSource(ShotSource):
+    """A take source as chunks are made from it, sparing later work two decodes:
+
+    - its run-on frames (those past its shot's end, which the next shot's fade in shows under its first
+      frames) are kept in `folder` once decoded and read from there after: that fade in is made again
+      whenever the next shot changes (an edit to its words), and reaching the run-on frames otherwise means
+      decoding this take from its first frame (the takes hold one key frame). They are kept as converted (cut
+      size, crop, this shot's type drawn) under the source's digest, so they stand for exactly the frames
+      decoding gives (deflated: ~1 MB for a 6-frame fade of motion takes at 720p, 50 ms to write once, 17 ms
+      to read, against ~0.35 CPU-seconds decoding a 2.5-second take);
+    - the frames in `handed` (shot frames) are kept in `composed` as they pass: the ad checks judge a caption
+      set in the picture against its shot's frame as composed here, and decode the take to that frame
+      otherwise."""
 
     folder: Path | None = None
+    handed: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._run_on: dict[int, np.ndarray] = {}  # decoded now, kept at close
         self._kept: dict[int, np.ndarray] | None = None  # read from the folder
+        self.composed: dict[int, np.ndarray] = {}
 
     def frame(self, k: int) -> np.ndarray:
         if k < self.frames or self.folder is None:
-            return super().frame(k)
+            buf = super().frame(k)
+            if k in self.handed:
+                self.composed[k] = buf  # never drawn on: a frame to draw on is copied (compose_segment)
+            return buf
         j = self.take_index(k)
         if self._cache[0] != j and self._pos < j and (kept := self._kept_frames().get(k)) is not None:
             self._cache = (j, kept)  # not decoded this far: nothing to decode
@@ -258,18 +275,19 @@ class RunOnSource(ShotSource):
 
 
 def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, folder: Path,
-                tick: Callable[[int], None]) -> tuple[list[Path], dict[int, np.ndarray], int, set[str]]:
+                tick: Callable[[int], None], handed: dict[int, set[int]] | None = None,
+                ) -> tuple[list[Path], dict[int, np.ndarray], set[str], dict[str, np.ndarray]]:  # fmt: skip
     """Every segment's chunk in `folder` (reused when its key is there, else made), the middle frame of
-    each shot (by cut frame), how many chunks were made now, and the characters of the shots' kinetic
-    type no installed font covers."""
-    sources = _Sources(spec, segments, folder)
+    each shot (by cut frame), the characters of the shots' kinetic type no installed font covers, and the
+    shot frames in `handed` (per shot) that were composed now, by name (ShotSource.frame_name)."""
+    sources = _Sources(spec, segments, folder, handed)
     keyed = piece_keys(spec, segments, end_card, *sources.type_digests())
-    chunks, stills, made, done = [], {}, 0, 0
+    chunks, stills, done = [], {}, 0
     try:
         for piece, key in keyed:
             seg = piece.seg
             ts, still = _files(folder, key)
-            made += _made(spec, piece, key, segments, sources, end_card, folder, lambda n, at=done: tick(at + n))
+            _made(spec, piece, key, segments, sources, end_card, folder, lambda n, at=done: tick(at + n))
             if piece.middle is not None:
                 stills[seg.start + seg.frames // 2] = _load_still(still)
             chunks.append(ts)
@@ -278,7 +296,7 @@ def make_chunks(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, fo
         missing = sources.missing_glyphs()
     finally:
         sources.close()
-    return chunks, stills, made, missing
+    return chunks, stills, missing, sources.composed()
 
 
 def end_chunk(spec: CutSpec, segments: list[Segment], end_card: np.ndarray, folder: Path) -> ChunkRef:

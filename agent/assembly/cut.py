@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,6 +102,9 @@ class CutResult(BaseModel):
     # checks read their evidence chunk by chunk (agent.chunk_evidence). Never persisted: it names files
     # of this workspace's cut-cache/parts/, which a cut restored from the cut cache need not have.
     chunks: list[ChunkRef] = Field(default_factory=list, exclude=True)
+    # Shot frames composed now that the ad checks judge a caption set in the picture against (yuv420p, by
+    # ShotSource.frame_name), so they need not decode the take again. Never persisted, like `chunks`.
+    composed: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
 
 def dimensions(aspect_ratio: str, resolution: int) -> tuple[int, int]:
@@ -135,15 +139,20 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
         fmt = CaptionFormat(spec.aspect_ratio, spec.width, spec.height, fps, spec.font, spec.language)
         cues, notes = caption_cues([s.caption for s in plan.shots], [(s.start, s.end) for s in segments[:-1]], fmt)
         attach(segments[:-1], cues)
+        in_picture = []
         for seg, drawn, layer in zip(segments[:-1], _padded(spec.shot_draws_caption, len(plan.shots)),
                                      _padded(spec.shot_type_layers, len(plan.shots)), strict=True):  # fmt: skip
             if drawn or layer is not None:  # the take shows it, or its type layer sets it (over the take's frames)
                 seg.captions = []
+                in_picture.append(seg.index)
         missing: set[str] = set()
         end_card = to_yuv420(end_card_rgb(spec, missing))
         # 4. a chunk per segment (made, or reused where its key is kept), joined with the sound without
-        #    re-encoding, under a name of this process's own renamed over the cut only when it is whole
-        chunks, kept, _, typeless = make_chunks(spec, segments, end_card, folder, lambda f: report(0.95 * f / total))
+        #    re-encoding, under a name of this process's own renamed over the cut only when it is whole; the
+        #    frames the ad checks judge a caption set in the picture against are handed over as composed
+        handed = {j: {c.middle - segments[j].start for c in cues if c.shot == j} for j in in_picture}
+        chunks, kept, typeless, composed = make_chunks(spec, segments, end_card, folder,
+                                                       lambda f: report(0.95 * f / total), handed)  # fmt: skip
         audio, loud, warnings = sound.result()
         warnings += notes + ([missing_glyph_warning(missing, "end card")] if missing else [])
         warnings += [missing_glyph_warning(typeless, "captions set as kinetic type")] if typeless else []
@@ -163,7 +172,7 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     report(1.0)
     return CutResult(path=paths["mp4"], srt=paths["srt"], poster=paths["poster"], contact_sheet=paths["contact"],
                      duration_s=total / fps, frames=total, warnings=warnings, loudness=loud,
-                     chunks=chunk_refs(chunks, segments) if parts is not None else [])
+                     chunks=chunk_refs(chunks, segments) if parts is not None else [], composed=composed)
 
 
 def cut_segments(spec: CutSpec) -> list[Segment]:

@@ -201,6 +201,10 @@ class ShotSource:
                    self.type.digest() if self.type is not None else None]  # fmt: skip
         return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
 
+    def frame_name(self, k: int) -> str:
+        """A name for shot frame `k` as this source makes it (by what makes it, see `digest`)."""
+        return frame_name(self.digest(), k)
+
     def take_index(self, k: int) -> int:
         """Which take frame shows at shot frame k."""
         if self.info.frames >= math.ceil(self.frames * self.info.fps / self.fps):
@@ -277,6 +281,11 @@ class ShotSource:
             self._container.close()
         self._container, self._decoder = None, None
         self._pos, self._raw, self._cache = -1, None, (-1, None)
+
+
+def frame_name(source_digest: str, k: int) -> str:
+    """A name for shot frame `k` of the source whose digest is `source_digest` (ShotSource.digest)."""
+    return hashlib.sha256(f"{source_digest} {k}".encode()).hexdigest()
 
 
 def yuv420_planes(buf: np.ndarray, width: int, height: int) -> list[np.ndarray]:
