@@ -212,6 +212,10 @@ def test_assembly_hands_the_checks_the_frames_it_composed(tmp_path: Path, monkey
     checks = ad_checks(spec, handed)
     assert decoded == []
     assert ad_checks(spec, decoding.model_copy(update={"composed": {}})) == checks and decoded
+    # what a cut hands over is bounded (a long cut's other pages are decoded by its checks)
+    monkeypatch.setattr("agent.assembly.chunks.HANDED_BYTES", 1)
+    one = assemble_cut(spec, tmp_path / "c" / "cut", parts=tmp_path / "parts-one")
+    assert len(one.composed) == 1 and ad_checks(spec, one) == checks
 
 
 def test_kept_caption_judgments_need_no_frame_composed_again(tmp_path: Path, monkeypatch) -> None:

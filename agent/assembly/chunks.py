@@ -26,7 +26,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 # Raise when what a chunk holds changes for the same key: older chunks are then not reused.
 CHUNK_FORMAT = 3
-RUN_ON_FORMAT = 1  # the same for a take's kept run-on frames (RunOnSource)
+RUN_ON_FORMAT = 1  # the same for a take's kept run-on frames (ChunkSource)
+HANDED_BYTES = 32 << 20  # the composed frames a cut's assembly hands its checks hold at most this (ChunkSource)
 # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
 COLOUR_ARGS = ["-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m",
                "-color_range", "tv"]  # fmt: skip
@@ -164,6 +165,8 @@ class _Sources:
         from agent.assembly.type_track import shot_types
 
         self.spec, self.segments, self.folder, self.handed = spec, segments, folder, handed or {}
+        # what the handed frames may hold: a long cut with many caption pages decodes the rest in its checks
+        self.room = [max(1, HANDED_BYTES // (spec.width * spec.height * 3 // 2))]
         self.types = shot_types(spec)
         self.open: dict[int, ChunkSource] = {}
 
@@ -172,7 +175,7 @@ class _Sources:
             s = self.spec
             self.open[j] = ChunkSource(Path(s.shot_videos[j]), self.segments[j].frames, s.fps, s.width, s.height,
                                        s.shot_native[j], self.types[j], self.folder,
-                                       frozenset(self.handed.get(j, ())))  # fmt: skip
+                                       frozenset(self.handed.get(j, ())), self.room)  # fmt: skip
         return self.open[j]
 
     def composed(self) -> dict[str, np.ndarray]:
@@ -210,10 +213,12 @@ class ChunkSource(ShotSource):
       to read, against ~0.35 CPU-seconds decoding a 2.5-second take);
     - the frames in `handed` (shot frames) are kept in `composed` as they pass: the ad checks judge a caption
       set in the picture against its shot's frame as composed here, and decode the take to that frame
-      otherwise."""
+      otherwise (at most `room` frames among a cut's sources, HANDED_BYTES: memory does not grow with the
+      cut's length)."""
 
     folder: Path | None = None
     handed: frozenset[int] = frozenset()
+    room: list[int] = field(default_factory=lambda: [0])  # how many more frames may be handed (shared)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -224,7 +229,8 @@ class ChunkSource(ShotSource):
     def frame(self, k: int) -> np.ndarray:
         if k < self.frames or self.folder is None:
             buf = super().frame(k)
-            if k in self.handed:
+            if k in self.handed and k not in self.composed and self.room[0] > 0:
+                self.room[0] -= 1
                 self.composed[k] = buf  # never drawn on: a frame to draw on is copied (compose_segment)
             return buf
         j = self.take_index(k)
