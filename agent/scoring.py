@@ -4,8 +4,10 @@ The scorer resolves, once per run, what every take's scoring needs: the scoring 
 CLIP choice (model and dtype, loaded once per process through the backend pool) and the embedding of
 the brief's product reference image. A take's score is computed once and kept three ways: in the
 store, and beside its media file (score JSON and CLIP embeddings, under a signature of the configuration
-and the CLIP choice) so a cached take reused by another run costs nothing. Each scoring pass stores a
-scorecard per cut (plan x format x version); delivery, reports and `runs show` read it.
+and the CLIP choice) so a cached take reused by another run costs nothing. A take scored with its caption
+drawn in its type layer also keeps its pixel grid beside it (evaluators.take_grid), so new words score it
+again without decoding it. Each scoring pass stores a scorecard per cut (plan x format x version);
+delivery, reports and `runs show` read it.
 """
 
 from __future__ import annotations
