@@ -171,7 +171,7 @@ class Scorer:
         """Score a take's file in one decoding pass (frames scaled down, never all held at once), with its
         caption set in its type layer on every frame when it has one (the shot as delivered)."""
         from evaluators.scorecard import FrameCountChanged, score_frames
-        from evaluators.take_grid import GridDamaged, GridTap, discard_grid, grid_path, read_grid
+        from evaluators.take_grid import Grid, GridDamaged, GridTap, grid_path
 
         embedder, reason = self.embedder()
         embedder = None if embedder is None else _TakingTurns(embedder, self._clip_lock)
@@ -192,14 +192,14 @@ class Scorer:
         # A take scored with its words drawn is scored again when the words change: its pixel grid, kept
         # beside it by the first pass, stands in for decoding it (evaluators.take_grid; CLIP needs whole frames).
         grid = grid_path(media, SCORING_MAX_SIDE) if typed is not None and embedder is None else None
-        kept = read_grid(grid, self.warn) if grid is not None else None
-        if kept is not None:
+        if grid is not None and grid.is_file():
             try:
+                kept = Grid(grid)
                 result = score_frames(typed_over(kept.carriers(), kept.count), kept.count, **options)
                 self._count("takes_from_grid")
                 return result
-            except GridDamaged as exc:
-                discard_grid(grid, str(exc), self.warn)
+            except GridDamaged as exc:  # decoded below, and its grid kept again
+                discard(grid, f"unreadable pixel grid ({exc})", self.warn)
 
         def decoded(total: int) -> tuple[TakeScore, np.ndarray | None]:
             with GridTap(grid, self.warn) as tap:

@@ -35,7 +35,7 @@ BLOCK = 24  # frames per block: memory holds one block (~1 MB for a 320-pixel sc
 
 
 class GridDamaged(ValueError):
-    """A kept grid that does not read back whole."""
+    """A kept grid that does not read back whole (its reader removes it and decodes the take)."""
 
 
 def grid_path(media: Path, max_side: int) -> Path:
@@ -71,24 +71,6 @@ class Grid:
                         yield np.ascontiguousarray(np.repeat(np.repeat(cells, s, 0), s, 1)[: self.height, : self.width])
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise GridDamaged(f"{type(exc).__name__}: {exc}") from None
-
-
-def read_grid(path: Path, warn: Callable[[str], None] | None = None) -> Grid | None:
-    """The grid kept at `path`, or None: none kept, or a damaged one (removed, with a warning)."""
-    if not Path(path).is_file():
-        return None
-    try:
-        return Grid(path)
-    except GridDamaged as exc:
-        discard_grid(Path(path), str(exc), warn)
-        return None
-
-
-def discard_grid(path: Path, why: str, warn: Callable[[str], None] | None) -> None:
-    """Remove a damaged grid and say so; the take is decoded, and its grid kept again."""
-    path.unlink(missing_ok=True)
-    if warn is not None:
-        warn(f"{path}: unreadable pixel grid ({why}); removed, it will be made again")
 
 
 class GridTap:

@@ -192,14 +192,18 @@ class ShotSource:
         self._container: Any = None
         self._scalers: dict[int, Any] = {}
         self._pos, self._raw, self._cache = -1, None, (-1, None)
+        self._digest: str | None = None
 
     def digest(self) -> str:
-        """What makes every frame of this source: its take by content, size, rate, crop and type."""
-        from generators.media import kept_sha256
+        """What makes every frame of this source: its take by content, size, rate, crop and type (worked out
+        once: the type's digest hashes its sprites, and every frame named by `frame_name` asks for it)."""
+        if self._digest is None:
+            from generators.media import kept_sha256
 
-        made_of = [kept_sha256(self.path), self.frames, self.fps, self.width, self.height, self.native,
-                   self.type.digest() if self.type is not None else None]  # fmt: skip
-        return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
+            made_of = [kept_sha256(self.path), self.frames, self.fps, self.width, self.height, self.native,
+                       self.type.digest() if self.type is not None else None]  # fmt: skip
+            self._digest = hashlib.sha256(json.dumps(made_of).encode()).hexdigest()
+        return self._digest
 
     def frame_name(self, k: int) -> str:
         """A name for shot frame `k` as this source makes it (by what makes it, see `digest`)."""
