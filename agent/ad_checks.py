@@ -11,6 +11,7 @@ A check that cannot be made (no logo in the brief, no voice-over) is `pass: null
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -46,9 +47,15 @@ def _check(name: str, passed: bool | None, value: float | None, threshold: float
 
 def words(text: str) -> list[str]:
     """The words of `text`, case-folded (Unicode word boundaries; punctuation and spaces dropped)."""
+    return list(_words(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _words(text: str) -> tuple[str, ...]:
+    # uniseg's breaker is pure Python, and each cut's checks split the same plan texts again
     from uniseg.wordbreak import words as split
 
-    return [w.casefold() for w in split(unicodedata.normalize("NFKC", text)) if any(c.isalnum() for c in w)]
+    return tuple(w.casefold() for w in split(unicodedata.normalize("NFKC", text)) if any(c.isalnum() for c in w))
 
 
 def unspaced(text: str) -> bool:

@@ -324,6 +324,12 @@ class FontStack:
             ascent, descent = max(ascent, math.ceil(a * scale)), max(descent, math.ceil(d * scale))
         return ascent, descent
 
+    def plain_face(self, text: str) -> Face | None:
+        """The one scalable face that draws all of `text` when it is plain (ASCII the first face covers: one
+        left-to-right run, no shaping beyond kerning), else None."""
+        face = self.primary[0]
+        return face if self._plain(text) and not face.strikes and not face.color else None
+
     def draw(self, image: Any, xy: tuple[float, float], text: str, fill: Any, ascent: int | None = None,
              color_glyphs: bool = True) -> None:
         """Draw one line with its top-left at `xy` (baseline at y + ascent); emoji only if `color_glyphs`."""

@@ -30,7 +30,7 @@ from agent.assembly.chunks import ChunkRef, chunk_refs, join, make_chunks
 from agent.assembly.encoder import DEFAULT_CRF, Crf, X264Preset
 from agent.assembly.formats import RATIOS
 from agent.assembly.soundtrack import sound_track
-from agent.assembly.stills import contact_sheet, save_png, yuv420_to_rgb
+from agent.assembly.stills import contact_sheet, save_png, save_poster
 from agent.assembly.timeline import Segment, build_segments
 from agent.faults import fault_point
 from agent.plan import Plan, frame_counts
@@ -164,11 +164,10 @@ def assemble_cut(spec: CutSpec, out_base: Path, progress: Callable[[float], None
     screen = [(end.start, end.end, "\n".join(spec.screen_notes))] if spec.screen_notes else []
     _write_srt_atomic(paths["srt"], [(c.start, c.end, c.text) for c in cues] + screen, fps)
     stills = _still_frames(spec, segments)
-    save_png(paths["poster"], yuv420_to_rgb(kept[stills["poster"]]))
-    thumbs = [yuv420_to_rgb(kept[i]) for i in stills["shots"]]
+    save_poster(paths["poster"], kept[stills["poster"]], parts)
     labels = [f"{s.index + 1}. {s.role}  {seg.start / fps:.2f}-{seg.end / fps:.2f}s" for s, seg in zip(plan.shots, segments[:-1], strict=True)]
     title = f"{spec.brand_name}  {plan.key}  {spec.aspect_ratio}  {spec.width}x{spec.height}@{fps}"
-    save_png(paths["contact"], contact_sheet(thumbs, labels, spec.shot_scores, title))
+    save_png(paths["contact"], contact_sheet([kept[i] for i in stills["shots"]], labels, spec.shot_scores, title))
     report(1.0)
     return CutResult(path=paths["mp4"], srt=paths["srt"], poster=paths["poster"], contact_sheet=paths["contact"],
                      duration_s=total / fps, frames=total, warnings=warnings, loudness=loud,

@@ -25,6 +25,7 @@ the frame. A fixed crop per shot never jitters; the take is never letterboxed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -87,7 +88,7 @@ def build_segments(counts: list[int], transitions: list[str], fps: int) -> list[
 # 1. Shot sources ------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class TakeInfo:
     """What a take file holds: its size, rate and frame count."""
 
@@ -98,10 +99,18 @@ class TakeInfo:
 
 
 def take_info(path: Path) -> TakeInfo:
-    """Read size, rate and frame count from the container (counting packets when the header lacks it)."""
+    """Read size, rate and frame count from the container (counting packets when the header lacks it); kept
+    per process for the file as it is (scoring and every cut's pieces ask again, and opening a container
+    costs several milliseconds)."""
+    st = Path(path).stat()
+    return _take_info(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=256)
+def _take_info(path: str, size: int, mtime_ns: int, inode: int) -> TakeInfo:
     import av
 
-    with av.open(str(path)) as container:
+    with av.open(path) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 24)
         frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)

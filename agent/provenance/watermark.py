@@ -98,11 +98,7 @@ def embed(frames: Iterable[np.ndarray], key_hex: str, width: int, height: int) -
 
     In uint8 alone: clip(y + d, 16, 235) is clip(y, 16 - d, 235 - d) + d, the sum wrapping where d < 0
     (exact for |d| <= 16), so no frame is widened to int16 (0.95 -> 0.7 ms a 720x1280 frame)."""
-    delta = pattern(key_hex, height, width)
-    if np.abs(delta).max() > 16:
-        raise ValueError("a watermark amplitude over 16 luma levels would not stay in video range")
-    low, high = (16 - delta).astype(np.uint8), (235 - delta).astype(np.uint8)
-    step = delta.astype(np.uint8)  # -3 as 253: adding it wraps to y - 3
+    low, high, step = _bounds(key_hex, height, width)
     given: np.ndarray | None = None
     for frame in frames:
         if frame is not given:
@@ -113,6 +109,19 @@ def embed(frames: Iterable[np.ndarray], key_hex: str, width: int, height: int) -
             np.minimum(luma, high, out=luma)
             np.add(luma, step, out=luma)
         yield out
+
+
+@lru_cache(maxsize=6)
+def _bounds(key_hex: str, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`embed`'s clip bounds and step for a key and frame size (read-only), made once per process: a cut's
+    pieces are encoded one by one, and an edit's end cards ahead of its assembly, each with the same mark."""
+    delta = pattern(key_hex, height, width)
+    if np.abs(delta).max() > 16:
+        raise ValueError("a watermark amplitude over 16 luma levels would not stay in video range")
+    out = (16 - delta).astype(np.uint8), (235 - delta).astype(np.uint8), delta.astype(np.uint8)  # -3 as 253
+    for a in out:
+        a.flags.writeable = False
+    return out
 
 
 # Reading --------------------------------------------------------------------------------------
