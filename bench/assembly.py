@@ -188,15 +188,20 @@ def cpu_seconds() -> float:
 
 
 def forget_kept_work() -> None:
-    """Clear what assembly keeps per process (captions laid out, end cards, kinetic type, line breaks), so
-    every timed assembly does that work as a new process would."""
+    """Clear what assembly keeps per process (captions laid out, end cards, kinetic type, line breaks, takes'
+    sizes, the watermark's bounds, the contact sheet's glyphs), so every timed assembly does that work as a
+    new process would."""
     from agent.assembly.caption_track import _caption_cues
     from agent.assembly.captions import _end_card
+    from agent.assembly.stills import GLYPHS
+    from agent.assembly.timeline import _take_info
+    from agent.provenance.watermark import _bounds
     from generators.kinetic import _set_caption
     from generators.text import _break_units
 
-    for kept in (_caption_cues, _end_card, _set_caption, _break_units):
+    for kept in (_caption_cues, _end_card, _set_caption, _break_units, _take_info, _bounds):
         kept.cache_clear()
+    GLYPHS.clear()
 
 
 def timed(work: Callable[[], object]) -> tuple[float, float]:

@@ -113,6 +113,11 @@ class GlyphCache:
                 image.paste(fill, (round(x) + left, baseline + top), mask)
             x += advance
 
+    def clear(self) -> None:
+        """Forget every glyph (a bench times the work as a new process does it)."""
+        with self._lock:
+            self._glyphs.clear()
+
     def _glyph(self, path: str, index: int, size: int, ch: str) -> tuple[Any, int, int, float]:
         key = (path, index, size, ch)
         with self._lock:
