@@ -26,11 +26,15 @@ THUMB_LONG_SIDE = 320
 POSTER_FORMAT = 1  # raise when the poster's conversion or encoding changes: kept posters are not reused
 
 
-def yuv420_to_rgb(frame: np.ndarray) -> np.ndarray:
-    """A yuv420p buffer (H*3/2, W) back to RGB, through swscale like the rest of the pipeline."""
+def yuv420_to_rgb(frame: np.ndarray, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """A yuv420p buffer (H*3/2, W) back to RGB, through swscale like the rest of the pipeline; with a size, scaled
+    to it in the same pass (area-averaged: a thumbnail)."""
     import av
 
-    return av.VideoFrame.from_ndarray(frame, format="yuv420p").reformat(format="rgb24").to_ndarray()
+    yuv = av.VideoFrame.from_ndarray(frame, format="yuv420p")
+    if width is None:
+        return yuv.reformat(format="rgb24").to_ndarray()
+    return yuv.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
 
 
 def save_png(path: Path, rgb: np.ndarray) -> None:
@@ -57,14 +61,6 @@ def save_poster(path: Path, frame: np.ndarray, keep: Path | None = None) -> None
         shutil.copyfile(kept, tmp)
 
 
-def thumbnail(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A yuv420p buffer (H*3/2, W) scaled to `width` x `height` RGB in one swscale pass (area-averaged)."""
-    import av
-
-    return av.VideoFrame.from_ndarray(frame, format="yuv420p").reformat(
-        width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()  # fmt: skip
-
-
 def contact_sheet(frames: list[np.ndarray], labels: list[str], scores: list[dict], title: str) -> np.ndarray:
     """Thumbnails of yuv420p `frames` (H*3/2 x W) in a grid, each with its label and scores (metric: value)
     underneath."""
@@ -82,7 +78,7 @@ def contact_sheet(frames: list[np.ndarray], labels: list[str], scores: list[dict
     GLYPHS.draw(head, sheet, (pad, 10), title, (20, 20, 20))
     for i, frame in enumerate(frames):
         x, y = pad + (i % cols) * (tw + pad), top + (i // cols) * (cell_h + pad)
-        sheet.paste(Image.fromarray(thumbnail(frame, tw, th)), (x, y))
+        sheet.paste(Image.fromarray(yuv420_to_rgb(frame, tw, th)), (x, y))
         GLYPHS.draw(body, sheet, (x, y + th + 4), labels[i], (20, 20, 20))
         metric_items = scores[i].items() if i < len(scores) else []
         for j, (name, value) in enumerate(metric_items):
