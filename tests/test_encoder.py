@@ -164,3 +164,16 @@ def test_the_preset_is_in_the_chunk_keys_and_the_cuts_provenance(cuts: dict) -> 
     for result, preset in ((cuts["preview"], "ultrafast"), (again, "veryfast")):
         record = json.loads(probe(result.path)["metadata"]["comment"])
         assert record["encoder"] == {"codec": "libx264", "preset": preset, "crf": 20, "x264_params": X264_PARAMS}
+
+
+def test_the_cut_and_its_chunks_say_their_colour_in_the_bitstream(cuts: dict) -> None:
+    """BT.601 limited range (what swscale's RGB<->YUV matrix assumes) in the H.264 stream itself, where a
+    player reads it: the frames decode tagged with all three (primaries, transfer, matrix), not only the
+    matrix. Untagged raw input left ffmpeg's scaler to tag the frames, and it left two unspecified."""
+    bt601, limited = 6, 1  # AVCOL_PRI/TRC/SPC_SMPTE170M, AVCOL_RANGE_MPEG
+    chunk = sorted(cuts["chunks"]["preview"])[0]
+    for path in (cuts["veryfast"].path, cuts["preview"].path, chunk):
+        with av.open(str(path)) as c:
+            frame = next(c.decode(video=0))
+        assert (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range) == (
+            bt601, bt601, bt601, limited), path  # fmt: skip

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from agent.assembly.cut import CutSpec
 
 # Raise when what a chunk holds changes for the same key: older chunks are then not reused.
-CHUNK_FORMAT = 3
+CHUNK_FORMAT = 4  # 4: the raw frames are tagged on input (primaries and transfer reach the bitstream)
 RUN_ON_FORMAT = 1  # the same for a take's kept run-on frames (ChunkSource)
 HANDED_BYTES = 32 << 20  # the composed frames a cut's assembly hands its checks hold at most this (ChunkSource)
 # swscale's default RGB<->YUV matrix is BT.601: say so, so players decode the colours we encoded.
@@ -341,13 +341,17 @@ def _marked(spec: CutSpec, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]
 
 
 def chunk_command(spec: CutSpec, out: Path) -> list[str]:
-    """ffmpeg reading raw yuv420p frames on stdin and writing one H.264 chunk (MPEG-TS, no sound)."""
+    """ffmpeg reading raw yuv420p frames on stdin and writing one H.264 chunk (MPEG-TS, no sound).
+
+    The raw frames are tagged with the cut's colour as they are read: untagged, ffmpeg inserts a scaler to
+    "convert" them to the output's tags (a copy of every frame, a third of an ultrafast encode's CPU), and
+    the primaries and transfer it leaves unspecified never reach the bitstream."""
     import imageio_ffmpeg
 
     return [
         imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-nostdin",
         "-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", f"{spec.width}x{spec.height}",
-        "-framerate", str(spec.fps), "-i", "pipe:0", "-an",
+        "-framerate", str(spec.fps), *COLOUR_ARGS, "-i", "pipe:0", "-an",
         "-c:v", "libx264", "-preset", spec.preset, "-crf", str(spec.crf), "-x264-params", X264_PARAMS,
         "-pix_fmt", "yuv420p", *COLOUR_ARGS, "-f", "mpegts", str(out),
     ]  # fmt: skip
