@@ -12,8 +12,13 @@ import numpy as np
 from generators.atomic import atomic_path
 from generators.lazy import scipy_module
 
-# Visually lossless intermediate for takes: H.264 at CRF 12, 4:4:4 so palette colours survive.
+# Visually lossless intermediate for takes: H.264 at CRF 12.
 TAKE_CRF = 12
+# 4:2:0, the cut's own chroma: a take at the cut's size goes into it plane for plane, with no chroma scaling,
+# and decodes in three quarters of the CPU of 4:4:4 (the preview bench: 0.37 against 0.49 CPU-s a 4.5 s 720p
+# take, and 2 ms a frame of chroma area-scaling saved). Flat palette colours come through the same; only a
+# colour edge's chroma is halved, as the cut halves it anyway. Takes made before (4:4:4) are read as they are.
+TAKE_PIX_FMT = "yuv420p"
 # Takes are cached intermediates: encode fast, keep quality (the cut is encoded again anyway).
 TAKE_PRESET = "ultrafast"
 # Every H.264 encode (takes and cuts) runs x264 so that the same frames give the same bytes on any machine:
@@ -41,7 +46,7 @@ def write_frames(
                 h, w = frame.shape[:2]
                 stream = container.add_stream("libx264", rate=_fraction(fps))
                 stream.width, stream.height = w - w % 2, h - h % 2
-                stream.pix_fmt = "yuv444p"
+                stream.pix_fmt = TAKE_PIX_FMT
                 stream.options = {"crf": str(crf), "preset": preset, "x264-params": X264_PARAMS}
             frame = frame[: stream.height, : stream.width]
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):

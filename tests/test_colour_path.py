@@ -1,6 +1,7 @@
 """Assembly's colour path (agent.assembly.timeline.ShotSource) against the bicubic whole-frame conversion it
-replaced: real motion and animatic takes, at the cut's size, scaled and reframed, stay within 45 dB PSNR;
-RGB and full-range takes come out at the levels of the same picture in limited range.
+replaced: real motion and animatic takes, at the cut's size, scaled and reframed, stay within 45 dB PSNR; a
+take at the cut's size goes in plane for plane; RGB, full-range, 10-bit and 4:4:4 takes come out at the levels
+of the same picture in limited range.
 
 Real components: the motion and animatic backends render the takes, PyAV decodes them, the ffmpeg binary
 re-encodes one as RGB and as full range.
@@ -84,12 +85,25 @@ def test_frames_match_the_bicubic_whole_frame_conversion(takes: dict, take: str,
     assert ours[0].std() > 10  # a picture, not a flat frame that would match anything flat
 
 
+def test_a_take_at_the_cuts_size_goes_into_the_cut_plane_for_plane(takes: dict) -> None:
+    """Takes are yuv420p, the cut's own layout: at the cut's size every plane is copied, none scaled."""
+    frames = decoded(takes["motion_tall"])
+    assert frames[0].format.name == "yuv420p"
+    source = ShotSource(takes["motion_tall"], FRAMES, FPS, 144, 256, True)
+    try:
+        for k, frame in enumerate(frames):
+            assert np.array_equal(source.frame(k), frame.to_ndarray(format="yuv420p")), k
+    finally:
+        source.close()
+
+
 @pytest.mark.parametrize("args", [
     ["-vf", "scale=out_range=full", "-pix_fmt", "yuvj420p", "-c:v", "libx264"],  # full-range YUV
     ["-c:v", "libx264rgb", "-pix_fmt", "bgr24"],                                 # RGB (decodes as gbrp)
     ["-c:v", "libx264", "-pix_fmt", "yuv420p10le"],                              # 10 bits
+    ["-c:v", "libx264", "-pix_fmt", "yuv444p"],                                  # 4:4:4 (takes made before)
 ])  # fmt: skip
-def test_rgb_full_range_and_ten_bit_takes_come_out_at_limited_range_levels(takes: dict, tmp_path: Path,
+def test_rgb_full_range_ten_bit_and_444_takes_come_out_at_limited_range_levels(takes: dict, tmp_path: Path,
                                                                            args: list[str]) -> None:
     import imageio_ffmpeg
 

@@ -3,10 +3,10 @@
 Frames travel as yuv420p buffers of shape (H*3/2, W), the layout the encoder reads, so a frame is
 converted once (swscale, in C) and captions, end card and crossfades are integer blends in numpy.
 
-Colour path: takes are planar YUV (yuv444p from generators.media), so a take frame is never converted
-through RGB or a full pixel-format conversion: each plane is cropped as a view of the decoded frame (even
-offsets keep the chroma aligned), then copied where it already has its size (the luma of a take at the
-cut's size) or scaled alone by a swscale context the source keeps: luma bicubic, chroma area (each
+Colour path: takes are planar YUV (yuv420p from generators.media; yuv444p before), so a take frame is never
+converted through RGB or a full pixel-format conversion: each plane is cropped as a view of the decoded frame
+(even offsets keep the chroma aligned), then copied where it already has its size (every plane of a yuv420p
+take at the cut's size) or scaled alone by a swscale context the source keeps: luma bicubic, chroma area (each
 chroma sample the mean of what it covers, centred like the captions' chroma). Against a bicubic
 yuv444p -> yuv420p conversion of the whole frame (the path before) the luma is the same and the chroma
 sits half a luma pixel apart: 50+ dB PSNR on motion and animatic takes (tests/test_colour_path.py pins
