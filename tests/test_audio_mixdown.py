@@ -36,6 +36,8 @@ def test_the_streamed_mix_is_the_whole_array_mix(case: str, block_s: int, tmp_pa
     write = mixdown._write
     monkeypatch.setattr(mixdown, "_write", lambda *a, **k: passes.append(a[1]) or write(*a, **k))
     monkeypatch.setattr(mixdown, "BLOCK", block_s * LOUDNESS_CHUNK)
+    limited, real_limited = [], mixdown.limited
+    monkeypatch.setattr(mixdown, "limited", lambda x, *a: limited.append(len(x)) or real_limited(x, *a))
     warnings = mixdown.mix_to_wav(tmp_path / "mix.wav", total, shots, music, 24, target, 1.5)
     got, rate_out = sf.read(str(tmp_path / "mix.wav"), dtype="float32", always_2d=True)
     assert rate_out == SAMPLE_RATE and got.shape == want.shape == (total, 2)
@@ -44,6 +46,9 @@ def test_the_streamed_mix_is_the_whole_array_mix(case: str, block_s: int, tmp_pa
     if case == "loud-limited-resampled":
         assert 10 ** (-2.1 / 20) < np.abs(want).max() <= 10 ** (-2 / 20)  # the limiter holds the ceiling
         assert passes == [0, 1, 2, 3, 4], passes  # limiting moved the loudness: gain and limiter went round again
+        # Each round limits once: it reads the round before from where that pass kept it (1 + 2 + 3 + 4 times
+        # the cut when every round made the ones before it again); the rest is the limiter's context.
+        assert 4 * total < sum(limited) < 1.2 * 4 * total, sum(limited) / total
         assert any(w["kind"] == "voice_sped_up" for w in warnings)
 
 

@@ -12,12 +12,17 @@ whole signal, the integrated loudness of the stems and of the master, takes pass
 3. the master: gain to the target, limiter, written to the WAV while its loudness is measured; where
    limiting moved the loudness off the target, the gain and the limiter go round again (up to
    MASTER_ROUNDS times, each a pass), as normalising the whole array did.
+
+Each pass keeps what it made (the premaster, then each round's master before clipping) in a scratch file,
+so the next round reads it rather than making it again: a round limits once (the limiter's 4x oversampled
+true peak is most of a pass), however many rounds came before.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from math import ceil, gcd
 from pathlib import Path
@@ -138,6 +143,7 @@ class Layout:
     loudest_voice: np.float32 = np.float32(0)
     master_gains: list[np.float32] = field(default_factory=list)  # one per limiter round
     ceiling_db: float = PEAK_CEILING_DB
+    kept: dict[int, Path] = field(default_factory=dict)  # rounds made whole, raw float32 [total, 2] (0: premaster)
 
     def music_block(self, a: int, b: int) -> np.ndarray:
         return self.music.read(a, b) if self.music else np.zeros((b - a, 2), np.float32)
@@ -170,7 +176,10 @@ class Layout:
         return x
 
     def master(self, rounds: int, a: int, b: int) -> np.ndarray:
-        """Samples [a, b) after `rounds` rounds of gain and limiting (0: the premaster)."""
+        """Samples [a, b) after `rounds` rounds of gain and limiting (0: the premaster), read back where a pass
+        kept that round whole."""
+        if rounds in self.kept:
+            return read_raw(self.kept[rounds], a, b, 2)
         if rounds == 0:
             return self.premaster(a, b)
         lo, hi = max(0, a - LIMIT_REACH), min(self.total, b + LIMIT_REACH)
@@ -263,14 +272,21 @@ def _write(layout: Layout, rounds: int, wav: Path | None, clip: bool = False) ->
 
     meter = LoudnessMeter(2, layout.total)
     ceiling = 10 ** (layout.ceiling_db / 20)
+    made = rounds not in layout.kept
+    keep = layout.stems.with_name(f"round-{rounds}.f32")
     out = sf.SoundFile(str(wav), "w", SAMPLE_RATE, 2, subtype="FLOAT") if wav is not None else None
     try:
-        for a, b in _blocks(layout.total):
-            x = layout.master(rounds, a, b)
-            meter.add(x)  # unclipped, as settling measures it (the meter may hold on to `x`: not changed after)
-            if out is not None:
-                out.write(np.clip(x, -ceiling, ceiling) if clip else x)
+        with keep.open("wb") if made else nullcontext() as kept:
+            for a, b in _blocks(layout.total):
+                x = layout.master(rounds, a, b)
+                meter.add(x)  # unclipped, as settling measures it (the meter may hold on to `x`: not changed after)
+                if kept is not None:
+                    kept.write(np.ascontiguousarray(x, np.float32).tobytes())
+                if out is not None:
+                    out.write(np.clip(x, -ceiling, ceiling) if clip else x)
     finally:
         if out is not None:
             out.close()
+    if made:
+        layout.kept[rounds] = keep  # whole: the next round reads it
     return meter.lufs()
