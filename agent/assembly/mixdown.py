@@ -15,7 +15,8 @@ whole signal, the integrated loudness of the stems and of the master, takes pass
 
 Each pass keeps what it made (the premaster, then each round's master before clipping) in a scratch file,
 so the next round reads it rather than making it again: a round limits once (the limiter's 4x oversampled
-true peak is most of a pass), however many rounds came before.
+true peak is most of a pass), however many rounds came before. Only the last round's file is kept (8 bytes
+a sample: 46 MB for 120 s, beside the stems' 115 MB).
 """
 
 from __future__ import annotations
@@ -288,5 +289,7 @@ def _write(layout: Layout, rounds: int, wav: Path | None, clip: bool = False) ->
         if out is not None:
             out.close()
     if made:
-        layout.kept[rounds] = keep  # whole: the next round reads it
+        layout.kept[rounds] = keep  # whole: the next round reads it, and no round reads the ones before
+        for before in [r for r in layout.kept if r < rounds]:
+            layout.kept.pop(before).unlink()
     return meter.lufs()
