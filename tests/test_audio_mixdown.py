@@ -34,7 +34,9 @@ def test_the_streamed_mix_is_the_whole_array_mix(case: str, block_s: int, tmp_pa
     want, want_warnings = mix_reference.mix(total, shots, music, 24, target, 1.5)
     passes = []
     write = mixdown._write
-    monkeypatch.setattr(mixdown, "_write", lambda *a, **k: passes.append(a[1]) or write(*a, **k))
+    held = []  # the rounds' kept files on disk as each pass starts: the round before it alone
+    monkeypatch.setattr(mixdown, "_write", lambda *a, **k: passes.append(a[1])
+                        or held.append(len(list(a[0].stems.parent.glob("round-*.f32")))) or write(*a, **k))  # fmt: skip
     monkeypatch.setattr(mixdown, "BLOCK", block_s * LOUDNESS_CHUNK)
     limited, real_limited = [], mixdown.limited
     monkeypatch.setattr(mixdown, "limited", lambda x, *a: limited.append(len(x)) or real_limited(x, *a))
@@ -49,6 +51,7 @@ def test_the_streamed_mix_is_the_whole_array_mix(case: str, block_s: int, tmp_pa
         # Each round limits once: it reads the round before from where that pass kept it (1 + 2 + 3 + 4 times
         # the cut when every round made the ones before it again); the rest is the limiter's context.
         assert 4 * total < sum(limited) < 1.2 * 4 * total, sum(limited) / total
+        assert held == [0, 1, 1, 1, 1], held
         assert any(w["kind"] == "voice_sped_up" for w in warnings)
 
 
