@@ -277,12 +277,12 @@ def _write(layout: Layout, rounds: int, wav: Path | None, clip: bool = False) ->
     keep = layout.stems.with_name(f"round-{rounds}.f32")
     out = sf.SoundFile(str(wav), "w", SAMPLE_RATE, 2, subtype="FLOAT") if wav is not None else None
     try:
-        with keep.open("wb") if made else nullcontext() as kept:
+        with keep.open("wb") if made else nullcontext() as keeping:
             for a, b in _blocks(layout.total):
                 x = layout.master(rounds, a, b)
                 meter.add(x)  # unclipped, as settling measures it (the meter may hold on to `x`: not changed after)
-                if kept is not None:
-                    kept.write(np.ascontiguousarray(x, np.float32).tobytes())
+                if keeping is not None:
+                    keeping.write(np.ascontiguousarray(x, np.float32).tobytes())
                 if out is not None:
                     out.write(np.clip(x, -ceiling, ceiling) if clip else x)
     finally:
