@@ -122,3 +122,60 @@ def test_metering_a_long_mix_holds_little_memory() -> None:
         tracemalloc.stop()
     assert peak_loudness < 0.25 * x.nbytes, peak_loudness
     assert peak_true < peaks.nbytes + 0.5 * x.nbytes, peak_true  # the result itself, plus a block
+
+
+@pytest.mark.parametrize("over_db", [-40.0, -6.0, -2.0, 0.5])
+def test_the_true_peak_over_a_level_is_exact_there_and_spares_the_rest(over_db: float, monkeypatch) -> None:
+    """`true_peak(x, over=v)` oversamples only what can exceed v: every value over v is the true peak to the
+    bit, every other value is at or under v, so the limiter's gain and a running maximum are unchanged; on a
+    mastered-like mix most samples are spared. An inter-sample peak (a sine at a quarter of the rate, its
+    samples at 0.71 of its crest) is caught."""
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    from agent.assembly import meter
+    from agent.assembly.audio_mix import LIMITER_WINDOW, limiter_gain
+    from agent.assembly.meter import SAMPLE_RATE, true_peak
+
+    x = drum_mix(3.0, seed=3)
+    x *= 10 ** (-1.0 / 20) / np.abs(x).max()  # sample peak at -1 dBFS
+    t = np.arange(SAMPLE_RATE // 10)
+    x[SAMPLE_RATE : SAMPLE_RATE + len(t)] = 0.95 * np.sin(np.pi / 2 * t + np.pi / 4)[:, None]  # crest 0.95, samples 0.67
+    full = true_peak(x)
+    over = 10 ** (over_db / 20)
+    oversampled = []
+    real = meter._oversampled
+    monkeypatch.setattr(meter, "_oversampled",
+                        lambda x, spans: oversampled.append(sum(b - a for a, b in spans)) or real(x, spans))
+    part = true_peak(x, over=over)
+    above = full > over
+    assert np.array_equal(part[above], full[above]) and (part[~above] <= over).all()
+    if over_db == -2.0:
+        sine = slice(SAMPLE_RATE, SAMPLE_RATE + len(t))
+        assert (np.abs(x[sine]) < over).all() and above[sine][::2].all()  # its crests, between its samples
+        assert sum(oversampled) < 0.6 * len(x), sum(oversampled) / len(x)
+    need = np.minimum(1.0, over / np.maximum(full, 1e-9))
+    expected = uniform_filter1d(minimum_filter1d(need, LIMITER_WINDOW), LIMITER_WINDOW)
+    assert np.array_equal(limiter_gain(x, over_db), expected)
+
+
+def test_measuring_a_file_oversamples_only_what_can_raise_its_peak(drums_cut_inputs: dict, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """The delivered track's true peak is the whole track's maximum, though only what could raise the
+    running maximum is oversampled."""
+    from agent.assembly import loudness, meter
+    from agent.assembly.loudness import decoded_blocks, measure
+
+    mp4 = assemble_cut(CutSpec(plan=drums_cut_inputs["plan"], aspect_ratio="16:9", width=160, height=90, fps=FPS,
+                               shot_videos=drums_cut_inputs["takes"], shot_native=[True] * 3, shot_effects=[None] * 3,
+                               shot_voice=[None] * 3, music=drums_cut_inputs["music"], brand_name="Drums",
+                               palette=["#101010"]), tmp_path / "cut").path  # fmt: skip
+    decoded = np.concatenate(list(decoded_blocks(mp4)))
+    whole = float(meter.true_peak(decoded).max())
+    oversampled = []
+    real = meter._oversampled
+    monkeypatch.setattr(meter, "_oversampled",
+                        lambda x, spans: oversampled.append(sum(b - a for a, b in spans)) or real(x, spans))
+    found = measure(mp4)
+    assert found["true_peak_dbtp"] == round(20 * np.log10(whole), 2)
+    assert sum(oversampled) < 0.6 * len(decoded), sum(oversampled) / len(decoded)
+    assert loudness.true_peak is meter.true_peak

@@ -128,7 +128,7 @@ def limiter_gain(x: np.ndarray, ceiling_db: float) -> np.ndarray:
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     ceiling = 10 ** (ceiling_db / 20)
-    need = np.minimum(1.0, ceiling / np.maximum(true_peak(x), 1e-9))
+    need = np.minimum(1.0, ceiling / np.maximum(true_peak(x, over=ceiling), 1e-9))  # exact where it is under 1
     # The min over a window then a mean over the same window stays <= the need at every peak.
     return uniform_filter1d(minimum_filter1d(need, LIMITER_WINDOW), LIMITER_WINDOW)
 
