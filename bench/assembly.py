@@ -193,15 +193,14 @@ def forget_kept_work() -> None:
     new process would."""
     from agent.assembly.caption_track import _caption_cues
     from agent.assembly.captions import _end_card
-    from agent.assembly.stills import GLYPHS
+    from agent.assembly.stills import _glyph
     from agent.assembly.timeline import _take_info
     from agent.provenance.watermark import _bounds
     from generators.kinetic import _set_caption
     from generators.text import _break_units
 
-    for kept in (_caption_cues, _end_card, _set_caption, _break_units, _take_info, _bounds):
+    for kept in (_caption_cues, _end_card, _set_caption, _break_units, _take_info, _bounds, _glyph):
         kept.cache_clear()
-    GLYPHS.clear()
 
 
 def timed(work: Callable[[], object]) -> tuple[float, float]:

@@ -91,6 +91,14 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def copy_file(src: Path, dst: Path) -> None:
+    """Copy `src` to `dst` atomically."""
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 def fsync_file(path: Path) -> None:
     """Flush a written file's data to the disk."""
     fd = os.open(path, os.O_RDONLY)

@@ -83,7 +83,7 @@ def test_a_plain_line_from_glyphs_looks_like_the_line_drawn_whole(text: str) -> 
     font = load_font(13, bold=False)
     whole, glyphs = (Image.new("L", (320, 24), 0) for _ in range(2))
     font.draw(whole, (4, 2), text, 255)
-    stills.GlyphCache().draw(font, glyphs, (4, 2), text, 255)
+    stills.draw_label(font, glyphs, (4, 2), text, 255)
     a, b = np.asarray(whole) > 96, np.asarray(glyphs) > 96
     rows, cols = (lambda m: (np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))))(a)
     rows_b, cols_b = (lambda m: (np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))))(b)
@@ -97,7 +97,7 @@ def test_a_line_that_is_not_plain_is_drawn_by_its_font_stack() -> None:
     for text in ("día — 2.00s", "مرحبا 2"):
         whole, glyphs = (Image.new("L", (200, 24), 0) for _ in range(2))
         font.draw(whole, (4, 2), text, 255)
-        stills.GlyphCache().draw(font, glyphs, (4, 2), text, 255)
+        stills.draw_label(font, glyphs, (4, 2), text, 255)
         assert np.asarray(whole).any() and np.array_equal(np.asarray(whole), np.asarray(glyphs))
 
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from agent.assembly.cut import AssemblyError, CutResult, CutSpec, cut_paths, metadata_args
-from generators.atomic import atomic_path, write_text
+from generators.atomic import atomic_path, copy_file, write_text
 from generators.errors import StorageError
 from generators.media import content_key
 
@@ -61,8 +60,7 @@ def restore(spec: CutSpec, entry: Path, out_base: Path) -> CutResult | None:
     paths["mp4"].parent.mkdir(parents=True, exist_ok=True)
     retag(kept["mp4"], paths["mp4"], metadata_args(spec))
     for name in ("srt", "poster", "contact"):
-        with atomic_path(paths[name]) as tmp:
-            shutil.copyfile(kept[name], tmp)
+        copy_file(kept[name], paths[name])
     return CutResult(path=paths["mp4"], srt=paths["srt"], poster=paths["poster"], contact_sheet=paths["contact"],
                      **saved["result"])  # fmt: skip
 
@@ -72,8 +70,7 @@ def keep(result: CutResult, entry: Path) -> None:
     files = {"mp4": "cut.mp4", "srt": "cut.srt", "poster": "poster.png", "contact": "contact.png"}
     sources = {"mp4": result.path, "srt": result.srt, "poster": result.poster, "contact": result.contact_sheet}
     for name, file in files.items():
-        with atomic_path(entry / file) as tmp:
-            shutil.copyfile(sources[name], tmp)
+        copy_file(sources[name], entry / file)
     data = result.model_dump(mode="json", include={"duration_s", "frames", "warnings", "loudness"})
     write_text(entry / "result.json", json.dumps({"files": files, "result": data}, sort_keys=True))
 

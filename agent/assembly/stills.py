@@ -5,14 +5,14 @@ full-size PNG; where the cut's pieces are kept (`keep`, the workspace's cut-cach
 there too under the frame's digest, so a cut whose poster frame did not change (an edit to another shot's
 words, the end card) copies it rather than converts and compresses it again. The contact sheet scales each
 frame straight from yuv420p to its thumbnail (swscale), and draws its labels and scores, which are plain
-ASCII as a rule, from glyphs rendered once per process (`GLYPHS`): PIL rasterises every glyph of a string
+ASCII as a rule, from glyphs rendered once per process (`draw_label`): PIL rasterises every glyph of a string
 anew on each call, some 75 us a glyph in the hinted Noto Sans, and a sheet has about 60 lines.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from agent.assembly.captions import load_font
-from generators.atomic import atomic_path
+from generators.atomic import atomic_path, copy_file
 
 THUMB_LONG_SIDE = 320
 POSTER_FORMAT = 1  # raise when the poster's conversion or encoding changes: kept posters are not reused
@@ -57,8 +57,7 @@ def save_poster(path: Path, frame: np.ndarray, keep: Path | None = None) -> None
     kept = Path(keep) / f"poster-{digest.hexdigest()[:32]}.png"
     if not kept.is_file():
         save_png(kept, yuv420_to_rgb(frame))
-    with atomic_path(path) as tmp:
-        shutil.copyfile(kept, tmp)
+    copy_file(kept, path)
 
 
 def contact_sheet(frames: list[np.ndarray], labels: list[str], scores: list[dict], title: str) -> np.ndarray:
@@ -75,58 +74,38 @@ def contact_sheet(frames: list[np.ndarray], labels: list[str], scores: list[dict
     lines = max([1 + len(s) for s in scores] + [1])
     cell_h, pad, top = th + 8 + 17 * lines, 12, 36
     sheet = Image.new("RGB", (cols * (tw + pad) + pad, top + rows * (cell_h + pad)), (246, 246, 244))
-    GLYPHS.draw(head, sheet, (pad, 10), title, (20, 20, 20))
+    draw_label(head, sheet, (pad, 10), title, (20, 20, 20))
     for i, frame in enumerate(frames):
         x, y = pad + (i % cols) * (tw + pad), top + (i // cols) * (cell_h + pad)
         sheet.paste(Image.fromarray(yuv420_to_rgb(frame, tw, th)), (x, y))
-        GLYPHS.draw(body, sheet, (x, y + th + 4), labels[i], (20, 20, 20))
+        draw_label(body, sheet, (x, y + th + 4), labels[i], (20, 20, 20))
         metric_items = scores[i].items() if i < len(scores) else []
         for j, (name, value) in enumerate(metric_items):
             text = f"{name}: {value:.3f}" if isinstance(value, int | float) else f"{name}: {value if value is not None else 'n/a'}"
-            GLYPHS.draw(body, sheet, (x, y + th + 4 + 17 * (j + 1)), text, (70, 70, 70))
+            draw_label(body, sheet, (x, y + th + 4 + 17 * (j + 1)), text, (70, 70, 70))
     return np.asarray(sheet)
 
 
-class GlyphCache:
-    """Plain lines (generators.text.FontStack.plain_face) drawn glyph by glyph from masks rendered once per
-    face, size and character, each at its advance from the last (no kerning: for labels, not for the ad's
-    own type, which FontStack draws); any other line is drawn by its FontStack."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._glyphs: dict[tuple, tuple[Any, int, int, float]] = {}
-
-    def draw(self, font: Any, image: Any, xy: tuple[float, float], text: str, fill: Any) -> None:
-        """Draw one line of `font` (a FontStack) with its top-left at `xy`, as FontStack.draw places it."""
-        face = font.plain_face(text)
-        if face is None:
-            font.draw(image, xy, text, fill)
-            return
-        x, baseline = xy[0], round(xy[1] + font.getmetrics()[0])
-        for ch in text:
-            mask, left, top, advance = self._glyph(face.path, face.index, font.size, ch)
-            if mask is not None:
-                image.paste(fill, (round(x) + left, baseline + top), mask)
-            x += advance
-
-    def clear(self) -> None:
-        """Forget every glyph (a bench times the work as a new process does it)."""
-        with self._lock:
-            self._glyphs.clear()
-
-    def _glyph(self, path: str, index: int, size: int, ch: str) -> tuple[Any, int, int, float]:
-        key = (path, index, size, ch)
-        with self._lock:
-            glyph = self._glyphs.get(key)
-        if glyph is None:
-            glyph = _render_glyph(path, index, size, ch)
-            with self._lock:
-                self._glyphs[key] = glyph
-        return glyph
+def draw_label(font: Any, image: Any, xy: tuple[float, float], text: str, fill: Any) -> None:
+    """Draw one line of `font` (a FontStack) with its top-left at `xy`, as FontStack.draw places it: a plain
+    line (generators.text.FontStack.plain_face) glyph by glyph from masks rendered once per process, each at
+    its advance from the last (no kerning: for labels, not for the ad's own type); any other by its FontStack."""
+    face = font.plain_face(text)
+    if face is None:
+        font.draw(image, xy, text, fill)
+        return
+    x, baseline = xy[0], round(xy[1] + font.getmetrics()[0])
+    for ch in text:
+        mask, left, top, advance = _glyph(face.path, face.index, font.size, ch)
+        if mask is not None:
+            image.paste(fill, (round(x) + left, baseline + top), mask)
+        x += advance
 
 
-def _render_glyph(path: str, index: int, size: int, ch: str) -> tuple[Any, int, int, float]:
-    """A character's coverage mask ("L"), its offset from the pen on the baseline, and its advance."""
+@functools.lru_cache(maxsize=4096)
+def _glyph(path: str, index: int, size: int, ch: str) -> tuple[Any, int, int, float]:
+    """A character's coverage mask ("L", only read), its offset from the pen on the baseline, and its advance;
+    kept per process (a sheet has about 60 lines of the same few dozen characters)."""
     from PIL import Image, ImageDraw
 
     from generators.text import pil_font
@@ -139,6 +118,3 @@ def _render_glyph(path: str, index: int, size: int, ch: str) -> tuple[Any, int, 
     mask = Image.new("L", (right - left, bottom - top), 0)
     ImageDraw.Draw(mask).text((-left, -top), ch, font=font, fill=255, anchor="ls")
     return mask, left, top, advance
-
-
-GLYPHS = GlyphCache()

@@ -39,6 +39,7 @@ import numpy as np
 from agent.assembly.captions import Overlay
 from agent.assembly.type_track import ShotType, TypeTrack
 from generators.lazy import scipy_module
+from generators.media import file_stamp
 
 CROSSFADE_MAX_S = 0.5
 SALIENCY_SAMPLES = 12
@@ -102,15 +103,14 @@ def take_info(path: Path) -> TakeInfo:
     """Read size, rate and frame count from the container (counting packets when the header lacks it); kept
     per process for the file as it is (scoring and every cut's pieces ask again, and opening a container
     costs several milliseconds)."""
-    st = Path(path).stat()
-    return _take_info(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    return _take_info(file_stamp(path))
 
 
 @functools.lru_cache(maxsize=256)
-def _take_info(path: str, size: int, mtime_ns: int, inode: int) -> TakeInfo:
+def _take_info(stamp: tuple) -> TakeInfo:
     import av
 
-    with av.open(path) as container:
+    with av.open(stamp[0]) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 24)
         frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)
