@@ -165,25 +165,23 @@ def true_peak(x: np.ndarray, over: float | None = None) -> np.ndarray:
     x = x if x.ndim == 2 else x[:, None]
     n = len(x)
     if over is None or n == 0:
-        return _oversampled(x, [(0, n)])
+        out = np.empty(n, np.float32)
+        _oversampled(x, [(0, n)], out)
+        return out
     scipy_module("scipy.ndimage")  # imported one thread at a time (generators.lazy)
     from scipy.ndimage import maximum_filter1d
 
     out = _row_max(np.abs(x)).astype(np.float32, copy=False)
     near = maximum_filter1d(out, 2 * TRUE_PEAK_REACH + 1, mode="constant")
-    spans = _runs(near.astype(np.float64) * _filter_gain() > over, 2 * TRUE_PEAK_PAD)
-    if spans:
-        values = _oversampled(x, spans)
-        for (a, b), at in zip(spans, np.cumsum([0] + [b - a for a, b in spans]).tolist(), strict=False):
-            out[a:b] = values[at : at + b - a]
+    _oversampled(x, _runs(near.astype(np.float64) * _filter_gain() > over, 2 * TRUE_PEAK_PAD), out)
     return out
 
 
-def _oversampled(x: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
-    """The true peak of the samples in `spans` of x [N, channels], one after another: the spans, each with
-    TRUE_PEAK_PAD samples of context either side (zeros past the signal's ends, as resample_poly takes
-    them), are oversampled back to back, up to TRUE_PEAK_BLOCK samples at a time. Each value reads only its
-    own span's context (the filter reaches 10), so it is the whole signal's to the bit."""
+def _oversampled(x: np.ndarray, spans: list[tuple[int, int]], out: np.ndarray) -> None:
+    """Write the true peak of the samples in `spans` of x [N, channels] into `out` [N] there: the spans,
+    each with TRUE_PEAK_PAD samples of context either side (zeros past the signal's ends, as resample_poly
+    takes them), are oversampled back to back, up to TRUE_PEAK_BLOCK samples at a time. Each value reads only
+    its own span's context (the filter reaches 10), so it is the whole signal's to the bit."""
     scipy_module("scipy.signal")  # imported one thread at a time (generators.lazy)
     from scipy.signal import resample_poly
 
@@ -195,20 +193,18 @@ def _oversampled(x: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
         return np.pad(x[max(0, a - pad) : b + pad], ((max(0, pad - a), max(0, b + pad - n)), (0, 0)))
 
     pieces = [(a, min(b, a + TRUE_PEAK_BLOCK)) for a0, b in spans for a in range(a0, b, TRUE_PEAK_BLOCK)]
-    out, done, first, held = np.empty(sum(b - a for a, b in pieces), np.float32), 0, 0, 0
+    first, held = 0, 0
     for k, (a, b) in enumerate(pieces):
         held += b - a + 2 * pad
         if held < TRUE_PEAK_BLOCK and k + 1 < len(pieces):
             continue
-        group, first = pieces[first : k + 1], k + 1
+        group, first, held = pieces[first : k + 1], k + 1, 0
         windows = np.concatenate([context(a, b) for a, b in group])
-        peaks = _row_max(np.abs(resample_poly(windows, 4, 1, axis=0)).reshape(held, -1))
+        peaks = _row_max(np.abs(resample_poly(windows, 4, 1, axis=0)).reshape(len(windows), -1))
         at = 0
         for a, b in group:
-            out[done : done + b - a] = peaks[at + pad : at + pad + b - a]
-            done, at = done + b - a, at + b - a + 2 * pad
-        held = 0
-    return out
+            out[a:b] = peaks[at + pad : at + pad + b - a]
+            at += b - a + 2 * pad
 
 
 @functools.cache
